@@ -1,0 +1,267 @@
+"""Plain data for the reconcile core: desired state, observed state. Pure.
+
+Everything here is a frozen dataclass built from the spec files (desired) or
+read from AWS and Docker by the observers (observed). The planner is a pure
+function of these two values; nothing in this module does I/O.
+
+Secret values are carried as :class:`Sensitive`, whose ``str``/``repr`` never
+show the value; only :meth:`Sensitive.reveal` does, and only drivers and the
+config-hash computation call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+# Tag keys on SSM parameters and label keys on containers; both say who owns
+# the resource. The world is the state: nothing else records ownership.
+OWNER_KEY = "reconciler.dev/owner"
+ENVIRONMENT_KEY = "reconciler.dev/environment"
+STACK_KEY = "reconciler.dev/stack"
+CONFIG_HASH_KEY = "reconciler.dev/config-hash"
+
+# Compose v2's own labels, read by the Docker observer.
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_NETWORK = "com.docker.compose.network"
+COMPOSE_VOLUME = "com.docker.compose.volume"
+COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+
+MASK = "(sensitive)"
+
+ParamType = Literal["String", "StringList", "SecureString"]
+
+
+class Sensitive:
+    """A secret string. Never printed: str() and repr() show a mask."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def fingerprint(self) -> str:
+        """A short digest to compare values without showing them."""
+        return hashlib.sha256(self._value.encode()).hexdigest()[:12]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sensitive) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Sensitive", self._value))
+
+    def __repr__(self) -> str:
+        return MASK
+
+    __str__ = __repr__
+
+
+Value = str | Sensitive
+
+
+def reveal(value: Value) -> str:
+    return value.reveal() if isinstance(value, Sensitive) else value
+
+
+# --------------------------------------------------------------------------
+# Desired state (from environments/<env>/*.yaml)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One SSM parameter as the spec wants it.
+
+    ``managed`` is False for an *external* SecureString: it must already exist,
+    is read (decrypted) to feed containers, and is never written or deleted.
+    For an external parameter ``value`` is None.
+    """
+
+    name: str  # full SSM name, e.g. /popcon/dev/DB_HOST
+    key: str  # the name under the set's path, e.g. DB_HOST (the env variable name)
+    type: ParamType
+    value: Value | None
+    set_name: str
+    managed: bool = True
+    source: str = ""  # file:line of the declaration, for messages
+
+
+@dataclass(frozen=True)
+class ParameterPath:
+    """A path read with GetParametersByPath (recursive) for one ParameterSet."""
+
+    path: str
+    set_name: str
+    prune: bool
+    decrypt: bool  # True when the set holds a SecureString
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as the spec names it: repository plus tag or digest.
+
+    ``registry`` is the host part (``127.0.0.1:5000`` or
+    ``123456789012.dkr.ecr.ap-northeast-2.amazonaws.com``); ``repository`` the
+    path inside it (``popcon/backend``).
+    """
+
+    name: str  # the Images entry name, e.g. backend
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None  # pinned in the spec (sha256:...)
+
+    @property
+    def key(self) -> str:
+        """Lookup key in ObservedState.image_digests: registry/repository:tag (or @digest)."""
+        ref = f"{self.registry}/{self.repository}"
+        return f"{ref}@{self.digest}" if self.digest else f"{ref}:{self.tag}"
+
+    def pinned(self, digest: str) -> str:
+        """The reference containers run: registry/repository@digest."""
+        return f"{self.registry}/{self.repository}@{digest}"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    service: str
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One Compose service as the planner needs it.
+
+    ``definition`` is the service mapping from the compose file, verbatim
+    (before interpolation), as canonical JSON text. ``variables`` are the
+    names it interpolates (``${DB_HOST}``); ``environment_from`` the
+    ParameterSets whose keys are injected as container environment.
+    """
+
+    name: str
+    definition: str  # canonical JSON (sorted keys, compact) of the raw compose service
+    image: ImageRef | None  # None: the compose file's own image string is used as is
+    variables: tuple[str, ...] = ()
+    environment_from: tuple[str, ...] = ()  # ParameterSet names
+    depends_on: tuple[Dependency, ...] = ()
+    healthcheck: bool = False
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    name: str
+    project: str  # compose project name
+    compose_file: Path  # absolute path of the user's docker-compose.yml
+    project_dir: Path
+    services: tuple[ServiceSpec, ...]
+    parameter_sets: tuple[str, ...] = ()  # sets feeding the stack's .env (interpolation)
+    networks: tuple[str, ...] = ()  # compose network keys (incl. "default" when used)
+    volumes: tuple[str, ...] = ()  # compose named-volume keys (not external)
+    prune_services: bool = True  # remove owned containers of services no longer in the file
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    environment: str  # Environment metadata.name, e.g. dev
+    owner: str  # ownership value written to tags/labels
+    parameters: tuple[ParameterSpec, ...] = ()
+    parameter_paths: tuple[ParameterPath, ...] = ()
+    images: tuple[ImageRef, ...] = ()
+    stacks: tuple[StackSpec, ...] = ()
+
+    def parameter(self, name: str) -> ParameterSpec | None:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        return None
+
+    def set_parameters(self, set_name: str) -> tuple[ParameterSpec, ...]:
+        return tuple(p for p in self.parameters if p.set_name == set_name)
+
+
+# --------------------------------------------------------------------------
+# Observed state (read by reconciler.observe.*)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedParameter:
+    name: str
+    type: ParamType
+    value: Value  # Sensitive for SecureString (decrypted) or a masked placeholder if not decrypted
+    version: int = 1
+    tags: Mapping[str, str] | None = None  # None: not fetched (only fetched where a decision needs it)
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    id: str
+    name: str
+    project: str
+    service: str
+    state: str  # created | running | restarting | exited | paused | dead
+    health: str | None  # healthy | unhealthy | starting | None (no healthcheck)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    image: str = ""  # the image reference the container was created from
+
+    @property
+    def config_hash(self) -> str | None:
+        return self.labels.get(CONFIG_HASH_KEY)
+
+    @property
+    def owner(self) -> str | None:
+        return self.labels.get(OWNER_KEY)
+
+
+@dataclass(frozen=True)
+class ObservedNetwork:
+    name: str  # docker name, e.g. dev-popcon_default
+    project: str
+    key: str  # compose key, e.g. default
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    name: str
+    project: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    parameters: Mapping[str, ObservedParameter] = field(default_factory=dict)
+    # ImageRef.key -> digest the registry serves now; a missing key = not found
+    image_digests: Mapping[str, str] = field(default_factory=dict)
+    # pinned references (registry/repository@sha256:...) present in the local engine
+    local_images: frozenset[str] = frozenset()
+    containers: tuple[ObservedContainer, ...] = ()
+    networks: tuple[ObservedNetwork, ...] = ()
+    volumes: tuple[ObservedVolume, ...] = ()
+
+
+class Health(str, Enum):
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    STARTING = "starting"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    """What one service should run: the pinned image and the config hash label.
+
+    Computed by reconciler.planner.service_targets (pure) and used both by the
+    planner (compare with the container's hash label) and by the executor
+    (write the compose override with these labels and images).
+    """
+
+    image: str  # pinned reference registry/repository@sha256:... (or the compose file's own string)
+    config_hash: str
