@@ -1,0 +1,85 @@
+# reconciler: GitOps for Docker Compose stacks on AWS (ECR, SSM Parameter Store).
+#
+#   make install   system packages (Debian), .venv, `docker compose` plugin   (idempotent)
+#   make sandbox   install + start the sandbox: Docker engine, registry, moto, demo images
+#   make run       sandbox + apply environments/dev, then show the running app
+#   make test      install + the test suite (it starts the sandbox itself)
+#   make bench     sandbox + benchmarks (tests/bench.py)
+#   make lint      ruff + mypy --strict
+#   make status    what the sandbox runs
+#   make down      stop the sandbox's registry and moto, remove the reconciler's containers
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RECONCILER := $(BIN)/reconciler
+STAMP := $(VENV)/.installed
+DEV := environments/dev
+APP_URL := http://127.0.0.1:3000/
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install system-packages python-packages compose-plugin sandbox run test bench lint status down
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+install: system-packages python-packages compose-plugin
+
+system-packages:
+	@echo "==> system packages"
+	@scripts/install-system.sh
+
+python-packages: $(STAMP)
+
+# Reinstalled only when pyproject.toml changes (or the venv is gone).
+$(STAMP): pyproject.toml
+	@echo "==> python venv $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q -e '.[dev]' 2>&1 | { grep -v '^WARNING: Location .* is ignored' || true; }
+	@touch $@
+	@echo "    $$($(BIN)/python --version), reconciler installed in editable mode"
+
+compose-plugin: $(STAMP)
+	@echo "==> docker compose plugin"
+	@scripts/install-compose-plugin.sh $(BIN)/python
+
+sandbox: install
+	@echo "==> sandbox"
+	@$(RECONCILER) sandbox up
+
+run: sandbox
+	@echo "==> apply $(DEV)"
+	@$(RECONCILER) apply $(DEV) --auto-approve
+	@echo "==> the app: curl $(APP_URL)"
+	@curl -fsS --retry 15 --retry-delay 1 --retry-connrefused $(APP_URL)
+	@echo
+	@echo "Next:"
+	@echo "  curl $(APP_URL)                                   # the frontend (dev)"
+	@echo "  $(RECONCILER) plan $(DEV) --detailed-exitcode   # 0 = in sync, 2 = changes"
+	@echo "  edit $(DEV)/images.yaml (a tag) or $(DEV)/parameters.yaml, then plan/apply again"
+	@echo "  make down                                                     # stop the sandbox"
+
+test: install
+	@echo "==> tests"
+	@$(BIN)/python -m pytest -q
+
+bench: sandbox
+	@echo "==> benchmarks"
+	@$(BIN)/python -m tests.bench
+
+lint: python-packages
+	@echo "==> ruff"
+	@$(BIN)/ruff check reconciler tests
+	@echo "==> mypy --strict"
+	@$(BIN)/mypy
+
+status:
+	@$(RECONCILER) sandbox status
+
+down:
+	@if [ -x $(RECONCILER) ]; then $(RECONCILER) sandbox down; else echo "nothing to stop (no $(VENV))"; fi

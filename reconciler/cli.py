@@ -1,0 +1,175 @@
+"""Command line: validate | plan | apply | status ENV_DIR, and sandbox up|down|status.
+
+Thin layer over reconciler.app: parses arguments, prints, maps outcomes to
+exit codes (Terraform's: 0 no changes, 1 error, 2 changes with
+--detailed-exitcode). Every ReconcilerError becomes a clear message on stderr
+and exit 1, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from reconciler import app
+from reconciler.errors import ReconcilerError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reconciler",
+        description="GitOps reconciler for Docker Compose stacks on AWS (SSM, ECR) and Docker.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def env_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_, description=help_)
+        c.add_argument("env_dir", metavar="ENV_DIR", type=Path, help="environment folder, e.g. environments/dev")
+        return c
+
+    def world_opts(c: argparse.ArgumentParser) -> None:
+        c.add_argument(
+            "--sandbox",
+            action="store_true",
+            default=os.environ.get("RECONCILER_SANDBOX", "") not in ("", "0", "false"),
+            help="point the environment at the embedded sandbox (moto, local registry, local Docker); "
+            "also RECONCILER_SANDBOX=1",
+        )
+        c.add_argument(
+            "--aws-endpoint-url",
+            default=os.environ.get("RECONCILER_AWS_ENDPOINT_URL"),
+            help="override the AWS endpoint (also RECONCILER_AWS_ENDPOINT_URL)",
+        )
+        c.add_argument(
+            "--docker-host",
+            default=os.environ.get("RECONCILER_DOCKER_HOST"),
+            help="override the Docker host (also RECONCILER_DOCKER_HOST)",
+        )
+        c.add_argument("--state-dir", type=Path, default=None, help="private working folder (default: XDG state)")
+        c.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
+
+    env_cmd("validate", "check the environment's specs without touching AWS or Docker")
+
+    plan = env_cmd("plan", "show what apply would change (read-only)")
+    world_opts(plan)
+    plan.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes, 1 error")
+    plan.add_argument("--verbose", "-v", action="store_true", help="also list unchanged resources and why")
+
+    apply = env_cmd("apply", "plan, ask, plan again and apply")
+    world_opts(apply)
+    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--verbose", "-v", action="store_true", help="also list unchanged resources and why")
+
+    status = env_cmd("status", "show what runs and whether it matches the specs")
+    world_opts(status)
+
+    sb = sub.add_parser("sandbox", help="the embedded sandbox: moto, a local registry, Docker")
+    sb.add_argument("action", choices=("up", "down", "status"))
+    sb.add_argument("--state-dir", type=Path, default=None, help="sandbox folder (default: .sandbox)")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> app.Overrides:
+    return app.Overrides(
+        sandbox=bool(getattr(args, "sandbox", False)),
+        aws_endpoint_url=getattr(args, "aws_endpoint_url", None),
+        docker_host=getattr(args, "docker_host", None),
+        state_dir=getattr(args, "state_dir", None),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    color = sys.stdout.isatty() and not getattr(args, "no_color", False) and "NO_COLOR" not in os.environ
+    out = Console(highlight=False, no_color=not color, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, no_color=not color, soft_wrap=True)
+    try:
+        return _run(args, out, err, color)
+    except ReconcilerError as e:
+        err.print(f"[bold red]Error:[/] {e}", markup=True, emoji=False)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace, out: Console, err: Console, color: bool) -> int:
+    def say(message: str) -> None:
+        err.print(message, markup=False, emoji=False)
+
+    if args.command == "sandbox":
+        return app.sandbox(args.action, args.state_dir, say, out)
+    if args.command == "validate":
+        summary = app.validate(args.env_dir)
+        out.print(summary, markup=False, emoji=False)
+        return EXIT_OK
+
+    ctx = app.open_environment(args.env_dir, _overrides(args), on_event=say)
+    try:
+        if args.command == "plan":
+            result = ctx.plan()
+            text = app.render(result.plan, args.format, color=color, verbose=args.verbose)
+            _write(text)
+            if result.plan.problems:
+                return EXIT_ERROR
+            if args.detailed_exitcode and result.plan.has_changes:
+                return EXIT_CHANGES
+            return EXIT_OK
+        if args.command == "apply":
+            return _apply(ctx, args, out, err, color)
+        if args.command == "status":
+            _write(ctx.status(color=color))
+            return EXIT_OK
+    finally:
+        ctx.close()
+    raise AssertionError(args.command)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, out: Console, err: Console, color: bool) -> int:
+    first = ctx.plan()
+    _write(app.render(first.plan, "text", color=color, verbose=args.verbose))
+    if first.plan.problems:
+        return EXIT_ERROR
+    if not first.plan.has_changes:
+        return EXIT_OK
+    if not args.auto_approve:
+        if not sys.stdin.isatty():
+            raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal; use --auto-approve")
+        answer = input("Apply these changes? Only 'yes' is accepted: ")
+        if answer.strip() != "yes":
+            err.print("Apply cancelled; nothing was changed.")
+            return EXIT_ERROR
+    # Level-triggered: plan again right before acting; the world may have moved.
+    fresh = ctx.plan()
+    if app.plan_signature(fresh.plan) != app.plan_signature(first.plan):
+        err.print("The world changed since the plan was shown; applying the fresh plan:")
+        _write(app.render(fresh.plan, "text", color=color, verbose=False))
+        if fresh.plan.problems:
+            return EXIT_ERROR
+        if not args.auto_approve:
+            answer = input("Apply the fresh plan? Only 'yes' is accepted: ")
+            if answer.strip() != "yes":
+                err.print("Apply cancelled; nothing was changed.")
+                return EXIT_ERROR
+    report = ctx.apply(fresh)
+    _write(app.render_report(report, color=color))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""AWS client factory, call counting, client-side rate limiting and error translation. Does I/O.
+
+The composition root builds one :class:`AwsClients` (SSM + ECR) with
+:func:`make_clients`; observers and drivers receive the clients as arguments.
+Retries: botocore's ``standard`` mode (3 attempts, jittered backoff, also
+retries 5xx/timeouts) handles the occasional transient error on reads. Its
+retry quota runs dry under *sustained* throttling, so writes are never left to
+it: :class:`RateLimiter` paces mutating calls on the client (PutParameter is
+about 3 TPS per account+region) and :func:`write_retrying` retries
+ThrottlingException/TooManyUpdates (which botocore never retries) with
+tenacity's exponential backoff. ``adaptive`` mode was not chosen: botocore
+documents it as experimental, it only slows down *after* being throttled and
+throttles every operation of the client alike. :func:`translate_errors` turns
+botocore failures into :class:`~reconciler.errors.WorldError` with a short
+message: no stack trace and never a secret value.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+
+from reconciler.errors import ReconcilerError, WorldError
+from reconciler.model import MASK
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ssm import SSMClient
+
+T = TypeVar("T")
+
+DEFAULT_WRITE_TPS = 3.0
+READ_RETRY_ATTEMPTS = 3
+WRITE_RETRY_ATTEMPTS = 8
+
+# Error codes that mean "slow down": retried by write_retrying.
+THROTTLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyUpdates",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+    }
+)
+MUTATING_PREFIXES = ("Put", "Delete", "Add", "Remove", "Create", "Update", "Tag", "Untag")
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    ssm: SSMClient
+    ecr: ECRClient
+    region: str
+    endpoint_url: str | None = None
+
+
+def client_config(max_attempts: int = READ_RETRY_ATTEMPTS) -> Config:
+    """botocore config: standard retry mode, bounded timeouts."""
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+
+
+def make_clients(
+    region: str,
+    endpoint_url: str | None = None,
+    *,
+    session: boto3.Session | None = None,
+    config: Config | None = None,
+) -> AwsClients:
+    """Build the SSM and ECR clients. ``endpoint_url`` points both at moto in the sandbox."""
+    session = session or boto3.Session(region_name=region)
+    cfg = config or client_config()
+    with translate_errors(f"aws {region}"):
+        ssm = session.client("ssm", region_name=region, endpoint_url=endpoint_url, config=cfg)
+        ecr = session.client("ecr", region_name=region, endpoint_url=endpoint_url, config=cfg)
+    return AwsClients(ssm=ssm, ecr=ecr, region=region, endpoint_url=endpoint_url)
+
+
+# --------------------------------------------------------------------------
+# counting
+# --------------------------------------------------------------------------
+
+
+class CallCounter:
+    """Counts API calls per (service, operation) through botocore's ``before-call`` event.
+
+    ``before-call`` fires once per logical call (retries of one call are not
+    counted again), which is the unit AWS quotas and costs are stated in.
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def attach(self, *clients: Any) -> CallCounter:
+        for client in clients:
+            client.meta.events.register("before-call", self._on_call)
+        return self
+
+    def detach(self, *clients: Any) -> None:
+        for client in clients:
+            client.meta.events.unregister("before-call", self._on_call)
+
+    def _on_call(self, model: Any = None, **_: Any) -> None:
+        if model is None:
+            return
+        key = (str(model.service_model.endpoint_prefix), str(model.name))
+        with self._lock:
+            self.calls[key] += 1
+
+    def count(self, service: str | None = None, operation: str | None = None) -> int:
+        return sum(
+            n
+            for (svc, op), n in self.calls.items()
+            if (service is None or svc == service) and (operation is None or op == operation)
+        )
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def mutating(self) -> int:
+        return sum(n for (_, op), n in self.calls.items() if op.startswith(MUTATING_PREFIXES))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+
+# --------------------------------------------------------------------------
+# pacing and retrying writes
+# --------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Token bucket: at most ``rate`` acquisitions per second on average, ``burst`` at once.
+
+    Clock and sleep are injected so tests never wait.
+    """
+
+    def __init__(
+        self,
+        rate: float = DEFAULT_WRITE_TPS,
+        *,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(self.burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping as long as needed. Returns the seconds slept."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+            self._last = self._clock()
+            self._tokens = 0.0
+            return wait
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_throttle(exc: BaseException) -> bool:
+    code = error_code(exc)
+    return code in THROTTLE_CODES or code.startswith("Throttl")
+
+
+def write_retrying(
+    call: Callable[[], T],
+    *,
+    sleep: Callable[[float], None],
+    attempts: int = WRITE_RETRY_ATTEMPTS,
+    limiter: RateLimiter | None = None,
+) -> T:
+    """Run one write, paced by ``limiter``, retrying throttling errors with backoff."""
+
+    def once() -> T:
+        if limiter is not None:
+            limiter.acquire()
+        return call()
+
+    retrying = Retrying(
+        sleep=sleep,
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.5, max=20.0) + wait_random(0, 0.5),
+        retry=retry_if_exception(is_throttle),
+        reraise=True,
+    )
+    return retrying(once)
+
+
+# --------------------------------------------------------------------------
+# error translation
+# --------------------------------------------------------------------------
+
+_VALUE_ECHO = re.compile(r"Value '.*?' at '([^']*value[^']*)'", re.DOTALL | re.IGNORECASE)
+
+
+def redact(text: str, secrets: Collection[str] = ()) -> str:
+    """Replace every secret (longest first) and AWS's echo of a parameter value by the mask."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return _VALUE_ECHO.sub(lambda m: f"Value {MASK} at '{m.group(1)}'", text)
+
+
+def describe_client_error(exc: ClientError, secrets: Collection[str] = ()) -> str:
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", "Unknown"))
+    message = redact(str(err.get("Message", "")).strip(), secrets)
+    op = getattr(exc, "operation_name", "") or "call"
+    if code.startswith("AccessDenied") or code in {
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }:
+        return f"{op} denied ({code}): {message or 'check the credentials and IAM policy'}"
+    if is_throttle(exc):
+        return f"{op} throttled by AWS ({code}) after retries; try again later or lower the write rate"
+    return f"{op} failed ({code}): {message}" if message else f"{op} failed ({code})"
+
+
+@contextmanager
+def translate_errors(resource: str, secrets: Collection[str] = ()) -> Iterator[None]:
+    """Turn botocore exceptions raised inside the block into WorldError(resource, message).
+
+    Usable as a decorator too (``@translate_errors("ssm /x")``).
+    """
+    try:
+        yield
+    except ReconcilerError:
+        raise
+    except ClientError as exc:
+        raise WorldError(resource, describe_client_error(exc, secrets)) from None
+    except EndpointConnectionError as exc:
+        url = getattr(exc, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
+        raise WorldError(resource, f"cannot connect to {url}: is the endpoint reachable?") from None
+    except (NoCredentialsError, PartialCredentialsError):
+        raise WorldError(
+            resource,
+            "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
+            " or run with an instance role)",
+        ) from None
+    except NoRegionError:
+        raise WorldError(resource, "no AWS region configured (spec.aws.region)") from None
+    except ReadTimeoutError:
+        raise WorldError(resource, "AWS did not answer in time (read timeout)") from None
+    except BotoConnectionError as exc:
+        raise WorldError(resource, f"connection to AWS failed: {type(exc).__name__}") from None
+    except BotoCoreError as exc:
+        raise WorldError(resource, redact(str(exc), secrets)) from None

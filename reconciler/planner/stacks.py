@@ -1,0 +1,387 @@
+"""The planner's Compose part: networks, volumes and service actions per stack. Pure.
+
+For each stack: the images to pull, the networks and volumes that are
+missing, and per service (in dependency order) whether to create, recreate,
+start or leave it, with a reason that names what changed when it can be
+told (image, variables); owned containers of services gone from the compose
+file are removed. Targets and hashes come from :mod:`.targets`. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.model import (
+    COMPOSE_ONEOFF,
+    DesiredState,
+    ImageRef,
+    ObservedContainer,
+    ObservedState,
+    Sensitive,
+    ServiceSpec,
+    ServiceTarget,
+    StackSpec,
+    Value,
+)
+from reconciler.plan import (
+    Change,
+    CreateNetwork,
+    CreateService,
+    CreateVolume,
+    Problem,
+    RecreateService,
+    RemoveService,
+    ServiceAction,
+    StartService,
+    Unchanged,
+)
+from reconciler.planner.common import (
+    Draft,
+    ParameterIndex,
+    network_address,
+    same_value,
+    secret,
+    service_address,
+    short,
+    stack_address,
+    volume_address,
+)
+from reconciler.planner.images import plan_pulls
+from reconciler.planner.order import service_order, waits
+from reconciler.planner.targets import (
+    config_hash,
+    environment,
+    injected_keys,
+    stack_digests,
+    stack_sets,
+    targets,
+    used_keys,
+)
+
+# --------------------------------------------------------------------------
+# the stack plan
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """Everything plan_stack reads, indexed once per plan."""
+
+    desired: DesiredState
+    observed: ObservedState
+    index: ParameterIndex
+    unavailable: frozenset[str]
+    containers: Mapping[str, Sequence[ObservedContainer]]  # project -> containers (no one-offs)
+    networks: frozenset[tuple[str, str]]  # (project, key)
+    volumes: frozenset[tuple[str, str]]
+
+    @classmethod
+    def build(
+        cls, desired: DesiredState, observed: ObservedState, index: ParameterIndex, unavailable: Iterable[str]
+    ) -> StackContext:
+        containers: dict[str, list[ObservedContainer]] = {}
+        for c in observed.containers:
+            if c.labels.get(COMPOSE_ONEOFF, "False") == "True":
+                continue
+            containers.setdefault(c.project, []).append(c)
+        for group in containers.values():
+            group.sort(key=lambda c: (c.service, c.id))
+        return cls(
+            desired=desired,
+            observed=observed,
+            index=index,
+            unavailable=frozenset(unavailable),
+            containers=containers,
+            networks=frozenset((n.project, n.key) for n in observed.networks),
+            volumes=frozenset((v.project, v.key) for v in observed.volumes),
+        )
+
+
+@dataclass
+class StackPlan:
+    draft: Draft = field(default_factory=Draft)
+    blocking_images: list[str] = field(default_factory=list)
+
+
+def _container_view(container: ObservedContainer) -> dict[str, object]:
+    return {"image": container.image, "config_hash": container.config_hash, "state": container.state}
+
+
+def _target_view(target: ServiceTarget) -> dict[str, object]:
+    return {"image": target.image, "config_hash": target.config_hash, "state": "running"}
+
+
+class _ObservedEnv:
+    """The stack's env as SSM holds it now, computed once per stack when first needed."""
+
+    def __init__(self, stack: StackSpec, ctx: StackContext) -> None:
+        self._stack = stack
+        self._ctx = ctx
+        self._env: dict[str, Value] | None = None
+        self._differing: frozenset[str] | None = None
+
+    def get(self) -> Mapping[str, Value]:
+        if self._env is None:
+            self._env = environment(self._stack, self._ctx.index, self._ctx.observed, as_observed=True)
+        return self._env
+
+    def differing(self, env: Mapping[str, Value]) -> frozenset[str]:
+        """Names whose value in ``env`` (the spec's, same for the whole stack) differs from SSM's now."""
+        if self._differing is None:
+            old = self.get()
+            self._differing = frozenset(
+                key
+                for key in old.keys() | env.keys()
+                if key not in old or key not in env or not same_value(old[key], env[key])
+            )
+        return self._differing
+
+
+@dataclass
+class _ServiceInputs:
+    stack: StackSpec
+    service: ServiceSpec
+    target: ServiceTarget
+    env: Mapping[str, Value]
+    ctx: StackContext
+    waits: tuple[bool, bool]  # (wait_healthy, wait_completed)
+    old_env: _ObservedEnv
+
+    def observed_env(self) -> Mapping[str, Value]:
+        return self.old_env.get()
+
+    def hash_with(self, image: str, env: Mapping[str, Value]) -> str:
+        return config_hash(self.service, image, self.stack.project, self.ctx.index, env)
+
+
+def _image_change(inputs: _ServiceInputs, old_image: str) -> str:
+    ref = inputs.service.image
+    new_repo, _, new_digest = inputs.target.image.partition("@")
+    old_repo, _, old_digest = old_image.partition("@")
+    if ref is not None and ref.tag and old_repo == new_repo and old_digest:
+        return f"image {ref.key} now resolves to {short(new_digest)} (container runs {short(old_digest)})"
+    return f"image changed: {old_image} -> {inputs.target.image}"
+
+
+def _changed_variables(inputs: _ServiceInputs) -> list[str]:
+    """Env names the service uses whose spec value differs from SSM's value now."""
+    differing = inputs.old_env.differing(inputs.env)
+    if not differing:
+        return []
+    used = set(inputs.service.variables) | set(injected_keys(inputs.service, inputs.ctx.index))
+    return sorted(used & differing)
+
+
+def _explain_recreate(
+    inputs: _ServiceInputs, container: ObservedContainer, before: dict[str, object], after: dict[str, object]
+) -> list[str]:
+    """Reason fragments for a config hash mismatch; fills variable before/after when known."""
+    old_hash = container.config_hash
+    if old_hash is None:
+        return ["container has no config hash label"]
+    old_image = container.image if container.image and container.image != inputs.target.image else None
+    changed = _changed_variables(inputs)
+    old_env = inputs.observed_env()
+    candidates: list[tuple[str | None, bool]] = []
+    if old_image is not None:
+        candidates.append((old_image, False))
+    if changed:
+        candidates.append((None, True))
+        if old_image is not None:
+            candidates.append((old_image, True))
+    for image, variables in candidates:
+        env = old_env if variables else inputs.env
+        if inputs.hash_with(image or inputs.target.image, env) != old_hash:
+            continue
+        reasons: list[str] = []
+        if image is not None:
+            reasons.append(_image_change(inputs, image))
+        if variables:
+            reasons.append(f"variables changed: {', '.join(changed)}")
+            before["variables"] = {k: _shown(inputs, k, old_env[k]) for k in changed if k in old_env}
+            after["variables"] = {k: _shown(inputs, k, inputs.env[k]) for k in changed if k in inputs.env}
+        return reasons
+    reasons = [_image_change(inputs, old_image)] if old_image is not None else []
+    reasons.append(f"configuration changed (hash {short(old_hash)} -> {short(inputs.target.config_hash)})")
+    return reasons
+
+
+def _shown(inputs: _ServiceInputs, key: str, value: Value) -> Value:
+    """A variable's value for a Change: Sensitive when any side of it is secret."""
+    secret_key = isinstance(inputs.env.get(key), Sensitive) or isinstance(
+        inputs.observed_env().get(key), Sensitive
+    )
+    return secret(value) if secret_key else value
+
+
+def _action(
+    cls: type[ServiceAction], inputs: _ServiceInputs, change: Change, reason: str, ids: Iterable[str]
+) -> ServiceAction:
+    return cls(
+        change=change,
+        reason=reason,
+        stack=inputs.stack.name,
+        project=inputs.stack.project,
+        service=inputs.service.name,
+        config_hash=inputs.target.config_hash,
+        image=inputs.target.image,
+        container_ids=tuple(sorted(ids)),
+        wait_healthy=inputs.waits[0],
+        wait_completed=inputs.waits[1],
+    )
+
+
+def _plan_service(
+    inputs: _ServiceInputs, containers: Sequence[ObservedContainer]
+) -> ServiceAction | Unchanged:
+    stack, service, target = inputs.stack, inputs.service, inputs.target
+    owner = inputs.ctx.desired.owner
+    address = service_address(stack.name, service.name)
+    if not containers:
+        after = _target_view(target)
+        after["environment"] = used_keys(service, inputs.ctx.index, inputs.env)
+        return _action(CreateService, inputs, Change(address, None, after), "not found", ())
+    stale = [c for c in containers if c.config_hash != target.config_hash or c.owner != owner]
+    if stale:
+        culprit = min(stale, key=lambda c: c.id)
+        before = _container_view(culprit)
+        after = _target_view(target)
+        reasons: list[str] = []
+        if culprit.owner != owner:
+            before["owner"] = culprit.owner
+            after["owner"] = owner
+            reasons.append(
+                "container has no owner label (adopting)"
+                if culprit.owner is None
+                else f"container owned by {culprit.owner} (taking over)"
+            )
+        if culprit.config_hash != target.config_hash:
+            reasons += _explain_recreate(inputs, culprit, before, after)
+        change = Change(address, before, after)
+        return _action(RecreateService, inputs, change, "; ".join(reasons), (c.id for c in containers))
+    stopped = [c for c in containers if c.state != "running"]
+    if stopped:
+        first = min(stopped, key=lambda c: c.id)
+        states = ", ".join(sorted({c.state for c in stopped}))
+        reason = (
+            f"container stopped ({states})"
+            if len(containers) == 1
+            else f"{len(stopped)} of {len(containers)} containers stopped ({states})"
+        )
+        change = Change(address, _container_view(first), _target_view(target))
+        return _action(StartService, inputs, change, reason, (c.id for c in stopped))
+    count = f"{len(containers)} containers " if len(containers) > 1 else ""
+    unhealthy = " (unhealthy)" if any(c.health == "unhealthy" for c in containers) else ""
+    return Unchanged(address, f"{count}running with config hash {short(target.config_hash)}{unhealthy}")
+
+
+def _plan_orphans(stack: StackSpec, ctx: StackContext, containers: Sequence[ObservedContainer]) -> Draft:
+    out = Draft()
+    declared = {s.name for s in stack.services}
+    by_service: dict[str, list[ObservedContainer]] = {}
+    for c in containers:
+        if c.service not in declared:
+            by_service.setdefault(c.service, []).append(c)
+    owner = ctx.desired.owner
+    for name in sorted(by_service):
+        group = by_service[name]
+        address = service_address(stack.name, name)
+        owned = [c for c in group if c.owner == owner]
+        if not owned:
+            out.unchanged.append(
+                Unchanged(address, f"not in the compose file; not owned by {owner}; left alone")
+            )
+            continue
+        if not stack.prune_services:
+            out.unchanged.append(Unchanged(address, "not in the compose file; prune is off for this stack"))
+            continue
+        foreign = len(group) - len(owned)
+        note = f"; {foreign} container(s) not owned by {owner} left alone" if foreign else ""
+        first = min(owned, key=lambda c: c.id)
+        out.actions.append(
+            RemoveService(
+                change=Change(address, _container_view(first), None),
+                reason=f"not in the compose file; owned by {owner}{note}",
+                stack=stack.name,
+                project=stack.project,
+                service=name,
+                config_hash=first.config_hash or "",
+                image=first.image,
+                container_ids=tuple(sorted(c.id for c in owned)),
+            )
+        )
+    return out
+
+
+def _blockers(stack: StackSpec, ctx: StackContext, missing: Mapping[str, ImageRef]) -> list[str]:
+    reasons = [f"image {name} ({missing[name].key}) not found" for name in sorted(missing)]
+    unavailable = sorted(
+        spec.name
+        for set_name in stack_sets(stack)
+        for spec in ctx.index.by_set.get(set_name, ())
+        if spec.name in ctx.unavailable
+    )
+    reasons += [f"parameter {name} has no value" for name in unavailable]
+    return reasons
+
+
+def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
+    """Pulls, networks, volumes, service actions (dependency order), removals for one stack."""
+    result = StackPlan()
+    out = result.draft
+    digests, missing = stack_digests(stack, ctx.observed)
+    blockers = _blockers(stack, ctx, missing)
+    if blockers:
+        result.blocking_images = sorted(missing)
+        out.problems.append(Problem(stack_address(stack.name), "not planned: " + "; ".join(blockers)))
+        return result
+    env = environment(stack, ctx.index, ctx.observed)
+    wanted = targets(stack, ctx.index, env, digests)
+    refs = [s.image for s in stack.services if s.image is not None]
+    out.extend(plan_pulls(stack.name, refs, ctx.observed, digests))
+    for key in stack.networks:
+        address = network_address(stack.name, key)
+        if (stack.project, key) in ctx.networks:
+            out.unchanged.append(Unchanged(address, "exists"))
+        else:
+            out.actions.append(
+                CreateNetwork(
+                    change=Change(address, None, {"project": stack.project, "key": key}),
+                    reason="not found",
+                    stack=stack.name,
+                    project=stack.project,
+                    key=key,
+                )
+            )
+    for key in stack.volumes:
+        address = volume_address(stack.name, key)
+        if (stack.project, key) in ctx.volumes:
+            out.unchanged.append(Unchanged(address, "exists"))
+        else:
+            out.actions.append(
+                CreateVolume(
+                    change=Change(address, None, {"project": stack.project, "key": key}),
+                    reason="not found",
+                    stack=stack.name,
+                    project=stack.project,
+                    key=key,
+                )
+            )
+    containers = ctx.containers.get(stack.project, ())
+    by_service: dict[str, list[ObservedContainer]] = {}
+    for c in containers:
+        by_service.setdefault(c.service, []).append(c)
+    service_waits = waits(stack)
+    old_env = _ObservedEnv(stack, ctx)
+    for service in service_order(stack):
+        inputs = _ServiceInputs(
+            stack, service, wanted[service.name], env, ctx, service_waits[service.name], old_env
+        )
+        decision = _plan_service(inputs, by_service.get(service.name, ()))
+        if isinstance(decision, Unchanged):
+            out.unchanged.append(decision)
+        else:
+            out.actions.append(decision)
+    out.extend(_plan_orphans(stack, ctx, containers))
+    return result

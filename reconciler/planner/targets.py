@@ -1,0 +1,177 @@
+"""The planner's service targets: stack environment, config hash, pinned images. Pure.
+
+What each service of a stack should run (:class:`ServiceTarget`): the image
+pinned by digest and the config hash label, sha256 of the canonical JSON of
+the raw compose definition, the pinned image, the project and the values of
+the parameters the service interpolates or gets injected. The hash is the
+only place secret values are revealed, and only into a sha256. Used by the
+planner and, through :func:`service_targets` / :func:`stack_environment`, by
+the executor. No I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from reconciler.errors import WorldError
+from reconciler.model import (
+    DesiredState,
+    ImageRef,
+    ObservedState,
+    ServiceSpec,
+    ServiceTarget,
+    StackSpec,
+    Value,
+    reveal,
+)
+from reconciler.planner.common import ParameterIndex, image_address, secret
+from reconciler.planner.images import missing_message, resolve
+
+
+def stack_sets(stack: StackSpec) -> list[str]:
+    """Sets feeding the stack: its parameterSets, then every service's environmentFrom."""
+    names: list[str] = []
+    for name in stack.parameter_sets:
+        if name not in names:
+            names.append(name)
+    for service in stack.services:
+        for name in service.environment_from:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def environment(
+    stack: StackSpec, index: ParameterIndex, observed: ObservedState, *, as_observed: bool = False
+) -> dict[str, Value]:
+    """Env name -> value for every key of the stack's sets.
+
+    Managed values come from the spec (or, with ``as_observed``, from what SSM
+    holds now: the values the running containers were most likely made
+    with); external values always from SSM. SecureString values stay
+    Sensitive. Keys without a value (missing external) are left out.
+    """
+    env: dict[str, Value] = {}
+    for set_name in stack_sets(stack):
+        for spec in index.by_set.get(set_name, ()):
+            if spec.key in env:
+                continue
+            current = observed.parameters.get(spec.name)
+            value: Value
+            if spec.managed and not as_observed:
+                if spec.value is None:
+                    continue
+                value = spec.value
+            elif current is not None:
+                value = current.value
+            else:
+                continue
+            if spec.type == "SecureString" or (current is not None and current.type == "SecureString"):
+                value = secret(value)
+            env[spec.key] = value
+    return env
+
+
+def injected_keys(service: ServiceSpec, index: ParameterIndex) -> list[str]:
+    """Keys of the service's environmentFrom sets, in declaration order."""
+    keys: dict[str, None] = {}
+    for set_name in service.environment_from:
+        for spec in index.by_set.get(set_name, ()):
+            keys.setdefault(spec.key)
+    return list(keys)
+
+
+def used_keys(service: ServiceSpec, index: ParameterIndex, env: Mapping[str, Value]) -> list[str]:
+    """Env names that go into the service's config hash: interpolated variables and injected keys."""
+    keys = {name for name in service.variables if name in env}
+    keys.update(key for key in injected_keys(service, index) if key in env)
+    return sorted(keys)
+
+
+def _definition(service: ServiceSpec) -> object:
+    try:
+        parsed: object = json.loads(service.definition)
+    except ValueError:
+        return service.definition
+    return parsed
+
+
+def compose_image(service: ServiceSpec) -> str:
+    """The image string of the compose definition ("" when it has none, e.g. build only)."""
+    definition = _definition(service)
+    if isinstance(definition, dict):
+        image = definition.get("image")
+        if isinstance(image, str):
+            return image
+    return ""
+
+
+def config_hash(
+    service: ServiceSpec, image: str, project: str, index: ParameterIndex, env: Mapping[str, Value]
+) -> str:
+    """sha256 hex of the canonical JSON of what makes the service's container.
+
+    {definition, image, project, variables: interpolated names the env
+    provides, environment: keys of environmentFrom sets}, values revealed.
+    """
+    document = {
+        "definition": _definition(service),
+        "image": image,
+        "project": project,
+        "variables": {name: reveal(env[name]) for name in service.variables if name in env},
+        "environment": {key: reveal(env[key]) for key in injected_keys(service, index) if key in env},
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stack_digests(stack: StackSpec, observed: ObservedState) -> tuple[dict[str, str], dict[str, ImageRef]]:
+    """(image name -> digest for resolved images, image name -> ref for missing ones)."""
+    digests: dict[str, str] = {}
+    missing: dict[str, ImageRef] = {}
+    for service in stack.services:
+        ref = service.image
+        if ref is None:
+            continue
+        digest = resolve(ref, observed)
+        if digest is None:
+            missing[ref.name] = ref
+        else:
+            digests[ref.name] = digest
+    return digests, missing
+
+
+def targets(
+    stack: StackSpec, index: ParameterIndex, env: Mapping[str, Value], digests: Mapping[str, str]
+) -> dict[str, ServiceTarget]:
+    out: dict[str, ServiceTarget] = {}
+    for service in stack.services:
+        ref = service.image
+        image = ref.pinned(digests[ref.name]) if ref is not None else compose_image(service)
+        out[service.name] = ServiceTarget(image, config_hash(service, image, stack.project, index, env))
+    return out
+
+
+def stack_environment(stack: StackSpec, desired: DesiredState, observed: ObservedState) -> dict[str, Value]:
+    """Env name -> value for every key of the stack's parameterSets and all its
+    services' environmentFrom sets: managed values from the spec, external ones
+    from SSM (observed). This is the stack's ``.env``. Pure."""
+    return environment(stack, ParameterIndex.build(desired), observed)
+
+
+def service_targets(
+    stack: StackSpec, desired: DesiredState, observed: ObservedState
+) -> dict[str, ServiceTarget]:
+    """Service name -> what it should run (pinned image, config hash). Pure.
+
+    Raises WorldError when an image of the stack does not resolve (the
+    planner reports that as a Problem and never plans such a stack).
+    """
+    index = ParameterIndex.build(desired)
+    digests, missing = stack_digests(stack, observed)
+    if missing:
+        name = sorted(missing)[0]
+        raise WorldError(image_address(name), missing_message(missing[name]))
+    return targets(stack, index, environment(stack, index, observed), digests)

@@ -1,0 +1,367 @@
+"""Plan output: text for terminals (rich), JSON for machines, Markdown for PR comments. Pure.
+
+All three formats take secret values only through :mod:`reconciler.diff`,
+which masks every :class:`Sensitive` as ``(sensitive)``; nothing here calls
+``Sensitive.reveal()``. Functions return strings; printing is the caller's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from collections.abc import Iterable, Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from reconciler.diff import entries, patch, sensitivity, text, to_jsonable
+from reconciler.model import COMPOSE_ONEOFF, DesiredState, ObservedContainer, ObservedState
+from reconciler.plan import (
+    Action,
+    DeleteParameter,
+    Plan,
+    PullImage,
+    PutParameter,
+    StackAction,
+    Unchanged,
+)
+
+SYMBOLS = {("create",): "+", ("update",): "~", ("delete", "create"): "-/+", ("delete",): "-"}
+_STYLES = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red"}
+
+
+def symbol(action: Action) -> str:
+    return SYMBOLS.get(tuple(action.actions), "?")
+
+
+def counts(plan: Plan) -> dict[str, int]:
+    """Actions by Terraform verb: add, change, replace, destroy."""
+    out = {"add": 0, "change": 0, "replace": 0, "destroy": 0}
+    for action in plan.actions:
+        verbs = tuple(action.actions)
+        if verbs == ("create",):
+            out["add"] += 1
+        elif verbs == ("update",):
+            out["change"] += 1
+        elif verbs == ("delete", "create"):
+            out["replace"] += 1
+        elif verbs == ("delete",):
+            out["destroy"] += 1
+    return out
+
+
+def summary(plan: Plan) -> str:
+    if not plan.actions and not plan.problems:
+        return "No changes. The world matches the spec."
+    c = counts(plan)
+    line = (
+        f"Plan: {c['add']} to add, {c['change']} to change, "
+        f"{c['replace']} to replace, {c['destroy']} to destroy."
+    )
+    if plan.problems:
+        line += f" {len(plan.problems)} problem(s) must be fixed."
+    return line
+
+
+def _groups(plan: Plan) -> list[tuple[str, list[Action]]]:
+    """Actions as (heading, actions): parameters, images, then one group per stack."""
+    parameters: list[Action] = [a for a in plan.actions if isinstance(a, PutParameter | DeleteParameter)]
+    images: list[Action] = [a for a in plan.actions if isinstance(a, PullImage)]
+    stacks: dict[str, list[Action]] = {}
+    projects: dict[str, str] = {}
+    others: list[Action] = []
+    for action in plan.actions:
+        if isinstance(action, StackAction):
+            stacks.setdefault(action.stack, []).append(action)
+            projects.setdefault(action.stack, action.project)
+        elif not isinstance(action, PutParameter | DeleteParameter | PullImage):
+            others.append(action)
+    groups: list[tuple[str, list[Action]]] = []
+    if parameters:
+        groups.append(("Parameters", parameters))
+    if images:
+        groups.append(("Images", images))
+    for name, actions in stacks.items():
+        groups.append((f"Stack {name} (project {projects[name]})", actions))
+    if others:
+        groups.append(("Other", others))
+    return groups
+
+
+# --------------------------------------------------------------------------
+# text
+# --------------------------------------------------------------------------
+
+
+def _console(buffer: io.StringIO, color: bool) -> Console:
+    return Console(
+        file=buffer,
+        force_terminal=color,
+        color_system="standard" if color else None,
+        no_color=not color,
+        width=200,
+        soft_wrap=True,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+
+
+def render_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
+    """The plan for a terminal: problems first, then grouped actions with
+    their reasons and diffs, the unchanged count (listed when ``verbose``)
+    and the summary line. ``color`` adds ANSI styles."""
+    buffer = io.StringIO()
+    console = _console(buffer, color)
+    console.print(Text(f"Plan for environment {plan.environment}", style="bold"))
+    if plan.problems:
+        console.print()
+        console.print(Text(f"Problems ({len(plan.problems)}):", style="bold red"))
+        for problem in plan.problems:
+            console.print(Text(f"  ! {problem.address}: {problem.message}", style="red"))
+    for heading, actions in _groups(plan):
+        console.print()
+        console.print(Text(f"{heading}:", style="bold"))
+        for action in actions:
+            sym = symbol(action)
+            line = Text("  ")
+            line.append(f"{sym:>3} ", style=_STYLES.get(sym, ""))
+            line.append(action.address, style="bold")
+            line.append(f"  # {action.reason}", style="dim")
+            console.print(line)
+            for diff_line in text(action.change):
+                console.print(Text(f"        {diff_line}", style=_STYLES.get(diff_line[:1], "")))
+    console.print()
+    if plan.unchanged:
+        console.print(Text(f"{len(plan.unchanged)} unchanged.", style="dim"))
+        if verbose:
+            for item in plan.unchanged:
+                console.print(Text(f"    = {item.address}  # {item.reason}", style="dim"))
+    console.print(Text(summary(plan), style="bold red" if plan.problems else "bold"))
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------
+# JSON
+# --------------------------------------------------------------------------
+
+
+def _details(action: Action) -> dict[str, object]:
+    return {
+        f.name: getattr(action, f.name)
+        for f in dataclasses.fields(action)
+        if f.name not in ("change", "reason")
+    }
+
+
+def resource_change(action: Action) -> dict[str, object]:
+    """One action as a JSON-able record (secrets masked, flagged ``sensitive``)."""
+    details = _details(action)
+    before, after = action.change.before, action.change.after
+    flags = [sensitivity(before), sensitivity(after), sensitivity(details)]
+    return {
+        "address": action.address,
+        "kind": action.kind,
+        "actions": list(action.actions),
+        "reason": action.reason,
+        "sensitive": any(flag is not False for flag in flags),
+        "details": to_jsonable(details),
+        "change": {
+            "before": to_jsonable(before),
+            "after": to_jsonable(after),
+            "before_sensitive": flags[0],
+            "after_sensitive": flags[1],
+            "patch": patch(action.change),
+        },
+    }
+
+
+def plan_document(plan: Plan) -> dict[str, object]:
+    """The plan as a JSON-able document (the body of :func:`render_json`)."""
+    return {
+        "format_version": plan.format_version,
+        "environment": plan.environment,
+        "summary": {**counts(plan), "unchanged": len(plan.unchanged), "problems": len(plan.problems)},
+        "resource_changes": [resource_change(a) for a in plan.actions],
+        "unchanged": [{"address": u.address, "reason": u.reason} for u in plan.unchanged],
+        "problems": [{"address": p.address, "message": p.message} for p in plan.problems],
+    }
+
+
+def render_json(plan: Plan) -> str:
+    """The versioned plan JSON (``format_version``); every secret masked."""
+    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------
+
+
+def _cell(value: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
+
+
+def _code(value: str) -> str:
+    """An inline code span that survives backticks in ``value``."""
+    longest = 0
+    current = 0
+    for char in value:
+        current = current + 1 if char == "`" else 0
+        longest = max(longest, current)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{_cell(value)}{pad}{fence}"
+
+
+def _fenced(lines: Sequence[str], language: str) -> list[str]:
+    longest = 0
+    for line in lines:
+        current = 0
+        for char in line:
+            current = current + 1 if char == "`" else 0
+            longest = max(longest, current)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", *lines, fence]
+
+
+def _diff_lines(action: Action) -> list[str]:
+    """Diff lines in unified-diff style so GitHub colours them (``~`` as ``-``/``+``)."""
+    out: list[str] = []
+    for entry in entries(action.change):
+        if entry.op in ("-", "~"):
+            out.append(f"- {entry.key}: {entry.old}")
+        if entry.op in ("+", "~"):
+            out.append(f"+ {entry.key}: {entry.new}")
+    return out
+
+
+def _unchanged_table(items: Iterable[Unchanged]) -> list[str]:
+    rows = ["| Address | Why |", "|---|---|"]
+    rows += [f"| {_code(u.address)} | {_cell(u.reason)} |" for u in items]
+    return rows
+
+
+def render_markdown(plan: Plan) -> str:
+    """The plan for a pull-request comment: summary, problems, a table of
+    actions and collapsible diffs; every secret masked."""
+    lines = [f"### Reconciler plan for `{_cell(plan.environment)}`", "", f"**{summary(plan)}**", ""]
+    if plan.problems:
+        lines += ["#### Problems", ""]
+        lines += [f"- :x: {_code(p.address)}: {_cell(p.message)}" for p in plan.problems]
+        lines.append("")
+    if plan.actions:
+        lines += ["| | Address | Action | Reason |", "|---|---|---|---|"]
+        for action in plan.actions:
+            verbs = "replace" if tuple(action.actions) == ("delete", "create") else action.actions[0]
+            sym = _cell(symbol(action))
+            lines.append(f"| `{sym}` | {_code(action.address)} | {verbs} | {_cell(action.reason)} |")
+        lines += ["", "<details><summary>Diffs</summary>", ""]
+        for action in plan.actions:
+            lines.append(f"{_code(action.address)} ({_cell(action.reason)})")
+            lines.append("")
+            lines += _fenced(_diff_lines(action) or ["(no field changes)"], "diff")
+            lines.append("")
+        lines += ["</details>", ""]
+    if plan.unchanged:
+        lines += [f"<details><summary>{len(plan.unchanged)} unchanged</summary>", ""]
+        lines += _unchanged_table(plan.unchanged)
+        lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# status
+# --------------------------------------------------------------------------
+
+
+def _containers_summary(containers: Sequence[ObservedContainer]) -> str:
+    if not containers:
+        return "-"
+    parts = []
+    for c in sorted(containers, key=lambda c: c.id):
+        parts.append(f"{c.state} ({c.health})" if c.health else c.state)
+    return ", ".join(parts)
+
+
+def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *, color: bool = False) -> str:
+    """What runs and whether it matches the specs: parameters in sync, image
+    resolution, and per stack a table of services (containers, image, what
+    the plan would do). Secrets are never shown (no values at all)."""
+    buffer = io.StringIO()
+    console = _console(buffer, color)
+    console.print(Text(f"Environment {desired.environment} (owner {desired.owner})", style="bold"))
+    by_address: dict[str, Action] = {a.address: a for a in plan.actions}
+    unchanged = {u.address: u.reason for u in plan.unchanged}
+    problems: dict[str, list[str]] = {}
+    for problem in plan.problems:
+        problems.setdefault(problem.address, []).append(problem.message)
+
+    params = [a for a in plan.actions if isinstance(a, PutParameter | DeleteParameter)]
+    declared = {f"parameter:{p.name}" for p in desired.parameters}
+    in_sync = sum(1 for address in unchanged if address in declared)
+    console.print()
+    console.print(
+        Text(
+            f"Parameters: {len(desired.parameters)} declared, {in_sync} in sync, "
+            f"{sum(1 for a in params if isinstance(a, PutParameter))} to write, "
+            f"{sum(1 for a in params if isinstance(a, DeleteParameter))} to prune",
+            style="bold",
+        )
+    )
+    for address, messages in problems.items():
+        if address.startswith("parameter:"):
+            for message in messages:
+                console.print(Text(f"  ! {message}", style="red"))
+
+    if desired.images:
+        table = Table("image", "reference", "resolves to", box=box.SIMPLE, show_edge=False)
+        for ref in sorted(desired.images, key=lambda r: r.name):
+            address = f"image:{ref.name}"
+            if address in problems:
+                table.add_row(ref.name, ref.key, Text("; ".join(problems[address]), style="red"))
+            else:
+                table.add_row(ref.name, ref.key, unchanged.get(address, ""))
+        console.print()
+        console.print(Text("Images:", style="bold"))
+        console.print(table)
+
+    containers: dict[tuple[str, str], list[ObservedContainer]] = {}
+    for c in observed.containers:
+        if c.labels.get(COMPOSE_ONEOFF, "False") != "True":
+            containers.setdefault((c.project, c.service), []).append(c)
+    for stack in sorted(desired.stacks, key=lambda s: s.name):
+        console.print()
+        console.print(Text(f"Stack {stack.name} (project {stack.project}):", style="bold"))
+        stack_problems = problems.get(f"stack:{stack.name}", [])
+        for message in stack_problems:
+            console.print(Text(f"  ! {message}", style="red"))
+        table = Table("service", "containers", "status", box=box.SIMPLE, show_edge=False)
+        names = [s.name for s in stack.services]
+        names += sorted({svc for (project, svc) in containers if project == stack.project} - set(names))
+        for name in names:
+            address = f"service:{stack.name}/{name}"
+            action = by_address.get(address)
+            if action is not None:
+                sym = symbol(action)
+                status = Text(f"{sym} {action.reason}", style=_STYLES.get(sym, ""))
+            elif address in unchanged:
+                status = Text(f"in sync: {unchanged[address]}", style="green")
+            else:
+                status = Text("not planned", style="red" if stack_problems else "")
+            table.add_row(name, _containers_summary(containers.get((stack.project, name), [])), status)
+        console.print(table)
+    console.print()
+    console.print(Text(summary(plan), style="bold red" if plan.problems else "bold"))
+    return buffer.getvalue()

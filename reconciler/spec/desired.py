@@ -1,0 +1,226 @@
+"""Build the DesiredState from a loaded environment. Pure (environment variables come through ``getenv``).
+
+:func:`build_desired` turns the validated documents of a
+:class:`~reconciler.spec.loader.LoadedEnvironment` into the frozen
+dataclasses of :mod:`reconciler.model` the planner works on: SSM parameters
+(``fromEnv`` values read through the injected ``getenv`` and wrapped in
+:class:`~reconciler.model.Sensitive`), the paths to observe, the images and
+the stacks with their services. Everything is sorted by name, so the same
+specs always give the same value. :func:`image_registries` tells the app
+layer which registry (type, host, credentials scope) serves each image.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Literal
+
+from reconciler.errors import SpecError, SpecIssue
+from reconciler.model import (
+    DesiredState,
+    ImageRef,
+    ParameterPath,
+    ParameterSpec,
+    Sensitive,
+    ServiceSpec,
+    StackSpec,
+    Value,
+)
+from reconciler.spec.compose_file import ComposeModel
+from reconciler.spec.loader import LoadedEnvironment
+from reconciler.spec.models import MAX_VALUE_BYTES, ComposeStack, RegistrySpec
+
+_ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
+
+GetEnv = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """How to reach the registry of an image."""
+
+    type: Literal["oci", "ecr"]
+    host: str  # host[:port], the registry part of image references
+    insecure: bool = False  # oci: plain http
+    account_id: str | None = None  # ecr
+    region: str | None = None  # ecr: the region of the ECR API
+
+
+def registry_settings(loaded: LoadedEnvironment, spec: RegistrySpec) -> RegistrySettings:
+    """Resolve a registry block (an entry's or the Environment's) to concrete settings."""
+    env_region = loaded.environment.spec.aws.region
+    if spec.type == "oci":
+        assert spec.url is not None  # enforced by RegistrySpec
+        return RegistrySettings("oci", spec.url, spec.insecure)
+    host = spec.url or f"{spec.account_id}.dkr.ecr.{env_region}.amazonaws.com"
+    match = _ECR_HOST_RE.fullmatch(host)
+    account = spec.account_id or (match.group(1) if match else None)
+    region = match.group(2) if match else env_region
+    return RegistrySettings("ecr", host, False, account, region)
+
+
+def image_registries(
+    loaded: LoadedEnvironment, *, override: RegistrySettings | None = None
+) -> dict[str, RegistrySettings]:
+    """Images entry name -> the registry that serves it.
+
+    ``override`` replaces every image's registry (the sandbox)."""
+    out: dict[str, RegistrySettings] = {}
+    default = loaded.environment.spec.registry
+    for name, (_doc, entry) in loaded.image_entries().items():
+        if override is not None:
+            out[name] = override
+            continue
+        spec = entry.registry or default
+        if spec is None:  # the loader rejects this; kept for a clear error if called otherwise
+            raise SpecError([SpecIssue("", None, f"spec.images.{name}", "no registry for this image")])
+        out[name] = registry_settings(loaded, spec)
+    return out
+
+
+def _parameters(loaded: LoadedEnvironment, getenv: GetEnv) -> tuple[list[ParameterSpec], list[SpecIssue]]:
+    params: list[ParameterSpec] = []
+    issues: list[SpecIssue] = []
+    for set_name, pset in loaded.parameter_sets.items():
+        src = loaded.source("ParameterSet", set_name)
+        for key in sorted(pset.spec.parameters):
+            entry = pset.spec.parameters[key]
+            loc: tuple[Hashable, ...] = ("spec", "parameters", key)
+            name = f"{pset.spec.path}/{key}"
+            value: Value | None
+            managed = True
+            if entry.external:
+                value, managed = None, False
+            elif entry.from_env is not None:
+                raw = getenv(entry.from_env)
+                if raw is None:
+                    issues.append(
+                        src.issue(
+                            (*loc, "fromEnv"),
+                            f"environment variable {entry.from_env} is not set "
+                            f"(it holds the value of {name})",
+                        )
+                    )
+                    continue
+                if raw == "":
+                    issues.append(
+                        src.issue(
+                            (*loc, "fromEnv"),
+                            f"environment variable {entry.from_env} is empty; "
+                            "SSM cannot store an empty value",
+                        )
+                    )
+                    continue
+                size = len(raw.encode())
+                if size > MAX_VALUE_BYTES:
+                    issues.append(
+                        src.issue(
+                            (*loc, "fromEnv"),
+                            f"environment variable {entry.from_env} holds {size} bytes; an SSM standard "
+                            f"parameter holds at most {MAX_VALUE_BYTES}",
+                        )
+                    )
+                    continue
+                value = Sensitive(raw)
+            else:
+                value = entry.joined_value()
+            params.append(
+                ParameterSpec(
+                    name=name,
+                    key=key,
+                    type=entry.type,
+                    value=value,
+                    set_name=set_name,
+                    managed=managed,
+                    source=src.where(loc),
+                )
+            )
+    params.sort(key=lambda p: p.name)
+    return params, issues
+
+
+def _images(loaded: LoadedEnvironment, registries: dict[str, RegistrySettings]) -> dict[str, ImageRef]:
+    return {
+        name: ImageRef(
+            name=name,
+            registry=registries[name].host,
+            repository=entry.repository,
+            tag=entry.tag,
+            digest=entry.digest,
+        )
+        for name, (_doc, entry) in loaded.image_entries().items()
+    }
+
+
+def _dedupe(names: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+def _stack(
+    loaded: LoadedEnvironment,
+    name: str,
+    stack: ComposeStack,
+    compose: ComposeModel,
+    images: dict[str, ImageRef],
+) -> StackSpec:
+    services: list[ServiceSpec] = []
+    for service_name in sorted(compose.services):
+        service = compose.services[service_name]
+        settings = stack.spec.services.get(service_name)
+        services.append(
+            ServiceSpec(
+                name=service_name,
+                definition=service.definition,
+                image=images[settings.image] if settings is not None and settings.image else None,
+                variables=service.variables,
+                environment_from=_dedupe(settings.environment_from) if settings is not None else (),
+                depends_on=service.depends_on,
+                healthcheck=service.healthcheck,
+            )
+        )
+    return StackSpec(
+        name=name,
+        project=stack.spec.project or f"{loaded.name}-{name}",
+        compose_file=compose.path,
+        project_dir=loaded.env_dir,
+        services=tuple(services),
+        parameter_sets=_dedupe(stack.spec.parameter_sets),
+        networks=compose.networks,
+        volumes=compose.volumes,
+        prune_services=stack.spec.prune,
+    )
+
+
+def build_desired(
+    loaded: LoadedEnvironment, getenv: GetEnv, *, registry: RegistrySettings | None = None
+) -> DesiredState:
+    """The desired state of ``loaded``. ``getenv`` supplies fromEnv values; ``registry`` replaces every
+    image's registry (the sandbox). Raises SpecError naming every fromEnv variable that is missing."""
+    params, issues = _parameters(loaded, getenv)
+    if issues:
+        raise SpecError(issues)
+    paths = [
+        ParameterPath(
+            path=pset.spec.path,
+            set_name=set_name,
+            prune=pset.spec.prune,
+            decrypt=any(e.type == "SecureString" for e in pset.spec.parameters.values()),
+        )
+        for set_name, pset in loaded.parameter_sets.items()
+    ]
+    paths.sort(key=lambda p: (p.path, p.set_name))
+    images = _images(loaded, image_registries(loaded, override=registry))
+    stacks = tuple(
+        _stack(loaded, name, stack, loaded.compose[name], images)
+        for name, stack in sorted(loaded.stacks.items())
+    )
+    return DesiredState(
+        environment=loaded.name,
+        owner=loaded.owner,
+        parameters=tuple(params),
+        parameter_paths=tuple(paths),
+        images=tuple(images[name] for name in sorted(images)),
+        stacks=stacks,
+    )

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the sandbox's system packages (Debian): the Docker engine, the
+# registry and a static busybox for the demo images. Idempotent: does nothing
+# (not even `apt-get update`) when all three are already there.
+set -euo pipefail
+
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
+    missing+=(busybox-static)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "    system packages present (docker.io, docker-registry, busybox-static)"
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: missing ${missing[*]} and this is not a Debian/Ubuntu system (no apt-get)." >&2
+    echo "       Install a Docker engine, the Distribution registry and a static busybox by hand." >&2
+    exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        echo "error: missing ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+echo "    installing ${missing[*]} (apt-get) ..."
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+log=$(mktemp)
+if ! { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "error: apt-get install ${missing[*]} failed" >&2
+    exit 1
+fi
+rm -f "$log"
+echo "    installed ${missing[*]}"

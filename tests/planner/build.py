@@ -1,0 +1,283 @@
+"""Build model objects from the compact case format of tests/planner/cases/*.yaml.
+
+A case is ``{description, desired, observed, expected_actions, ...}``; this
+module turns ``desired`` and ``observed`` into DesiredState / ObservedState.
+Shorthands keep the cases readable: digests are written as short tokens
+(``b1`` -> ``sha256:<sha256 of "b1">``), images without a registry live in
+:data:`REGISTRY`, a container's ``hash: target`` is the hash the planner wants.
+
+desired: ``sets: {name: {path, prune, parameters: {KEY: value | {type, value,
+external}}}}``, ``images: {name: {repository, tag | digest}}``, ``stacks:
+{name: {project?, parameter_sets, networks, volumes, prune, services: {name:
+{image | compose_image, variables, environment_from, depends_on: {svc:
+condition}}}}}``.
+observed: ``parameters: {full name: {value, type, owner | tags}}`` (no
+owner/tags key: tags not read; ``owner: null``: read, none), ``registry:
+{repository:tag: token}``, ``local: [repository@token]``, ``containers: [{stack?,
+service, id?, project?, state, health, owner (default ours, null = no label),
+hash (target | stale | as-observed | old-image | as-observed-old-image | null),
+image (target | repository@token | plain), oneoff}]``, ``networks`` /
+``volumes``: ``{stack or project: [keys]}``.
+expected: ``expected_actions: [[kind, address]]`` (in order),
+``expected_problems: [address]``, ``expected_fields: {address: {field: value}}``,
+``expected_reasons: {address: fragment}``, ``expected_unchanged: [address]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from reconciler.model import (
+    COMPOSE_ONEOFF,
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    CONFIG_HASH_KEY,
+    ENVIRONMENT_KEY,
+    OWNER_KEY,
+    STACK_KEY,
+    Dependency,
+    DesiredState,
+    ImageRef,
+    ObservedContainer,
+    ObservedNetwork,
+    ObservedParameter,
+    ObservedState,
+    ObservedVolume,
+    ParameterPath,
+    ParameterSpec,
+    ParamType,
+    Sensitive,
+    ServiceSpec,
+    StackSpec,
+    Value,
+)
+from reconciler.planner import service_targets
+from reconciler.planner.common import ParameterIndex
+from reconciler.planner.targets import config_hash, environment
+
+REGISTRY = "127.0.0.1:5000"
+ENVIRONMENT = "dev"
+OWNER = "popcon-dev"
+
+
+def digest(token: str) -> str:
+    """A full sha256 digest from a short token (a full digest is kept)."""
+    if token.startswith("sha256:") and len(token) == 71:
+        return token
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def canonical(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _value(type_: ParamType, raw: object) -> Value:
+    if isinstance(raw, list):
+        raw = ",".join(str(item) for item in raw)
+    text = str(raw)
+    return Sensitive(text) if type_ == "SecureString" else text
+
+
+def _parameters(sets: Mapping[str, Any]) -> tuple[tuple[ParameterSpec, ...], tuple[ParameterPath, ...]]:
+    params: list[ParameterSpec] = []
+    paths: list[ParameterPath] = []
+    for set_name, body in sets.items():
+        path = str(body["path"])
+        secure = False
+        for key, entry in (body.get("parameters") or {}).items():
+            spec = entry if isinstance(entry, Mapping) else {"value": entry}
+            type_ = cast(ParamType, spec.get("type", "String"))
+            secure = secure or type_ == "SecureString"
+            external = bool(spec.get("external", False))
+            params.append(
+                ParameterSpec(
+                    name=f"{path}/{key}",
+                    key=key,
+                    type=type_,
+                    value=None if external else _value(type_, spec["value"]),
+                    set_name=set_name,
+                    managed=not external,
+                    source=f"{set_name}.yaml:1",
+                )
+            )
+        paths.append(ParameterPath(path, set_name, bool(body.get("prune", False)), secure))
+    return tuple(params), tuple(paths)
+
+
+def _image(name: str, body: Mapping[str, Any]) -> ImageRef:
+    return ImageRef(
+        name=name,
+        registry=str(body.get("registry", REGISTRY)),
+        repository=str(body["repository"]),
+        tag=str(body["tag"]) if "tag" in body else None,
+        digest=digest(str(body["digest"])) if "digest" in body else None,
+    )
+
+
+def _service(name: str, body: Mapping[str, Any], images: Mapping[str, ImageRef]) -> ServiceSpec:
+    image_name = body.get("image")
+    ref = images[str(image_name)] if image_name is not None else None
+    definition = body.get("definition")
+    if definition is None:
+        definition = {"image": str(body.get("compose_image", f"{REGISTRY}/popcon/{name}:latest"))}
+        if body.get("variables"):
+            definition["environment"] = {v: "${" + v + "}" for v in body["variables"]}
+    depends = body.get("depends_on") or {}
+    return ServiceSpec(
+        name=name,
+        definition=canonical(definition),
+        image=ref,
+        variables=tuple(body.get("variables") or ()),
+        environment_from=tuple(body.get("environment_from") or ()),
+        depends_on=tuple(Dependency(str(dep), cond) for dep, cond in depends.items()),
+        healthcheck=bool(body.get("healthcheck", False)),
+    )
+
+
+def desired_state(data: Mapping[str, Any]) -> DesiredState:
+    params, paths = _parameters(data.get("sets") or {})
+    images = {name: _image(name, body) for name, body in (data.get("images") or {}).items()}
+    environment = str(data.get("environment", ENVIRONMENT))
+    stacks = []
+    for name, body in (data.get("stacks") or {}).items():
+        services = tuple(_service(s, b or {}, images) for s, b in (body.get("services") or {}).items())
+        stacks.append(
+            StackSpec(
+                name=name,
+                project=str(body.get("project", f"{environment}-{name}")),
+                compose_file=Path(f"/envs/{environment}/{name}.yml"),
+                project_dir=Path(f"/envs/{environment}"),
+                services=services,
+                parameter_sets=tuple(body.get("parameter_sets") or ()),
+                networks=tuple(body.get("networks") or ()),
+                volumes=tuple(body.get("volumes") or ()),
+                prune_services=bool(body.get("prune", True)),
+            )
+        )
+    return DesiredState(
+        environment=environment,
+        owner=str(data.get("owner", OWNER)),
+        parameters=params,
+        parameter_paths=paths,
+        images=tuple(images.values()),
+        stacks=tuple(stacks),
+    )
+
+
+def _tags(body: Mapping[str, Any]) -> Mapping[str, str] | None:
+    if "tags" in body:
+        tags = body["tags"]
+        return None if tags is None else {str(k): str(v) for k, v in tags.items()}
+    if "owner" in body:
+        owner = body["owner"]
+        return {} if owner is None else {OWNER_KEY: str(owner), ENVIRONMENT_KEY: ENVIRONMENT}
+    return None
+
+
+def _reference(text: str) -> str:
+    """``popcon/backend@b1`` -> ``127.0.0.1:5000/popcon/backend@sha256:...``."""
+    repo, _, token = text.partition("@")
+    if "/" not in repo.split("/")[0] and not repo.startswith(REGISTRY) and ":" not in repo.split("/")[0]:
+        repo = f"{REGISTRY}/{repo}"
+    return f"{repo}@{digest(token)}"
+
+
+def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedState:
+    """The observed state; containers may refer to the planner's targets (``hash: target``)."""
+    params = {}
+    for name, body in (data.get("parameters") or {}).items():
+        spec = body if isinstance(body, Mapping) else {"value": body}
+        type_ = cast(ParamType, spec.get("type", "String"))
+        params[name] = ObservedParameter(
+            name=name,
+            type=type_,
+            value=_value(type_, spec["value"]),
+            version=int(spec.get("version", 1)),
+            tags=_tags(spec),
+        )
+    digests = {f"{REGISTRY}/{key}": digest(str(token)) for key, token in (data.get("registry") or {}).items()}
+    base = ObservedState(
+        parameters=params,
+        image_digests=digests,
+        local_images=frozenset(_reference(str(r)) for r in data.get("local") or ()),
+    )
+    stacks = {s.name: s for s in desired.stacks}
+    containers = []
+    for n, body in enumerate(data.get("containers") or ()):
+        stack = stacks.get(str(body.get("stack", ""))) if body.get("stack") else None
+        if stack is None and len(stacks) == 1:
+            stack = next(iter(stacks.values()))
+        project = str(body.get("project", stack.project if stack else "other"))
+        service = str(body["service"])
+        target = None
+        if stack is not None and service in {s.name for s in stack.services}:
+            try:
+                target = service_targets(stack, desired, base)[service]
+            except Exception:
+                target = None
+        image = str(body.get("image", "target"))
+        if image == "target":
+            image = target.image if target else f"{REGISTRY}/unknown@{digest('unknown')}"
+        elif "@" in image:
+            image = _reference(image)
+        hash_ = body.get("hash", "target")
+        if hash_ == "target":
+            hash_ = target.config_hash if target else "0" * 64
+        elif hash_ == "stale":
+            hash_ = "f" * 64
+        elif hash_ in ("as-observed", "old-image", "as-observed-old-image") and target is None:
+            hash_ = "e" * 64  # no target (image missing): just some other hash
+        elif hash_ in ("as-observed", "old-image", "as-observed-old-image"):
+            # the hash the container got when it was made from what SSM holds
+            # now (as-observed) and/or from the image it runs (old-image)
+            assert stack is not None and target is not None
+            service_spec = next(s for s in stack.services if s.name == service)
+            index = ParameterIndex.build(desired)
+            env = environment(stack, index, base, as_observed=hash_ != "old-image")
+            made_from = image if hash_ != "as-observed" else target.image
+            hash_ = config_hash(service_spec, made_from, stack.project, index, env)
+        labels = {COMPOSE_PROJECT: project, COMPOSE_SERVICE: service}
+        if body.get("oneoff"):
+            labels[COMPOSE_ONEOFF] = "True"
+        else:
+            labels[COMPOSE_ONEOFF] = "False"
+        owner = body.get("owner", desired.owner)
+        if owner is not None:
+            labels[OWNER_KEY] = str(owner)
+            labels[ENVIRONMENT_KEY] = desired.environment
+            if stack is not None:
+                labels[STACK_KEY] = stack.name
+        if hash_ is not None:
+            labels[CONFIG_HASH_KEY] = str(hash_)
+        containers.append(
+            ObservedContainer(
+                id=str(body.get("id", f"{service}-{n}")),
+                name=f"{project}-{service}-{n + 1}",
+                project=project,
+                service=service,
+                state=str(body.get("state", "running")),
+                health=body.get("health"),
+                labels=labels,
+                image=image,
+            )
+        )
+    networks = []
+    volumes = []
+    for stack_name, keys in (data.get("networks") or {}).items():
+        project = stacks[stack_name].project if stack_name in stacks else stack_name
+        networks += [ObservedNetwork(f"{project}_{k}", project, k) for k in keys]
+    for stack_name, keys in (data.get("volumes") or {}).items():
+        project = stacks[stack_name].project if stack_name in stacks else stack_name
+        volumes += [ObservedVolume(f"{project}_{k}", project, k) for k in keys]
+    return ObservedState(
+        parameters=params,
+        image_digests=digests,
+        local_images=base.local_images,
+        containers=tuple(containers),
+        networks=tuple(networks),
+        volumes=tuple(volumes),
+    )

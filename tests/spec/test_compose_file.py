@@ -1,0 +1,262 @@
+"""Reading compose files: interpolated variables, depends_on, healthchecks, networks, volumes."""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler.errors import SpecError
+from reconciler.model import Dependency
+from reconciler.spec.compose_file import (
+    ComposeModel,
+    InterpolationError,
+    canonical_json,
+    load_compose,
+    variables_in,
+)
+
+
+def _compose(tmp_path: Path, text: str) -> ComposeModel:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(text, encoding="utf-8")
+    return load_compose(path, "docker-compose.yml")
+
+
+def _error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(SpecError) as caught:
+        _compose(tmp_path, text)
+    return str(caught.value)
+
+
+# ---- interpolation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("plain", set()),
+        ("$A", {"A"}),
+        ("${A}", {"A"}),
+        ("x${A}y$B-z", {"A", "B"}),
+        ("${A:-default}", {"A"}),
+        ("${A-default}", {"A"}),
+        ("${A:?A is required}", {"A"}),
+        ("${A?err}", {"A"}),
+        ("${A:+set}", {"A"}),
+        ("${A+set}", {"A"}),
+        ("${A:-${B:-${C}}}", {"A", "B", "C"}),
+        ("${A:-$B}", {"A", "B"}),
+        ("${A:-}", {"A"}),
+        ("$$", set()),
+        ("$$A", set()),
+        ("$${A}", set()),
+        ("$$$A", {"A"}),
+        ("costs $5", set()),
+        ("trailing $", set()),
+        ("$A_b1.c", {"A_b1"}),
+        ("${lower_case}", {"lower_case"}),
+        ("jdbc:mysql://${DB_HOST}:${DB_PORT:-3306}/db", {"DB_HOST", "DB_PORT"}),
+        ("{braces} ${A} }", {"A"}),
+    ],
+)
+def test_variables_in(text: str, names: set[str]) -> None:
+    assert variables_in(text) == names
+
+
+@pytest.mark.parametrize("text", ["${", "${}", "${1A}", "${A", "${A:=x}", "${A:-x", "${A B}", "${A:-${B}"])
+def test_invalid_interpolation(text: str) -> None:
+    with pytest.raises(InterpolationError, match="invalid interpolation format"):
+        variables_in(text)
+
+
+_NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+_LITERAL = st.text(alphabet=string.ascii_letters + string.digits + " -:/.,={", max_size=6)
+_OPS = st.sampled_from([":-", "-", ":?", "?", ":+", "+"])
+
+
+def _template(depth: int) -> st.SearchStrategy[tuple[str, frozenset[str]]]:
+    """A compose string and the names it interpolates."""
+    literal = _LITERAL.map(lambda t: (t, frozenset[str]()))
+    escaped = st.just(("$$", frozenset[str]()))
+    bare = _NAMES.map(lambda n: (f"${n}/", frozenset({n})))  # '/' ends the name
+    braced = _NAMES.map(lambda n: (f"${{{n}}}", frozenset({n})))
+    parts = [literal, escaped, bare, braced]
+    if depth > 0:
+        inner = _template(depth - 1)
+        nested = st.tuples(_NAMES, _OPS, inner).map(
+            lambda t: (f"${{{t[0]}{t[1]}{t[2][0]}}}", frozenset({t[0]}) | t[2][1])
+        )
+        parts.append(nested)
+
+    def join(items: list[tuple[str, frozenset[str]]]) -> tuple[str, frozenset[str]]:
+        text = "".join(i[0] for i in items)
+        names = frozenset().union(*(i[1] for i in items)) if items else frozenset[str]()
+        return text, names
+
+    # literals never contain '$' or '}', so the pieces cannot merge into something else
+    return st.lists(st.one_of(parts), max_size=5).map(join)
+
+
+@given(_template(2))
+def test_variables_in_finds_exactly_the_names_used(case: tuple[str, frozenset[str]]) -> None:
+    text, names = case
+    assert variables_in(text) == set(names)
+
+
+@given(st.text(max_size=40))
+def test_variables_in_never_crashes(text: str) -> None:
+    try:
+        names = variables_in(text)
+    except InterpolationError:
+        return
+    assert all(name and (name[0].isalpha() or name[0] == "_") for name in names)
+
+
+# ---- services ----------------------------------------------------------------------
+
+
+def test_service_model(tmp_path: Path) -> None:
+    model = _compose(
+        tmp_path,
+        """
+x-common: &common
+  restart: unless-stopped
+services:
+  web:
+    <<: *common
+    image: web:${TAG:-1}
+    environment: ['API=http://api:${API_PORT}']
+    depends_on: [api]
+    networks: [front, back]
+  api:
+    image: api
+    command: echo $$HOME
+    depends_on:
+      db: {condition: service_healthy, restart: true}
+      init: {condition: service_completed_successfully}
+      cache:
+    networks:
+      back: {aliases: [backend]}
+    volumes:
+      - data:/data
+      - ./conf:/conf:ro
+      - /var/log:/log
+      - /anonymous
+      - type: volume
+        source: shared
+        target: /shared
+      - type: bind
+        source: ./x
+        target: /x
+      - type: tmpfs
+        target: /tmp
+  db:
+    image: db
+    healthcheck: {test: [CMD, "true"]}
+  init:
+    image: init
+    network_mode: none
+  cache:
+    image: cache
+    healthcheck: {test: [NONE]}
+networks:
+  front: {}
+  back: {external: true}
+volumes:
+  data: {}
+  shared: {external: true}
+""",
+    )
+    web, api = model.services["web"], model.services["api"]
+    assert web.variables == ("API_PORT", "TAG")
+    assert web.raw["restart"] == "unless-stopped"  # merge key resolved
+    assert web.depends_on == (Dependency("api", "service_started"),)
+    assert web.networks == ("back", "front")
+    assert api.variables == ()
+    assert api.depends_on == (
+        Dependency("cache", "service_started"),
+        Dependency("db", "service_healthy"),
+        Dependency("init", "service_completed_successfully"),
+    )
+    assert api.networks == ("back",)
+    assert api.volumes == ("data", "shared")
+    assert model.services["db"].healthcheck is True
+    assert model.services["db"].networks == ("default",)
+    assert model.services["cache"].healthcheck is False  # test: [NONE]
+    assert model.services["init"].networks == ()
+    # external networks/volumes are not the project's own
+    assert model.networks == ("default", "front")
+    assert model.volumes == ("data",)
+    assert json.loads(web.definition)["image"] == "web:${TAG:-1}"
+
+
+def test_definition_is_canonical_json(tmp_path: Path) -> None:
+    model = _compose(
+        tmp_path, "services:\n  a:\n    image: x\n    ports: [80]\n    environment: {B: '1', A: 2}\n"
+    )
+    assert model.services["a"].definition == '{"environment":{"A":2,"B":"1"},"image":"x","ports":[80]}'
+    assert canonical_json({"b": [1, {"d": 1, "c": None}], "a": True}) == '{"a":true,"b":[1,{"c":null,"d":1}]}'
+
+
+def test_unused_declared_volume_is_not_listed(tmp_path: Path) -> None:
+    model = _compose(tmp_path, "services:\n  a: {image: x}\nvolumes:\n  spare: {}\n")
+    assert model.volumes == ()
+    assert model.networks == ("default",)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "the compose file is empty"),
+        ("services: {}\n", "docker-compose.yml:1: services: a compose file needs a services: mapping"),
+        ("- a\n", "docker-compose.yml:1: a compose file must be a mapping"),
+        (
+            "services:\n  a: {image: x}\n---\nservices: {}\n",
+            "docker-compose.yml:4: a compose file must hold a single",
+        ),
+        ("services:\n  a:\n", "docker-compose.yml:2: services.a: service 'a' must be a mapping, got nothing"),
+        ("services:\n  a: {image: x, depends_on: b}\n", "services.a.depends_on: depends_on must be a list"),
+        ("services:\n  a: {image: x, depends_on: {b: x}}\n  b: {image: x}\n", "must be a mapping like"),
+        ("services:\n  a: {image: x, depends_on: [a]}\n", "dependency cycle: a -> a"),
+        ("services:\n  a: {image: x, depends_on: [3]}\n", "depends_on entries must be service names"),
+        ("services:\n  a: {image: x, networks: net}\n", "networks must be a list or a mapping"),
+        ("services:\n  a: {image: x}\nnetworks: [x]\n", "docker-compose.yml:3: networks: top-level networks"),
+    ],
+)
+def test_invalid_compose_files(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in _error(tmp_path, text)
+
+
+def test_all_problems_of_a_compose_file_at_once(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path,
+        "services:\n"
+        "  a:\n    image: x\n    depends_on: [b, ghost]\n"
+        "  b:\n    image: x\n    depends_on: {a: {condition: service_healthy}}\n"
+        "    environment: ['X=${']\n",
+    )
+    assert "docker-compose.yml:4: services.a.depends_on[1]: depends on unknown service 'ghost'" in message
+    assert (
+        "docker-compose.yml:7: services.b.depends_on.a: condition service_healthy, but service 'a'" in message
+    )
+    assert "docker-compose.yml:8: services.b.environment[0]: invalid interpolation format" in message
+
+
+def test_one_cycle_is_reported_once(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path,
+        "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [c]}\n"
+        "  c: {image: x, depends_on: [a]}\n  d: {image: x, depends_on: [a]}\n",
+    )
+    assert message.count("dependency cycle") == 1
+    assert "a -> b -> c -> a" in message
+
+
+def test_missing_compose_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="compose file not found"):
+        load_compose(tmp_path / "nope.yml", "nope.yml")

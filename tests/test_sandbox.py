@@ -1,0 +1,360 @@
+"""The embedded sandbox: idempotent up, demo images, moto seeds, cold start and down.
+
+Most tests use the real sandbox (the session fixture); the cold-start test
+starts a second registry and moto server on free ports in a temporary state
+dir and stops them again, leaving the shared ones alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import docker
+import pytest
+
+from reconciler.errors import ReconcilerError, WorldError
+from reconciler.model import COMPOSE_PROJECT, OWNER_KEY
+from reconciler.sandbox import SandboxInfo, down, endpoints, images, seed, services, status, up
+from reconciler.sandbox.services import Clock
+
+TEST_LABEL = "reconciler.test/sandbox"
+
+
+def _aws(info: SandboxInfo, service: str) -> object:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=info.moto_url,
+        region_name=info.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status, resp.read().decode()
+
+
+# --------------------------------------------------------------------------
+# pure parts
+# --------------------------------------------------------------------------
+
+
+def _demo_inputs() -> tuple[bytes, dict[str, bytes]]:
+    return images.find_busybox().read_bytes(), images.read_demo_files()
+
+
+def test_build_is_deterministic_and_versions_differ() -> None:
+    busybox, demo = _demo_inputs()
+    first = images.build(images.DEMO_IMAGES, busybox, demo)
+    second = images.build(images.DEMO_IMAGES, busybox, demo)
+    assert [b.digest for b in first] == [b.digest for b in second]
+    assert len({b.digest for b in first}) == len(images.DEMO_IMAGES)
+    # all images share their two layers; only the config differs
+    assert len({b.layers for b in first}) == 1
+
+
+def test_build_changes_when_the_demo_files_change() -> None:
+    busybox, demo = _demo_inputs()
+    before = images.build(images.DEMO_IMAGES[:1], busybox, demo)[0]
+    after = images.build(images.DEMO_IMAGES[:1], busybox, {**demo, "health": b"fine\n"})[0]
+    assert before.layers[0] == after.layers[0]
+    assert before.layers[1] != after.layers[1]
+    assert before.digest != after.digest
+
+
+def test_manifest_and_config_describe_the_image() -> None:
+    busybox, demo = _demo_inputs()
+    backend = next(
+        b for b in images.build(images.DEMO_IMAGES, busybox, demo) if b.image.ref == "popcon/backend:2.1.0"
+    )
+    manifest = json.loads(backend.manifest)
+    assert manifest["mediaType"] == images.MANIFEST_TYPE
+    assert manifest["config"]["digest"] == backend.config.digest
+    config = json.loads(backend.config.data)
+    assert "APP_VERSION=2.1.0" in config["config"]["Env"]
+    assert "PORT=8080" in config["config"]["Env"]
+    assert len(config["rootfs"]["diff_ids"]) == len(manifest["layers"]) == 2
+
+
+def test_static_busybox_check() -> None:
+    assert images.is_static_elf(images.find_busybox().read_bytes())
+    assert not images.is_static_elf(Path("/bin/ls").read_bytes())
+    assert not images.is_static_elf(b"#!/bin/sh\n")
+
+
+def test_endpoints_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_SANDBOX_MOTO_PORT", "14566")
+    monkeypatch.setenv("RECONCILER_SANDBOX_REGISTRY_PORT", "15000")
+    where = endpoints()
+    assert where.moto_url == "http://127.0.0.1:14566"
+    assert where.registry == "127.0.0.1:15000"
+    assert endpoints(moto_port=1, registry_port=2).registry == "127.0.0.1:2"
+    monkeypatch.setenv("RECONCILER_SANDBOX_MOTO_PORT", "http")
+    with pytest.raises(ReconcilerError, match="RECONCILER_SANDBOX_MOTO_PORT"):
+        endpoints()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def test_wait_reports_the_timeout_and_the_log() -> None:
+    fake = FakeClock()
+    with pytest.raises(ReconcilerError, match=r"dockerd did not become ready in 30 s; see /x/dockerd.log"):
+        services._wait("dockerd", lambda: False, Clock(fake.now, fake.sleep), 30.0, "see /x/dockerd.log")
+    assert 30.0 <= fake.t < 31.0
+
+
+def test_wait_reports_a_process_that_died() -> None:
+    fake = FakeClock()
+    with pytest.raises(ReconcilerError, match="exited while starting"):
+        services._wait("moto", lambda: False, Clock(fake.now, fake.sleep), 30.0, "see log", lambda: False)
+    assert fake.t == 0.0
+
+
+def test_no_engine_and_not_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(services, "_is_root", lambda: False)
+    with pytest.raises(ReconcilerError, match="only as root"):
+        services.ensure_dockerd(tmp_path, f"unix://{tmp_path}/docker.sock", Clock())
+    with pytest.raises(ReconcilerError, match="DOCKER_HOST"):
+        services.ensure_dockerd(tmp_path, "tcp://127.0.0.1:1", Clock())
+
+
+def test_read_pid_ignores_stale_and_foreign_pidfiles(tmp_path: Path) -> None:
+    pidfile = tmp_path / "x.pid"
+    assert services.read_pid(pidfile, "moto_server") is None
+    pidfile.write_text("garbage\n")
+    assert services.read_pid(pidfile, "moto_server") is None
+    pidfile.write_text("1\n")  # alive, but not a moto server
+    assert services.read_pid(pidfile, "moto_server") is None
+
+
+def test_a_foreign_process_on_the_registry_port_is_an_error(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def hang_up() -> None:  # a server that is not a registry: accepts, says nothing
+            for _ in range(2):
+                conn, _addr = listener.accept()
+                conn.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        with pytest.raises(ReconcilerError, match="not a Docker registry"):
+            services.ensure_registry(tmp_path, port, Clock())
+        thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------
+# the running sandbox
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.world
+def test_second_up_starts_pushes_and_seeds_nothing(sandbox: SandboxInfo) -> None:
+    events: list[str] = []
+    again = up(sandbox.state_dir, on_event=events.append)
+    assert again.started == ()
+    assert again.pushed == ()
+    assert again.seeded == ()
+    assert dict(again.images) == dict(sandbox.images)
+    assert (again.moto_url, again.registry, again.docker_host) == (
+        sandbox.moto_url,
+        sandbox.registry,
+        sandbox.docker_host,
+    )
+    assert any("all 6 demo images present" in e for e in events)
+    assert not any("started at" in e for e in events)
+
+
+@pytest.mark.world
+def test_demo_images_resolve_in_the_registry(sandbox: SandboxInfo) -> None:
+    client = images.RegistryClient(sandbox.registry)
+    served = {i.ref: client.manifest_digest(i.repository, i.tag) for i in images.DEMO_IMAGES}
+    assert served == dict(sandbox.images)
+    assert all(d and d.startswith("sha256:") for d in served.values())
+    assert len(set(served.values())) == len(images.DEMO_IMAGES)
+    assert client.manifest_digest("popcon/backend", "0.0.0-missing") is None
+
+
+@pytest.fixture
+def engine(sandbox: SandboxInfo) -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=sandbox.docker_host)
+    yield client
+    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+        c.remove(force=True)
+    for n in client.networks.list(filters={"label": TEST_LABEL}):
+        n.remove()
+    client.close()
+
+
+@pytest.mark.world
+def test_demo_container_serves_health_and_masks_secrets(
+    sandbox: SandboxInfo, engine: docker.DockerClient
+) -> None:
+    digest = sandbox.images["popcon/backend:2.1.0"]
+    ref = f"{sandbox.registry}/popcon/backend@{digest}"
+    engine.images.pull(ref)
+    password, token = secrets.token_hex(16), secrets.token_hex(16)
+    container = engine.containers.run(  # type: ignore[call-overload]  # stubs lack ports=(host, None)
+        ref,
+        detach=True,
+        labels={TEST_LABEL: "1"},
+        environment={"DB_HOST": "mysql", "DB_PASSWORD": password, "API_TOKEN": token},
+        ports={"8080/tcp": ("127.0.0.1", None)},
+    )
+    container.reload()
+    port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            status_code, body = _get(f"{base}/health")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert status_code == 200
+    assert body.strip() == "ok"
+
+    status_code, page = _get(f"{base}/")
+    assert status_code == 200
+    assert page.startswith("popcon-backend 2.1.0\n")
+    assert "  DB_HOST=mysql\n" in page
+    assert "  DB_PASSWORD=(set)\n" in page
+    assert "  API_TOKEN=(set)\n" in page
+    assert password not in page and token not in page
+    assert "REQUEST_METHOD" not in page  # the container's environment, not the CGI's
+
+    t0 = time.monotonic()
+    container.stop(timeout=10)
+    assert time.monotonic() - t0 < 3, "the demo entry point must stop on SIGTERM"
+    logs = container.logs().decode()
+    assert password not in logs and token not in logs
+
+
+@pytest.mark.world
+def test_moto_holds_what_terraform_would_have_created(sandbox: SandboxInfo) -> None:
+    ecr = _aws(sandbox, "ecr")
+    ssm = _aws(sandbox, "ssm")
+    repos = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}  # type: ignore[attr-defined]
+    assert set(images.REPOSITORIES) <= repos
+    for ref, digest in sandbox.images.items():
+        repo, tag = ref.split(":")
+        found = ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])  # type: ignore[attr-defined]
+        assert found["imageDetails"][0]["imageDigest"] == digest
+
+    for p in seed.SEED_PARAMETERS:
+        got = ssm.get_parameter(Name=p.name, WithDecryption=True)["Parameter"]  # type: ignore[attr-defined]
+        assert got["Type"] == p.type
+        assert got["Value"]
+        tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=p.name)  # type: ignore[attr-defined]
+        assert tags["TagList"] == [], f"{p.name} must not look owned by anyone"
+    names = {p.name for p in seed.SEED_PARAMETERS}
+    assert {"/popcon/dev/DB_USERNAME", "/popcon/dev/DB_PASSWORD", "/popcon/dev/DB_ROOT_PASSWORD"} <= names
+    assert seed.FOREIGN_PARAMETER in names
+
+
+@pytest.mark.world
+def test_seeding_never_overwrites_an_existing_value(sandbox: SandboxInfo) -> None:
+    ssm = _aws(sandbox, "ssm")
+    name = "/popcon/dev/DB_PASSWORD"
+    before = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]  # type: ignore[attr-defined]
+    created = seed.seed_parameters(ssm, lambda _: None)  # type: ignore[arg-type]
+    after = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]  # type: ignore[attr-defined]
+    assert created == []
+    assert (after["Value"], after["Version"]) == (before["Value"], before["Version"])
+
+
+@pytest.mark.world
+def test_status_reports_the_running_sandbox(sandbox: SandboxInfo) -> None:
+    report = status(sandbox.state_dir)
+    assert report["docker"]["running"] and report["registry"]["running"] and report["moto"]["running"]
+    assert report["images"] == dict(sandbox.images)
+    assert report["compose"]["plugin"]
+    json.dumps(report)  # plain data
+
+
+@pytest.mark.world
+def test_cold_start_on_other_ports_then_down(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    state = tmp_path / "sandbox"
+    moto_port, registry_port = _free_port(), _free_port()
+    events: list[str] = []
+    info = up(state, on_event=events.append, moto_port=moto_port, registry_port=registry_port)
+    try:
+        assert set(info.started) >= {"registry", "moto"}
+        assert "docker" not in info.started  # the shared engine was already there
+        assert info.registry == f"127.0.0.1:{registry_port}"
+        assert sorted(info.pushed) == sorted(i.ref for i in images.DEMO_IMAGES)
+        assert dict(info.images) == dict(sandbox.images)  # same inputs, same digests, another registry
+        assert any(p.startswith("/popcon/dev/") for p in info.seeded)
+        assert (state / "registry" / "config.yml").read_text().count(f"127.0.0.1:{registry_port}") == 1
+        report = status(state, moto_port=moto_port, registry_port=registry_port)
+        assert report["registry"]["managed"] and report["moto"]["managed"]
+
+        again = up(state, moto_port=moto_port, registry_port=registry_port)
+        assert (again.started, again.pushed, again.seeded) == ((), (), ())
+    finally:
+        down(state, remove_containers=False, moto_port=moto_port, registry_port=registry_port)
+    report = status(state, moto_port=moto_port, registry_port=registry_port)
+    assert not report["registry"]["running"] and not report["moto"]["running"]
+    assert not (state / "moto.pid").exists() and not (state / "registry.pid").exists()
+    # the shared sandbox is untouched
+    assert status(sandbox.state_dir)["registry"]["running"]
+
+
+def test_publish_reports_an_unreachable_registry() -> None:
+    busybox, demo = _demo_inputs()
+    built = images.build(images.DEMO_IMAGES[:1], busybox, demo)
+    with pytest.raises(WorldError, match="unreachable"):
+        images.publish(built, f"127.0.0.1:{_free_port()}", lambda _: None)
+
+
+@pytest.mark.world
+def test_down_removes_the_reconcilers_containers_and_their_networks(
+    sandbox: SandboxInfo, engine: docker.DockerClient, tmp_path: Path
+) -> None:
+    owner = f"sandbox-test-{secrets.token_hex(4)}"
+    project = f"sbxtest{secrets.token_hex(3)}"
+    network = engine.networks.create(f"{project}_default", labels={COMPOSE_PROJECT: project, TEST_LABEL: "1"})
+    ref = f"{sandbox.registry}/popcon/redis@{sandbox.images['popcon/redis:7.2']}"
+    engine.images.pull(ref)
+    labels = {OWNER_KEY: owner, COMPOSE_PROJECT: project, TEST_LABEL: "1"}
+    ours = engine.containers.run(ref, detach=True, labels=labels, network=network.name)
+    other = engine.containers.run(
+        ref, detach=True, labels={**labels, OWNER_KEY: f"{owner}-else"}, network=network.name
+    )
+    events: list[str] = []
+    # a state dir and ports where nothing runs: only the containers are affected
+    down(tmp_path, on_event=events.append, owner=owner, moto_port=_free_port(), registry_port=_free_port())
+    remaining = {c.id for c in engine.containers.list(all=True, filters={"label": TEST_LABEL})}
+    assert ours.id not in remaining
+    assert other.id in remaining  # another owner's container stays
+    assert any("removed 1 container(s)" in e and project in e for e in events)
+    assert any("moto server: not running" in e for e in events)
+    assert any("docker engine: left running" in e for e in events)

@@ -1,0 +1,118 @@
+"""A model of the world for property tests: apply a plan to an ObservedState. Pure.
+
+``apply_plan`` does what the executor and AWS/Docker would do for each action,
+on plain values: puts set value (and tags on create/adopt), deletes remove,
+pulls add a local image, create/recreate make one running container with the
+target hash and ownership labels, start sets running, remove drops
+containers, networks and volumes appear. Then ``plan`` again must be empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from reconciler.model import (
+    COMPOSE_ONEOFF,
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    CONFIG_HASH_KEY,
+    ENVIRONMENT_KEY,
+    OWNER_KEY,
+    STACK_KEY,
+    DesiredState,
+    ObservedContainer,
+    ObservedNetwork,
+    ObservedParameter,
+    ObservedState,
+    ObservedVolume,
+)
+from reconciler.plan import (
+    CreateNetwork,
+    CreateService,
+    CreateVolume,
+    DeleteParameter,
+    Plan,
+    PullImage,
+    PutParameter,
+    RecreateService,
+    RemoveService,
+    StartService,
+)
+
+
+def _oneoff(c: ObservedContainer) -> bool:
+    return c.labels.get(COMPOSE_ONEOFF, "False") == "True"
+
+
+def apply_plan(plan: Plan, desired: DesiredState, observed: ObservedState) -> ObservedState:
+    params = dict(observed.parameters)
+    local = set(observed.local_images)
+    containers = list(observed.containers)
+    networks = list(observed.networks)
+    volumes = list(observed.volumes)
+    ownership = {OWNER_KEY: desired.owner, ENVIRONMENT_KEY: desired.environment}
+    created = 0
+    for action in plan.actions:
+        if isinstance(action, PutParameter):
+            old = params.get(action.name)
+            if action.create or old is None:
+                params[action.name] = ObservedParameter(
+                    action.name, action.type, action.value, 1, dict(ownership)
+                )
+            else:
+                tags = old.tags
+                if action.adopt:
+                    tags = {**(old.tags or {}), **ownership}
+                params[action.name] = ObservedParameter(
+                    action.name, action.type, action.value, old.version + 1, tags
+                )
+        elif isinstance(action, DeleteParameter):
+            params.pop(action.name, None)
+        elif isinstance(action, PullImage):
+            local.add(action.reference)
+        elif isinstance(action, CreateNetwork):
+            networks.append(ObservedNetwork(f"{action.project}_{action.key}", action.project, action.key))
+        elif isinstance(action, CreateVolume):
+            volumes.append(ObservedVolume(f"{action.project}_{action.key}", action.project, action.key))
+        elif isinstance(action, CreateService | RecreateService):
+            containers = [
+                c
+                for c in containers
+                if _oneoff(c) or not (c.project == action.project and c.service == action.service)
+            ]
+            created += 1
+            containers.append(
+                ObservedContainer(
+                    id=f"new-{action.project}-{action.service}-{created}",
+                    name=f"{action.project}-{action.service}-1",
+                    project=action.project,
+                    service=action.service,
+                    state="running",
+                    health="healthy" if action.wait_healthy else None,
+                    labels={
+                        COMPOSE_PROJECT: action.project,
+                        COMPOSE_SERVICE: action.service,
+                        COMPOSE_ONEOFF: "False",
+                        STACK_KEY: action.stack,
+                        CONFIG_HASH_KEY: action.config_hash,
+                        **ownership,
+                    },
+                    image=action.image,
+                )
+            )
+        elif isinstance(action, StartService):
+            ids = set(action.container_ids)
+            containers = [replace(c, state="running") if c.id in ids else c for c in containers]
+        elif isinstance(action, RemoveService):
+            ids = set(action.container_ids)
+            containers = [c for c in containers if c.id not in ids]
+        else:  # pragma: no cover - a new action kind must be modelled here
+            raise AssertionError(f"worldmodel does not know {type(action).__name__}")
+    return ObservedState(
+        parameters=params,
+        image_digests=observed.image_digests,
+        local_images=frozenset(local),
+        containers=tuple(containers),
+        networks=tuple(networks),
+        volumes=tuple(volumes),
+    )
