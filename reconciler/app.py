@@ -15,14 +15,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler import planner
 from reconciler import render as render_mod
 from reconciler.errors import ReconcilerError
-from reconciler.model import DesiredState, ImageRef, ObservedState
+from reconciler.model import DesiredState, ObservedState
 from reconciler.plan import Plan
+from reconciler.report import ApplyReport
 from reconciler.spec.desired import RegistrySettings, build_desired, image_registries
 from reconciler.spec.loader import LoadedEnvironment, load_environment
+
+if TYPE_CHECKING:
+    from reconciler.world import World
 
 SANDBOX_AWS_ENDPOINT = "http://127.0.0.1:4566"
 SANDBOX_REGISTRY = "127.0.0.1:5000"
@@ -138,7 +143,7 @@ def open_environment(env_dir: Path, overrides: Overrides, on_event: EventSink) -
 class EnvironmentContext:
     desired: DesiredState
     settings: Settings
-    world: World_T
+    world: World
     on_event: EventSink
     history: list[PlanResult] = field(default_factory=list)
 
@@ -153,7 +158,7 @@ class EnvironmentContext:
         self.history.append(result)
         return result
 
-    def apply(self, result: PlanResult) -> object:
+    def apply(self, result: PlanResult) -> ApplyReport:
         return self.world.apply(result.plan, result.desired, result.observed)
 
     def status(self, color: bool) -> str:
@@ -164,9 +169,6 @@ class EnvironmentContext:
         self.world.close()
 
 
-World_T = object
-
-
 def render(plan: Plan, fmt: str, *, color: bool, verbose: bool) -> str:
     if fmt == "json":
         return render_mod.render_json(plan)
@@ -175,18 +177,18 @@ def render(plan: Plan, fmt: str, *, color: bool, verbose: bool) -> str:
     return render_mod.render_text(plan, color=color, verbose=verbose)
 
 
+def render_report(report: ApplyReport, *, color: bool) -> str:
+    return render_mod.render_report(report, color=color)
+
+
 def plan_signature(plan: Plan) -> tuple[tuple[str, str, str], ...]:
     return tuple((a.kind, a.address, a.reason) for a in plan.actions)
-
-
-def image_key_for(ref: ImageRef) -> str:
-    return ref.key
 
 
 def sandbox(action: str, state_dir: Path | None, say: EventSink, out: object) -> int:
     from reconciler import sandbox as sb
 
-    folder = state_dir or Path(os.environ.get("RECONCILER_SANDBOX_DIR") or ".sandbox")
+    folder = state_dir or sb.default_state_dir()
     if action == "up":
         info = sb.up(folder, on_event=say)
         say(f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker {info.docker_host}")

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
-from typing import Literal
 
 from ruamel.yaml import YAML
 
@@ -58,8 +57,8 @@ from reconciler.plan import (
     StackAction,
     StartService,
 )
+from reconciler.report import ActionResult, ApplyReport, Status
 
-Status = Literal["done", "failed", "skipped"]
 TargetsProvider = Callable[[StackSpec, DesiredState, ObservedState], Mapping[str, ServiceTarget]]
 EnvironmentProvider = Callable[[StackSpec, DesiredState, ObservedState], Mapping[str, Value]]
 EventSink = Callable[[str], None]
@@ -81,29 +80,6 @@ class Drivers:
 class ExecuteOptions:
     health_timeout: float = 120.0  # seconds to wait for service_healthy / completed dependencies
     poll_interval: float = 1.0
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    address: str
-    kind: str
-    status: Status
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class ApplyReport:
-    results: tuple[ActionResult, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return all(r.status == "done" for r in self.results)
-
-    def by_status(self, status: Status) -> tuple[ActionResult, ...]:
-        return tuple(r for r in self.results if r.status == status)
-
-    def result(self, address: str) -> ActionResult | None:
-        return next((r for r in self.results if r.address == address), None)
 
 
 def _default_targets(

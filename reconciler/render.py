@@ -28,6 +28,7 @@ from reconciler.plan import (
     StackAction,
     Unchanged,
 )
+from reconciler.report import ApplyReport
 
 SYMBOLS = {("create",): "+", ("update",): "~", ("delete", "create"): "-/+", ("delete",): "-"}
 _STYLES = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red"}
@@ -364,4 +365,40 @@ def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *,
         console.print(table)
     console.print()
     console.print(Text(summary(plan), style="bold red" if plan.problems else "bold"))
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------
+# apply report
+# --------------------------------------------------------------------------
+
+_STATUS_STYLES = {"done": "green", "failed": "bold red", "skipped": "yellow"}
+
+
+def render_report(report: ApplyReport, color: bool = False) -> str:
+    """What an apply did, action by action, and a closing line: done / failed / not done."""
+    buffer = io.StringIO()
+    console = _console(buffer, color)
+    console.print(Text("Apply:", style="bold"))
+    if not report.results:
+        console.print(Text("  nothing to do"))
+    for result in report.results:
+        line = Text("  ")
+        line.append(f"{result.status:<7}", style=_STATUS_STYLES.get(result.status, ""))
+        line.append(f" {result.address}", style="bold")
+        if result.message:
+            line.append(f"  # {result.message}", style="dim" if result.status == "done" else "")
+        console.print(line)
+    done, failed, skipped = (len(report.by_status(s)) for s in ("done", "failed", "skipped"))
+    console.print()
+    if report.ok:
+        console.print(Text(f"Apply complete: {done} action(s) done.", style="bold green"))
+    else:
+        console.print(
+            Text(
+                f"Apply incomplete: {done} done, {failed} failed, {skipped} not done. "
+                "Fix the failure and apply again; completed actions are not repeated.",
+                style="bold red",
+            )
+        )
     return buffer.getvalue()

@@ -229,7 +229,8 @@ def write_retrying(
         retry=retry_if_exception(is_throttle),
         reraise=True,
     )
-    return retrying(once)
+    result: T = retrying(once)
+    return result
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""What an apply did: one outcome per planned action. Pure data.
+
+The executor (reconciler.executor) produces an :class:`ApplyReport`;
+reconciler.render prints it. Messages never contain secret values (the
+executor masks them before recording).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["done", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    address: str
+    kind: str
+    status: Status
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    results: tuple[ActionResult, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "done" for r in self.results)
+
+    def by_status(self, status: Status) -> tuple[ActionResult, ...]:
+        return tuple(r for r in self.results if r.status == status)
+
+    def result(self, address: str) -> ActionResult | None:
+        return next((r for r in self.results if r.address == address), None)
