@@ -29,10 +29,6 @@ from reconciler.spec.loader import LoadedEnvironment, load_environment
 if TYPE_CHECKING:
     from reconciler.world import World
 
-SANDBOX_AWS_ENDPOINT = "http://127.0.0.1:4566"
-SANDBOX_REGISTRY = "127.0.0.1:5000"
-SANDBOX_DOCKER_HOST = "unix:///var/run/docker.sock"
-
 EventSink = Callable[[str], None]
 
 
@@ -93,13 +89,16 @@ def _apply_overrides(
     endpoint = env.aws.endpoint_url
     docker_host = env.docker.host if env.docker else None
     if overrides.sandbox:
-        endpoint = SANDBOX_AWS_ENDPOINT
-        docker_host = SANDBOX_DOCKER_HOST
+        from reconciler.sandbox import endpoints
+
+        where = endpoints()  # honours RECONCILER_SANDBOX_MOTO_PORT / _REGISTRY_PORT
+        endpoint = where.moto_url
+        docker_host = where.docker_host
         sandbox_registry = RegistrySettings(
-            type="oci", host=SANDBOX_REGISTRY, insecure=True, account_id=None, region=env.aws.region
+            type="oci", host=where.registry, insecure=True, account_id=None, region=env.aws.region
         )
         registries = {name: sandbox_registry for name in registries}
-        images = tuple(dataclasses.replace(ref, registry=SANDBOX_REGISTRY) for ref in desired.images)
+        images = tuple(dataclasses.replace(ref, registry=where.registry) for ref in desired.images)
         by_name = {ref.name: ref for ref in images}
         stacks = tuple(
             dataclasses.replace(

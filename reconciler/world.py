@@ -32,7 +32,7 @@ from reconciler.drivers.compose import ComposeRunner, locate_compose
 from reconciler.drivers.docker import DockerCallCounter, DockerEngine, connect
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, execute
-from reconciler.model import DesiredState, ImageRef, ObservedState
+from reconciler.model import OWNER_KEY, DesiredState, ImageRef, ObservedState
 from reconciler.observe.docker import observe_docker
 from reconciler.observe.registry import (
     EcrRegistry,
@@ -42,7 +42,7 @@ from reconciler.observe.registry import (
     cached_logins,
     resolve_digests,
 )
-from reconciler.observe.ssm import attach_tags, observe_parameters, observe_tags
+from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags
 from reconciler.plan import Plan
 from reconciler.planner.images import all_refs, resolve
 
@@ -185,9 +185,7 @@ class World:
         refs = list(all_refs(desired).values())
         digests = resolve_digests(refs, self.resolver_for)
         partial = ObservedState(parameters=parameters, image_digests=digests)
-        wanted_tags = planner.ownership_queries(desired, partial)
-        if wanted_tags:
-            parameters = attach_tags(parameters, observe_tags(self.aws.ssm, sorted(wanted_tags)))
+        parameters = attach_tags(parameters, self._ownership(desired, partial))
         pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, partial)) is not None]
         seen = observe_docker(self.api, pinned, projects=[s.project for s in desired.stacks])
         return ObservedState(
@@ -198,6 +196,20 @@ class World:
             networks=seen.networks,
             volumes=seen.volumes,
         )
+
+    def _ownership(self, desired: DesiredState, partial: ObservedState) -> dict[str, dict[str, str]]:
+        """Tags of the names the planner asks about: declared ones about to be overwritten (adopt?)
+        one by one; undeclared ones under prune paths (prune?) by one owner-filtered listing per path."""
+        wanted = planner.ownership_queries(desired, partial)
+        declared = {p.name for p in desired.parameters}
+        tags = observe_tags(self.aws.ssm, sorted(n for n in wanted if n in declared))
+        undeclared = sorted(n for n in wanted if n not in declared)
+        if undeclared:
+            prune_paths = [p.path for p in desired.parameter_paths if p.prune]
+            owned = observe_owned(self.aws.ssm, prune_paths, OWNER_KEY, desired.owner)
+            # Only the owner tag decides a prune; other tags are not read.
+            tags.update({n: ({OWNER_KEY: desired.owner} if n in owned else {}) for n in undeclared})
+        return tags
 
     # ---- apply -------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 Cost floor: each distinct subtree is read once with GetParametersByPath
 (Recursive, 10 per page), so N parameters cost ceil(N/10) calls and nothing
-else; tags are not fetched here (``ObservedParameter.tags`` is None) but by
-:func:`observe_tags` for the few names the planner asks about.
+else; tags are not fetched here (``ObservedParameter.tags`` is None) but, for
+the few names the planner asks about, by :func:`observe_tags` (parameters about
+to be overwritten) and :func:`observe_owned` (undeclared parameters under a
+``prune: true`` path: one tag-filtered DescribeParameters per path).
 
 Decryption follows least privilege: a path is read WithDecryption only when its
 ParameterPath asks for it. When a path that needs no decryption contains a
@@ -128,6 +130,37 @@ def observe_tags(ssm: SSMClient, names: Iterable[str]) -> dict[str, dict[str, st
                 raise
         tags[name] = {str(t["Key"]): str(t["Value"]) for t in resp.get("TagList", [])}
     return tags
+
+
+DESCRIBE_PAGE_SIZE = 50  # DescribeParameters maximum
+
+
+def observe_owned(ssm: SSMClient, paths: Iterable[str], owner_key: str, owner: str) -> set[str]:
+    """Names under ``paths`` (recursive) whose ``owner_key`` tag is ``owner``.
+
+    One DescribeParameters call per 50 *owned* parameters per path, filtered by
+    tag on the server: the cost does not grow with the foreign parameters that
+    share the path (ListTagsForResource would cost one call each, every tick).
+    """
+    owned: set[str] = set()
+    roots = sorted({normalize_path(p) for p in paths})
+    roots = [r for r in roots if not any(_within(r, o) for o in roots if o != r)]
+    for root in roots:
+        filters: list[Any] = [{"Key": f"tag:{owner_key}", "Values": [owner]}]
+        if root != "/":
+            filters.append({"Key": "Path", "Option": "Recursive", "Values": [root]})
+        with translate_errors(f"ssm {root}"):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"ParameterFilters": filters, "MaxResults": DESCRIBE_PAGE_SIZE}
+                if token:
+                    kwargs["NextToken"] = token
+                page = ssm.describe_parameters(**kwargs)
+                owned.update(str(p["Name"]) for p in page.get("Parameters", []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+    return owned
 
 
 def attach_tags(

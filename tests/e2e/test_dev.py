@@ -1,0 +1,197 @@
+"""End to end on the sandbox: environments/dev reconciled on moto, the registry and the real engine.
+
+Every test starts from nothing (its own copy of environments/dev), applies it
+through the composition root (the same path as `reconciler apply`) and checks
+the world itself: containers by label, parameters in moto, the app over HTTP.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+
+import pytest
+from e2e.conftest import FOREIGN, Env, EnvFactory
+
+from reconciler.model import OWNER_KEY
+from reconciler.plan import CreateService, DeleteParameter, PutParameter, RecreateService, StartService
+from reconciler.render import render_json, render_markdown, render_report, render_text
+from reconciler.sandbox import SandboxInfo
+
+pytestmark = pytest.mark.world
+
+SERVICES = {"mysql", "redis", "backend", "frontend"}
+
+
+def converged(make_env: EnvFactory) -> Env:
+    env = make_env("dev")
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok, render_report(run.report) if run.report else ""
+    return env
+
+
+def frontend_page(env: Env) -> str:
+    ports = env.containers()["frontend"]["Ports"]
+    assert isinstance(ports, list)
+    public = next(p["PublicPort"] for p in ports if p.get("PublicPort"))
+    with urllib.request.urlopen(f"http://127.0.0.1:{public}/", timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def kinds(run_plan: object) -> dict[str, str]:
+    """address -> action kind."""
+    from reconciler.plan import Plan
+
+    assert isinstance(run_plan, Plan)
+    return {a.address: a.kind for a in run_plan.actions}
+
+
+def test_apply_from_nothing_then_a_second_apply_changes_nothing(make_env: EnvFactory) -> None:
+    env = make_env("dev")
+    first = env.reconcile()
+    assert first.report is not None and first.report.ok, render_report(first.report)
+
+    containers = env.containers()
+    assert set(containers) == SERVICES
+    assert all(c["State"] == "running" for c in containers.values())
+    assert "(healthy)" in str(containers["mysql"]["Status"]) and "(healthy)" in str(containers["redis"]["Status"])
+    assert all(c["Labels"][OWNER_KEY] == env.copy.owner for c in containers.values())
+    page = frontend_page(env)
+    assert "popcon-frontend 1.5.0" in page
+    assert "http://backend:8080: ok" in page  # the frontend reaches the backend on the compose network
+
+    ids = env.ids()
+    second = env.reconcile()
+    assert not second.plan.plan.actions and not second.plan.plan.problems
+    assert second.report is not None and second.report.results == ()
+    # zero mutating AWS calls; no Docker writes; same containers
+    assert second.plan_calls.aws.mutating() == 0 and second.apply_calls.aws.mutating() == 0
+    assert second.apply_calls.aws.total() == 0 and second.apply_calls.docker.total() == 0
+    docker_writes = sum(n for (method, _), n in second.plan_calls.docker.calls.items() if method != "GET")
+    assert docker_writes == 0
+    assert env.ids() == ids
+    # the floor: one GetParametersByPath page per 10 parameters, no per-parameter calls
+    observed = len(second.plan.observed.parameters)
+    assert second.plan_calls.aws.count("ssm", "GetParametersByPath") == math.ceil(observed / 10)
+    assert second.plan_calls.aws.count("ssm", "ListTagsForResource") == 0
+    # the foreign LEGACY_FEATURE_FLAG under the prune path: one owner-filtered listing, not a call per name
+    assert second.plan_calls.aws.count("ssm", "DescribeParameters") == 1
+    assert second.plan_calls.aws.count("ssm", "GetParameter") == 0
+
+
+def test_secrets_never_show_in_plan_report_or_events(make_env: EnvFactory) -> None:
+    env = make_env("dev")
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok
+    outputs = [
+        render_text(run.plan.plan, verbose=True),
+        render_json(run.plan.plan),
+        render_markdown(run.plan.plan),
+        render_report(run.report),
+        "\n".join(run.events),
+        frontend_page(env),
+    ]
+    for value in env.secrets.values():
+        for out in outputs:
+            assert value not in out
+    # the env file that fed Compose is gone; the kept override holds no secret
+    left = [p for p in env.state_dir.rglob("*") if p.is_file()]
+    assert not [p for p in left if p.name.endswith(".env")]
+    for path in left:
+        text = path.read_text(errors="replace")
+        assert not any(value in text for value in env.secrets.values()), path
+
+
+def test_changing_a_parameter_recreates_exactly_its_consumers(make_env: EnvFactory) -> None:
+    env = converged(make_env)
+    before = env.ids()
+    # DB_NAME feeds mysql (MYSQL_DATABASE) and backend (DB_NAME); redis and frontend do not read it
+    env.copy.edit("ParameterSet", "popcon-config", lambda spec: spec["parameters"].__setitem__("DB_NAME", "popcon2"))
+
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok, render_report(run.report)
+    planned = kinds(run.plan.plan)
+    assert planned == {
+        f"parameter:{env.name('DB_NAME')}": PutParameter.kind,
+        "service:popcon/mysql": RecreateService.kind,
+        "service:popcon/backend": RecreateService.kind,
+    }
+    after = env.ids()
+    assert after["mysql"] != before["mysql"] and after["backend"] != before["backend"]
+    assert after["redis"] == before["redis"] and after["frontend"] == before["frontend"]
+    assert env.parameter("DB_NAME") == "popcon2"
+    backend_env = env.api.inspect_container(after["backend"])["Config"]["Env"]
+    assert "DB_NAME=popcon2" in backend_env
+    assert not env.reconcile().plan.plan.actions
+
+
+def test_changing_an_image_tag_recreates_exactly_that_service(make_env: EnvFactory, sandbox: SandboxInfo) -> None:
+    env = converged(make_env)
+    before = env.ids()
+    env.copy.edit("Images", None, lambda spec: spec["images"]["backend"].__setitem__("tag", "2.1.0"))
+
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok, render_report(run.report)
+    planned = {a: k for a, k in kinds(run.plan.plan).items() if k != "pull_image"}  # pulled unless present
+    assert planned == {"service:popcon/backend": RecreateService.kind}
+    after = env.ids()
+    assert after["backend"] != before["backend"]
+    assert {s: after[s] for s in SERVICES - {"backend"}} == {s: before[s] for s in SERVICES - {"backend"}}
+    image = str(env.api.inspect_container(after["backend"])["Config"]["Image"])
+    assert image.endswith("@" + sandbox.images["popcon/backend:2.1.0"])
+    assert not env.reconcile().plan.plan.actions
+
+
+def test_drift_by_hand_shows_in_plan_and_apply_restores_it(make_env: EnvFactory) -> None:
+    env = converged(make_env)
+    before = env.ids()
+    env.api.stop(before["redis"], timeout=1)
+    env.api.remove_container(before["frontend"], force=True)
+    env.clients.ssm.put_parameter(Name=env.name("DB_HOST"), Value="somewhere-else", Type="String", Overwrite=True)
+
+    plan = env.reconcile(apply=False).plan.plan
+    assert kinds(plan) == {
+        f"parameter:{env.name('DB_HOST')}": PutParameter.kind,
+        "service:popcon/redis": StartService.kind,
+        "service:popcon/frontend": CreateService.kind,
+    }
+    reasons = {a.address: a.reason for a in plan.actions}
+    assert "value changed" in reasons[f"parameter:{env.name('DB_HOST')}"]
+
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok, render_report(run.report)
+    assert env.parameter("DB_HOST") == "mysql"
+    containers = env.containers()
+    assert all(c["State"] == "running" for c in containers.values())
+    assert containers["redis"]["Id"] == before["redis"]  # started again, not recreated
+    assert containers["backend"]["Id"] == before["backend"]  # the hand edit never reached a container
+    assert not env.reconcile().plan.plan.actions
+
+
+def test_prune_deletes_only_owned_parameters(make_env: EnvFactory) -> None:
+    env = converged(make_env)
+    ids = env.ids()
+    env.copy.edit("ParameterSet", "popcon-config", lambda spec: spec["parameters"].__setitem__("FEATURE_X", "on"))
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok
+    assert env.parameter("FEATURE_X") == "on"
+    # a parameter another tool owns, under the same path
+    env.clients.ssm.put_parameter(
+        Name=env.name("OTHER_TEAM"),
+        Value="theirs",
+        Type="String",
+        Tags=[{"Key": OWNER_KEY, "Value": "someone-else"}],
+    )
+
+    env.copy.edit("ParameterSet", "popcon-config", lambda spec: spec["parameters"].pop("FEATURE_X"))
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok
+    assert kinds(run.plan.plan) == {f"parameter:{env.name('FEATURE_X')}": DeleteParameter.kind}
+    unchanged = {u.address: u.reason for u in run.plan.plan.unchanged}
+    assert "not owned" in unchanged[f"parameter:{env.name(FOREIGN)}"]
+    assert "not owned" in unchanged[f"parameter:{env.name('OTHER_TEAM')}"]
+    assert env.parameter("FEATURE_X") is None
+    assert env.parameter(FOREIGN) == "on" and env.parameter("OTHER_TEAM") == "theirs"
+    for key, value in env.secrets.items():
+        assert env.parameter(key) == value  # external secrets are never written or deleted
+    assert env.ids() == ids  # no container reads FEATURE_X
