@@ -16,8 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 from drivers.worldkit import aws, delete_parameters, docker_api, remove_project
-from e2e.envcopy import REPO, EnvCopy, make_copy
 
+from e2e.envcopy import REPO, EnvCopy, make_copy
 from reconciler import app
 from reconciler.drivers.aws import AwsClients
 from reconciler.executor import ApplyReport

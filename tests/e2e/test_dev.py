@@ -11,8 +11,8 @@ import math
 import urllib.request
 
 import pytest
-from e2e.conftest import FOREIGN, Env, EnvFactory
 
+from e2e.conftest import FOREIGN, Env, EnvFactory
 from reconciler.model import OWNER_KEY
 from reconciler.plan import CreateService, DeleteParameter, PutParameter, RecreateService, StartService
 from reconciler.render import render_json, render_markdown, render_report, render_text

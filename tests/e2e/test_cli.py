@@ -1,0 +1,107 @@
+"""The `reconciler` command on the sandbox, run as a user runs it (a subprocess, no terminal).
+
+Exit codes follow Terraform's --detailed-exitcode (0 no changes, 2 changes,
+1 error); apply asks unless --auto-approve; every output format masks secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e.conftest import Env, EnvFactory
+from reconciler.model import MASK
+
+pytestmark = pytest.mark.world
+
+
+def run(env: Env, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command, rest = args[0], args[1:]
+    argv = [sys.executable, "-m", "reconciler.cli", command, str(env.root), "--sandbox",
+            "--state-dir", str(env.state_dir), *rest]
+    environ = {**os.environ, "NO_COLOR": "1", **(extra_env or {})}
+    return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=environ,
+                          timeout=600, check=False)
+
+
+def test_exit_codes_confirmation_and_formats(make_env: EnvFactory) -> None:
+    env = make_env("dev")
+    assert run(env, "plan").returncode == 0  # changes, but no --detailed-exitcode
+    assert run(env, "plan", "--detailed-exitcode").returncode == 2
+
+    refused = run(env, "apply")
+    assert refused.returncode == 1
+    assert "--auto-approve" in refused.stderr and "Traceback" not in refused.stderr
+    assert env.ids() == {} and env.parameter("DB_HOST") is None  # nothing was changed
+
+    as_json = run(env, "plan", "--format", "json")
+    doc = json.loads(as_json.stdout)
+    assert doc["format_version"] == "1.0" and doc["environment"] == "dev"
+    actions = {c["address"]: c["actions"] for c in doc["resource_changes"]}
+    assert actions["service:popcon/backend"] == ["create"]
+    assert actions[f"parameter:{env.name('DB_HOST')}"] == ["create"]
+
+    markdown = run(env, "plan", "--format", "markdown").stdout
+    assert "service:popcon/backend" in markdown and "|" in markdown
+
+    applied = run(env, "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply complete" in applied.stdout
+    assert run(env, "plan", "--detailed-exitcode").returncode == 0
+
+    status = run(env, "status")
+    assert status.returncode == 0
+    assert "backend" in status.stdout and "in sync" in status.stdout
+
+
+def test_prod_secret_from_the_environment_is_masked_everywhere(make_env: EnvFactory) -> None:
+    env = make_env("prod")
+    secret = "pr0d-'$ecret-" + os.urandom(4).hex()
+    with_secret = {"POPCON_PROD_DB_PASSWORD": secret}
+
+    missing = run(env, "plan")
+    assert missing.returncode == 1 and "POPCON_PROD_DB_PASSWORD" in missing.stderr
+
+    outputs = []
+    for fmt in ("text", "json", "markdown"):
+        result = run(env, "plan", "--format", fmt, "--verbose" if fmt == "text" else "--detailed-exitcode",
+                     extra_env=with_secret)
+        assert result.returncode in (0, 2), result.stderr
+        outputs.append(result.stdout + result.stderr)
+    doc = json.loads(run(env, "plan", "--format", "json", extra_env=with_secret).stdout)
+    change = next(c for c in doc["resource_changes"] if c["address"] == f"parameter:{env.name('DB_PASSWORD')}")
+    assert change["sensitive"] is True and change["change"]["after"]["value"] == MASK
+
+    applied = run(env, "apply", "--auto-approve", extra_env=with_secret)
+    assert applied.returncode == 0, applied.stderr
+    outputs.append(applied.stdout + applied.stderr)
+    assert env.parameter("DB_PASSWORD") == secret
+
+    # a new secret value (rotated in CI) updates the parameter and recreates its readers
+    before = env.ids()
+    rotated = {"POPCON_PROD_DB_PASSWORD": secret + "-2"}
+    plan = run(env, "plan", "--format", "json", extra_env=rotated)
+    doc = json.loads(plan.stdout)
+    kinds = {c["address"]: c["kind"] for c in doc["resource_changes"]}
+    assert kinds == {
+        f"parameter:{env.name('DB_PASSWORD')}": "put_parameter",
+        "service:popcon/mysql": "recreate_service",
+        "service:popcon/backend": "recreate_service",
+    }
+    applied = run(env, "apply", "--auto-approve", extra_env=rotated)
+    assert applied.returncode == 0, applied.stderr
+    outputs += [plan.stdout, applied.stdout + applied.stderr]
+    after = env.ids()
+    assert after["redis"] == before["redis"] and after["frontend"] == before["frontend"]
+    assert after["backend"] != before["backend"]
+
+    for text in outputs:
+        assert secret not in text
+    for value in env.secrets.values():
+        assert all(value not in text for text in outputs)
+    assert not list(Path(env.state_dir).rglob("*.env"))

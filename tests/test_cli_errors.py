@@ -1,0 +1,173 @@
+"""The command line on bad input and an unreachable world: clear message, exit 1, nothing touched.
+
+The broken-spec corpus (tests/spec/cases) goes through the real CLI with AWS
+and Docker pointed at a local HTTP listener that counts what it receives: a
+spec error must be reported before a single request reaches either.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import docker
+import pytest
+
+from reconciler import cli
+from reconciler.sandbox import SandboxInfo
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = REPO / "tests" / "spec" / "cases"
+BROKEN = sorted(p.name for p in CASES.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+class Listener:
+    """An HTTP server on loopback that answers 500 to everything and counts requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                outer.requests.append(f"{self.command} {self.path}")
+                self.send_response(500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _any
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def _server() -> Iterator[Listener]:
+    server = Listener()
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def listener(_server: Listener) -> Listener:
+    _server.requests.clear()
+    return _server
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def expected_lines(case: str) -> list[str]:
+    text = (CASES / case / "expected.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_corpus_has_at_least_twenty_cases() -> None:
+    assert len(BROKEN) >= 20
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply"])
+@pytest.mark.parametrize("case", BROKEN)
+def test_broken_spec_exits_1_with_its_message_and_no_call(
+    case: str, command: str, listener: Listener, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, str(CASES / case)]
+    if command != "validate":
+        url = f"http://127.0.0.1:{listener.port}"
+        argv += ["--aws-endpoint-url", url, "--docker-host", f"tcp://127.0.0.1:{listener.port}"]
+    if command == "apply":
+        argv.append("--auto-approve")
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert listener.requests == []  # neither AWS nor Docker was asked anything
+    assert "Traceback" not in err and out == ""
+    for line in expected_lines(case):
+        if line.startswith("!"):
+            assert line[1:] not in err
+        else:
+            assert line in err, f"{line!r} not in:\n{err}"
+
+
+def _dev_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "dev"
+    shutil.copytree(REPO / "environments" / "dev", target)
+    return target
+
+
+def test_unreachable_docker_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = _dev_copy(tmp_path)
+    code = cli.main(["plan", str(env), "--docker-host", f"unix://{tmp_path}/no-docker.sock"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "cannot connect to the Docker engine" in err and "Traceback" not in err
+
+
+@pytest.mark.world
+def test_unreachable_aws_is_a_clear_error_and_nothing_runs(
+    tmp_path: Path, sandbox: SandboxInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = _dev_copy(tmp_path)
+    project = f"cli-{uuid.uuid4().hex[:8]}"
+    stack = env / "stack.yaml"
+    stack.write_text(stack.read_text().replace("project: dev-popcon", f"project: {project}"))
+    url = f"http://127.0.0.1:{closed_port()}"
+    code = cli.main(
+        ["apply", str(env), "--auto-approve", "--aws-endpoint-url", url, "--docker-host", sandbox.docker_host,
+         "--state-dir", str(tmp_path / "state")]
+    )
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in err
+    assert "cannot connect to" in err and url in err
+    api = docker.APIClient(base_url=sandbox.docker_host)
+    try:
+        assert api.containers(all=True, filters={"label": f"com.docker.compose.project={project}"}) == []
+    finally:
+        api.close()
+
+
+@pytest.mark.world
+def test_aws_errors_are_clear_messages(
+    tmp_path: Path, listener: Listener, sandbox: SandboxInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An endpoint that answers 500 to everything: a message naming the call, no stack trace."""
+    env = _dev_copy(tmp_path)
+    url = f"http://127.0.0.1:{listener.port}"
+    code = cli.main(["plan", str(env), "--aws-endpoint-url", url, "--docker-host", sandbox.docker_host])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in err
+    assert "GetParametersByPath" in err and "/popcon/dev" in err
+
+
+def test_missing_environment_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["validate", str(tmp_path / "nowhere")])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "nowhere" in err and "Traceback" not in err
+
+
+def test_validate_the_examples(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POPCON_PROD_DB_PASSWORD", "x")
+    for name in ("dev", "prod"):
+        assert cli.main(["validate", str(REPO / "environments" / name)]) == 0
+    out, _ = capsys.readouterr()
+    assert "environment dev" in out and "environment prod" in out
