@@ -140,35 +140,46 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
+def _confirm(question: str, err: Console) -> bool:
+    answer = input(f"{question} Only 'yes' is accepted: ")
+    if answer.strip() != "yes":
+        err.print("Apply cancelled; nothing was changed.")
+        return False
+    return True
+
+
+def _problems_note(plan_problems: int, err: Console) -> None:
+    if plan_problems:
+        err.print(
+            f"{plan_problems} problem(s) block part of the plan (see above); "
+            "what they do not block is applied, and the exit code is 1."
+        )
+
+
 def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, out: Console, err: Console, color: bool) -> int:
+    """Plan, ask, plan again, apply. Problems block only what they concern (a stack whose image
+    is missing, a stack reading a missing secret): the rest is applied, then exit 1."""
     first = ctx.plan()
     _write(app.render(first.plan, "text", color=color, verbose=args.verbose))
-    if first.plan.problems:
-        return EXIT_ERROR
     if not first.plan.has_changes:
-        return EXIT_OK
+        return EXIT_ERROR if first.plan.problems else EXIT_OK
+    _problems_note(len(first.plan.problems), err)
     if not args.auto_approve:
         if not sys.stdin.isatty():
             raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal; use --auto-approve")
-        answer = input("Apply these changes? Only 'yes' is accepted: ")
-        if answer.strip() != "yes":
-            err.print("Apply cancelled; nothing was changed.")
+        if not _confirm("Apply these changes?", err):
             return EXIT_ERROR
     # Level-triggered: plan again right before acting; the world may have moved.
     fresh = ctx.plan()
     if app.plan_signature(fresh.plan) != app.plan_signature(first.plan):
         err.print("The world changed since the plan was shown; applying the fresh plan:")
         _write(app.render(fresh.plan, "text", color=color, verbose=False))
-        if fresh.plan.problems:
+        _problems_note(len(fresh.plan.problems), err)
+        if not args.auto_approve and not _confirm("Apply the fresh plan?", err):
             return EXIT_ERROR
-        if not args.auto_approve:
-            answer = input("Apply the fresh plan? Only 'yes' is accepted: ")
-            if answer.strip() != "yes":
-                err.print("Apply cancelled; nothing was changed.")
-                return EXIT_ERROR
     report = ctx.apply(fresh)
     _write(app.render_report(report, color=color))
-    return EXIT_OK if report.ok else EXIT_ERROR
+    return EXIT_OK if report.ok and not fresh.plan.problems else EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

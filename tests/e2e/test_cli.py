@@ -105,3 +105,24 @@ def test_prod_secret_from_the_environment_is_masked_everywhere(make_env: EnvFact
     for value in env.secrets.values():
         assert all(value not in text for text in outputs)
     assert not list(Path(env.state_dir).rglob("*.env"))
+
+
+def test_a_missing_image_tag_blocks_its_stack_only(make_env: EnvFactory) -> None:
+    env = make_env("dev")
+    env.copy.edit("Images", None, lambda spec: spec["images"]["frontend"].__setitem__("tag", "9.9.9"))
+
+    plan = run(env, "plan", "--detailed-exitcode")
+    assert plan.returncode == 1
+    assert "tag 9.9.9 of" in plan.stdout and "not found in the registry" in plan.stdout
+
+    applied = run(env, "apply", "--auto-approve")
+    assert applied.returncode == 1
+    assert "Traceback" not in applied.stderr
+    assert "problem(s) block part of the plan" in applied.stderr
+    assert env.parameter("DB_HOST") == "mysql"  # the parameters were not blocked by the stack's image
+    assert env.ids() == {}  # the blocked stack was not touched
+
+    env.copy.edit("Images", None, lambda spec: spec["images"]["frontend"].__setitem__("tag", "1.5.0"))
+    fixed = run(env, "apply", "--auto-approve")
+    assert fixed.returncode == 0, fixed.stderr
+    assert set(env.ids()) == {"mysql", "redis", "backend", "frontend"}
