@@ -343,24 +343,20 @@ class _Run:
                 force_recreate=recreate,
                 secrets=self.secrets,
             )
-        if action.wait_healthy:
-            self.emit(f"{action.address}: waiting until healthy (up to {opts.health_timeout:g}s)")
-            engine.wait_healthy(
-                spec.project,
-                action.service,
-                timeout=opts.health_timeout,
-                interval=opts.poll_interval,
-                secrets=self.secrets,
-            )
-        if action.wait_completed:
-            self.emit(f"{action.address}: waiting until completed (up to {opts.health_timeout:g}s)")
-            engine.wait_completed(
-                spec.project,
-                action.service,
-                timeout=opts.health_timeout,
-                interval=opts.poll_interval,
-                secrets=self.secrets,
-            )
+        waits = (
+            (action.wait_healthy, "healthy", engine.wait_healthy),
+            (action.wait_completed, "completed", engine.wait_completed),
+        )
+        for wanted, what, wait in waits:
+            if wanted:
+                self.emit(f"{action.address}: waiting until {what} (up to {opts.health_timeout:g}s)")
+                wait(
+                    spec.project,
+                    action.service,
+                    timeout=opts.health_timeout,
+                    interval=opts.poll_interval,
+                    secrets=self.secrets,
+                )
         done = note or {CreateService: "created", RecreateService: "recreated"}.get(type(action), "started")
         if action.wait_healthy:
             return done + " and healthy"

@@ -48,6 +48,7 @@ from reconciler.planner.images import all_refs, resolve
 
 if TYPE_CHECKING:
     from reconciler.app import Settings
+    from reconciler.spec.desired import RegistrySettings
 
 EventSink = Callable[[str], None]
 
@@ -91,9 +92,6 @@ class RegistryCallCounter:
         request = response.request
         self.calls[(str(request.method), urlparse(str(request.url)).netloc)] += 1
 
-    def total(self) -> int:
-        return sum(self.calls.values())
-
     def reset(self) -> None:
         self.calls.clear()
 
@@ -109,9 +107,6 @@ class Counters:
         self.docker.reset()
         self.registry.reset()
 
-    def summary(self) -> dict[str, int]:
-        return {"aws": self.aws.total(), "docker": self.docker.total(), "registry": self.registry.total()}
-
 
 @dataclass
 class World:
@@ -124,7 +119,7 @@ class World:
     on_event: EventSink
     counters: Counters
     options: ExecuteOptions = field(default_factory=ExecuteOptions)
-    _resolvers: dict[str, Resolver] = field(default_factory=dict)
+    _registries: dict[str, EcrRegistry | OciRegistry] = field(default_factory=dict)
     _ecr_clients: dict[str, AwsClients] = field(default_factory=dict)
     _compose: ComposeRunner | None = None
 
@@ -154,22 +149,24 @@ class World:
             self._ecr_clients[region] = clients
         return self._ecr_clients[region]
 
-    def resolver_for(self, ref: ImageRef) -> Resolver:
-        reg = self.settings.registries.get(ref.name)
-        if reg is None:
-            raise KeyError(ref.name)
-        if reg.host not in self._resolvers:
+    def _registry(self, reg: RegistrySettings) -> EcrRegistry | OciRegistry:
+        """One client per registry host, shared by tag resolution and pull logins."""
+        if reg.host not in self._registries:
             if reg.type == "ecr":
-                self._resolvers[reg.host] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id)
+                self._registries[reg.host] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id)
             else:
-                self._resolvers[reg.host] = OciRegistry(self.http, reg.host, reg.insecure)
-        return self._resolvers[reg.host]
+                self._registries[reg.host] = OciRegistry(self.http, reg.host, reg.insecure)
+        return self._registries[reg.host]
+
+    def resolver_for(self, ref: ImageRef) -> Resolver:
+        return self._registry(self.settings.registries[ref.name])
 
     def registry_auth(self) -> Callable[[str], RegistryAuth | None]:
         logins: dict[str, Callable[[], RegistryAuth]] = {}
         for reg in self.settings.registries.values():
-            if reg.type == "ecr" and reg.host not in logins:
-                logins[reg.host] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id).login
+            registry = self._registry(reg)
+            if isinstance(registry, EcrRegistry):
+                logins[reg.host] = registry.login
         return cached_logins(logins)
 
     def compose(self) -> ComposeRunner:

@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -37,6 +38,16 @@ from reconciler.spec.loader import load_environment
 
 IMAGES = {"frontend": ("popcon/frontend", "1.5.0"), "backend": ("popcon/backend", "2.2.0"),
           "mysql": ("popcon/mysql", "8.0"), "redis": ("popcon/redis", "7.2")}
+
+
+@dataclass(frozen=True)
+class Row:
+    n: int
+    seed_s: float
+    load_s: float
+    observe_s: float
+    plan_s: float
+    calls: dict[str, dict[str, int]]  # group (aws, registry, docker) -> call -> count
 
 
 def write_environment(root: Path, sandbox: SandboxInfo, uid: str, n: int, services: int) -> None:
@@ -107,7 +118,7 @@ def cleanup(sandbox: SandboxInfo, uid: str) -> None:
     client.close()
 
 
-def measure(sandbox: SandboxInfo, n: int, services: int, repeat: int, work: Path) -> dict[str, object]:
+def measure(sandbox: SandboxInfo, n: int, services: int, repeat: int, work: Path) -> Row:
     uid = uuid.uuid4().hex[:8]
     env_dir = work / f"bench-{n}"
     write_environment(env_dir, sandbox, uid, n, services)
@@ -129,8 +140,7 @@ def measure(sandbox: SandboxInfo, n: int, services: int, repeat: int, work: Path
             ctx.close()
 
         t = time.perf_counter()
-        loaded = load_environment(env_dir)
-        desired = build_desired(loaded, lambda _: None)
+        build_desired(load_environment(env_dir), lambda _: None)
         load_s = time.perf_counter() - t
 
         ctx = app.open_environment(env_dir, overrides, on_event=events.append)
@@ -153,11 +163,7 @@ def measure(sandbox: SandboxInfo, n: int, services: int, repeat: int, work: Path
             assert not result.actions and not result.problems, "the second reconcile should find no change"
         finally:
             ctx.close()
-        return {
-            "n": n, "services": services, "seed_s": seeded, "load_s": load_s, "observe_s": observe_s,
-            "plan_s": statistics.median(plan_times), "calls": calls,
-            "unchanged": len(result.unchanged), "desired_params": len(desired.parameters),
-        }
+        return Row(n, seeded, load_s, observe_s, statistics.median(plan_times), calls)
     finally:
         cleanup(sandbox, uid)
 
@@ -176,15 +182,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== N={n} parameters, {args.services} services", flush=True)
             row = measure(sandbox, n, args.services, args.repeat, work)
             rows.append(row)
-            calls = row["calls"]
-            assert isinstance(calls, dict)
             for group in ("aws", "registry", "docker"):
-                for call, count in calls[group].items():
+                for call, count in row.calls[group].items():
                     print(f"   {group:<8} {call:<45} {count:>6}")
-            floor = math.ceil(n / 10)
-            print(f"   floor: GetParametersByPath ceil(N/10) = {floor}; Terraform ~3N = {3 * n}")
-            print(f"   seed {row['seed_s']:.1f}s  load+validate {row['load_s'] * 1000:.0f} ms  "
-                  f"observe {row['observe_s'] * 1000:.0f} ms  plan {row['plan_s'] * 1000:.1f} ms (median)",
+            print(f"   floor: GetParametersByPath ceil(N/10) = {math.ceil(n / 10)}; Terraform ~3N = {3 * n}")
+            print(f"   seed {row.seed_s:.1f}s  load+validate {row.load_s * 1000:.0f} ms  "
+                  f"observe {row.observe_s * 1000:.0f} ms  plan {row.plan_s * 1000:.1f} ms (median)",
                   flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -192,13 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'N':>6} {'AWS':>6} {'GetParametersByPath':>20} {'registry':>9} {'docker':>7} "
           f"{'observe ms':>11} {'plan ms':>8} {'load ms':>8} {'terraform ~3N':>14}")
     for row in rows:
-        calls = row["calls"]
-        assert isinstance(calls, dict)
-        aws_total = sum(calls["aws"].values())
-        by_path = calls["aws"].get("ssm:GetParametersByPath", 0)
-        print(f"{row['n']:>6} {aws_total:>6} {by_path:>20} {sum(calls['registry'].values()):>9} "
-              f"{sum(calls['docker'].values()):>7} {row['observe_s'] * 1000:>11.0f} "  # type: ignore[operator]
-              f"{row['plan_s'] * 1000:>8.1f} {row['load_s'] * 1000:>8.0f} {3 * row['n']:>14}")  # type: ignore[operator]
+        aws = row.calls["aws"]
+        print(f"{row.n:>6} {sum(aws.values()):>6} {aws.get('ssm:GetParametersByPath', 0):>20} "
+              f"{sum(row.calls['registry'].values()):>9} {sum(row.calls['docker'].values()):>7} "
+              f"{row.observe_s * 1000:>11.0f} {row.plan_s * 1000:>8.1f} {row.load_s * 1000:>8.0f} {3 * row.n:>14}")
     return 0
 
 

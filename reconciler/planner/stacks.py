@@ -340,27 +340,18 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
     wanted = targets(stack, ctx.index, env, digests)
     refs = [s.image for s in stack.services if s.image is not None]
     out.extend(plan_pulls(stack.name, refs, ctx.observed, digests))
-    for key in stack.networks:
-        address = network_address(stack.name, key)
-        if (stack.project, key) in ctx.networks:
-            out.unchanged.append(Unchanged(address, "exists"))
-        else:
+    resources = (
+        (stack.networks, ctx.networks, network_address, CreateNetwork),
+        (stack.volumes, ctx.volumes, volume_address, CreateVolume),
+    )
+    for keys, existing, address_of, create in resources:
+        for key in keys:
+            address = address_of(stack.name, key)
+            if (stack.project, key) in existing:
+                out.unchanged.append(Unchanged(address, "exists"))
+                continue
             out.actions.append(
-                CreateNetwork(
-                    change=Change(address, None, {"project": stack.project, "key": key}),
-                    reason="not found",
-                    stack=stack.name,
-                    project=stack.project,
-                    key=key,
-                )
-            )
-    for key in stack.volumes:
-        address = volume_address(stack.name, key)
-        if (stack.project, key) in ctx.volumes:
-            out.unchanged.append(Unchanged(address, "exists"))
-        else:
-            out.actions.append(
-                CreateVolume(
+                create(
                     change=Change(address, None, {"project": stack.project, "key": key}),
                     reason="not found",
                     stack=stack.name,

@@ -14,7 +14,7 @@ import pytest
 
 from e2e.conftest import FOREIGN, Env, EnvFactory
 from reconciler.model import OWNER_KEY
-from reconciler.plan import CreateService, DeleteParameter, PutParameter, RecreateService, StartService
+from reconciler.plan import CreateService, DeleteParameter, Plan, PutParameter, RecreateService, StartService
 from reconciler.render import render_json, render_markdown, render_report, render_text
 from reconciler.sandbox import SandboxInfo
 
@@ -38,12 +38,9 @@ def frontend_page(env: Env) -> str:
         return str(resp.read().decode())
 
 
-def kinds(run_plan: object) -> dict[str, str]:
+def kinds(plan: Plan) -> dict[str, str]:
     """address -> action kind."""
-    from reconciler.plan import Plan
-
-    assert isinstance(run_plan, Plan)
-    return {a.address: a.kind for a in run_plan.actions}
+    return {a.address: a.kind for a in plan.actions}
 
 
 def test_apply_from_nothing_then_a_second_apply_changes_nothing(make_env: EnvFactory) -> None:
