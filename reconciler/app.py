@@ -1,15 +1,15 @@
 """Composition root: the only place clients are built and the layers are wired.
 
-cli -> app -> (spec loader, observers, planner, executor, render). It loads an
-environment folder, applies command-line/sandbox overrides, builds the AWS,
-registry and Docker clients, observes the world, plans and applies. Not pure:
-this is where I/O is assembled, but it holds no logic of its own beyond
-ordering the steps.
+cli -> app -> (spec loader, world, planner, reconcile flow, render). It loads
+an environment folder, resolves overrides (:mod:`reconciler.settings`),
+builds the :class:`~reconciler.world.World` (AWS, registries, every Docker
+host) and hands an :class:`EnvironmentContext` to the reconcile flow
+(:mod:`reconciler.reconcile`). Not pure: this is where I/O is assembled,
+but it holds no logic of its own beyond ordering the steps.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -20,37 +20,18 @@ from typing import TYPE_CHECKING
 from reconciler import planner
 from reconciler import render as render_mod
 from reconciler.errors import ReconcilerError
+from reconciler.events import EventSink, PlanReady, PlanStarted, discard
 from reconciler.model import DesiredState, ObservedState
 from reconciler.plan import Plan
 from reconciler.report import ApplyReport
-from reconciler.spec.desired import RegistrySettings, build_desired, image_registries
-from reconciler.spec.loader import LoadedEnvironment, load_environment
+from reconciler.settings import Overrides, SandboxWorld, Settings, resolve_settings
+from reconciler.spec.desired import build_desired, image_registries
+from reconciler.spec.loader import load_environment
 
 if TYPE_CHECKING:
     from reconciler.world import World
 
-EventSink = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Overrides:
-    sandbox: bool = False
-    aws_endpoint_url: str | None = None
-    docker_host: str | None = None
-    state_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where the world is, after overrides."""
-
-    environment: str
-    region: str
-    aws_endpoint_url: str | None
-    docker_host: str | None
-    registries: dict[str, RegistrySettings]  # Images entry name -> registry
-    state_dir: Path
-    sandbox: bool
+__all__ = ["EnvironmentContext", "Overrides", "PlanResult", "open_environment", "sandbox", "validate"]
 
 
 @dataclass(frozen=True)
@@ -61,104 +42,81 @@ class PlanResult:
     seconds: float = 0.0
 
 
-def default_state_dir() -> Path:
-    base = os.environ.get("RECONCILER_STATE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "reconciler"
-
-
 def validate(env_dir: Path) -> str:
     """Load and validate without building any client; raises SpecError."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, lambda _name: "(unchecked)")
     n_params = len(desired.parameters)
     n_services = sum(len(s.services) for s in desired.stacks)
+    hosts = ", ".join(h.name for h in desired.hosts)
     return (
         f"{env_dir}: valid — environment {desired.environment}, {n_params} parameter(s), "
-        f"{len(desired.images)} image(s), {len(desired.stacks)} stack(s) with {n_services} service(s)."
+        f"{len(desired.images)} image(s), {len(desired.stacks)} stack(s) with {n_services} service(s), "
+        f"host(s) {hosts}."
     )
 
 
-def _apply_overrides(
-    loaded: LoadedEnvironment, desired: DesiredState, overrides: Overrides
-) -> tuple[DesiredState, Settings]:
-    env = loaded.environment.spec
-    registries = dict(image_registries(loaded))
-    endpoint = env.aws.endpoint_url
-    docker_host = env.docker.host if env.docker else None
-    if overrides.sandbox:
-        from reconciler.sandbox import endpoints
+def _sandbox_world() -> SandboxWorld:
+    from reconciler import sandbox as sb
 
-        where = endpoints()  # honours RECONCILER_SANDBOX_MOTO_PORT / _REGISTRY_PORT
-        endpoint = where.moto_url
-        docker_host = where.docker_host
-        sandbox_registry = RegistrySettings(
-            type="oci", host=where.registry, insecure=True, account_id=None, region=env.aws.region
-        )
-        registries = {name: sandbox_registry for name in registries}
-        images = tuple(dataclasses.replace(ref, registry=where.registry) for ref in desired.images)
-        by_name = {ref.name: ref for ref in images}
-        stacks = tuple(
-            dataclasses.replace(
-                stack,
-                services=tuple(
-                    dataclasses.replace(svc, image=by_name[svc.image.name]) if svc.image else svc
-                    for svc in stack.services
-                ),
-            )
-            for stack in desired.stacks
-        )
-        desired = dataclasses.replace(desired, images=images, stacks=stacks)
-    if overrides.aws_endpoint_url:
-        endpoint = overrides.aws_endpoint_url
-    if overrides.docker_host:
-        docker_host = overrides.docker_host
-    settings = Settings(
-        environment=desired.environment,
-        region=env.aws.region,
-        aws_endpoint_url=endpoint,
-        docker_host=docker_host,
-        registries=registries,
-        state_dir=overrides.state_dir or default_state_dir(),
-        sandbox=overrides.sandbox,
-    )
-    return desired, settings
+    where = sb.endpoints()  # honours RECONCILER_SANDBOX_* (ports, engines); no I/O
+    engines = tuple(e.docker_host for e in getattr(where, "engines", ())) or (where.docker_host,)
+    return SandboxWorld(moto_url=where.moto_url, registry=where.registry, engines=engines)
 
 
-def open_environment(env_dir: Path, overrides: Overrides, on_event: EventSink) -> EnvironmentContext:
-    """Load and validate the specs (no I/O beyond the files), then build clients."""
+def open_environment(
+    env_dir: Path, overrides: Overrides, *, read_only: bool, on_event: EventSink = discard
+) -> EnvironmentContext:
+    """Load and validate the specs (no I/O beyond the files), then build clients.
+
+    ``read_only`` clients refuse every mutating call (plan, status)."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
-    desired, settings = _apply_overrides(loaded, desired, overrides)
+    env = loaded.environment.spec
+    desired, settings = resolve_settings(
+        desired,
+        image_registries(loaded),
+        env.aws.region,
+        env.aws.endpoint_url,
+        overrides,
+        _sandbox_world() if overrides.sandbox else None,
+    )
     from reconciler.world import World  # drivers are imported only once the specs are valid
 
-    world = World.connect(settings, on_event)
+    world = World.connect(settings, read_only=read_only)
     return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event)
 
 
 @dataclass
 class EnvironmentContext:
+    """One environment with its clients: observe, plan, re-check, apply."""
+
     desired: DesiredState
     settings: Settings
     world: World
-    on_event: EventSink
+    on_event: EventSink = discard
     history: list[PlanResult] = field(default_factory=list)
 
     def observe(self) -> ObservedState:
-        return self.world.observe(self.desired)
+        return self.world.observe(self.desired, self.on_event)
 
     def plan(self) -> PlanResult:
+        self.on_event(PlanStarted(self.desired.environment))
         observed = self.observe()
         start = time.perf_counter()
         the_plan = planner.plan(self.desired, observed)
         result = PlanResult(the_plan, self.desired, observed, time.perf_counter() - start)
+        self.on_event(
+            PlanReady(self.desired.environment, len(the_plan.actions), len(the_plan.problems), result.seconds)
+        )
         self.history.append(result)
         return result
 
-    def apply(self, result: PlanResult) -> ApplyReport:
-        return self.world.apply(result.plan, result.desired, result.observed)
+    def recheck(self, plan: Plan) -> list[str]:
+        return self.world.recheck(plan)
+
+    def apply(self, plan: Plan) -> ApplyReport:
+        return self.world.apply(plan, self.on_event)
 
     def status(self, color: bool) -> str:
         result = self.plan()
@@ -168,29 +126,14 @@ class EnvironmentContext:
         self.world.close()
 
 
-def render(plan: Plan, fmt: str, *, color: bool, verbose: bool) -> str:
-    if fmt == "json":
-        return render_mod.render_json(plan)
-    if fmt == "markdown":
-        return render_mod.render_markdown(plan)
-    return render_mod.render_text(plan, color=color, verbose=verbose)
-
-
-def render_report(report: ApplyReport, *, color: bool) -> str:
-    return render_mod.render_report(report, color=color)
-
-
-def plan_signature(plan: Plan) -> tuple[tuple[str, str, str], ...]:
-    return tuple((a.kind, a.address, a.reason) for a in plan.actions)
-
-
-def sandbox(action: str, state_dir: Path | None, say: EventSink, out: object) -> int:
+def sandbox(action: str, state_dir: Path | None, say: Callable[[str], None]) -> int:
     from reconciler import sandbox as sb
 
     folder = state_dir or sb.default_state_dir()
     if action == "up":
         info = sb.up(folder, on_event=say)
-        say(f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker {info.docker_host}")
+        engines = ", ".join(f"{e.name} {e.docker_host}" for e in getattr(info, "engines", ())) or info.docker_host
+        say(f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker engines: {engines}")
         return 0
     if action == "down":
         sb.down(folder, on_event=say)

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from reconciler import app
+from reconciler import app, reconcile, render
 from reconciler.errors import ReconcilerError
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
+from reconciler.events import Event
+from reconciler.plan import Plan
+from reconciler.reconcile import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         )
         c.add_argument(
             "--docker-host",
-            default=os.environ.get("RECONCILER_DOCKER_HOST"),
-            help="override the Docker host (also RECONCILER_DOCKER_HOST)",
+            action="append",
+            default=[h for h in [os.environ.get("RECONCILER_DOCKER_HOST")] if h],
+            metavar="[HOST=]URL",
+            help="override the Docker engine of every host (URL) or of one host (HOST=URL, repeatable); "
+            "also RECONCILER_DOCKER_HOST",
         )
         c.add_argument("--state-dir", type=Path, default=None, help="private working folder (default: XDG state)")
         c.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
@@ -83,7 +85,7 @@ def _overrides(args: argparse.Namespace) -> app.Overrides:
     return app.Overrides(
         sandbox=bool(getattr(args, "sandbox", False)),
         aws_endpoint_url=getattr(args, "aws_endpoint_url", None),
-        docker_host=getattr(args, "docker_host", None),
+        docker_hosts=tuple(getattr(args, "docker_host", None) or ()),
         state_dir=getattr(args, "state_dir", None),
     )
 
@@ -107,26 +109,31 @@ def _run(args: argparse.Namespace, out: Console, err: Console, color: bool) -> i
     def say(message: str) -> None:
         err.print(message, markup=False, emoji=False)
 
+    def on_event(event: Event) -> None:
+        line = render.event_line(event)
+        if line is not None:
+            say(line)
+
     if args.command == "sandbox":
-        return app.sandbox(args.action, args.state_dir, say, out)
+        return app.sandbox(args.action, args.state_dir, say)
     if args.command == "validate":
         summary = app.validate(args.env_dir)
         out.print(summary, markup=False, emoji=False)
         return EXIT_OK
 
-    ctx = app.open_environment(args.env_dir, _overrides(args), on_event=say)
+    read_only = args.command != "apply"
+    ctx = app.open_environment(args.env_dir, _overrides(args), read_only=read_only, on_event=on_event)
     try:
         if args.command == "plan":
             result = ctx.plan()
-            text = app.render(result.plan, args.format, color=color, verbose=args.verbose)
-            _write(text)
+            _write(render.render_plan(result.plan, args.format, color=color, verbose=args.verbose))
             if result.plan.problems:
                 return EXIT_ERROR
             if args.detailed_exitcode and result.plan.has_changes:
                 return EXIT_CHANGES
             return EXIT_OK
         if args.command == "apply":
-            return _apply(ctx, args, out, err, color)
+            return _apply(ctx, args, err, color)
         if args.command == "status":
             _write(ctx.status(color=color))
             return EXIT_OK
@@ -140,46 +147,35 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def _confirm(question: str, err: Console) -> bool:
-    answer = input(f"{question} Only 'yes' is accepted: ")
-    if answer.strip() != "yes":
-        err.print("Apply cancelled; nothing was changed.")
-        return False
-    return True
+def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: Console, color: bool) -> int:
+    """Plan, ask, re-check, apply (reconciler.reconcile). Problems block only what they concern
+    (a stack whose image is missing, a host that cannot be reached): the rest is applied, then exit 1."""
 
+    def show(plan: Plan, fresh: bool) -> None:
+        if fresh:
+            err.print("The world changed since the plan was shown; the fresh plan:")
+        _write(render.render_plan(plan, "text", color=color, verbose=args.verbose and not fresh))
+        if plan.has_changes and plan.problems:
+            err.print(
+                f"{len(plan.problems)} problem(s) block part of the plan (see above); "
+                "what they do not block is applied, and the exit code is 1."
+            )
 
-def _problems_note(plan_problems: int, err: Console) -> None:
-    if plan_problems:
-        err.print(
-            f"{plan_problems} problem(s) block part of the plan (see above); "
-            "what they do not block is applied, and the exit code is 1."
-        )
-
-
-def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, out: Console, err: Console, color: bool) -> int:
-    """Plan, ask, plan again, apply. Problems block only what they concern (a stack whose image
-    is missing, a stack reading a missing secret): the rest is applied, then exit 1."""
-    first = ctx.plan()
-    _write(app.render(first.plan, "text", color=color, verbose=args.verbose))
-    if not first.plan.has_changes:
-        return EXIT_ERROR if first.plan.problems else EXIT_OK
-    _problems_note(len(first.plan.problems), err)
-    if not args.auto_approve:
+    def confirm(plan: Plan, fresh: bool) -> bool:
+        if args.auto_approve:
+            return True
         if not sys.stdin.isatty():
             raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal; use --auto-approve")
-        if not _confirm("Apply these changes?", err):
-            return EXIT_ERROR
-    # Level-triggered: plan again right before acting; the world may have moved.
-    fresh = ctx.plan()
-    if app.plan_signature(fresh.plan) != app.plan_signature(first.plan):
-        err.print("The world changed since the plan was shown; applying the fresh plan:")
-        _write(app.render(fresh.plan, "text", color=color, verbose=False))
-        _problems_note(len(fresh.plan.problems), err)
-        if not args.auto_approve and not _confirm("Apply the fresh plan?", err):
-            return EXIT_ERROR
-    report = ctx.apply(fresh)
-    _write(app.render_report(report, color=color))
-    return EXIT_OK if report.ok and not fresh.plan.problems else EXIT_ERROR
+        answer = input(f"{'Apply the fresh plan?' if fresh else 'Apply these changes?'} Only 'yes' is accepted: ")
+        if answer.strip() != "yes":
+            err.print("Apply cancelled; nothing was changed.")
+            return False
+        return True
+
+    outcome = reconcile.apply(ctx, show=show, confirm=confirm, on_event=ctx.on_event)
+    if outcome.report is not None:
+        _write(render.render_report(outcome.report, color=color))
+    return outcome.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

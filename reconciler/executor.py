@@ -1,23 +1,27 @@
-"""Apply a Plan with the drivers: parameters, then each stack, then prunes. Does I/O (through drivers).
+"""Run a Plan with the drivers, unit by unit. Does I/O (through drivers).
 
-Order: every PutParameter; then stack by stack (in plan order) its pulls and
-service actions, with CreateNetwork/CreateVolume checked as postconditions
-(Compose creates them with the first service that uses them); DeleteParameter
-last, and only when nothing failed. A failure is contained: a failed
-PutParameter skips the stacks that read its set; a failed action stops its
-stack (the rest of the stack is reported "not done") and the other stacks go
-on. Every action is safe to repeat (create-collisions converge, pulls of
-present images and removals of gone containers are no-ops, a recreate already
-done is not redone). Per stack the override (no secrets, kept) and the env
-file (0600, written atomically in the 0700 state dir, removed in ``finally``)
-are written before Compose runs. Report messages never contain secret values.
+The plan is a complete program: the executor never calls the planner and
+needs neither the desired nor the observed state. Units run in plan order.
+A unit runs only when the units it comes ``after`` fully succeeded, the
+parameter writes it ``needs`` succeeded and, for the prune unit, when
+nothing failed; otherwise every action of it is reported "skipped" with the
+reason (which host, which parameter). Within a stack unit the first failure
+stops the unit (the rest is "not done"), and the same stack's later hosts
+are skipped; other stacks go on. Parameter writes and prunes are
+independent of each other. Every action goes through one table,
+:data:`HANDLERS` (action type -> handler), and is safe to repeat.
+
+Compose gets the stack's interpolation values (secrets included) in its
+process environment, never in a file; the override (no secrets) is written
+per host and stack in the 0700 state dir. Report messages and events never
+contain secret values.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
@@ -29,39 +33,25 @@ from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker import DockerEngine
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.errors import ReconcilerError
-from reconciler.model import (
-    CONFIG_HASH_KEY,
-    ENVIRONMENT_KEY,
-    OWNER_KEY,
-    DesiredState,
-    ObservedState,
-    Sensitive,
-    ServiceTarget,
-    StackSpec,
-    Value,
-)
+from reconciler.events import ActionFinished, ActionStarted, EventSink, UnitFinished, UnitStarted, WaitProgress, discard
+from reconciler.model import CONFIG_HASH_KEY, OWNER_KEY, Sensitive, reveal
 from reconciler.observe.registry import RegistryAuth
-from reconciler.override import render_dotenv, render_override
 from reconciler.plan import (
     Action,
-    CreateNetwork,
     CreateService,
-    CreateVolume,
     DeleteParameter,
+    ExpectNetwork,
+    ExpectVolume,
     Plan,
     PullImage,
     PutParameter,
     RecreateService,
     RemoveService,
     ServiceAction,
-    StackAction,
     StartService,
+    Unit,
 )
 from reconciler.report import ActionResult, ApplyReport, Status
-
-TargetsProvider = Callable[[StackSpec, DesiredState, ObservedState], Mapping[str, ServiceTarget]]
-EnvironmentProvider = Callable[[StackSpec, DesiredState, ObservedState], Mapping[str, Value]]
-EventSink = Callable[[str], None]
 
 
 def _no_auth(registry: str) -> RegistryAuth | None:
@@ -69,10 +59,17 @@ def _no_auth(registry: str) -> RegistryAuth | None:
 
 
 @dataclass(frozen=True)
-class Drivers:
-    ssm: SsmWriter
+class HostDrivers:
+    """The clients of one Docker host."""
+
     engine: DockerEngine
     compose: ComposeRunner
+
+
+@dataclass(frozen=True)
+class Drivers:
+    ssm: SsmWriter
+    hosts: Callable[[str], HostDrivers]  # host name -> its clients (raises WorldError when unreachable)
     registry_auth: Callable[[str], RegistryAuth | None] = _no_auth  # registry host -> pull credentials
 
 
@@ -82,298 +79,273 @@ class ExecuteOptions:
     poll_interval: float = 1.0
 
 
-def _default_targets(
-    stack: StackSpec, desired: DesiredState, observed: ObservedState
-) -> Mapping[str, ServiceTarget]:
-    from reconciler.planner import service_targets
-
-    return service_targets(stack, desired, observed)
-
-
-def _default_environment(
-    stack: StackSpec, desired: DesiredState, observed: ObservedState
-) -> Mapping[str, Value]:
-    from reconciler.planner import stack_environment
-
-    return stack_environment(stack, desired, observed)
-
-
 def execute(
     plan: Plan,
-    desired: DesiredState,
-    observed: ObservedState,
     drivers: Drivers,
     *,
     state_dir: Path,
-    targets: TargetsProvider | None = None,
-    environment: EnvironmentProvider | None = None,
     options: ExecuteOptions | None = None,
-    on_event: EventSink | None = None,
+    on_event: EventSink = discard,
 ) -> ApplyReport:
-    """Apply ``plan`` (made from ``desired`` and ``observed``) and report every action's outcome."""
+    """Run ``plan`` and report every action's outcome."""
     run = _Run(
         plan=plan,
-        desired=desired,
-        observed=observed,
         drivers=drivers,
         state_dir=state_dir,
-        targets=targets or _default_targets,
-        environment=environment or _default_environment,
         options=options or ExecuteOptions(),
-        emit=on_event or (lambda _: None),
-        secrets=_secrets(desired, observed),
+        emit=on_event,
+        secrets=plan_secrets(plan),
     )
     return run.execute()
 
 
-def _secrets(desired: DesiredState, observed: ObservedState) -> frozenset[str]:
-    values: list[Value | None] = [p.value for p in desired.parameters]
-    values += [p.value for p in observed.parameters.values()]
-    return frozenset(v.reveal() for v in values if isinstance(v, Sensitive) and v.reveal())
+def plan_secrets(plan: Plan) -> frozenset[str]:
+    """Every secret value the plan carries (to scrub from messages)."""
+    found: set[str] = set()
+    for unit in plan.units:
+        for action in unit.actions:
+            if isinstance(action, PutParameter) and isinstance(action.value, Sensitive):
+                found.add(action.value.reveal())
+        if unit.compose is not None:
+            found.update(v.reveal() for v in unit.compose.environment.values() if isinstance(v, Sensitive))
+    return frozenset(v for v in found if v)
 
 
-def stack_sets(stack: StackSpec) -> frozenset[str]:
-    """Parameter sets a stack reads (its .env sets and every environmentFrom set)."""
-    return frozenset(stack.parameter_sets) | {s for svc in stack.services for s in svc.environment_from}
-
-
-class _StackStopped(Exception):
-    """Internal: an action of the stack failed; the rest is not done."""
+class _Stop(Exception):
+    """Internal: an action of the unit failed; the rest of the unit is not done."""
 
 
 @dataclass
 class _Run:
     plan: Plan
-    desired: DesiredState
-    observed: ObservedState
     drivers: Drivers
     state_dir: Path
-    targets: TargetsProvider
-    environment: EnvironmentProvider
     options: ExecuteOptions
     emit: EventSink
     secrets: frozenset[str]
-    results: dict[int, ActionResult] = field(default_factory=dict)
+    results: dict[str, ActionResult] = field(default_factory=dict)  # address -> result
+    units: dict[str, Status] = field(default_factory=dict)  # unit id -> outcome
 
     # ---- bookkeeping ---------------------------------------------------------
 
-    def _mask(self, text: str) -> str:
+    def mask(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def _record(self, index: int, status: Status, message: str = "") -> None:
-        action = self.plan.actions[index]
-        message = self._mask(message)
-        self.results[index] = ActionResult(action.address, action.kind, status, message)
-        self.emit(f"{action.address}: {status}" + (f" ({message})" if message else ""))
+    def _record(self, action: Action, status: Status, message: str = "") -> None:
+        message = self.mask(message)
+        self.results[action.address] = ActionResult(action.address, action.kind, status, message)
+        self.emit(ActionFinished(action.address, action.kind, status, message))
 
     def _failure(self, exc: BaseException) -> str:
         if isinstance(exc, ReconcilerError):
             return str(exc)
         return f"unexpected error: {type(exc).__name__}: {exc}"
 
-    # ---- the whole plan ------------------------------------------------------
+    # ---- the plan ------------------------------------------------------------
 
     def execute(self) -> ApplyReport:
-        actions = list(enumerate(self.plan.actions))
-        failed_sets: dict[str, str] = {}  # set name -> failed parameter name
-        for i, action in actions:
-            if isinstance(action, PutParameter) and not self._put(i, action):
-                failed_sets.setdefault(action.set_name, action.name)
-        stacks: dict[str, list[int]] = {}
-        for i, action in actions:
-            if isinstance(action, StackAction | PullImage):
-                stacks.setdefault(action.stack, []).append(i)
-        for name, indexes in stacks.items():
-            self._stack(name, indexes, failed_sets)
-        for i, action in actions:
-            if isinstance(action, DeleteParameter):
-                if any(r.status != "done" for r in self.results.values()):
-                    self._record(i, "skipped", "not pruned: an earlier action did not succeed")
-                else:
-                    self._delete(i, action)
-        for i, action in actions:
-            if i not in self.results:
-                self._record(i, "failed", f"the executor cannot apply a {action.kind} action")
-        return ApplyReport(tuple(self.results[i] for i in sorted(self.results)))
+        for unit in self.plan.units:
+            blocked = self._blocked(unit)
+            if blocked:
+                for action in unit.actions:
+                    self._record(action, "skipped", blocked)
+                self.units[unit.id] = "skipped"
+                self.emit(UnitFinished(unit.id, unit.host, unit.stack, "skipped", blocked))
+                continue
+            self.emit(UnitStarted(unit.id, unit.host, unit.stack, len(unit.actions)))
+            status = self._unit(unit)
+            self.units[unit.id] = status
+            self.emit(UnitFinished(unit.id, unit.host, unit.stack, status))
+        order = [a.address for a in self.plan.actions]
+        return ApplyReport(tuple(self.results[address] for address in order if address in self.results))
 
-    # ---- parameters ----------------------------------------------------------
-
-    def _put(self, index: int, action: PutParameter) -> bool:
-        tags = None
-        if action.create or action.adopt:
-            tags = {OWNER_KEY: self.desired.owner, ENVIRONMENT_KEY: self.desired.environment}
-        self.emit(f"{action.address}: {'creating' if action.create else 'updating'}")
-        try:
-            outcome = self.drivers.ssm.put(
-                action.name, action.type, action.value, overwrite=not action.create, tags=tags
-            )
-        except Exception as exc:
-            self._record(index, "failed", self._failure(exc))
-            return False
-        self._record(index, "done", outcome)
-        return True
-
-    def _delete(self, index: int, action: DeleteParameter) -> None:
-        self.emit(f"{action.address}: deleting")
-        try:
-            outcome = self.drivers.ssm.delete(action.name, expected_owner=self.desired.owner)
-        except Exception as exc:
-            self._record(index, "failed", self._failure(exc))
-            return
-        self._record(index, "done", "already absent" if outcome == "absent" else "deleted")
-
-    # ---- stacks --------------------------------------------------------------
-
-    def _spec(self, name: str) -> StackSpec | None:
-        return next((s for s in self.desired.stacks if s.name == name), None)
-
-    def _stack(self, name: str, indexes: list[int], failed_sets: Mapping[str, str]) -> None:
-        spec = self._spec(name)
-        if spec is not None:
-            broken = sorted(failed_sets[s] for s in stack_sets(spec) if s in failed_sets)
-            if broken:
-                for i in indexes:
-                    self._record(i, "skipped", f"skipped: parameter {', '.join(broken)} failed")
-                return
-        self.emit(f"stack {name}: applying {len(indexes)} action(s)")
-        deferred = [i for i in indexes if isinstance(self.plan.actions[i], CreateNetwork | CreateVolume)]
-        ordered = [i for i in indexes if i not in deferred] + deferred
-        compose_needed = any(
-            isinstance(self.plan.actions[i], CreateService | RecreateService | StartService) for i in indexes
+    def _blocked(self, unit: Unit) -> str:
+        """Why ``unit`` must not run ("" when it may)."""
+        if unit.requires_all and any(r.status != "done" for r in self.results.values()):
+            return "not done: an earlier action did not succeed"
+        for earlier in unit.after:
+            if self.units.get(earlier) != "done":
+                before = self.plan.unit(earlier)
+                where = f"host {before.host}" if before is not None and before.host else earlier
+                return f"not done: {where} of stack {unit.stack} did not complete"
+        failed = sorted(
+            name
+            for name in unit.needs
+            if (result := self.results.get(f"parameter:{name}")) is not None and result.status != "done"
         )
-        env_path = self.state_dir / f"{name}.env"
-        override_path = self.state_dir / f"{name}.override.yml"
-        done: set[int] = set()
-        try:
-            if compose_needed:
-                if spec is None:
-                    raise _StackStopped(indexes[0], f"stack {name} is not in the desired state")
-                self._prepare(spec, indexes, env_path, override_path, ordered[0])
-            for i in ordered:
-                self._stack_action(i, spec, env_path, override_path)
-                done.add(i)
-        except _StackStopped as stop:
-            failed_index, message = stop.args
-            self._record(failed_index, "failed", message)
-            for i in ordered:
-                if i not in done and i != failed_index:
-                    self._record(i, "skipped", f"not done: stack {name} stopped after a failure")
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                env_path.unlink()
+        if failed:
+            return f"skipped: parameter {', '.join(failed)} failed"
+        return ""
 
-    def _prepare(
-        self, spec: StackSpec, indexes: Sequence[int], env_path: Path, override_path: Path, first: int
-    ) -> None:
+    def _unit(self, unit: Unit) -> Status:
+        stops = unit.stack is not None
+        # Networks and volumes are checked after the services that make them.
+        deferred = [a for a in unit.actions if isinstance(a, ExpectNetwork | ExpectVolume)]
+        ordered = [a for a in unit.actions if a not in deferred] + deferred
+        status: Status = "done"
+        for index, action in enumerate(ordered):
+            try:
+                if index == 0 and unit.compose is not None:
+                    self._prepare(unit)
+                handler = HANDLERS.get(type(action))
+                if handler is None:
+                    raise ReconcilerError(f"the executor cannot apply a {action.kind} action")
+                message = handler(self, unit, action)
+            except Exception as exc:
+                self._record(action, "failed", self._failure(exc))
+                status = "failed"
+                if stops:
+                    where = f" on host {unit.host}" if unit.host else ""
+                    for rest in ordered[index + 1 :]:
+                        self._record(rest, "skipped", f"not done: stack {unit.stack}{where} stopped after a failure")
+                    break
+                continue
+            self._record(action, "done", message)
+        return status
+
+    # ---- files and clients ---------------------------------------------------
+
+    def override_path(self, unit: Unit) -> Path:
+        return self.state_dir / (unit.host or "_") / f"{unit.stack}.override.yml"
+
+    def _prepare(self, unit: Unit) -> None:
+        assert unit.compose is not None
+        path = self.override_path(unit)
         try:
-            targets = dict(self.targets(spec, self.desired, self.observed))
-            for i in indexes:
-                action = self.plan.actions[i]
-                if isinstance(action, ServiceAction) and not isinstance(action, RemoveService):
-                    old = targets.get(action.service)
-                    targets[action.service] = ServiceTarget(
-                        image=action.image or (old.image if old else ""),
-                        config_hash=action.config_hash or (old.config_hash if old else ""),
-                    )
-            keys = {
-                svc.name: tuple(p.key for s in svc.environment_from for p in self.desired.set_parameters(s))
-                for svc in spec.services
-            }
-            override = render_override(spec, targets, self.desired.owner, self.desired.environment, keys)
-            env = self.environment(spec, self.desired, self.observed)
-            self.secrets = self.secrets | {v.reveal() for v in env.values() if isinstance(v, Sensitive)}
             ensure_private_dir(self.state_dir)
-            write_private(override_path, _yaml(override), mode=0o600)
-            write_private(env_path, render_dotenv(env), mode=0o600)
-        except Exception as exc:
-            raise _StackStopped(first, f"cannot prepare the stack files: {self._failure(exc)}") from None
+            ensure_private_dir(path.parent)
+            write_private(path, _yaml(unit.compose.override), mode=0o600)
+        except OSError as exc:
+            raise ReconcilerError(f"cannot write the stack's override {path}: {exc.strerror}") from None
 
-    def _stack_action(self, index: int, spec: StackSpec | None, env_path: Path, override_path: Path) -> None:
-        action = self.plan.actions[index]
-        try:
-            message = self._run_stack_action(action, spec, env_path, override_path)
-        except Exception as exc:
-            raise _StackStopped(index, self._failure(exc)) from None
-        self._record(index, "done", message)
+    def host(self, unit: Unit) -> HostDrivers:
+        assert unit.host is not None
+        return self.drivers.hosts(unit.host)
 
-    def _run_stack_action(
-        self, action: Action, spec: StackSpec | None, env_path: Path, override_path: Path
-    ) -> str:
-        engine = self.drivers.engine
-        if isinstance(action, PullImage):
-            self.emit(f"{action.address}: pulling {action.reference}")
-            pulled = engine.pull(action.reference, self.drivers.registry_auth(action.registry))
-            return "pulled" if pulled else "already present"
-        if isinstance(action, CreateNetwork):
-            if not engine.network_exists(action.project, action.key):
-                raise ReconcilerError(f"network {action.key} of project {action.project} was not created")
-            return "created by Compose"
-        if isinstance(action, CreateVolume):
-            if not engine.volume_exists(action.project, action.key):
-                raise ReconcilerError(f"volume {action.key} of project {action.project} was not created")
-            return "created by Compose"
-        if isinstance(action, RemoveService):
-            ids = action.container_ids or tuple(
-                str(c["Id"])
-                for c in engine.service_containers(action.project, action.service)
-                if (c.get("Labels") or {}).get(OWNER_KEY) == self.desired.owner
-            )
-            removed = engine.remove_containers(ids, expected_owner=self.desired.owner)
-            return f"removed {removed} container(s)"
-        if isinstance(action, CreateService | RecreateService | StartService):
-            assert spec is not None
-            return self._compose_up(action, spec, env_path, override_path)
-        raise ReconcilerError(f"the executor cannot apply a {action.kind} action")
 
-    def _compose_up(self, action: ServiceAction, spec: StackSpec, env_path: Path, override_path: Path) -> str:
-        engine, opts = self.drivers.engine, self.options
-        recreate = isinstance(action, RecreateService)
-        note = ""
-        if recreate and self._already_current(action):
-            note = "already current"
-        else:
-            verb = {CreateService: "creating", RecreateService: "recreating", StartService: "starting"}
-            self.emit(f"{action.address}: {verb.get(type(action), 'updating')} with docker compose")
-            self.drivers.compose.up(
-                spec.project,
-                spec.project_dir,
-                [spec.compose_file, override_path],
-                env_path,
+# --------------------------------------------------------------------------
+# handlers: one per action type
+# --------------------------------------------------------------------------
+
+Handler = Callable[[_Run, Unit, Action], str]
+
+
+def _put(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, PutParameter)
+    run.emit(ActionStarted(action.address, action.kind, "creating" if action.create else "updating"))
+    tags = dict(action.tags) if action.create or action.adopt else None
+    return run.drivers.ssm.put(action.name, action.type, action.value, overwrite=not action.create, tags=tags)
+
+
+def _delete(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, DeleteParameter)
+    run.emit(ActionStarted(action.address, action.kind, "deleting"))
+    outcome = run.drivers.ssm.delete(action.name, expected_owner=action.owner)
+    return "already absent" if outcome == "absent" else "deleted"
+
+
+def _pull(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, PullImage)
+    run.emit(ActionStarted(action.address, action.kind, f"pulling {action.reference}"))
+    pulled = run.host(unit).engine.pull(action.reference, run.drivers.registry_auth(action.registry))
+    return "pulled" if pulled else "already present"
+
+
+def _expect_network(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, ExpectNetwork)
+    if not run.host(unit).engine.network_exists(action.project, action.key):
+        raise ReconcilerError(f"network {action.key} of project {action.project} was not created")
+    return "created by Compose"
+
+
+def _expect_volume(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, ExpectVolume)
+    if not run.host(unit).engine.volume_exists(action.project, action.key):
+        raise ReconcilerError(f"volume {action.key} of project {action.project} was not created")
+    return "created by Compose"
+
+
+def _remove(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, RemoveService)
+    engine = run.host(unit).engine
+    ids = action.container_ids or tuple(
+        str(c["Id"])
+        for c in engine.service_containers(action.project, action.service)
+        if (c.get("Labels") or {}).get(OWNER_KEY) == action.owner
+    )
+    removed = engine.remove_containers(ids, expected_owner=action.owner)
+    return f"removed {removed} container(s)"
+
+
+_DOING = {CreateService: "creating", RecreateService: "recreating", StartService: "starting"}
+_DONE = {CreateService: "created", RecreateService: "recreated", StartService: "started"}
+
+
+def _compose_up(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, ServiceAction) and unit.compose is not None
+    drivers = run.host(unit)
+    recreate = isinstance(action, RecreateService)
+    note = ""
+    if recreate and _already_current(drivers.engine, action):
+        note = "already current"
+    else:
+        run.emit(ActionStarted(action.address, action.kind, f"{_DOING[type(action)]} with docker compose"))
+        compose = unit.compose
+        drivers.compose.up(
+            compose.project,
+            compose.project_dir,
+            [compose.compose_file, run.override_path(unit)],
+            action.service,
+            environment={key: reveal(value) for key, value in compose.environment.items()},
+            force_recreate=recreate,
+            secrets=run.secrets,
+        )
+    opts = run.options
+    waits = (
+        (action.wait_healthy, "healthy", drivers.engine.wait_healthy),
+        (action.wait_completed, "completed", drivers.engine.wait_completed),
+    )
+    for wanted, condition, wait in waits:
+        if wanted:
+            run.emit(WaitProgress(action.address, condition, 0.0, opts.health_timeout))
+            wait(
+                action.project,
                 action.service,
-                force_recreate=recreate,
-                secrets=self.secrets,
+                timeout=opts.health_timeout,
+                interval=opts.poll_interval,
+                secrets=run.secrets,
             )
-        waits = (
-            (action.wait_healthy, "healthy", engine.wait_healthy),
-            (action.wait_completed, "completed", engine.wait_completed),
-        )
-        for wanted, what, wait in waits:
-            if wanted:
-                self.emit(f"{action.address}: waiting until {what} (up to {opts.health_timeout:g}s)")
-                wait(
-                    spec.project,
-                    action.service,
-                    timeout=opts.health_timeout,
-                    interval=opts.poll_interval,
-                    secrets=self.secrets,
-                )
-        done = note or {CreateService: "created", RecreateService: "recreated"}.get(type(action), "started")
-        if action.wait_healthy:
-            return done + " and healthy"
-        return done + " and completed" if action.wait_completed else done
+    done = note or _DONE[type(action)]
+    if action.wait_healthy:
+        return done + " and healthy"
+    return done + " and completed" if action.wait_completed else done
 
-    def _already_current(self, action: ServiceAction) -> bool:
-        """A repeated recreate: every container already runs with the target hash and owner."""
-        if not action.config_hash:
-            return False
-        containers = self.drivers.engine.service_containers(action.project, action.service)
-        return bool(containers) and all(
-            (c.get("Labels") or {}).get(CONFIG_HASH_KEY) == action.config_hash
-            and (c.get("Labels") or {}).get(OWNER_KEY) == self.desired.owner
-            and c.get("State") == "running"
-            and c.get("Id") not in action.container_ids
-            for c in containers
-        )
+
+def _already_current(engine: DockerEngine, action: ServiceAction) -> bool:
+    """A repeated recreate: every container already runs with the target hash and owner."""
+    if not action.config_hash:
+        return False
+    containers = engine.service_containers(action.project, action.service)
+    return bool(containers) and all(
+        (c.get("Labels") or {}).get(CONFIG_HASH_KEY) == action.config_hash
+        and (c.get("Labels") or {}).get(OWNER_KEY) == action.owner
+        and c.get("State") == "running"
+        and c.get("Id") not in action.container_ids
+        for c in containers
+    )
+
+
+HANDLERS: Mapping[type[Action], Handler] = {
+    PutParameter: _put,
+    DeleteParameter: _delete,
+    PullImage: _pull,
+    ExpectNetwork: _expect_network,
+    ExpectVolume: _expect_volume,
+    CreateService: _compose_up,
+    RecreateService: _compose_up,
+    StartService: _compose_up,
+    RemoveService: _remove,
+}
 
 
 # --------------------------------------------------------------------------
@@ -410,7 +382,7 @@ def _yaml(document: Mapping[str, object]) -> str:
     yaml = YAML(typ="safe")
     yaml.default_flow_style = False
     out = StringIO()
-    out.write("# Written by the reconciler for every apply; no secrets (values come from the .env).\n")
+    out.write("# Written by the reconciler for every apply; no secrets (Compose gets them in its environment).\n")
     yaml.dump(_plain(document), out)
     return out.getvalue()
 
@@ -424,10 +396,12 @@ def _plain(value: object) -> object:
 
 
 __all__ = [
+    "HANDLERS",
     "ActionResult",
     "ApplyReport",
     "Drivers",
     "ExecuteOptions",
+    "HostDrivers",
     "execute",
-    "stack_sets",
+    "plan_secrets",
 ]

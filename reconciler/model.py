@@ -32,6 +32,9 @@ COMPOSE_NETWORK = "com.docker.compose.network"
 COMPOSE_VOLUME = "com.docker.compose.volume"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 
+# The name of an environment's only Docker host when its spec names none.
+DEFAULT_HOST = "default"
+
 MASK = "(sensitive)"
 
 ParamType = Literal["String", "StringList", "SecureString"]
@@ -156,6 +159,24 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True)
+class HostSpec:
+    """One Docker host of an environment: where its engine answers.
+
+    ``docker_host`` is ``unix://``, ``tcp://`` or ``ssh://`` (None: DOCKER_HOST,
+    else the local socket); ``tls_cert_path`` a folder with ca.pem, cert.pem and
+    key.pem for ``tcp://`` with TLS (Docker's own convention). ``variables``
+    are plain Compose interpolation variables for the stacks on this host
+    (e.g. a published port that differs per host).
+    """
+
+    name: str
+    docker_host: str | None
+    tls_cert_path: Path | None = None
+    tls_verify: bool = True
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StackSpec:
     name: str
     project: str  # compose project name
@@ -166,6 +187,7 @@ class StackSpec:
     networks: tuple[str, ...] = ()  # compose network keys (incl. "default" when used)
     volumes: tuple[str, ...] = ()  # compose named-volume keys (not external)
     prune_services: bool = True  # remove owned containers of services no longer in the file
+    hosts: tuple[str, ...] = (DEFAULT_HOST,)  # where it runs, in rollout order
 
 
 @dataclass(frozen=True)
@@ -176,6 +198,10 @@ class DesiredState:
     parameter_paths: tuple[ParameterPath, ...] = ()
     images: tuple[ImageRef, ...] = ()
     stacks: tuple[StackSpec, ...] = ()
+    hosts: tuple[HostSpec, ...] = (HostSpec(DEFAULT_HOST, None),)
+
+    def host(self, name: str) -> HostSpec | None:
+        return next((h for h in self.hosts if h.name == name), None)
 
     def parameter(self, name: str) -> ParameterSpec | None:
         for p in self.parameters:
@@ -236,15 +262,30 @@ class ObservedVolume:
 
 
 @dataclass(frozen=True)
-class ObservedState:
-    parameters: Mapping[str, ObservedParameter] = field(default_factory=dict)
-    # ImageRef.key -> digest the registry serves now; a missing key = not found
-    image_digests: Mapping[str, str] = field(default_factory=dict)
-    # pinned references (registry/repository@sha256:...) present in the local engine
+class ObservedHost:
+    """One Docker host as observed: its compose containers, networks, volumes
+    and which pinned images it holds. ``error`` says why it could not be read
+    (then everything else is empty and nothing is planned on it)."""
+
+    name: str
+    # pinned references (registry/repository@sha256:...) present in this engine
     local_images: frozenset[str] = frozenset()
     containers: tuple[ObservedContainer, ...] = ()
     networks: tuple[ObservedNetwork, ...] = ()
     volumes: tuple[ObservedVolume, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    parameters: Mapping[str, ObservedParameter] = field(default_factory=dict)
+    # ImageRef.key -> digest the registry serves now; a missing key = not found
+    image_digests: Mapping[str, str] = field(default_factory=dict)
+    hosts: Mapping[str, ObservedHost] = field(default_factory=dict)  # host name -> what it runs
+
+    def host(self, name: str) -> ObservedHost:
+        """The host as observed; a host nobody observed is empty (fresh)."""
+        return self.hosts.get(name) or ObservedHost(name)
 
 
 class Health(str, Enum):

@@ -7,9 +7,7 @@ which masks every :class:`Sensitive` as ``(sensitive)``; nothing here calls
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import json
 from collections.abc import Iterable, Sequence
 
 from rich import box
@@ -17,17 +15,23 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.diff import entries, patch, sensitivity, text, to_jsonable
-from reconciler.model import COMPOSE_ONEOFF, DesiredState, ObservedContainer, ObservedState
-from reconciler.plan import (
-    Action,
-    DeleteParameter,
-    Plan,
-    PullImage,
-    PutParameter,
-    StackAction,
-    Unchanged,
+from reconciler.address import host_stack_address, image_address, parameter_address, service_address, stack_address
+from reconciler.diff import entries, text
+from reconciler.events import (
+    ActionFinished,
+    ActionStarted,
+    Event,
+    HostObserved,
+    PlanReady,
+    PlanStale,
+    PlanStarted,
+    UnitFinished,
+    UnitStarted,
+    WaitProgress,
 )
+from reconciler.model import COMPOSE_ONEOFF, DesiredState, ObservedContainer, ObservedState
+from reconciler.plan import PARAMETERS_UNIT, PRUNE_UNIT, Action, DeleteParameter, Plan, PutParameter, Unchanged
+from reconciler.plan_json import counts, render_json
 from reconciler.report import ApplyReport
 
 SYMBOLS = {("create",): "+", ("update",): "~", ("delete", "create"): "-/+", ("delete",): "-"}
@@ -36,22 +40,6 @@ _STYLES = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red"}
 
 def symbol(action: Action) -> str:
     return SYMBOLS.get(tuple(action.actions), "?")
-
-
-def counts(plan: Plan) -> dict[str, int]:
-    """Actions by Terraform verb: add, change, replace, destroy."""
-    out = {"add": 0, "change": 0, "replace": 0, "destroy": 0}
-    for action in plan.actions:
-        verbs = tuple(action.actions)
-        if verbs == ("create",):
-            out["add"] += 1
-        elif verbs == ("update",):
-            out["change"] += 1
-        elif verbs == ("delete", "create"):
-            out["replace"] += 1
-        elif verbs == ("delete",):
-            out["destroy"] += 1
-    return out
 
 
 def summary(plan: Plan) -> str:
@@ -68,28 +56,29 @@ def summary(plan: Plan) -> str:
 
 
 def _groups(plan: Plan) -> list[tuple[str, list[Action]]]:
-    """Actions as (heading, actions): parameters, images, then one group per stack."""
-    parameters: list[Action] = [a for a in plan.actions if isinstance(a, PutParameter | DeleteParameter)]
-    images: list[Action] = [a for a in plan.actions if isinstance(a, PullImage)]
-    stacks: dict[str, list[Action]] = {}
-    projects: dict[str, str] = {}
-    others: list[Action] = []
-    for action in plan.actions:
-        if isinstance(action, StackAction):
-            stacks.setdefault(action.stack, []).append(action)
-            projects.setdefault(action.stack, action.project)
-        elif not isinstance(action, PutParameter | DeleteParameter | PullImage):
-            others.append(action)
+    """Actions as (heading, actions): one group per unit, in execution order."""
     groups: list[tuple[str, list[Action]]] = []
-    if parameters:
-        groups.append(("Parameters", parameters))
-    if images:
-        groups.append(("Images", images))
-    for name, actions in stacks.items():
-        groups.append((f"Stack {name} (project {projects[name]})", actions))
-    if others:
-        groups.append(("Other", others))
+    for unit in plan.units:
+        if unit.id == PARAMETERS_UNIT:
+            heading = "Parameters"
+        elif unit.id == PRUNE_UNIT:
+            heading = "Prune (after everything else succeeded)"
+        elif unit.compose is not None or unit.stack is not None:
+            project = f" (project {unit.compose.project})" if unit.compose is not None else ""
+            heading = f"Stack {unit.stack} on host {unit.host}{project}"
+        else:  # pragma: no cover - every unit kind is named above
+            heading = unit.id
+        groups.append((heading, list(unit.actions)))
     return groups
+
+
+def render_plan(plan: Plan, fmt: str, *, color: bool = False, verbose: bool = False) -> str:
+    """The plan in ``fmt``: text, json or markdown."""
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, color=color, verbose=verbose)
 
 
 # --------------------------------------------------------------------------
@@ -143,58 +132,6 @@ def render_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
                 console.print(Text(f"    = {item.address}  # {item.reason}", style="dim"))
     console.print(Text(summary(plan), style="bold red" if plan.problems else "bold"))
     return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------
-# JSON
-# --------------------------------------------------------------------------
-
-
-def _details(action: Action) -> dict[str, object]:
-    return {
-        f.name: getattr(action, f.name)
-        for f in dataclasses.fields(action)
-        if f.name not in ("change", "reason")
-    }
-
-
-def resource_change(action: Action) -> dict[str, object]:
-    """One action as a JSON-able record (secrets masked, flagged ``sensitive``)."""
-    details = _details(action)
-    before, after = action.change.before, action.change.after
-    flags = [sensitivity(before), sensitivity(after), sensitivity(details)]
-    return {
-        "address": action.address,
-        "kind": action.kind,
-        "actions": list(action.actions),
-        "reason": action.reason,
-        "sensitive": any(flag is not False for flag in flags),
-        "details": to_jsonable(details),
-        "change": {
-            "before": to_jsonable(before),
-            "after": to_jsonable(after),
-            "before_sensitive": flags[0],
-            "after_sensitive": flags[1],
-            "patch": patch(action.change),
-        },
-    }
-
-
-def plan_document(plan: Plan) -> dict[str, object]:
-    """The plan as a JSON-able document (the body of :func:`render_json`)."""
-    return {
-        "format_version": plan.format_version,
-        "environment": plan.environment,
-        "summary": {**counts(plan), "unchanged": len(plan.unchanged), "problems": len(plan.problems)},
-        "resource_changes": [resource_change(a) for a in plan.actions],
-        "unchanged": [{"address": u.address, "reason": u.reason} for u in plan.unchanged],
-        "problems": [{"address": p.address, "message": p.message} for p in plan.problems],
-    }
-
-
-def render_json(plan: Plan) -> str:
-    """The versioned plan JSON (``format_version``); every secret masked."""
-    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------
@@ -310,7 +247,7 @@ def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *,
         problems.setdefault(problem.address, []).append(problem.message)
 
     params = [a for a in plan.actions if isinstance(a, PutParameter | DeleteParameter)]
-    declared = {f"parameter:{p.name}" for p in desired.parameters}
+    declared = {parameter_address(p.name) for p in desired.parameters}
     in_sync = sum(1 for address in unchanged if address in declared)
     console.print()
     console.print(
@@ -329,7 +266,7 @@ def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *,
     if desired.images:
         table = Table("image", "reference", "resolves to", box=box.SIMPLE, show_edge=False)
         for ref in sorted(desired.images, key=lambda r: r.name):
-            address = f"image:{ref.name}"
+            address = image_address(ref.name)
             if address in problems:
                 table.add_row(ref.name, ref.key, Text("; ".join(problems[address]), style="red"))
             else:
@@ -338,31 +275,34 @@ def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *,
         console.print(Text("Images:", style="bold"))
         console.print(table)
 
-    containers: dict[tuple[str, str], list[ObservedContainer]] = {}
-    for c in observed.containers:
-        if c.labels.get(COMPOSE_ONEOFF, "False") != "True":
-            containers.setdefault((c.project, c.service), []).append(c)
     for stack in sorted(desired.stacks, key=lambda s: s.name):
-        console.print()
-        console.print(Text(f"Stack {stack.name} (project {stack.project}):", style="bold"))
-        stack_problems = problems.get(f"stack:{stack.name}", [])
-        for message in stack_problems:
-            console.print(Text(f"  ! {message}", style="red"))
-        table = Table("service", "containers", "status", box=box.SIMPLE, show_edge=False)
-        names = [s.name for s in stack.services]
-        names += sorted({svc for (project, svc) in containers if project == stack.project} - set(names))
-        for name in names:
-            address = f"service:{stack.name}/{name}"
-            action = by_address.get(address)
-            if action is not None:
-                sym = symbol(action)
-                status = Text(f"{sym} {action.reason}", style=_STYLES.get(sym, ""))
-            elif address in unchanged:
-                status = Text(f"in sync: {unchanged[address]}", style="green")
-            else:
-                status = Text("not planned", style="red" if stack_problems else "")
-            table.add_row(name, _containers_summary(containers.get((stack.project, name), [])), status)
-        console.print(table)
+        stack_problems = problems.get(stack_address(stack.name), [])
+        for host in stack.hosts:
+            seen = observed.host(host)
+            containers: dict[str, list[ObservedContainer]] = {}
+            for c in seen.containers:
+                if c.project == stack.project and c.labels.get(COMPOSE_ONEOFF, "False") != "True":
+                    containers.setdefault(c.service, []).append(c)
+            console.print()
+            console.print(Text(f"Stack {stack.name} on host {host} (project {stack.project}):", style="bold"))
+            host_problems = stack_problems + problems.get(host_stack_address(host, stack.name), [])
+            for message in host_problems:
+                console.print(Text(f"  ! {message}", style="red"))
+            table = Table("service", "containers", "status", box=box.SIMPLE, show_edge=False)
+            names = [s.name for s in stack.services]
+            names += sorted(set(containers) - set(names))
+            for name in names:
+                address = service_address(host, stack.name, name)
+                action = by_address.get(address)
+                if action is not None:
+                    sym = symbol(action)
+                    status = Text(f"{sym} {action.reason}", style=_STYLES.get(sym, ""))
+                elif address in unchanged:
+                    status = Text(f"in sync: {unchanged[address]}", style="green")
+                else:
+                    status = Text("not planned", style="red" if host_problems else "")
+                table.add_row(name, _containers_summary(containers.get(name, [])), status)
+            console.print(table)
     console.print()
     console.print(Text(summary(plan), style="bold red" if plan.problems else "bold"))
     return buffer.getvalue()
@@ -402,3 +342,35 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
             )
         )
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------
+# events (the terminal subscriber)
+# --------------------------------------------------------------------------
+
+
+def event_line(event: Event) -> str | None:
+    """One line for the terminal (stderr), or None for events it does not show."""
+    if isinstance(event, HostObserved):
+        return f"host {event.host}: cannot be read: {event.error}" if event.error else None
+    if isinstance(event, PlanStale):
+        return "The plan is stale:\n" + "\n".join(f"  {r}" for r in event.resources)
+    if isinstance(event, UnitStarted):
+        if event.host is None:
+            return None
+        return f"stack {event.stack} on host {event.host}: applying {event.actions} action(s)"
+    if isinstance(event, UnitFinished):
+        if event.host is None or event.status == "done":
+            return None
+        return f"stack {event.stack} on host {event.host}: {event.status}" + (
+            f" ({event.message})" if event.message else ""
+        )
+    if isinstance(event, ActionStarted):
+        return f"{event.address}: {event.doing}"
+    if isinstance(event, ActionFinished):
+        return f"{event.address}: {event.status}" + (f" ({event.message})" if event.message else "")
+    if isinstance(event, WaitProgress):
+        return f"{event.address}: waiting until {event.condition} (up to {event.timeout:g}s)"
+    if isinstance(event, PlanStarted | PlanReady):
+        return None
+    return None  # pragma: no cover - every event type is handled above

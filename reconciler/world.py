@@ -27,12 +27,15 @@ import docker
 import requests
 
 from reconciler import planner
+from reconciler.address import parameter_address
 from reconciler.drivers.aws import AwsClients, CallCounter, make_clients
 from reconciler.drivers.compose import ComposeRunner, locate_compose
 from reconciler.drivers.docker import DockerCallCounter, DockerEngine, connect
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, execute
-from reconciler.model import OWNER_KEY, DesiredState, ImageRef, ObservedState
+from reconciler.errors import ReconcilerError, WorldError
+from reconciler.events import EventSink, HostObserved, discard
+from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.model import OWNER_KEY, DesiredState, HostSpec, ImageRef, ObservedHost, ObservedState
 from reconciler.observe.docker import observe_docker
 from reconciler.observe.registry import (
     EcrRegistry,
@@ -42,15 +45,13 @@ from reconciler.observe.registry import (
     cached_logins,
     resolve_digests,
 )
-from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags
-from reconciler.plan import Plan
+from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags, observe_versions
+from reconciler.plan import ParameterVersion, Plan, ProjectContainers
 from reconciler.planner.images import all_refs, resolve
 
 if TYPE_CHECKING:
-    from reconciler.app import Settings
+    from reconciler.settings import Settings
     from reconciler.spec.desired import RegistrySettings
-
-EventSink = Callable[[str], None]
 
 # moto accepts any credentials; used only for an endpoint on this machine when
 # the default chain finds none (the sandbox, `make run` on a fresh machine).
@@ -109,34 +110,68 @@ class Counters:
 
 
 @dataclass
+class HostClients:
+    """The clients of one Docker host, connected on first use."""
+
+    spec: HostSpec
+    api: docker.APIClient
+    compose: ComposeRunner
+
+    def close(self) -> None:
+        self.api.close()
+
+
+@dataclass
 class World:
-    """Clients for one environment, built once per command and closed at the end."""
+    """Clients for one environment (AWS, registries, every Docker host), safe to keep for a
+    long-running process; closed at the end."""
 
     settings: Settings
     aws: AwsClients
-    api: docker.APIClient
     http: requests.Session
-    on_event: EventSink
     counters: Counters
+    read_only: bool = False
     options: ExecuteOptions = field(default_factory=ExecuteOptions)
     _registries: dict[str, EcrRegistry | OciRegistry] = field(default_factory=dict)
     _ecr_clients: dict[str, AwsClients] = field(default_factory=dict)
-    _compose: ComposeRunner | None = None
+    _hosts: dict[str, HostClients] = field(default_factory=dict)
+    _compose_binary: list[str] | None = None
 
     @classmethod
-    def connect(cls, settings: Settings, on_event: EventSink) -> World:
-        """Build the clients. Raises WorldError when Docker cannot be reached (AWS is lazy)."""
+    def connect(cls, settings: Settings, *, read_only: bool = False) -> World:
+        """Build the AWS and registry clients; Docker hosts are connected on first use.
+        ``read_only`` clients refuse every mutating call (plan, status)."""
         counters = Counters()
         session = aws_session(settings.region, settings.aws_endpoint_url)
         aws = make_clients(settings.region, settings.aws_endpoint_url, session=session)
         counters.aws.attach(aws.ssm, aws.ecr)
-        api = connect(settings.docker_host)
-        counters.docker.attach(api)
         http = requests.Session()
         counters.registry.attach(http)
-        return cls(settings=settings, aws=aws, api=api, http=http, on_event=on_event, counters=counters)
+        return cls(settings=settings, aws=aws, http=http, counters=counters, read_only=read_only)
 
     # ---- clients -----------------------------------------------------------
+
+    def host(self, name: str) -> HostClients:
+        """The clients of host ``name``; raises WorldError when its engine cannot be reached."""
+        if name not in self._hosts:
+            spec = next((h for h in self.settings.hosts if h.name == name), None)
+            if spec is None:
+                raise ReconcilerError(f"host {name} is not declared in environment {self.settings.environment}")
+            try:
+                api = connect(spec.docker_host, tls_cert_path=spec.tls_cert_path, tls_verify=spec.tls_verify)
+            except WorldError as exc:
+                raise WorldError(f"host {name} ({exc.resource})", exc.message) from None
+            self.counters.docker.attach(api)
+            if self._compose_binary is None:
+                self._compose_binary = locate_compose()
+            compose = ComposeRunner(
+                self._compose_binary,
+                docker_host=spec.docker_host,
+                tls_cert_path=spec.tls_cert_path,
+                tls_verify=spec.tls_verify,
+            )
+            self._hosts[name] = HostClients(spec, api, compose)
+        return self._hosts[name]
 
     def _ecr_for(self, region: str | None) -> AwsClients:
         region = region or self.settings.region
@@ -169,25 +204,32 @@ class World:
                 logins[reg.host] = registry.login
         return cached_logins(logins)
 
-    def compose(self) -> ComposeRunner:
-        if self._compose is None:
-            self._compose = ComposeRunner(locate_compose(), docker_host=self.settings.docker_host)
-        return self._compose
-
     # ---- observe -----------------------------------------------------------
 
-    def observe(self, desired: DesiredState) -> ObservedState:
-        """Read everything the planner compares; tags only where a decision needs them."""
+    def observe(self, desired: DesiredState, on_event: EventSink = discard) -> ObservedState:
+        """Read everything the planner compares; tags only where a decision needs them. A Docker
+        host that cannot be read is recorded as such (the planner makes it a Problem)."""
         parameters = observe_parameters(self.aws.ssm, desired.parameter_paths)
         refs = list(all_refs(desired).values())
         digests = resolve_digests(refs, self.resolver_for)
         partial = ObservedState(parameters=parameters, image_digests=digests)
         parameters = attach_tags(parameters, self._ownership(desired, partial))
         pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, partial)) is not None]
-        seen = observe_docker(self.api, pinned, projects=[s.project for s in desired.stacks])
-        return ObservedState(
-            parameters=parameters,
-            image_digests=digests,
+        hosts: dict[str, ObservedHost] = {}
+        for name in sorted({h for stack in desired.stacks for h in stack.hosts}):
+            projects = [s.project for s in desired.stacks if name in s.hosts]
+            hosts[name] = self._observe_host(name, pinned, projects)
+            seen = hosts[name]
+            on_event(HostObserved(name, len(seen.containers), seen.error))
+        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts)
+
+    def _observe_host(self, name: str, pinned: list[str], projects: list[str]) -> ObservedHost:
+        try:
+            seen = observe_docker(self.host(name).api, pinned, projects=projects)
+        except WorldError as exc:
+            return ObservedHost(name, error=str(exc))
+        return ObservedHost(
+            name,
             local_images=seen.local_images,
             containers=seen.containers,
             networks=seen.networks,
@@ -208,28 +250,60 @@ class World:
             tags.update({n: ({OWNER_KEY: desired.owner} if n in owned else {}) for n in undeclared})
         return tags
 
-    # ---- apply -------------------------------------------------------------
+    # ---- re-check and apply --------------------------------------------------
 
-    def apply(self, plan: Plan, desired: DesiredState, observed: ObservedState) -> ApplyReport:
-        drivers = Drivers(
-            ssm=SsmWriter(self.aws.ssm),
-            engine=DockerEngine(self.api),
-            compose=self.compose(),
-            registry_auth=self.registry_auth(),
-        )
+    def recheck(self, plan: Plan) -> list[str]:
+        """What no longer matches the plan's preconditions, each as ``address: what changed``.
+        Reads only what the plan touches: GetParameters (10 names a call) for the parameters
+        it writes or deletes, one container listing per host it acts on."""
+        stale: list[str] = []
+        versions = [p for p in plan.preconditions if isinstance(p, ParameterVersion)]
+        if versions:
+            now = observe_versions(self.aws.ssm, [p.name for p in versions])
+            for version in versions:
+                current = now.get(version.name)
+                if current != version.version:
+                    was = "absent" if version.version is None else f"version {version.version}"
+                    is_ = "absent" if current is None else f"version {current}"
+                    stale.append(f"{parameter_address(version.name)}: was {was}, now {is_}")
+        projects = [p for p in plan.preconditions if isinstance(p, ProjectContainers)]
+        for host in sorted({p.host for p in projects}):
+            wanted = [p for p in projects if p.host == host]
+            try:
+                seen = observe_docker(self.host(host).api, (), projects=[p.project for p in wanted])
+            except WorldError as exc:
+                stale.extend(f"project {p.project} on host {host}: cannot be read: {exc}" for p in wanted)
+                continue
+            for p in wanted:
+                now_containers = tuple(
+                    sorted(
+                        (c.id, c.service, c.config_hash or "", c.owner or "")
+                        for c in seen.containers
+                        if c.project == p.project
+                    )
+                )
+                if now_containers != p.containers:
+                    stale.append(f"project {p.project} on host {host}: its containers changed")
+        return stale
+
+    def apply(self, plan: Plan, on_event: EventSink = discard) -> ApplyReport:
+        def host_drivers(name: str) -> HostDrivers:
+            clients = self.host(name)
+            return HostDrivers(engine=DockerEngine(clients.api), compose=clients.compose)
+
+        drivers = Drivers(ssm=SsmWriter(self.aws.ssm), hosts=host_drivers, registry_auth=self.registry_auth())
         return execute(
             plan,
-            desired,
-            observed,
             drivers,
-            state_dir=self.settings.state_dir / desired.environment,
+            state_dir=self.settings.state_dir / self.settings.environment,
             options=self.options,
-            on_event=self.on_event,
+            on_event=on_event,
         )
 
     def close(self) -> None:
         self.http.close()
-        self.api.close()
-        for clients in (self.aws, *self._ecr_clients.values()):
-            clients.ssm.close()
-            clients.ecr.close()
+        for clients in self._hosts.values():
+            clients.close()
+        for aws in (self.aws, *self._ecr_clients.values()):
+            aws.ssm.close()
+            aws.ecr.close()

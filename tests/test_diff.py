@@ -70,7 +70,7 @@ def test_an_unchanged_secret_is_no_operation() -> None:
 
 def test_secrets_inside_nested_values_are_masked() -> None:
     change = Change(
-        "service:s/a",
+        "service:default/s/a",
         {"variables": {"A": "1"}},
         {"variables": {"A": "1", "PW": Sensitive("pw")}, "list": [Sensitive("x"), "y"]},
     )

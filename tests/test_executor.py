@@ -1,8 +1,9 @@
 """executor: plans applied to the real sandbox (moto, registry, engine, Compose v2).
 
 Plans and desired states are built by hand here (the planner has its own tests);
-the point is what the executor does with them: order, containment of failures,
-the private env file, repeatability and the report.
+the point is what the executor does with them: units in order, containment of
+failures (per stack, per host, per parameter), no secret on disk, repeatability
+and the report. The executor gets only the plan and the drivers.
 """
 
 from __future__ import annotations
@@ -31,35 +32,41 @@ from drivers.worldkit import (
 
 from reconciler.drivers.aws import AwsClients, CallCounter, RateLimiter
 from reconciler.drivers.compose import ComposeRunner
-from reconciler.drivers.docker import DockerEngine
+from reconciler.drivers.docker import DockerEngine, connect
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, execute
+from reconciler.events import Event
+from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
 from reconciler.model import (
     CONFIG_HASH_KEY,
+    ENVIRONMENT_KEY,
     OWNER_KEY,
     Dependency,
-    DesiredState,
-    ObservedState,
-    ParameterSpec,
     Sensitive,
     ServiceSpec,
     ServiceTarget,
     StackSpec,
     Value,
 )
+from reconciler.override import render_override
 from reconciler.plan import (
+    PARAMETERS_UNIT,
+    PRUNE_UNIT,
     Action,
     Change,
-    CreateNetwork,
+    ComposeProject,
     CreateService,
-    CreateVolume,
     DeleteParameter,
+    ExpectNetwork,
+    ExpectVolume,
     Plan,
     PullImage,
     PutParameter,
     RecreateService,
     RemoveService,
+    Unit,
+    stack_unit_id,
 )
+from reconciler.render import event_line
 
 __all__ = ["clients", "compose", "docker_api", "prefix", "project", "test_image"]  # fixtures
 
@@ -97,22 +104,20 @@ services:
 """
 
 
+HOST = "default"
+
+
 class Recorder:
-    """Wraps subprocess.run for Compose: records the env file's mode while Compose reads it."""
+    """Wraps subprocess.run for Compose: records the --env-file and the process environment."""
 
     def __init__(self) -> None:
-        self.seen: list[tuple[str, int, int]] = []  # (env file, file mode, dir mode)
+        self.env_files: list[str] = []
+        self.environments: list[dict[str, str]] = []
 
     def __call__(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         if "--env-file" in cmd:
-            env_file = Path(cmd[cmd.index("--env-file") + 1])
-            self.seen.append(
-                (
-                    str(env_file),
-                    stat.S_IMODE(env_file.stat().st_mode),
-                    stat.S_IMODE(env_file.parent.stat().st_mode),
-                )
-            )
+            self.env_files.append(cmd[cmd.index("--env-file") + 1])
+        self.environments.append(dict(kwargs.get("env") or {}))
         return subprocess.run(cmd, **kwargs)
 
 
@@ -129,30 +134,43 @@ def put(name: str, set_name: str, value: Value, type: str = "String") -> PutPara
         value=value,
         set_name=set_name,
         create=True,
+        adopt=False,
+        tags={OWNER_KEY: OWNER, ENVIRONMENT_KEY: "test"},
     )
 
 
-def service_action(cls: type[Any], stack: str, project: str, service: str, image: str, **kw: Any) -> Action:
+def service_action(
+    cls: type[Any], stack: str, project: str, service: str, image: str, host: str = HOST, **kw: Any
+) -> Action:
     return cls(  # type: ignore[no-any-return]
-        change=change(f"service:{stack}/{service}"),
+        change=change(f"service:{host}/{stack}/{service}"),
         reason="test",
+        host=host,
         stack=stack,
         project=project,
         service=service,
+        owner=OWNER,
         config_hash=kw.pop("config_hash", f"hash-{service}"),
         image=image,
-        **kw,
+        container_ids=kw.pop("container_ids", ()),
+        wait_healthy=kw.pop("wait_healthy", False),
+        wait_completed=kw.pop("wait_completed", False),
     )
 
 
-def pull(stack: str, reference: str, registry: str) -> PullImage:
+def pull(stack: str, reference: str, registry: str, host: str = HOST) -> PullImage:
     return PullImage(
-        change=change(f"image:{reference}"),
+        change=change(f"image:{host}/{stack}/{reference.rsplit('@', 1)[-1][-8:]}"),
         reason="not local",
+        host=host,
         stack=stack,
         reference=reference,
         registry=registry,
     )
+
+
+def host_drivers(docker_api: docker.APIClient, runner: ComposeRunner) -> HostDrivers:
+    return HostDrivers(engine=DockerEngine(docker_api), compose=runner)
 
 
 @pytest.fixture()
@@ -161,11 +179,15 @@ def world(
 ) -> tuple[Drivers, Recorder]:
     recorder = Recorder()
     runner = ComposeRunner(compose.binary, run=recorder, docker_host=compose.env.get("DOCKER_HOST"))
-    drivers = Drivers(
-        ssm=SsmWriter(clients.ssm, RateLimiter(100.0), sleep=lambda _: None),
-        engine=DockerEngine(docker_api),
-        compose=runner,
-    )
+    local = host_drivers(docker_api, runner)
+
+    def hosts(name: str) -> HostDrivers:
+        if name != HOST:
+            # a host whose engine is not there: the real client's connection error
+            connect(f"unix:///nonexistent/{name}.sock")
+        return local
+
+    drivers = Drivers(ssm=SsmWriter(clients.ssm, RateLimiter(100.0), sleep=lambda _: None), hosts=hosts)
     return drivers, recorder
 
 
@@ -187,22 +209,53 @@ def stack(
     )
 
 
-def providers(
-    targets: Mapping[str, Mapping[str, ServiceTarget]], env: Mapping[str, Mapping[str, Value]]
-) -> dict[str, Any]:
-    return {
-        "targets": lambda s, d, o: targets[s.name],
-        "environment": lambda s, d, o: env.get(s.name, {}),
-    }
+def stack_unit(
+    spec: StackSpec,
+    actions: tuple[Action, ...],
+    targets: Mapping[str, ServiceTarget],
+    env: Mapping[str, Value] | None = None,
+    *,
+    host: str = HOST,
+    after: tuple[str, ...] = (),
+    needs: tuple[str, ...] = (),
+    injected: Mapping[str, tuple[str, ...]] | None = None,
+) -> Unit:
+    """A stack unit as the planner makes it: the override and the interpolation values."""
+    compose = ComposeProject(
+        project=spec.project,
+        project_dir=spec.project_dir,
+        compose_file=spec.compose_file,
+        override=render_override(spec, targets, OWNER, "test", injected or {}),
+        environment=dict(env or {}),
+    )
+    return Unit(
+        id=stack_unit_id(host, spec.name),
+        host=host,
+        stack=spec.name,
+        actions=actions,
+        after=after,
+        needs=needs,
+        compose=compose,
+    )
 
 
 def statuses(report: ApplyReport) -> list[tuple[str, str]]:
     return [(r.address, r.status) for r in report.results]
 
 
-def assert_no_secret(report: ApplyReport, events: list[str], *extra: str) -> None:
-    text = json.dumps([r.message for r in report.results]) + "\n".join(events) + "".join(extra)
+def lines(events: list[Event]) -> str:
+    return "\n".join(line for e in events if (line := event_line(e)) is not None)
+
+
+def assert_no_secret(report: ApplyReport, events: list[Event], *extra: str) -> None:
+    text = json.dumps([r.message for r in report.results]) + lines(events) + repr(events) + "".join(extra)
     assert SECRET not in text
+
+
+def assert_no_secret_on_disk(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
 
 
 def test_apply_two_stacks_one_broken(
@@ -244,71 +297,90 @@ def test_apply_two_stacks_one_broken(
     )
     greeting, password, stale = f"{prefix}/cfg/GREETING", f"{prefix}/secrets/DB_PASSWORD", f"{prefix}/cfg/OLD"
     clients.ssm.put_parameter(Name=stale, Type="String", Value="x", Tags=[{"Key": OWNER_KEY, "Value": OWNER}])
-    desired = DesiredState(
-        environment="test",
-        owner=OWNER,
-        parameters=(
-            ParameterSpec(greeting, "GREETING", "String", GREETING, "cfg"),
-            ParameterSpec(password, "DB_PASSWORD", "SecureString", Sensitive(SECRET), "secrets"),
-        ),
-        stacks=(app, broken),
-    )
+    app_targets = {"db": ServiceTarget(image, "hash-db"), "web": ServiceTarget(image, "hash-web")}
+    pull_ok = pull("app", image, sandbox.registry)
+    pull_missing = pull("broken", missing, sandbox.registry)
     plan = Plan(
         environment="test",
-        actions=(
-            put(greeting, "cfg", GREETING),
-            put(password, "secrets", Sensitive(SECRET), "SecureString"),
-            pull("app", image, sandbox.registry),
-            CreateNetwork(
-                change=change("network:app/default"), reason="nf", stack="app", project=project, key="default"
+        units=(
+            Unit(
+                id=PARAMETERS_UNIT,
+                actions=(
+                    put(greeting, "cfg", GREETING),
+                    put(password, "secrets", Sensitive(SECRET), "SecureString"),
+                ),
             ),
-            CreateVolume(
-                change=change("volume:app/data"), reason="nf", stack="app", project=project, key="data"
+            stack_unit(
+                app,
+                (
+                    pull_ok,
+                    ExpectNetwork(
+                        change=change("network:default/app/default"),
+                        reason="nf",
+                        host=HOST,
+                        stack="app",
+                        project=project,
+                        key="default",
+                    ),
+                    ExpectVolume(
+                        change=change("volume:default/app/data"),
+                        reason="nf",
+                        host=HOST,
+                        stack="app",
+                        project=project,
+                        key="data",
+                    ),
+                    service_action(CreateService, "app", project, "db", image, wait_healthy=True),
+                    service_action(CreateService, "app", project, "web", image),
+                ),
+                app_targets,
+                {"GREETING": GREETING, "DB_PASSWORD": Sensitive(SECRET)},
+                needs=(greeting, password),
+                injected={"web": ("DB_PASSWORD",)},
             ),
-            service_action(CreateService, "app", project, "db", image, wait_healthy=True),
-            service_action(CreateService, "app", project, "web", image),
-            pull("broken", missing, sandbox.registry),
-            service_action(CreateService, "broken", second_project, "one", missing),
-            DeleteParameter(change=change(f"parameter:{stale}"), reason="pruned", name=stale, set_name="cfg"),
+            stack_unit(
+                broken,
+                (pull_missing, service_action(CreateService, "broken", second_project, "one", missing)),
+                {"one": ServiceTarget(missing, "hash-one")},
+            ),
+            Unit(
+                id=PRUNE_UNIT,
+                actions=(
+                    DeleteParameter(
+                        change=change(f"parameter:{stale}"), reason="pruned", name=stale, set_name="cfg", owner=OWNER
+                    ),
+                ),
+                requires_all=True,
+            ),
         ),
     )
-    targets = {
-        "app": {"db": ServiceTarget(image, "hash-db"), "web": ServiceTarget(image, "hash-web")},
-        "broken": {"one": ServiceTarget(missing, "hash-one")},
-    }
-    env = {"app": {"GREETING": GREETING, "DB_PASSWORD": Sensitive(SECRET)}}
-    events: list[str] = []
+    events: list[Event] = []
     state_dir = tmp_path / "state"
     aws_calls = CallCounter().attach(clients.ssm)
-    report = execute(
-        plan,
-        desired,
-        ObservedState(),
-        drivers,
-        state_dir=state_dir,
-        on_event=events.append,
-        options=ExecuteOptions(health_timeout=60, poll_interval=0.5),
-        **providers(targets, env),
-    )
+    options = ExecuteOptions(health_timeout=60, poll_interval=0.5)
+    report = execute(plan, drivers, state_dir=state_dir, on_event=events.append, options=options)
 
     assert statuses(report) == [
         (f"parameter:{greeting}", "done"),
         (f"parameter:{password}", "done"),
-        (f"image:{image}", "done"),
-        ("network:app/default", "done"),
-        ("volume:app/data", "done"),
-        ("service:app/db", "done"),
-        ("service:app/web", "done"),
-        (f"image:{missing}", "failed"),
-        ("service:broken/one", "skipped"),
+        (pull_ok.address, "done"),
+        ("network:default/app/default", "done"),
+        ("volume:default/app/data", "done"),
+        ("service:default/app/db", "done"),
+        ("service:default/app/web", "done"),
+        (pull_missing.address, "failed"),
+        ("service:default/broken/one", "skipped"),
         (f"parameter:{stale}", "skipped"),
     ]
     assert not report.ok
     by_address = {r.address: r for r in report.results}
-    assert by_address["service:app/db"].message == "created and healthy"
-    assert by_address[f"image:{missing}"].message.startswith(f"image {missing}: ")
-    assert by_address["service:broken/one"].message == "not done: stack broken stopped after a failure"
-    assert by_address[f"parameter:{stale}"].message == "not pruned: an earlier action did not succeed"
+    assert by_address["service:default/app/db"].message == "created and healthy"
+    assert by_address[pull_missing.address].message.startswith(f"image {missing}: ")
+    assert (
+        by_address["service:default/broken/one"].message
+        == "not done: stack broken on host default stopped after a failure"
+    )
+    assert by_address[f"parameter:{stale}"].message == "not done: an earlier action did not succeed"
 
     # C changed parameters cost exactly C PutParameter calls (tags go with the create); no prune
     assert aws_calls.count("ssm", "PutParameter") == 2 == aws_calls.total() == aws_calls.mutating()
@@ -320,15 +392,17 @@ def test_apply_two_stacks_one_broken(
     assert {"Key": OWNER_KEY, "Value": OWNER} in tags
     assert clients.ssm.get_parameter(Name=stale)["Parameter"]["Value"] == "x"  # not pruned
 
-    # the env file was private while Compose read it, and is gone now; the override stays, without secrets
-    assert recorder.seen and all(mode == 0o600 and dmode == 0o700 for _, mode, dmode in recorder.seen)
-    assert {Path(f).name for f, _, _ in recorder.seen} == {"app.env"}
-    assert sorted(p.name for p in state_dir.iterdir()) == ["app.override.yml", "broken.override.yml"]
-    override = (state_dir / "app.override.yml").read_text()
+    # Compose got the values in its process environment, never in a file: no secret on disk
+    assert recorder.env_files and set(recorder.env_files) == {os.devnull}
+    assert any(env.get("DB_PASSWORD") == SECRET for env in recorder.environments)
+    assert_no_secret_on_disk(state_dir)
+    assert sorted(p.name for p in (state_dir / HOST).iterdir()) == ["app.override.yml", "broken.override.yml"]
+    override = (state_dir / HOST / "app.override.yml").read_text()
     assert "${DB_PASSWORD}" in override and image in override
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
 
     # the containers run the pinned image with labels and exact values
-    engine = drivers.engine
+    engine = drivers.hosts(HOST).engine
     (web,) = engine.service_containers(project, "web")
     info = engine.inspect(web["Id"])
     assert info is not None
@@ -343,19 +417,11 @@ def test_apply_two_stacks_one_broken(
 
     # safe to repeat: the same plan again changes nothing that is already right
     web_id = web["Id"]
-    again = execute(
-        plan,
-        desired,
-        ObservedState(),
-        drivers,
-        state_dir=state_dir,
-        options=ExecuteOptions(health_timeout=60, poll_interval=0.5),
-        **providers(targets, env),
-    )
+    again = execute(plan, drivers, state_dir=state_dir, options=options)
     assert statuses(again) == statuses(report)
     again_by = {r.address: r.message for r in again.results}
     assert again_by[f"parameter:{greeting}"] == "unchanged"
-    assert again_by[f"image:{image}"] == "already present"
+    assert again_by[pull_ok.address] == "already present"
     assert [c["Id"] for c in engine.service_containers(project, "web")] == [web_id]
 
 
@@ -384,33 +450,73 @@ def test_failed_parameter_skips_only_the_stacks_that_read_it(
         parameter_sets=("cfg",),
     )
     free = stack("free", second_project, tmp_path / "free", SIMPLE_COMPOSE, (ServiceSpec("one", "{}", None),))
-    desired = DesiredState(environment="test", owner=OWNER, stacks=(uses, free))
+    target = {"one": ServiceTarget(image, "h1")}
     plan = Plan(
         environment="test",
-        actions=(
-            put(foreign, "cfg", "mine"),
-            service_action(CreateService, "free", second_project, "one", image),
-            service_action(CreateService, "uses", project, "one", image),
+        units=(
+            Unit(id=PARAMETERS_UNIT, actions=(put(foreign, "cfg", "mine"),)),
+            stack_unit(free, (service_action(CreateService, "free", second_project, "one", image),), target),
+            stack_unit(
+                uses,
+                (service_action(CreateService, "uses", project, "one", image),),
+                target,
+                {"TAKEN": "mine"},
+                needs=(foreign,),
+            ),
         ),
     )
-    targets = {"uses": {"one": ServiceTarget(image, "h1")}, "free": {"one": ServiceTarget(image, "h1")}}
-    report = execute(
-        plan,
-        desired,
-        ObservedState(),
-        drivers,
-        state_dir=tmp_path / "state",
-        **providers(targets, {"uses": {"TAKEN": "mine"}}),
-    )
+    report = execute(plan, drivers, state_dir=tmp_path / "state")
     assert statuses(report) == [
         (f"parameter:{foreign}", "failed"),
-        ("service:free/one", "done"),
-        ("service:uses/one", "skipped"),
+        ("service:default/free/one", "done"),
+        ("service:default/uses/one", "skipped"),
     ]
     assert "owned by 'other'" in report.results[0].message
     assert report.results[2].message == f"skipped: parameter {foreign} failed"
-    assert drivers.engine.service_containers(project, "one") == []
-    assert len(drivers.engine.service_containers(second_project, "one")) == 1
+    engine = drivers.hosts(HOST).engine
+    assert engine.service_containers(project, "one") == []
+    assert len(engine.service_containers(second_project, "one")) == 1
+
+
+def test_a_host_that_fails_stops_its_stack_on_later_hosts_only(
+    tmp_path: Path,
+    world: tuple[Drivers, Recorder],
+    project: str,
+    second_project: str,
+    test_image: PushedImage,
+) -> None:
+    """Stack "web" runs on hosts gone-1 (engine unreachable) then default: default is not touched.
+    Stack "free" on default goes on. The report names the host."""
+    drivers, _ = world
+    image = test_image.pinned("1")
+    web = stack("web", project, tmp_path / "web", SIMPLE_COMPOSE, (ServiceSpec("one", "{}", None),))
+    free = stack("free", second_project, tmp_path / "free", SIMPLE_COMPOSE, (ServiceSpec("one", "{}", None),))
+    target = {"one": ServiceTarget(image, "h1")}
+    first = stack_unit(
+        web, (service_action(CreateService, "web", project, "one", image, host="gone-1"),), target, host="gone-1"
+    )
+    second = stack_unit(
+        web, (service_action(CreateService, "web", project, "one", image),), target, after=(first.id,)
+    )
+    other = stack_unit(free, (service_action(CreateService, "free", second_project, "one", image),), target)
+    events: list[Event] = []
+    report = execute(
+        Plan(environment="test", units=(first, second, other)),
+        drivers,
+        state_dir=tmp_path / "state",
+        on_event=events.append,
+    )
+    assert statuses(report) == [
+        ("service:gone-1/web/one", "failed"),
+        ("service:default/web/one", "skipped"),
+        ("service:default/free/one", "done"),
+    ]
+    assert "gone-1" in report.results[0].message and "cannot connect" in report.results[0].message
+    assert report.results[1].message == "not done: host gone-1 of stack web did not complete"
+    engine = drivers.hosts(HOST).engine
+    assert engine.service_containers(project, "one") == []
+    assert len(engine.service_containers(second_project, "one")) == 1
+    assert "stack web on host default: skipped (not done: host gone-1 of stack web did not complete)" in lines(events)
 
 
 def test_recreate_and_remove(
@@ -420,34 +526,39 @@ def test_recreate_and_remove(
     test_image: PushedImage,
 ) -> None:
     drivers, _ = world
-    engine = drivers.engine
+    engine = drivers.hosts(HOST).engine
     one, two = test_image.pinned("1"), test_image.pinned("2")
     text = SIMPLE_COMPOSE + "  two:\n    image: placeholder\n    stop_grace_period: 1s\n"
     full = stack(
         "s", project, tmp_path / "s", text, (ServiceSpec("one", "{}", None), ServiceSpec("two", "{}", None))
     )
-    desired = DesiredState(environment="test", owner=OWNER, stacks=(full,))
+    targets = {"one": ServiceTarget(one, "hash-one"), "two": ServiceTarget(one, "hash-two")}
     first = Plan(
         environment="test",
-        actions=(
-            service_action(CreateService, "s", project, "one", one),
-            service_action(CreateService, "s", project, "two", one),
+        units=(
+            stack_unit(
+                full,
+                (
+                    service_action(CreateService, "s", project, "one", one),
+                    service_action(CreateService, "s", project, "two", one),
+                ),
+                targets,
+            ),
         ),
     )
-    targets = {"s": {"one": ServiceTarget(one, "hash-one"), "two": ServiceTarget(one, "hash-two")}}
-    assert execute(
-        first, desired, ObservedState(), drivers, state_dir=tmp_path / "st", **providers(targets, {})
-    ).ok
+    assert execute(first, drivers, state_dir=tmp_path / "st").ok
     (old_one,) = engine.service_containers(project, "one")
     (old_two,) = engine.service_containers(project, "two")
 
     # "two" left the compose file; "one" moves to image 2
     slim = stack("s", project, tmp_path / "s", SIMPLE_COMPOSE, (ServiceSpec("one", "{}", None),))
-    desired = DesiredState(environment="test", owner=OWNER, stacks=(slim,))
     second = Plan(
         environment="test",
-        actions=(
-            pull("s", two, ""),
+        units=(
+            stack_unit(
+                slim,
+                (
+                    pull("s", two, ""),
             service_action(
                 RecreateService,
                 "s",
@@ -457,13 +568,13 @@ def test_recreate_and_remove(
                 config_hash="hash-one-2",
                 container_ids=(old_one["Id"],),
             ),
-            service_action(RemoveService, "s", project, "two", one, container_ids=(old_two["Id"],)),
+                    service_action(RemoveService, "s", project, "two", one, container_ids=(old_two["Id"],)),
+                ),
+                {"one": ServiceTarget(two, "hash-one-2")},
+            ),
         ),
     )
-    targets = {"s": {"one": ServiceTarget(two, "hash-one-2")}}
-    report = execute(
-        second, desired, ObservedState(), drivers, state_dir=tmp_path / "st", **providers(targets, {})
-    )
+    report = execute(second, drivers, state_dir=tmp_path / "st")
     assert report.ok, report
     assert [r.message for r in report.results] == ["pulled", "recreated", "removed 1 container(s)"]
     (new_one,) = engine.service_containers(project, "one")
@@ -472,13 +583,11 @@ def test_recreate_and_remove(
     assert engine.service_containers(project, "two") == []
 
     # repeating the same plan recreates nothing and removes nothing
-    report = execute(
-        second, desired, ObservedState(), drivers, state_dir=tmp_path / "st", **providers(targets, {})
-    )
+    report = execute(second, drivers, state_dir=tmp_path / "st")
     assert [r.message for r in report.results] == [
         "already present",
         "already current",
         "removed 0 container(s)",
     ]
     assert [c["Id"] for c in engine.service_containers(project, "one")] == [new_one["Id"]]
-    assert os.listdir(tmp_path / "st") == ["s.override.yml"]
+    assert os.listdir(tmp_path / "st" / HOST) == ["s.override.yml"]

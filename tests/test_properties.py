@@ -75,6 +75,7 @@ def desired_specs(draw: st.DrawFn) -> dict[str, Any]:
             images[f"i{k}"] = {"repository": f"app/img{k}", "tag": f"1.{k}"}
         else:
             images[f"i{k}"] = {"repository": f"app/img{k}", "digest": f"pin{k}"}
+    hosts = [f"web-{n}" for n in range(1, draw(st.integers(1, 3)) + 1)]
     stacks: dict[str, Any] = {}
     for s in range(draw(st.integers(0, 2))):
         names = draw(st.lists(st.sampled_from(SERVICES), unique=True, min_size=1, max_size=4))
@@ -101,8 +102,9 @@ def desired_specs(draw: st.DrawFn) -> dict[str, Any]:
             "networks": draw(st.lists(st.sampled_from(["default", "back"]), unique=True)),
             "volumes": draw(st.lists(st.sampled_from(["data", "cache"]), unique=True)),
             "services": services,
+            "hosts": draw(st.permutations(hosts))[: draw(st.integers(1, len(hosts)))],
         }
-    return {"owner": OWNER, "sets": sets, "images": images, "stacks": stacks}
+    return {"owner": OWNER, "sets": sets, "images": images, "stacks": stacks, "hosts": hosts}
 
 
 def _observed_parameter(draw: st.DrawFn, entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -140,7 +142,7 @@ def worlds(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         type_ = draw(st.sampled_from(["String", "StringList", "SecureString"]))
         params[name] = {"type": type_, "value": _value(draw, type_), **draw(tag_choices)}
     registry: dict[str, str] = {}
-    local: list[str] = []
+    tokens: dict[str, str | None] = {}
     for name, image in spec["images"].items():
         repo = image["repository"]
         token = image.get("digest")
@@ -149,6 +151,23 @@ def worlds(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
             if fate != "missing":
                 token = f"{name}-{fate}"
                 registry[f"{repo}:{image['tag']}"] = token
+        tokens[name] = token
+    hosts: dict[str, Any] = {}
+    for host in spec["hosts"]:
+        if draw(st.integers(0, 6)) == 0:
+            hosts[host] = {"unreachable": "cannot connect to the Docker engine"}
+        else:
+            hosts[host] = _host_world(draw, spec, tokens)
+    observed = {"parameters": params, "registry": registry, "hosts": hosts}
+    return spec, observed
+
+
+def _host_world(draw: st.DrawFn, spec: dict[str, Any], tokens: dict[str, str | None]) -> dict[str, Any]:
+    """What one Docker host runs: local images, containers (also foreign), networks, volumes."""
+    local: list[str] = []
+    for name, image in spec["images"].items():
+        repo = image["repository"]
+        token = tokens[name]
         if token is not None and draw(st.booleans()):
             local.append(f"{repo}@{token}")
         if draw(st.booleans()):
@@ -177,15 +196,7 @@ def worlds(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         containers.append(
             {"project": "other-proj", "service": service, "owner": draw(st.sampled_from([OWNER, None]))}
         )
-    observed = {
-        "parameters": params,
-        "registry": registry,
-        "local": local,
-        "containers": containers,
-        "networks": networks,
-        "volumes": volumes,
-    }
-    return spec, observed
+    return {"local": local, "containers": containers, "networks": networks, "volumes": volumes}
 
 
 def _build(world: tuple[dict[str, Any], dict[str, Any]]) -> tuple[DesiredState, ObservedState]:
@@ -225,13 +236,20 @@ def test_plan_is_deterministic_and_independent_of_observed_order(
     world: tuple[dict[str, Any], dict[str, Any]], data: st.DataObject
 ) -> None:
     desired, observed = _build(world)
+    hosts = {
+        name: replace(
+            host,
+            containers=tuple(data.draw(st.permutations(host.containers))),
+            networks=tuple(data.draw(st.permutations(host.networks))),
+            volumes=tuple(data.draw(st.permutations(host.volumes))),
+        )
+        for name, host in data.draw(st.permutations(list(observed.hosts.items())))
+    }
     shuffled = replace(
         observed,
         parameters=dict(data.draw(st.permutations(list(observed.parameters.items())))),
         image_digests=dict(data.draw(st.permutations(list(observed.image_digests.items())))),
-        containers=tuple(data.draw(st.permutations(observed.containers))),
-        networks=tuple(data.draw(st.permutations(observed.networks))),
-        volumes=tuple(data.draw(st.permutations(observed.volumes))),
+        hosts=hosts,
     )
     first = plan(desired, observed)
     assert plan(desired, observed) == first
@@ -243,7 +261,7 @@ def test_plan_is_deterministic_and_independent_of_observed_order(
 @given(worlds())
 def test_only_owned_resources_are_deleted(world: tuple[dict[str, Any], dict[str, Any]]) -> None:
     desired, observed = _build(world)
-    containers = {c.id: c for c in observed.containers}
+    containers = {(h.name, c.id): c for h in observed.hosts.values() for c in h.containers}
     for action in plan(desired, observed).actions:
         if isinstance(action, DeleteParameter):
             tags = observed.parameters[action.name].tags
@@ -252,8 +270,8 @@ def test_only_owned_resources_are_deleted(world: tuple[dict[str, Any], dict[str,
         if isinstance(action, RemoveService):
             assert action.container_ids
             for cid in action.container_ids:
-                assert containers[cid].owner == desired.owner
-                assert containers[cid].project == action.project
+                assert containers[(action.host, cid)].owner == desired.owner
+                assert containers[(action.host, cid)].project == action.project
 
 
 @PROPERTY_SETTINGS

@@ -11,7 +11,7 @@ import pytest
 from planner.build import desired_state, observed_state
 
 from reconciler.model import MASK, Sensitive
-from reconciler.plan import Change, Plan, Problem, PutParameter, Unchanged
+from reconciler.plan import PARAMETERS_UNIT, Change, Plan, Problem, PutParameter, Unchanged, Unit
 from reconciler.planner import plan
 from reconciler.render import render_json, render_markdown, render_status, render_text
 
@@ -101,7 +101,7 @@ def test_the_example_plan_exercises_secrets(big_plan: Plan) -> None:
     assert ("put_parameter", "parameter:/popcon/dev/secrets/DB_PASSWORD") in kinds
     assert ("put_parameter", "parameter:/popcon/dev/secrets/API_TOKEN") in kinds
     assert ("delete_parameter", "parameter:/popcon/dev/secrets/OLD_SECRET") in kinds
-    assert ("recreate_service", "service:popcon/backend") in kinds
+    assert ("recreate_service", "service:default/popcon/backend") in kinds
     assert [p.address for p in big_plan.problems] == ["image:broken", "stack:other"]
 
 
@@ -126,17 +126,18 @@ def test_no_secret_appears_in_any_format(big_plan: Plan, render: Any, no_reveal:
 def test_text_groups_problems_first_and_summarises(big_plan: Plan) -> None:
     out = render_text(big_plan, color=False)
     assert "\x1b[" not in out
-    positions = [out.index(h) for h in ("Problems (2):", "Parameters:", "Images:", "Stack popcon")]
+    headings = ("Problems (2):", "Parameters:", "Stack popcon on host default (project dev-popcon):", "Prune")
+    positions = [out.index(h) for h in headings]
     assert positions == sorted(positions)
     assert "! image:broken: tag 9.9 of 127.0.0.1:5000/popcon/broken not found in the registry" in out
     assert "  ~ parameter:/popcon/dev/DB_HOST  # value changed" in out
     assert '~ value: "db-old" -> "db-new"' in out
     assert f"~ value: {MASK} -> {MASK}" in out
     assert "  + parameter:/popcon/dev/NEW_KEY  # not found" in out
-    assert "-/+ service:popcon/backend  # image 127.0.0.1:5000/popcon/backend:2.2.0 now resolves" in out
+    assert "-/+ service:default/popcon/backend  # image 127.0.0.1:5000/popcon/backend:2.2.0 now resolves" in out
     assert "variables changed: API_TOKEN, DB_HOST, DB_PASSWORD" in out
     assert "  - parameter:/popcon/dev/secrets/OLD_SECRET" in out
-    assert "  ~ service:popcon/mysql  # container stopped (exited)" in out
+    assert "  ~ service:default/popcon/mysql  # container stopped (exited)" in out
     assert out.rstrip().endswith(
         "Plan: 3 to add, 3 to change, 1 to replace, 2 to destroy. 2 problem(s) must be fixed."
     )
@@ -164,7 +165,7 @@ def test_no_changes_says_so() -> None:
 
 def test_json_document(big_plan: Plan) -> None:
     doc = json.loads(render_json(big_plan))
-    assert doc["format_version"] == "1.0"
+    assert doc["format_version"] == "2.0"
     assert doc["environment"] == "dev"
     assert doc["summary"] == {
         "add": 3,
@@ -183,11 +184,11 @@ def test_json_document(big_plan: Plan) -> None:
     assert host["change"]["before"] == {"type": "String", "value": "db-old"}
     pw = changes["parameter:/popcon/dev/secrets/DB_PASSWORD"]
     assert pw["sensitive"] is True
-    assert pw["details"]["value"] == MASK and pw["details"]["adopt"] is True
+    assert "value" not in pw["details"] and pw["details"]["adopt"] is True
     assert pw["change"]["after"]["value"] == MASK
     assert pw["change"]["after_sensitive"] == {"value": True}
     assert {"op": "replace", "path": "/value", "value": MASK, "sensitive": True} in pw["change"]["patch"]
-    backend = changes["service:popcon/backend"]
+    backend = changes["service:default/popcon/backend"]
     assert backend["actions"] == ["delete", "create"]
     assert backend["change"]["after"]["variables"] == {
         "API_TOKEN": MASK,
@@ -207,7 +208,7 @@ def test_markdown_has_summary_table_and_diffs(big_plan: Plan) -> None:
     assert "**Plan: 3 to add, 3 to change, 1 to replace, 2 to destroy. 2 problem(s) must be fixed.**" in md
     assert "#### Problems" in md and "`image:broken`" in md
     assert "| `~` | `parameter:/popcon/dev/DB_HOST` | update | value changed |" in md
-    assert "| `-/+` | `service:popcon/backend` | replace |" in md
+    assert "| `-/+` | `service:default/popcon/backend` | replace |" in md
     assert "<details><summary>Diffs</summary>" in md
     assert '```diff\n- value: "db-old"\n+ value: "db-new"\n```' in md
     assert f"- value: {MASK}\n+ value: {MASK}" in md
@@ -219,9 +220,15 @@ def test_markdown_escapes_table_cells_and_fences() -> None:
         change=Change("parameter:/a", {"value": "x"}, {"value": "```|<b>"}),
         reason="value | changed <now>",
         name="/a",
+        type="String",
         value="```|<b>",
+        set_name="s",
+        create=False,
+        adopt=False,
+        tags={},
     )
-    md = render_markdown(Plan(environment="dev", actions=(action,), problems=(Problem("p", "a|b"),)))
+    unit = Unit(id=PARAMETERS_UNIT, actions=(action,))
+    md = render_markdown(Plan(environment="dev", units=(unit,), problems=(Problem("p", "a|b"),)))
     assert "value \\| changed &lt;now&gt;" in md
     assert "a\\|b" in md
     fences = re.findall(r"^(`{3,})diff$", md, flags=re.M)

@@ -21,16 +21,19 @@ from reconciler.model import (
     STACK_KEY,
     DesiredState,
     ObservedContainer,
+    ObservedHost,
     ObservedNetwork,
     ObservedParameter,
     ObservedState,
     ObservedVolume,
 )
 from reconciler.plan import (
-    CreateNetwork,
+    Action,
     CreateService,
-    CreateVolume,
     DeleteParameter,
+    ExpectNetwork,
+    ExpectVolume,
+    HostAction,
     Plan,
     PullImage,
     PutParameter,
@@ -45,14 +48,27 @@ def _oneoff(c: ObservedContainer) -> bool:
 
 
 def apply_plan(plan: Plan, desired: DesiredState, observed: ObservedState) -> ObservedState:
+    """Every action applied, host by host (actions on other hosts leave a host alone)."""
     params = dict(observed.parameters)
-    local = set(observed.local_images)
-    containers = list(observed.containers)
-    networks = list(observed.networks)
-    volumes = list(observed.volumes)
+    parameter_actions = [a for a in plan.actions if not isinstance(a, HostAction)]
+    _apply_host(parameter_actions, desired, ObservedHost("-"), params)
+    hosts = {}
+    for name in sorted({*observed.hosts, *(h.name for h in desired.hosts)}):
+        actions = [a for a in plan.actions if isinstance(a, HostAction) and a.host == name]
+        hosts[name] = _apply_host(actions, desired, observed.host(name), params)
+    return ObservedState(parameters=params, image_digests=observed.image_digests, hosts=hosts)
+
+
+def _apply_host(
+    actions: list[Action], desired: DesiredState, host: ObservedHost, params: dict[str, ObservedParameter]
+) -> ObservedHost:
+    local = set(host.local_images)
+    containers = list(host.containers)
+    networks = list(host.networks)
+    volumes = list(host.volumes)
     ownership = {OWNER_KEY: desired.owner, ENVIRONMENT_KEY: desired.environment}
     created = 0
-    for action in plan.actions:
+    for action in actions:
         if isinstance(action, PutParameter):
             old = params.get(action.name)
             if action.create or old is None:
@@ -70,9 +86,9 @@ def apply_plan(plan: Plan, desired: DesiredState, observed: ObservedState) -> Ob
             params.pop(action.name, None)
         elif isinstance(action, PullImage):
             local.add(action.reference)
-        elif isinstance(action, CreateNetwork):
+        elif isinstance(action, ExpectNetwork):
             networks.append(ObservedNetwork(f"{action.project}_{action.key}", action.project, action.key))
-        elif isinstance(action, CreateVolume):
+        elif isinstance(action, ExpectVolume):
             volumes.append(ObservedVolume(f"{action.project}_{action.key}", action.project, action.key))
         elif isinstance(action, CreateService | RecreateService):
             containers = [
@@ -108,11 +124,11 @@ def apply_plan(plan: Plan, desired: DesiredState, observed: ObservedState) -> Ob
             containers = [c for c in containers if c.id not in ids]
         else:  # pragma: no cover - a new action kind must be modelled here
             raise AssertionError(f"worldmodel does not know {type(action).__name__}")
-    return ObservedState(
-        parameters=params,
-        image_digests=observed.image_digests,
+    return ObservedHost(
+        host.name,
         local_images=frozenset(local),
         containers=tuple(containers),
         networks=tuple(networks),
         volumes=tuple(volumes),
+        error=host.error,
     )

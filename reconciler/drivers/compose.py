@@ -1,9 +1,11 @@
 """Run Docker Compose v2 (``up`` one service, ``config`` for checks). Does I/O (subprocesses).
 
 Compose is never re-implemented: the executor calls ``up -d --no-deps
-[--force-recreate] <service>`` with the user's compose file, the reconciler's
-override and the stack's env file. Compose gives shell variables priority over
-the ``--env-file``, so it runs with a *clean* environment (PATH, HOME and the
+[--force-recreate] <service>`` with the user's compose file and the
+reconciler's override. The stack's interpolation values (secrets included)
+go to Compose in its process environment, never in a file; ``--env-file``
+points at /dev/null so a stray ``.env`` in the project folder is not read.
+Otherwise Compose runs with a *clean* environment (PATH, HOME and the
 DOCKER_* connection settings only): neither the reconciler's own variables
 (e.g. the ``fromEnv`` secrets) nor stray COMPOSE_* settings can leak into a
 stack. Output is captured; a failure raises WorldError with the tail of stderr,
@@ -82,6 +84,8 @@ class ComposeRunner:
         docker_host: str | None = None,
         timeout: float = 600.0,
         base_env: Mapping[str, str] | None = None,
+        tls_cert_path: Path | None = None,
+        tls_verify: bool = True,
     ) -> None:
         self.binary = list(binary)
         self._run = run
@@ -90,6 +94,13 @@ class ComposeRunner:
         self.env = {k: source[k] for k in PASSED_ENV if k in source}
         if docker_host:
             self.env["DOCKER_HOST"] = docker_host
+            self.env.pop("DOCKER_CONTEXT", None)
+        if tls_cert_path is not None:
+            self.env["DOCKER_CERT_PATH"] = str(tls_cert_path)
+            if tls_verify:
+                self.env["DOCKER_TLS_VERIFY"] = "1"
+            else:
+                self.env.pop("DOCKER_TLS_VERIFY", None)
 
     def command(
         self,
@@ -111,19 +122,20 @@ class ComposeRunner:
         project: str,
         project_dir: Path,
         files: Sequence[Path],
-        env_file: Path | None,
         service: str,
-        force_recreate: bool = False,
         *,
+        environment: Mapping[str, str],
+        force_recreate: bool = False,
         secrets: Collection[str] = (),
     ) -> None:
-        """``up -d --no-deps [--force-recreate] <service>``."""
+        """``up -d --no-deps [--force-recreate] <service>``, ``environment`` for interpolation."""
         args = ["up", "-d", "--no-deps", *(["--force-recreate"] if force_recreate else []), service]
         self._exec(
-            self.command(project, project_dir, files, env_file, *args),
+            self.command(project, project_dir, files, Path(os.devnull), *args),
             f"compose {project}/{service}",
             "up",
             secrets,
+            environment,
         )
 
     def config(
@@ -131,20 +143,27 @@ class ComposeRunner:
         project: str,
         project_dir: Path,
         files: Sequence[Path],
-        env_file: Path | None,
         *,
+        environment: Mapping[str, str],
         secrets: Collection[str] = (),
     ) -> str:
         """``config --format json``: the resolved project. Its text holds interpolated values
         (secrets included): callers must not print it."""
-        cmd = self.command(project, project_dir, files, env_file, "config", "--format", "json")
-        return self._exec(cmd, f"compose {project}", "config", secrets)
+        cmd = self.command(project, project_dir, files, Path(os.devnull), "config", "--format", "json")
+        return self._exec(cmd, f"compose {project}", "config", secrets, environment)
 
-    def _exec(self, cmd: list[str], resource: str, verb: str, secrets: Collection[str]) -> str:
+    def _exec(
+        self,
+        cmd: list[str],
+        resource: str,
+        verb: str,
+        secrets: Collection[str],
+        environment: Mapping[str, str] | None = None,
+    ) -> str:
         kwargs: dict[str, Any] = {
             "capture_output": True,
             "text": True,
-            "env": self.env,
+            "env": {**(environment or {}), **self.env},
             "timeout": self._timeout,
             "check": False,
         }

@@ -17,11 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import docker
 import docker.errors
+import docker.tls
 import requests
 
 from reconciler.drivers.aws import redact
@@ -45,14 +47,35 @@ class ServiceFailed(WorldError):
     """A service's container did not become healthy/complete (the stack stops here)."""
 
 
-def connect(host: str | None = None, *, timeout: int = 60) -> docker.APIClient:
-    """A low-level client for ``host`` (default: DOCKER_HOST or the local socket)."""
+def connect(
+    host: str | None = None, *, timeout: int = 60, tls_cert_path: Path | None = None, tls_verify: bool = True
+) -> docker.APIClient:
+    """A low-level client for ``host`` (default: DOCKER_HOST or the local socket).
+
+    ``tcp://`` with ``tls_cert_path`` (ca.pem, cert.pem, key.pem, Docker's
+    layout) speaks TLS; ``ssh://user@host`` goes through the ssh client."""
     where = host or DEFAULT_SOCKET
     if host and host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
         raise WorldError(f"docker {where}", "cannot connect to the Docker engine: is dockerd running?")
     try:
         if host:
-            return docker.APIClient(base_url=host, version="auto", timeout=timeout)
+            tls: docker.tls.TLSConfig | bool = False
+            if tls_cert_path is not None:
+                for name in ("ca.pem", "cert.pem", "key.pem"):
+                    if not (tls_cert_path / name).is_file():
+                        raise WorldError(f"docker {where}", f"TLS file {tls_cert_path / name} not found")
+                tls = docker.tls.TLSConfig(
+                    client_cert=(str(tls_cert_path / "cert.pem"), str(tls_cert_path / "key.pem")),
+                    ca_cert=str(tls_cert_path / "ca.pem") if tls_verify else None,
+                    verify=tls_verify,
+                )
+            return docker.APIClient(
+                base_url=host,
+                version="auto",
+                timeout=timeout,
+                tls=tls,
+                use_ssh_client=host.startswith("ssh://"),
+            )
         env = docker.from_env(version="auto", timeout=timeout)
         return env.api
     except docker.errors.DockerException:

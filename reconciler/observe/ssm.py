@@ -171,3 +171,19 @@ def attach_tags(
         name: replace(param, tags=dict(tags[name])) if name in tags else param
         for name, param in parameters.items()
     }
+
+
+GET_PARAMETERS_BATCH = 10  # GetParameters names per call
+
+
+def observe_versions(ssm: SSMClient, names: Iterable[str]) -> dict[str, int]:
+    """Current version of each named parameter (missing names are absent): one GetParameters
+    per 10 names, values not decrypted (only versions are read)."""
+    wanted = sorted(set(names))
+    versions: dict[str, int] = {}
+    for start in range(0, len(wanted), GET_PARAMETERS_BATCH):
+        batch = wanted[start : start + GET_PARAMETERS_BATCH]
+        with translate_errors(f"ssm {batch[0]}"):
+            resp = ssm.get_parameters(Names=batch, WithDecryption=False)
+        versions.update({str(p["Name"]): int(p.get("Version", 1)) for p in resp.get("Parameters", [])})
+    return versions

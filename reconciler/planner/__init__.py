@@ -2,60 +2,112 @@
 
 A purely computational function with no side effects: it diffs the desired
 state (from the specs) against the observed state (read by the observers)
-and returns the ordered, typed actions that make the world match, with a
-reason for every action and for every resource left alone. The same inputs
-always give the same plan, whatever the order of the observed items.
+and returns the plan that makes the world match, as a complete program:
+units of typed actions in execution order, each stack unit holding what
+Compose needs, with a reason for every action and for every resource left
+alone, and the preconditions apply re-checks. The same inputs always give
+the same plan, whatever the order of the observed items.
 
 Parts, mirroring the observers: :mod:`.parameters` (SSM), :mod:`.images`
-(registries, local engine), :mod:`.stacks` (Compose), with :mod:`.targets`
-(environment, config hash) and :mod:`.order` (depends_on order).
+(registries, engines), :mod:`.stacks` (Compose, per host), with
+:mod:`.targets` (environment, config hash) and :mod:`.order` (depends_on
+order).
 """
 
 from __future__ import annotations
 
 from reconciler.model import DesiredState, ObservedState
-from reconciler.plan import Plan
-from reconciler.planner.common import Draft, ParameterIndex
+from reconciler.plan import (
+    PARAMETERS_UNIT,
+    PRUNE_UNIT,
+    DeleteParameter,
+    ParameterVersion,
+    Plan,
+    Precondition,
+    Problem,
+    PutParameter,
+    Unchanged,
+    Unit,
+    stack_unit_id,
+)
+from reconciler.planner.common import ParameterIndex
 from reconciler.planner.images import plan_images
 from reconciler.planner.parameters import ownership_queries, plan_parameters
 from reconciler.planner.stacks import StackContext, plan_stack
-from reconciler.planner.targets import service_targets, stack_environment
+from reconciler.planner.targets import service_targets, stack_sets
 
-__all__ = ["ownership_queries", "plan", "service_targets", "stack_environment"]
+__all__ = ["ownership_queries", "plan", "service_targets"]
 
 
 def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     """The plan that takes ``observed`` to ``desired``. Pure and deterministic.
 
-    Order: every PutParameter (by name); then per stack (by name) its pulls,
-    networks, volumes, service actions in depends_on order and removals; then
-    every DeleteParameter (by name), after no container uses them any more.
+    Units: the PutParameters (by name); then per stack (by name) one unit per
+    host in the stack's rollout order, each after the same stack's previous
+    host unit and needing the parameter writes of the sets the stack reads;
+    then the DeleteParameters (by name), only once everything else succeeded.
     A stack whose image does not resolve, or which needs a parameter that has
-    no value, gets a Problem and no actions; the other stacks are planned.
+    no value, gets a Problem and no units; a host that could not be observed
+    gets a Problem and so do the stack's hosts after it; the rest is planned.
     """
     index = ParameterIndex.build(desired)
     parameters = plan_parameters(desired, observed, index)
     ctx = StackContext.build(desired, observed, index, parameters.unavailable)
-    stacks = Draft()
+    puts = [a for a in parameters.puts if isinstance(a, PutParameter)]
+    written: dict[str, list[str]] = {}
+    for action in puts:
+        written.setdefault(action.set_name, []).append(action.name)
+    units: list[Unit] = []
+    if puts:
+        units.append(Unit(id=PARAMETERS_UNIT, actions=tuple(puts)))
+    preconditions: list[Precondition] = []
+    stack_unchanged: list[Unchanged] = []
+    stack_problems: list[Problem] = []
     blocked: dict[str, list[str]] = {}
     for stack in sorted(desired.stacks, key=lambda s: (s.name, s.project)):
         result = plan_stack(stack, ctx)
-        stacks.extend(result.draft)
+        stack_unchanged.extend(result.unchanged)
+        stack_problems.extend(result.problems)
         for image in result.blocking_images:
             blocked.setdefault(image, []).append(stack.name)
+        needs = tuple(sorted(name for set_name in stack_sets(stack) for name in written.get(set_name, ())))
+        previous: str | None = None
+        for host_plan in result.hosts:
+            unit_id = stack_unit_id(host_plan.host, stack.name)
+            units.append(
+                Unit(
+                    id=unit_id,
+                    host=host_plan.host,
+                    stack=stack.name,
+                    actions=tuple(host_plan.actions),
+                    after=(previous,) if previous else (),
+                    needs=needs,
+                    compose=host_plan.compose,
+                )
+            )
+            if host_plan.assumed is not None:
+                preconditions.append(host_plan.assumed)
+            previous = unit_id
+    deletes = [a for a in parameters.deletes if isinstance(a, DeleteParameter)]
+    if deletes:
+        units.append(Unit(id=PRUNE_UNIT, actions=tuple(deletes), requires_all=True))
+    versions: list[Precondition] = []
+    for name in (*(a.name for a in puts), *(a.name for a in deletes)):
+        current = observed.parameters.get(name)
+        versions.append(ParameterVersion(name, current.version if current is not None else None))
     images = plan_images(desired, observed, blocked)
-    actions = [*parameters.puts, *stacks.actions, *parameters.deletes]
     unchanged = [
         *sorted(parameters.unchanged, key=lambda u: u.address),
         *images.unchanged,
-        *stacks.unchanged,
+        *stack_unchanged,
     ]
     problems = sorted(
-        [*parameters.problems, *images.problems, *stacks.problems], key=lambda p: (p.address, p.message)
+        [*parameters.problems, *images.problems, *stack_problems], key=lambda p: (p.address, p.message)
     )
     return Plan(
         environment=desired.environment,
-        actions=tuple(actions),
+        units=tuple(units),
         unchanged=tuple(unchanged),
         problems=tuple(problems),
+        preconditions=(*versions, *preconditions),
     )

@@ -1,4 +1,4 @@
-"""Shared pieces of the planner: resource addresses, the parameter index,
+"""Shared pieces of the planner: the parameter index,
 short forms of digests and the accumulator the planner parts fill. Pure.
 
 Nothing here does I/O; everything is a function of the desired and observed
@@ -10,38 +10,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from reconciler.address import (
+    host_stack_address,
+    image_address,
+    network_address,
+    parameter_address,
+    service_address,
+    stack_address,
+    stack_image_address,
+    volume_address,
+)
 from reconciler.model import DesiredState, ParameterSpec, Sensitive, Value
 from reconciler.plan import Action, Problem, Unchanged
 
-
-def parameter_address(name: str) -> str:
-    return f"parameter:{name}"
-
-
-def image_address(name: str) -> str:
-    """An Images entry (its resolution in the registry)."""
-    return f"image:{name}"
-
-
-def stack_image_address(stack: str, name: str) -> str:
-    """An image a stack runs, as present (or not) in the local engine."""
-    return f"image:{stack}/{name}"
-
-
-def stack_address(stack: str) -> str:
-    return f"stack:{stack}"
-
-
-def network_address(stack: str, key: str) -> str:
-    return f"network:{stack}/{key}"
-
-
-def volume_address(stack: str, key: str) -> str:
-    return f"volume:{stack}/{key}"
-
-
-def service_address(stack: str, service: str) -> str:
-    return f"service:{stack}/{service}"
+__all__ = [
+    "Draft",
+    "ParameterIndex",
+    "host_stack_address",
+    "image_address",
+    "network_address",
+    "parameter_address",
+    "same_value",
+    "secret",
+    "service_address",
+    "short",
+    "stack_address",
+    "stack_image_address",
+    "volume_address",
+]
 
 
 def short(digest: str | None, length: int = 12) -> str:

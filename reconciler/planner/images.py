@@ -66,9 +66,9 @@ def plan_images(
 
 
 def plan_pulls(
-    stack: str, refs: Iterable[ImageRef], observed: ObservedState, digests: Mapping[str, str]
+    host: str, stack: str, refs: Iterable[ImageRef], local_images: frozenset[str], digests: Mapping[str, str]
 ) -> Draft:
-    """PullImage for each distinct pinned reference of ``stack`` not in the engine.
+    """PullImage for each distinct pinned reference of ``stack`` not in ``host``'s engine.
 
     ``digests`` maps image name -> resolved digest (all resolved: the caller
     does not plan a stack with a missing image).
@@ -78,8 +78,8 @@ def plan_pulls(
     for ref in sorted(refs, key=lambda r: r.name):
         pinned.setdefault(ref.pinned(digests[ref.name]), ref)
     for reference, ref in sorted(pinned.items(), key=lambda item: item[1].name):
-        address = stack_image_address(stack, ref.name)
-        if reference in observed.local_images:
+        address = stack_image_address(host, stack, ref.name)
+        if reference in local_images:
             out.unchanged.append(Unchanged(address, f"{short(digests[ref.name])} present in the engine"))
             continue
         after: dict[str, object] = {"reference": reference}
@@ -89,6 +89,7 @@ def plan_pulls(
             PullImage(
                 change=Change(address, None, after),
                 reason=f"{short(digests[ref.name])} not in the engine",
+                host=host,
                 stack=stack,
                 reference=reference,
                 registry=ref.registry,

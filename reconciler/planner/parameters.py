@@ -9,10 +9,11 @@ Nothing here does I/O; secret values stay :class:`Sensitive` inside changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from reconciler.model import (
+    ENVIRONMENT_KEY,
     OWNER_KEY,
     DesiredState,
     ObservedParameter,
@@ -127,8 +128,10 @@ def _plan_external(spec: ParameterSpec, observed: ObservedParameter | None, out:
 
 
 def _plan_managed(
-    spec: ParameterSpec, observed: ObservedParameter | None, owner: str, out: ParameterPlan
+    spec: ParameterSpec, observed: ObservedParameter | None, desired: DesiredState, out: ParameterPlan
 ) -> None:
+    owner = desired.owner
+    tags = {OWNER_KEY: owner, ENVIRONMENT_KEY: desired.environment}
     address = parameter_address(spec.name)
     value = spec.value
     if value is None:
@@ -149,6 +152,8 @@ def _plan_managed(
                 value=value,
                 set_name=spec.set_name,
                 create=True,
+                adopt=False,
+                tags=tags,
             )
         )
         return
@@ -174,6 +179,7 @@ def _plan_managed(
             set_name=spec.set_name,
             create=False,
             adopt=adopt,
+            tags=tags,
         )
     )
 
@@ -185,7 +191,7 @@ def plan_parameters(desired: DesiredState, observed: ObservedState, index: Param
         spec = index.by_name[name]
         current = observed.parameters.get(name)
         if spec.managed:
-            _plan_managed(spec, current, desired.owner, out)
+            _plan_managed(spec, current, desired, out)
         else:
             _plan_external(spec, current, out)
     for param, prune, path in _undeclared(desired, observed, index):
@@ -206,6 +212,7 @@ def plan_parameters(desired: DesiredState, observed: ObservedState, index: Param
                     reason=f"not in the spec; owned by {desired.owner}, pruned (set {prune.set_name})",
                     name=param.name,
                     set_name=prune.set_name,
+                    owner=desired.owner,
                 )
             )
     return out
@@ -235,6 +242,3 @@ def ownership_queries(desired: DesiredState, observed: ObservedState) -> frozens
             names.add(param.name)
     return frozenset(names)
 
-
-def sorted_by_name(actions: Sequence[Action]) -> list[Action]:
-    return sorted(actions, key=lambda a: a.address)

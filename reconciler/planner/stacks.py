@@ -1,10 +1,15 @@
-"""The planner's Compose part: networks, volumes and service actions per stack. Pure.
+"""The planner's Compose part: per stack and host, pulls, networks, volumes, services. Pure.
 
-For each stack: the images to pull, the networks and volumes that are
-missing, and per service (in dependency order) whether to create, recreate,
-start or leave it, with a reason that names what changed when it can be
-told (image, variables); owned containers of services gone from the compose
-file are removed. Targets and hashes come from :mod:`.targets`. No I/O.
+For each host a stack runs on (in the stack's rollout order): the images to
+pull into that host's engine, the networks and volumes that are missing, and
+per service (in dependency order) whether to create, recreate, start or
+leave it, with a reason that names what changed when it can be told (image,
+variables); owned containers of services gone from the compose file are
+removed. Each host with something to do gets a :class:`HostPlan` with the
+Compose project (override document, interpolation values) the executor
+hands to Compose. A host that could not be observed is a Problem, and so
+are the stack's hosts after it. Targets and hashes come from
+:mod:`.targets`. No I/O.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from dataclasses import dataclass, field
 from reconciler.model import (
     COMPOSE_ONEOFF,
     DesiredState,
+    HostSpec,
     ImageRef,
     ObservedContainer,
+    ObservedHost,
     ObservedState,
     Sensitive,
     ServiceSpec,
@@ -24,12 +31,16 @@ from reconciler.model import (
     StackSpec,
     Value,
 )
+from reconciler.override import render_override
 from reconciler.plan import (
+    Action,
     Change,
-    CreateNetwork,
+    ComposeProject,
     CreateService,
-    CreateVolume,
+    ExpectNetwork,
+    ExpectVolume,
     Problem,
+    ProjectContainers,
     RecreateService,
     RemoveService,
     ServiceAction,
@@ -39,6 +50,7 @@ from reconciler.plan import (
 from reconciler.planner.common import (
     Draft,
     ParameterIndex,
+    host_stack_address,
     network_address,
     same_value,
     secret,
@@ -64,6 +76,36 @@ from reconciler.planner.targets import (
 # --------------------------------------------------------------------------
 
 
+def is_oneoff(container: ObservedContainer) -> bool:
+    """A ``docker compose run`` container: not a service's container."""
+    return container.labels.get(COMPOSE_ONEOFF, "False") == "True"
+
+
+@dataclass(frozen=True)
+class HostView:
+    """One observed host, indexed once per plan."""
+
+    observed: ObservedHost
+    containers: Mapping[str, Sequence[ObservedContainer]]  # project -> containers (no one-offs)
+    networks: frozenset[tuple[str, str]]  # (project, key)
+    volumes: frozenset[tuple[str, str]]
+
+    @classmethod
+    def build(cls, host: ObservedHost) -> HostView:
+        containers: dict[str, list[ObservedContainer]] = {}
+        for c in host.containers:
+            if not is_oneoff(c):
+                containers.setdefault(c.project, []).append(c)
+        for group in containers.values():
+            group.sort(key=lambda c: (c.service, c.id))
+        return cls(
+            observed=host,
+            containers=containers,
+            networks=frozenset((n.project, n.key) for n in host.networks),
+            volumes=frozenset((v.project, v.key) for v in host.volumes),
+        )
+
+
 @dataclass(frozen=True)
 class StackContext:
     """Everything plan_stack reads, indexed once per plan."""
@@ -72,35 +114,37 @@ class StackContext:
     observed: ObservedState
     index: ParameterIndex
     unavailable: frozenset[str]
-    containers: Mapping[str, Sequence[ObservedContainer]]  # project -> containers (no one-offs)
-    networks: frozenset[tuple[str, str]]  # (project, key)
-    volumes: frozenset[tuple[str, str]]
+    hosts: Mapping[str, HostView]
 
     @classmethod
     def build(
         cls, desired: DesiredState, observed: ObservedState, index: ParameterIndex, unavailable: Iterable[str]
     ) -> StackContext:
-        containers: dict[str, list[ObservedContainer]] = {}
-        for c in observed.containers:
-            if c.labels.get(COMPOSE_ONEOFF, "False") == "True":
-                continue
-            containers.setdefault(c.project, []).append(c)
-        for group in containers.values():
-            group.sort(key=lambda c: (c.service, c.id))
+        names = {name for stack in desired.stacks for name in stack.hosts}
         return cls(
             desired=desired,
             observed=observed,
             index=index,
             unavailable=frozenset(unavailable),
-            containers=containers,
-            networks=frozenset((n.project, n.key) for n in observed.networks),
-            volumes=frozenset((v.project, v.key) for v in observed.volumes),
+            hosts={name: HostView.build(observed.host(name)) for name in sorted(names)},
         )
 
 
 @dataclass
+class HostPlan:
+    """One stack on one host: its actions, what it assumed, and what Compose needs."""
+
+    host: str
+    actions: list[Action] = field(default_factory=list)
+    compose: ComposeProject | None = None
+    assumed: ProjectContainers | None = None
+
+
+@dataclass
 class StackPlan:
-    draft: Draft = field(default_factory=Draft)
+    hosts: list[HostPlan] = field(default_factory=list)
+    unchanged: list[Unchanged] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     blocking_images: list[str] = field(default_factory=list)
 
 
@@ -113,17 +157,20 @@ def _target_view(target: ServiceTarget) -> dict[str, object]:
 
 
 class _ObservedEnv:
-    """The stack's env as SSM holds it now, computed once per stack when first needed."""
+    """The stack's env as SSM holds it now, computed once per stack and host when first needed."""
 
-    def __init__(self, stack: StackSpec, ctx: StackContext) -> None:
+    def __init__(self, stack: StackSpec, ctx: StackContext, host: HostSpec | None) -> None:
         self._stack = stack
         self._ctx = ctx
+        self._host = host
         self._env: dict[str, Value] | None = None
         self._differing: frozenset[str] | None = None
 
     def get(self) -> Mapping[str, Value]:
         if self._env is None:
-            self._env = environment(self._stack, self._ctx.index, self._ctx.observed, as_observed=True)
+            self._env = environment(
+                self._stack, self._ctx.index, self._ctx.observed, self._host, as_observed=True
+            )
         return self._env
 
     def differing(self, env: Mapping[str, Value]) -> frozenset[str]:
@@ -140,6 +187,7 @@ class _ObservedEnv:
 
 @dataclass
 class _ServiceInputs:
+    host: str
     stack: StackSpec
     service: ServiceSpec
     target: ServiceTarget
@@ -221,9 +269,11 @@ def _action(
     return cls(
         change=change,
         reason=reason,
+        host=inputs.host,
         stack=inputs.stack.name,
         project=inputs.stack.project,
         service=inputs.service.name,
+        owner=inputs.ctx.desired.owner,
         config_hash=inputs.target.config_hash,
         image=inputs.target.image,
         container_ids=tuple(sorted(ids)),
@@ -237,7 +287,7 @@ def _plan_service(
 ) -> ServiceAction | Unchanged:
     stack, service, target = inputs.stack, inputs.service, inputs.target
     owner = inputs.ctx.desired.owner
-    address = service_address(stack.name, service.name)
+    address = service_address(inputs.host, stack.name, service.name)
     if not containers:
         after = _target_view(target)
         after["environment"] = used_keys(service, inputs.ctx.index, inputs.env)
@@ -276,7 +326,9 @@ def _plan_service(
     return Unchanged(address, f"{count}running with config hash {short(target.config_hash)}{unhealthy}")
 
 
-def _plan_orphans(stack: StackSpec, ctx: StackContext, containers: Sequence[ObservedContainer]) -> Draft:
+def _plan_orphans(
+    host: str, stack: StackSpec, ctx: StackContext, containers: Sequence[ObservedContainer]
+) -> Draft:
     out = Draft()
     declared = {s.name for s in stack.services}
     by_service: dict[str, list[ObservedContainer]] = {}
@@ -286,7 +338,7 @@ def _plan_orphans(stack: StackSpec, ctx: StackContext, containers: Sequence[Obse
     owner = ctx.desired.owner
     for name in sorted(by_service):
         group = by_service[name]
-        address = service_address(stack.name, name)
+        address = service_address(host, stack.name, name)
         owned = [c for c in group if c.owner == owner]
         if not owned:
             out.unchanged.append(
@@ -303,12 +355,16 @@ def _plan_orphans(stack: StackSpec, ctx: StackContext, containers: Sequence[Obse
             RemoveService(
                 change=Change(address, _container_view(first), None),
                 reason=f"not in the compose file; owned by {owner}{note}",
+                host=host,
                 stack=stack.name,
                 project=stack.project,
                 service=name,
+                owner=owner,
                 config_hash=first.config_hash or "",
                 image=first.image,
                 container_ids=tuple(sorted(c.id for c in owned)),
+                wait_healthy=False,
+                wait_completed=False,
             )
         )
     return out
@@ -326,53 +382,113 @@ def _blockers(stack: StackSpec, ctx: StackContext, missing: Mapping[str, ImageRe
     return reasons
 
 
-def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
-    """Pulls, networks, volumes, service actions (dependency order), removals for one stack."""
-    result = StackPlan()
-    out = result.draft
-    digests, missing = stack_digests(stack, ctx.observed)
-    blockers = _blockers(stack, ctx, missing)
-    if blockers:
-        result.blocking_images = sorted(missing)
-        out.problems.append(Problem(stack_address(stack.name), "not planned: " + "; ".join(blockers)))
-        return result
-    env = environment(stack, ctx.index, ctx.observed)
+def _host_unavailable(
+    stack: StackSpec, view: HostView | None, earlier: str | None, name: str
+) -> Problem | None:
+    address = host_stack_address(name, stack.name)
+    if earlier is not None:
+        return Problem(
+            address, f"not planned: host {earlier} comes before {name} in this stack's rollout and is unavailable"
+        )
+    if view is not None and view.observed.error is not None:
+        return Problem(address, f"not planned: host {name} could not be observed: {view.observed.error}")
+    return None
+
+
+def _plan_host(
+    stack: StackSpec,
+    ctx: StackContext,
+    host: str,
+    view: HostView,
+    digests: Mapping[str, str],
+    out: StackPlan,
+) -> HostPlan:
+    spec = ctx.desired.host(host)
+    env = environment(stack, ctx.index, ctx.observed, spec)
     wanted = targets(stack, ctx.index, env, digests)
+    result = HostPlan(host)
     refs = [s.image for s in stack.services if s.image is not None]
-    out.extend(plan_pulls(stack.name, refs, ctx.observed, digests))
+    pulls = plan_pulls(host, stack.name, refs, view.observed.local_images, digests)
+    result.actions.extend(pulls.actions)
+    out.unchanged.extend(pulls.unchanged)
     resources = (
-        (stack.networks, ctx.networks, network_address, CreateNetwork),
-        (stack.volumes, ctx.volumes, volume_address, CreateVolume),
+        (stack.networks, view.networks, network_address, ExpectNetwork),
+        (stack.volumes, view.volumes, volume_address, ExpectVolume),
     )
-    for keys, existing, address_of, create in resources:
+    for keys, existing, address_of, expect in resources:
         for key in keys:
-            address = address_of(stack.name, key)
+            address = address_of(host, stack.name, key)
             if (stack.project, key) in existing:
                 out.unchanged.append(Unchanged(address, "exists"))
                 continue
-            out.actions.append(
-                create(
+            result.actions.append(
+                expect(
                     change=Change(address, None, {"project": stack.project, "key": key}),
                     reason="not found",
+                    host=host,
                     stack=stack.name,
                     project=stack.project,
                     key=key,
                 )
             )
-    containers = ctx.containers.get(stack.project, ())
+    containers = view.containers.get(stack.project, ())
     by_service: dict[str, list[ObservedContainer]] = {}
     for c in containers:
         by_service.setdefault(c.service, []).append(c)
     service_waits = waits(stack)
-    old_env = _ObservedEnv(stack, ctx)
+    old_env = _ObservedEnv(stack, ctx, spec)
+    services: list[Action] = []
     for service in service_order(stack):
         inputs = _ServiceInputs(
-            stack, service, wanted[service.name], env, ctx, service_waits[service.name], old_env
+            host, stack, service, wanted[service.name], env, ctx, service_waits[service.name], old_env
         )
         decision = _plan_service(inputs, by_service.get(service.name, ()))
         if isinstance(decision, Unchanged):
             out.unchanged.append(decision)
         else:
-            out.actions.append(decision)
-    out.extend(_plan_orphans(stack, ctx, containers))
+            services.append(decision)
+    orphans = _plan_orphans(host, stack, ctx, containers)
+    services.extend(orphans.actions)
+    out.unchanged.extend(orphans.unchanged)
+    result.actions.extend(services)
+    if services:
+        result.assumed = ProjectContainers(
+            host,
+            stack.project,
+            tuple(sorted((c.id, c.service, c.config_hash or "", c.owner or "") for c in containers)),
+        )
+    if any(isinstance(a, ServiceAction) and not isinstance(a, RemoveService) for a in services):
+        injected = {svc.name: tuple(injected_keys(svc, ctx.index)) for svc in stack.services}
+        result.compose = ComposeProject(
+            project=stack.project,
+            project_dir=stack.project_dir,
+            compose_file=stack.compose_file,
+            override=render_override(stack, wanted, ctx.desired.owner, ctx.desired.environment, injected),
+            environment=env,
+        )
+    return result
+
+
+def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
+    """For each host of the stack (rollout order): pulls, networks, volumes, service actions
+    (dependency order), removals."""
+    result = StackPlan()
+    digests, missing = stack_digests(stack, ctx.observed)
+    blockers = _blockers(stack, ctx, missing)
+    if blockers:
+        result.blocking_images = sorted(missing)
+        result.problems.append(Problem(stack_address(stack.name), "not planned: " + "; ".join(blockers)))
+        return result
+    earlier: str | None = None
+    for host in stack.hosts:
+        view = ctx.hosts.get(host)
+        problem = _host_unavailable(stack, view, earlier, host)
+        if problem is not None or view is None:
+            if problem is not None:
+                result.problems.append(problem)
+            earlier = earlier or host
+            continue
+        planned = _plan_host(stack, ctx, host, view, digests, result)
+        if planned.actions:
+            result.hosts.append(planned)
     return result

@@ -3,10 +3,9 @@
 What each service of a stack should run (:class:`ServiceTarget`): the image
 pinned by digest and the config hash label, sha256 of the canonical JSON of
 the raw compose definition, the pinned image, the project and the values of
-the parameters the service interpolates or gets injected. The hash is the
-only place secret values are revealed, and only into a sha256. Used by the
-planner and, through :func:`service_targets` / :func:`stack_environment`, by
-the executor. No I/O.
+the parameters (and host variables) the service interpolates or gets
+injected. The hash is the only place secret values are revealed, and only
+into a sha256. No I/O.
 """
 
 from __future__ import annotations
@@ -14,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 
-from reconciler.errors import WorldError
 from reconciler.model import (
+    DEFAULT_HOST,
     DesiredState,
+    HostSpec,
     ImageRef,
     ObservedState,
     ServiceSpec,
@@ -26,8 +27,8 @@ from reconciler.model import (
     Value,
     reveal,
 )
-from reconciler.planner.common import ParameterIndex, image_address, secret
-from reconciler.planner.images import missing_message, resolve
+from reconciler.planner.common import ParameterIndex, secret
+from reconciler.planner.images import resolve
 
 
 def stack_sets(stack: StackSpec) -> list[str]:
@@ -44,9 +45,14 @@ def stack_sets(stack: StackSpec) -> list[str]:
 
 
 def environment(
-    stack: StackSpec, index: ParameterIndex, observed: ObservedState, *, as_observed: bool = False
+    stack: StackSpec,
+    index: ParameterIndex,
+    observed: ObservedState,
+    host: HostSpec | None = None,
+    *,
+    as_observed: bool = False,
 ) -> dict[str, Value]:
-    """Env name -> value for every key of the stack's sets.
+    """Env name -> value for every key of the stack's sets, then the host's variables.
 
     Managed values come from the spec (or, with ``as_observed``, from what SSM
     holds now: the values the running containers were most likely made
@@ -71,6 +77,9 @@ def environment(
             if spec.type == "SecureString" or (current is not None and current.type == "SecureString"):
                 value = secret(value)
             env[spec.key] = value
+    if host is not None:
+        for name, plain in host.variables.items():
+            env.setdefault(name, plain)
     return env
 
 
@@ -154,24 +163,16 @@ def targets(
     return out
 
 
-def stack_environment(stack: StackSpec, desired: DesiredState, observed: ObservedState) -> dict[str, Value]:
-    """Env name -> value for every key of the stack's parameterSets and all its
-    services' environmentFrom sets: managed values from the spec, external ones
-    from SSM (observed). This is the stack's ``.env``. Pure."""
-    return environment(stack, ParameterIndex.build(desired), observed)
-
-
 def service_targets(
-    stack: StackSpec, desired: DesiredState, observed: ObservedState
+    stack: StackSpec, desired: DesiredState, observed: ObservedState, host: str = DEFAULT_HOST
 ) -> dict[str, ServiceTarget]:
-    """Service name -> what it should run (pinned image, config hash). Pure.
+    """Service name -> what it should run on ``host`` (pinned image, config hash). Pure.
 
-    Raises WorldError when an image of the stack does not resolve (the
-    planner reports that as a Problem and never plans such a stack).
+    Services whose image does not resolve are left out (the planner reports
+    those as a Problem and never plans such a stack).
     """
     index = ParameterIndex.build(desired)
     digests, missing = stack_digests(stack, observed)
-    if missing:
-        name = sorted(missing)[0]
-        raise WorldError(image_address(name), missing_message(missing[name]))
-    return targets(stack, index, environment(stack, index, observed), digests)
+    env = environment(stack, index, observed, desired.host(host))
+    resolved = [s for s in stack.services if s.image is None or s.image.name not in missing]
+    return targets(replace(stack, services=tuple(resolved)), index, env, digests)

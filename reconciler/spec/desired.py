@@ -19,7 +19,9 @@ from typing import Literal
 
 from reconciler.errors import SpecError, SpecIssue
 from reconciler.model import (
+    DEFAULT_HOST,
     DesiredState,
+    HostSpec,
     ImageRef,
     ParameterPath,
     ParameterSpec,
@@ -29,7 +31,7 @@ from reconciler.model import (
     Value,
 )
 from reconciler.spec.compose_file import ComposeModel
-from reconciler.spec.loader import LoadedEnvironment
+from reconciler.spec.loader import LoadedEnvironment, environment_hosts
 from reconciler.spec.models import MAX_VALUE_BYTES, ComposeStack, RegistrySpec
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
@@ -190,7 +192,29 @@ def _stack(
         networks=compose.networks,
         volumes=compose.volumes,
         prune_services=stack.spec.prune,
+        hosts=tuple(stack.spec.hosts) or tuple(environment_hosts(loaded.environment)),
     )
+
+
+def _hosts(loaded: LoadedEnvironment) -> tuple[HostSpec, ...]:
+    env = loaded.environment.spec
+    if not env.hosts:
+        return (HostSpec(DEFAULT_HOST, env.docker.host if env.docker else None),)
+    hosts = []
+    for name, entry in env.hosts.items():
+        cert_path = None
+        if entry.tls is not None:
+            cert_path = loaded.env_dir / entry.tls.cert_path
+        hosts.append(
+            HostSpec(
+                name,
+                entry.docker,
+                tls_cert_path=cert_path,
+                tls_verify=entry.tls.verify if entry.tls is not None else True,
+                variables=dict(entry.variables),
+            )
+        )
+    return tuple(hosts)
 
 
 def build_desired(
@@ -223,4 +247,5 @@ def build_desired(
         parameter_paths=tuple(paths),
         images=tuple(images[name] for name in sorted(images)),
         stacks=stacks,
+        hosts=_hosts(loaded),
     )

@@ -37,6 +37,7 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import SpecError, SpecIssue
+from reconciler.model import DEFAULT_HOST
 from reconciler.spec.compose_file import ComposeModel, load_compose
 from reconciler.spec.models import (
     API_VERSION,
@@ -440,6 +441,8 @@ def _check_stacks(
                 declared = ("spec", "project") if spec.project else ("metadata", "name")
                 projects[project] = f"'{stack_name}' ({src.where(declared)})"
 
+        _check_stack_hosts(state, env, src, spec.hosts)
+
         # the compose file
         path = (state.env_dir / spec.compose_file).resolve()
         if path not in composed:
@@ -522,7 +525,46 @@ def _check_stacks(
                             f"({set_src.where(key_loc)}); a name may come from one set only within a stack",
                         )
                     )
+        for host_name in spec.hosts:
+            entry = (env.spec.hosts or {}).get(host_name) if env is not None else None
+            for variable in entry.variables if entry is not None else ():
+                if variable in env_names:
+                    state.add(
+                        src.issue(
+                            ("spec", "hosts"),
+                            f"variable {variable} comes from both host {host_name}'s variables and "
+                            f"ParameterSet '{env_names[variable]}'; a name may come from one place only",
+                        )
+                    )
     return out
+
+
+def environment_hosts(env: Environment) -> list[str]:
+    """The Environment's host names in rollout order (one named 'default' without ``hosts``)."""
+    return list(env.spec.hosts) if env.spec.hosts else [DEFAULT_HOST]
+
+
+def _check_stack_hosts(state: _State, env: Environment | None, src: SourceDoc, hosts: Sequence[str]) -> None:
+    if env is None:
+        return
+    known = environment_hosts(env)
+    if not hosts:
+        if len(known) > 1:
+            state.add(
+                src.issue(
+                    ("spec", "hosts"),
+                    f"the environment has {len(known)} hosts ({', '.join(known)}); "
+                    "say which this stack runs on, e.g. hosts: [" + ", ".join(known) + "]",
+                )
+            )
+        return
+    seen: set[str] = set()
+    for i, name in enumerate(hosts):
+        if name in seen:
+            state.add(src.issue(("spec", "hosts", i), f"host '{name}' is listed twice"))
+        elif name not in known:
+            state.add(src.issue(("spec", "hosts", i), f"no host named '{name}' in the Environment{_known(set(known))}"))
+        seen.add(name)
 
 
 def _known(names: set[str]) -> str:

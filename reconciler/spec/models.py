@@ -372,10 +372,38 @@ class DockerSpec(SpecModel):
     )
 
 
+class TlsSpec(SpecModel):
+    cert_path: Reference = Field(
+        description="Folder holding ca.pem, cert.pem and key.pem (Docker's layout), relative to the "
+        "environment folder or absolute."
+    )
+    verify: bool = Field(True, description="Verify the engine's certificate against ca.pem.")
+
+
+class HostEntry(SpecModel):
+    docker: DockerHost = Field(
+        description="The host's Docker engine: unix:///var/run/docker.sock, tcp://10.0.1.11:2376 (with "
+        "tls) or ssh://ec2-user@10.0.1.11."
+    )
+    tls: TlsSpec | None = Field(None, description="Client certificates for a tcp:// engine with TLS.")
+    variables: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Plain Compose interpolation variables for the stacks on this host (e.g. a port "
+        "that differs per host). Not for secrets: they are in git.",
+    )
+
+
 class EnvironmentSpec(SpecModel):
     aws: AwsSpec = Field(description="AWS settings for SSM Parameter Store and ECR.")
-    docker: DockerSpec = Field(
-        default_factory=lambda: DockerSpec(), description="The Docker engine to run stacks on."
+    docker: DockerSpec | None = Field(
+        default=None,
+        description="The Docker engine of an environment with one host (named 'default'). Use 'hosts' "
+        "for several.",
+    )
+    hosts: dict[ResourceName, HostEntry] | None = Field(
+        default=None,
+        description="Named Docker hosts (e.g. web-1, web-2), in rollout order. Default: one host named "
+        "'default' at docker.host.",
     )
     parameter_prefix: SsmPath = Field(
         description="SSM path every ParameterSet of this environment must live under, e.g. /popcon/dev."
@@ -388,6 +416,14 @@ class EnvironmentSpec(SpecModel):
         description="Value of the reconciler.dev/owner tag and label on everything this environment "
         "creates. Default: reconciler-<metadata.name>. Only resources carrying it are ever deleted.",
     )
+
+    @model_validator(mode="after")
+    def _one_host_form(self) -> EnvironmentSpec:
+        if self.docker is not None and self.hosts is not None:
+            raise _err("hosts", "give either 'docker' (one host) or 'hosts' (named hosts), not both")
+        if self.hosts is not None and not self.hosts:
+            raise _err("hosts", "name at least one host, or leave 'hosts' out for the local engine")
+        return self
 
 
 class Environment(Document):
@@ -612,6 +648,11 @@ class ComposeStackSpec(SpecModel):
     )
     prune: bool = Field(
         True, description="Remove this environment's containers of services no longer in the compose file."
+    )
+    hosts: list[ResourceName] = Field(
+        default_factory=list,
+        description="The Environment's hosts this stack runs on, in rollout order (a host finishes before "
+        "the next starts). Default: the environment's only host; required when it has several.",
     )
     services: dict[str, StackService] = Field(
         default_factory=dict,

@@ -20,12 +20,11 @@ from reconciler.model import (
     CONFIG_HASH_KEY,
     OWNER_KEY,
     STACK_KEY,
-    Sensitive,
     ServiceSpec,
     ServiceTarget,
     StackSpec,
 )
-from reconciler.override import render_dotenv, render_override
+from reconciler.override import render_override
 
 pytestmark = pytest.mark.world
 
@@ -57,14 +56,12 @@ def test_locate_compose_finds_v2() -> None:
     assert "v2." in out
 
 
-def test_dotenv_round_trips_through_compose(tmp_path: Path, compose: ComposeRunner) -> None:
-    env = {k: (Sensitive(v) if k == "SECRET" else v) for k, v in TRICKY.items()}
+def test_values_round_trip_through_compose_verbatim(tmp_path: Path, compose: ComposeRunner) -> None:
     services = "".join(f"      {k}: ${{{k}}}\n" for k in TRICKY)
     file = write(
         tmp_path / "docker-compose.yml", f"services:\n  a:\n    image: x\n    environment:\n{services}"
     )
-    env_file = write(tmp_path / "stack.env", render_dotenv(env))
-    out = json.loads(compose.config("rt", tmp_path, [file], env_file))
+    out = json.loads(compose.config("rt", tmp_path, [file], environment=TRICKY))
     got = out["services"]["a"]["environment"]
     # `config` re-escapes a literal $ as $$ so its output can be interpolated again
     assert {k: v.replace("$$", "$") for k, v in got.items()} == TRICKY
@@ -79,9 +76,18 @@ def test_shell_environment_does_not_leak_into_compose(tmp_path: Path) -> None:
     file = write(
         tmp_path / "docker-compose.yml", 'services:\n  a:\n    image: x\n    environment: {V: "${V}"}\n'
     )
-    env_file = write(tmp_path / "s.env", render_dotenv({"V": "from-env-file"}))
-    out = json.loads(runner.config("leak", tmp_path, [file], env_file))
-    assert out["services"]["a"]["environment"]["V"] == "from-env-file"
+    out = json.loads(runner.config("leak", tmp_path, [file], environment={"V": "from-the-spec"}))
+    assert out["services"]["a"]["environment"]["V"] == "from-the-spec"
+
+
+def test_a_dotenv_file_in_the_project_folder_is_not_read(tmp_path: Path, compose: ComposeRunner) -> None:
+    write(tmp_path / ".env", "V=from-a-stray-file\nW=stray\n")
+    file = write(
+        tmp_path / "docker-compose.yml",
+        'services:\n  a:\n    image: x\n    environment: {V: "${V}", W: "${W:-unset}"}\n',
+    )
+    out = json.loads(compose.config("dotenv", tmp_path, [file], environment={"V": "given"}))
+    assert out["services"]["a"]["environment"] == {"V": "given", "W": "unset"}
 
 
 def stack_spec(tmp_path: Path, project: str, file: Path) -> StackSpec:
@@ -118,8 +124,9 @@ def test_up_and_recreate_keep_compose_labels(
             {"web": ("GREETING",)},
         )
         over = write(tmp_path / "web.override.yml", json.dumps(override))
-        env = write(tmp_path / "web.env", render_dotenv({"GREETING": "hello $USER"}))
-        compose.up(project, tmp_path, [file, over], env, "web", force_recreate=force)
+        compose.up(
+            project, tmp_path, [file, over], "web", environment={"GREETING": "hello $USER"}, force_recreate=force
+        )
         (container,) = engine.service_containers(project, "web")
         info = engine.inspect(container["Id"])
         assert info is not None
@@ -161,7 +168,7 @@ def test_up_failure_is_a_world_error_with_masked_stderr(
     image = f"{sandbox.registry}/test-missing/{secret.lower()}@sha256:" + "0" * 64
     file = write(tmp_path / "docker-compose.yml", f"services:\n  web:\n    image: {image}\n")
     with pytest.raises(WorldError) as info:
-        compose.up(project, tmp_path, [file], None, "web", secrets={secret.lower()})
+        compose.up(project, tmp_path, [file], "web", environment={}, secrets={secret.lower()})
     message = str(info.value)
     assert message.startswith(f"compose {project}/web: docker compose up failed (exit ")
     assert secret.lower() not in message and "(sensitive)" in message

@@ -69,7 +69,7 @@ def stack(
     file = tmp_path / "docker-compose.yml"
     file.write_text(COMPOSE.format(image=image, owner_key=OWNER_KEY))
     for service in ("good", "bad", "slow", "plain", "job", "failing-job"):
-        compose.up(project, tmp_path, [file], None, service)
+        compose.up(project, tmp_path, [file], service, environment={})
     return project, file, image
 
 

@@ -11,12 +11,11 @@ from reconciler.model import (
     ENVIRONMENT_KEY,
     OWNER_KEY,
     STACK_KEY,
-    Sensitive,
     ServiceSpec,
     ServiceTarget,
     StackSpec,
 )
-from reconciler.override import quote_dotenv, render_dotenv, render_override
+from reconciler.override import render_override
 
 
 def spec() -> StackSpec:
@@ -78,16 +77,3 @@ def test_render_override_skips_services_without_target_and_rejects_bad_names() -
     assert render_override(spec(), {}, "o", "e", {}) == {"services": {}}
     with pytest.raises(ValueError, match="not a valid environment variable name"):
         render_override(spec(), {"backend": ServiceTarget("i", "h")}, "o", "e", {"backend": ("BAD-NAME",)})
-
-
-def test_dotenv_quoting() -> None:
-    assert quote_dotenv("plain $HOME # x") == "'plain $HOME # x'"
-    assert quote_dotenv("it's") == '"it\'s"'
-    assert quote_dotenv('a\nb$c\\"') == '"a\\nb\\$c\\\\\\""'
-    assert quote_dotenv("ends\\") == '"ends\\\\"'
-    text = render_dotenv({"B": "2", "A": Sensitive("s3cret")})
-    assert text == "A='s3cret'\nB='2'\n"
-    with pytest.raises(ValueError):
-        render_dotenv({"1X": "v"})
-    with pytest.raises(ValueError):
-        render_dotenv({"X": "nul\x00"})

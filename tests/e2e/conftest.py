@@ -20,8 +20,10 @@ from drivers.worldkit import aws, delete_parameters, docker_api, remove_project
 from e2e.envcopy import REPO, EnvCopy, make_copy
 from reconciler import app
 from reconciler.drivers.aws import AwsClients
+from reconciler.events import Event
 from reconciler.executor import ApplyReport
 from reconciler.model import COMPOSE_PROJECT, COMPOSE_SERVICE
+from reconciler.render import event_line
 from reconciler.sandbox import SandboxInfo
 from reconciler.world import Counters
 
@@ -39,7 +41,11 @@ class Run:
     report: ApplyReport | None
     plan_calls: Counters
     apply_calls: Counters
-    events: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def lines(self) -> str:
+        """The events as the terminal shows them."""
+        return "\n".join(line for e in self.events if (line := event_line(e)) is not None)
 
 
 @dataclass
@@ -57,20 +63,20 @@ class Env:
     def name(self, key: str) -> str:
         return f"{self.copy.prefix}/{key}"
 
-    def open(self, events: list[str]) -> app.EnvironmentContext:
+    def open(self, events: list[Event], *, read_only: bool = False) -> app.EnvironmentContext:
         overrides = app.Overrides(sandbox=True, state_dir=self.state_dir)
-        return app.open_environment(self.root, overrides, on_event=events.append)
+        return app.open_environment(self.root, overrides, read_only=read_only, on_event=events.append)
 
     def reconcile(self, *, apply: bool = True) -> Run:
         """Observe, plan and (when asked and needed) apply, counting every call."""
-        events: list[str] = []
+        events: list[Event] = []
         ctx = self.open(events)
         try:
             ctx.world.counters.reset()
             result = ctx.plan()
             plan_calls = _snapshot(ctx.world.counters)
             ctx.world.counters.reset()
-            report = ctx.apply(result) if apply else None
+            report = ctx.apply(result.plan) if apply else None
             return Run(result, report, plan_calls, _snapshot(ctx.world.counters), events)
         finally:
             ctx.close()

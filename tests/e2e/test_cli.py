@@ -41,13 +41,13 @@ def test_exit_codes_confirmation_and_formats(make_env: EnvFactory) -> None:
 
     as_json = run(env, "plan", "--format", "json")
     doc = json.loads(as_json.stdout)
-    assert doc["format_version"] == "1.0" and doc["environment"] == "dev"
+    assert doc["format_version"] == "2.0" and doc["environment"] == "dev"
     actions = {c["address"]: c["actions"] for c in doc["resource_changes"]}
-    assert actions["service:popcon/backend"] == ["create"]
+    assert actions["service:default/popcon/backend"] == ["create"]
     assert actions[f"parameter:{env.name('DB_HOST')}"] == ["create"]
 
     markdown = run(env, "plan", "--format", "markdown").stdout
-    assert "service:popcon/backend" in markdown and "|" in markdown
+    assert "service:default/popcon/backend" in markdown and "|" in markdown
 
     applied = run(env, "apply", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
@@ -90,8 +90,8 @@ def test_prod_secret_from_the_environment_is_masked_everywhere(make_env: EnvFact
     kinds = {c["address"]: c["kind"] for c in doc["resource_changes"]}
     assert kinds == {
         f"parameter:{env.name('DB_PASSWORD')}": "put_parameter",
-        "service:popcon/mysql": "recreate_service",
-        "service:popcon/backend": "recreate_service",
+        "service:default/popcon/mysql": "recreate_service",
+        "service:default/popcon/backend": "recreate_service",
     }
     applied = run(env, "apply", "--auto-approve", extra_env=rotated)
     assert applied.returncode == 0, applied.stderr

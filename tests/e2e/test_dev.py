@@ -85,7 +85,7 @@ def test_secrets_never_show_in_plan_report_or_events(make_env: EnvFactory) -> No
         render_json(run.plan.plan),
         render_markdown(run.plan.plan),
         render_report(run.report),
-        "\n".join(run.events),
+        run.lines() + repr(run.events),
         frontend_page(env),
     ]
     for value in env.secrets.values():
@@ -110,8 +110,8 @@ def test_changing_a_parameter_recreates_exactly_its_consumers(make_env: EnvFacto
     planned = kinds(run.plan.plan)
     assert planned == {
         f"parameter:{env.name('DB_NAME')}": PutParameter.kind,
-        "service:popcon/mysql": RecreateService.kind,
-        "service:popcon/backend": RecreateService.kind,
+        "service:default/popcon/mysql": RecreateService.kind,
+        "service:default/popcon/backend": RecreateService.kind,
     }
     after = env.ids()
     assert after["mysql"] != before["mysql"] and after["backend"] != before["backend"]
@@ -130,7 +130,7 @@ def test_changing_an_image_tag_recreates_exactly_that_service(make_env: EnvFacto
     run = env.reconcile()
     assert run.report is not None and run.report.ok, render_report(run.report)
     planned = {a: k for a, k in kinds(run.plan.plan).items() if k != "pull_image"}  # pulled unless present
-    assert planned == {"service:popcon/backend": RecreateService.kind}
+    assert planned == {"service:default/popcon/backend": RecreateService.kind}
     after = env.ids()
     assert after["backend"] != before["backend"]
     assert {s: after[s] for s in SERVICES - {"backend"}} == {s: before[s] for s in SERVICES - {"backend"}}
@@ -149,8 +149,8 @@ def test_drift_by_hand_shows_in_plan_and_apply_restores_it(make_env: EnvFactory)
     plan = env.reconcile(apply=False).plan.plan
     assert kinds(plan) == {
         f"parameter:{env.name('DB_HOST')}": PutParameter.kind,
-        "service:popcon/redis": StartService.kind,
-        "service:popcon/frontend": CreateService.kind,
+        "service:default/popcon/redis": StartService.kind,
+        "service:default/popcon/frontend": CreateService.kind,
     }
     reasons = {a.address: a.reason for a in plan.actions}
     assert "value changed" in reasons[f"parameter:{env.name('DB_HOST')}"]

@@ -36,13 +36,16 @@ from reconciler.model import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     CONFIG_HASH_KEY,
+    DEFAULT_HOST,
     ENVIRONMENT_KEY,
     OWNER_KEY,
     STACK_KEY,
     Dependency,
     DesiredState,
+    HostSpec,
     ImageRef,
     ObservedContainer,
+    ObservedHost,
     ObservedNetwork,
     ObservedParameter,
     ObservedState,
@@ -142,6 +145,8 @@ def desired_state(data: Mapping[str, Any]) -> DesiredState:
     params, paths = _parameters(data.get("sets") or {})
     images = {name: _image(name, body) for name, body in (data.get("images") or {}).items()}
     environment = str(data.get("environment", ENVIRONMENT))
+    host_names = [str(h) for h in data.get("hosts") or [DEFAULT_HOST]]
+    host_vars = data.get("host_variables") or {}
     stacks = []
     for name, body in (data.get("stacks") or {}).items():
         services = tuple(_service(s, b or {}, images) for s, b in (body.get("services") or {}).items())
@@ -156,6 +161,7 @@ def desired_state(data: Mapping[str, Any]) -> DesiredState:
                 networks=tuple(body.get("networks") or ()),
                 volumes=tuple(body.get("volumes") or ()),
                 prune_services=bool(body.get("prune", True)),
+                hosts=tuple(str(h) for h in body.get("hosts") or [host_names[0]]),
             )
         )
     return DesiredState(
@@ -165,6 +171,10 @@ def desired_state(data: Mapping[str, Any]) -> DesiredState:
         parameter_paths=paths,
         images=tuple(images.values()),
         stacks=tuple(stacks),
+        hosts=tuple(
+            HostSpec(name, None, variables={str(k): str(v) for k, v in (host_vars.get(name) or {}).items()})
+            for name in host_names
+        ),
     )
 
 
@@ -187,7 +197,11 @@ def _reference(text: str) -> str:
 
 
 def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedState:
-    """The observed state; containers may refer to the planner's targets (``hash: target``)."""
+    """The observed state; containers may refer to the planner's targets (``hash: target``).
+
+    ``local``, ``containers``, ``networks`` and ``volumes`` at the top level are the
+    first host's; ``hosts: {name: {local, containers, networks, volumes} | unreachable}``
+    gives other hosts (``unreachable: message`` = the host could not be read)."""
     params = {}
     for name, body in (data.get("parameters") or {}).items():
         spec = body if isinstance(body, Mapping) else {"value": body}
@@ -200,11 +214,17 @@ def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedSt
             tags=_tags(spec),
         )
     digests = {f"{REGISTRY}/{key}": digest(str(token)) for key, token in (data.get("registry") or {}).items()}
-    base = ObservedState(
-        parameters=params,
-        image_digests=digests,
-        local_images=frozenset(_reference(str(r)) for r in data.get("local") or ()),
-    )
+    base = ObservedState(parameters=params, image_digests=digests)
+    per_host: dict[str, Mapping[str, Any]] = {desired.hosts[0].name: data}
+    per_host.update({str(k): v or {} for k, v in (data.get("hosts") or {}).items()})
+    hosts = {name: _host(name, body, desired, base) for name, body in per_host.items()}
+    return ObservedState(parameters=params, image_digests=digests, hosts=hosts)
+
+
+def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: ObservedState) -> ObservedHost:
+    if data.get("unreachable"):
+        return ObservedHost(name, error=str(data["unreachable"]))
+    local_images = frozenset(_reference(str(r)) for r in data.get("local") or ())
     stacks = {s.name: s for s in desired.stacks}
     containers = []
     for n, body in enumerate(data.get("containers") or ()):
@@ -216,7 +236,7 @@ def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedSt
         target = None
         if stack is not None and service in {s.name for s in stack.services}:
             try:
-                target = service_targets(stack, desired, base)[service]
+                target = service_targets(stack, desired, base, name)[service]
             except Exception:
                 target = None
         image = str(body.get("image", "target"))
@@ -237,7 +257,7 @@ def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedSt
             assert stack is not None and target is not None
             service_spec = next(s for s in stack.services if s.name == service)
             index = ParameterIndex.build(desired)
-            env = environment(stack, index, base, as_observed=hash_ != "old-image")
+            env = environment(stack, index, base, desired.host(name), as_observed=hash_ != "old-image")
             made_from = image if hash_ != "as-observed" else target.image
             hash_ = config_hash(service_spec, made_from, stack.project, index, env)
         labels = {COMPOSE_PROJECT: project, COMPOSE_SERVICE: service}
@@ -273,10 +293,9 @@ def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedSt
     for stack_name, keys in (data.get("volumes") or {}).items():
         project = stacks[stack_name].project if stack_name in stacks else stack_name
         volumes += [ObservedVolume(f"{project}_{k}", project, k) for k in keys]
-    return ObservedState(
-        parameters=params,
-        image_digests=digests,
-        local_images=base.local_images,
+    return ObservedHost(
+        name,
+        local_images=local_images,
         containers=tuple(containers),
         networks=tuple(networks),
         volumes=tuple(volumes),

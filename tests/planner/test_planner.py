@@ -8,10 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from planner.build import desired_state, digest, observed_state
-from reconciler.errors import WorldError
 from reconciler.model import (
     OWNER_KEY,
     Dependency,
@@ -25,7 +22,7 @@ from reconciler.model import (
     StackSpec,
 )
 from reconciler.plan import DeleteParameter, PutParameter, RecreateService
-from reconciler.planner import ownership_queries, plan, service_targets, stack_environment
+from reconciler.planner import ownership_queries, plan, service_targets
 from reconciler.planner.order import service_order
 
 POPCON: dict[str, Any] = {
@@ -80,9 +77,11 @@ def _world(
 # ---- stack_environment / service_targets ---------------------------------
 
 
-def test_stack_environment_has_managed_values_from_spec_and_external_from_ssm() -> None:
+def test_stack_unit_environment_has_managed_values_from_spec_and_external_from_ssm() -> None:
     desired, observed = _world()
-    env = stack_environment(desired.stacks[0], desired, observed)
+    units = [u for u in plan(desired, observed).units if u.compose is not None]
+    assert units, "the fresh stack has a unit with a compose project"
+    env = units[0].compose.environment if units[0].compose is not None else {}
     assert env == {
         "DB_HOST": "popcon-mysql",
         "DB_PORT": "3306",
@@ -102,11 +101,11 @@ def test_service_targets_pin_images_by_digest() -> None:
     int(targets["backend"].config_hash, 16)
 
 
-def test_service_targets_raise_world_error_for_missing_image() -> None:
+def test_service_targets_leave_out_services_whose_image_is_missing() -> None:
     desired, observed = _world()
     observed = replace(observed, image_digests={})
-    with pytest.raises(WorldError, match=r"tag 2.1.0 of 127.0.0.1:5000/popcon/backend not found"):
-        service_targets(desired.stacks[0], desired, observed)
+    targets = service_targets(desired.stacks[0], desired, observed)
+    assert "backend" not in targets and "mysql" not in targets
 
 
 def _targets_after(change: dict[str, Any]) -> dict[str, str]:

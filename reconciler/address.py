@@ -1,0 +1,66 @@
+"""Resource addresses: how every resource is named in plans, reports and events. Pure.
+
+``parameter:/popcon/dev/DB_HOST`` and ``image:backend`` (an Images entry's
+resolution) are per environment; everything Docker holds carries its host:
+``service:web-1/popcon/backend``, ``network:web-1/popcon/default``,
+``volume:web-1/popcon/mysql-data``, ``image:web-1/popcon/backend`` (an image a
+stack runs, present or not in that host's engine) and ``stack:web-1/popcon``.
+``stack:popcon`` names a stack as a whole (e.g. an image it needs is missing).
+"""
+
+from __future__ import annotations
+
+
+def parameter_address(name: str) -> str:
+    return f"parameter:{name}"
+
+
+def image_address(name: str) -> str:
+    """An Images entry (its resolution in the registry)."""
+    return f"image:{name}"
+
+
+def stack_image_address(host: str, stack: str, name: str) -> str:
+    """An image a stack runs, as present (or not) in the host's engine."""
+    return f"image:{host}/{stack}/{name}"
+
+
+def stack_address(stack: str) -> str:
+    """A stack on all its hosts."""
+    return f"stack:{stack}"
+
+
+def host_stack_address(host: str, stack: str) -> str:
+    """A stack on one host (its Compose project there)."""
+    return f"stack:{host}/{stack}"
+
+
+def network_address(host: str, stack: str, key: str) -> str:
+    return f"network:{host}/{stack}/{key}"
+
+
+def volume_address(host: str, stack: str, key: str) -> str:
+    return f"volume:{host}/{stack}/{key}"
+
+
+def service_address(host: str, stack: str, service: str) -> str:
+    return f"service:{host}/{stack}/{service}"
+
+
+def kind_of(address: str) -> str:
+    """``service:web-1/popcon/backend`` -> ``service``."""
+    return address.partition(":")[0]
+
+
+def host_of(address: str) -> str | None:
+    """The host part of a host-scoped address (service, network, volume, a stack's image, a
+    stack on one host), else None."""
+    kind, _, rest = address.partition(":")
+    parts = rest.split("/")
+    if kind in ("service", "network", "volume") and len(parts) == 3:
+        return parts[0]
+    if kind == "image" and len(parts) == 3:
+        return parts[0]
+    if kind == "stack" and len(parts) == 2:
+        return parts[0]
+    return None

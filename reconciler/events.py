@@ -1,0 +1,106 @@
+"""Typed events of a reconcile: what is happening, as data. Pure.
+
+Everything that reports progress (the planner's caller, the executor, the
+reconcile flow) emits these frozen dataclasses through one :data:`EventSink`.
+The terminal output is one subscriber (:func:`reconciler.render.event_line`);
+metrics, notifications and history are others. Events never hold secret
+values: messages are masked before an event is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reconciler.report import Status
+
+
+@dataclass(frozen=True)
+class PlanStarted:
+    environment: str
+
+
+@dataclass(frozen=True)
+class HostObserved:
+    """One Docker host was read (``error`` when it could not be)."""
+
+    host: str
+    containers: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanReady:
+    environment: str
+    actions: int
+    problems: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PlanStale:
+    """Right before acting, the world no longer matched what the plan assumed."""
+
+    environment: str
+    resources: tuple[str, ...]  # addresses, each with what changed
+
+
+@dataclass(frozen=True)
+class UnitStarted:
+    unit: str
+    host: str | None
+    stack: str | None
+    actions: int
+
+
+@dataclass(frozen=True)
+class UnitFinished:
+    unit: str
+    host: str | None
+    stack: str | None
+    status: Status  # done: every action done; failed: one failed; skipped: not run
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ActionStarted:
+    address: str
+    kind: str
+    doing: str  # e.g. "recreating with docker compose"
+
+
+@dataclass(frozen=True)
+class ActionFinished:
+    address: str
+    kind: str
+    status: Status
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class WaitProgress:
+    """A health (or completion) wait: started, or still waiting."""
+
+    address: str
+    condition: str  # healthy | completed
+    elapsed: float
+    timeout: float
+
+
+Event = (
+    PlanStarted
+    | HostObserved
+    | PlanReady
+    | PlanStale
+    | UnitStarted
+    | UnitFinished
+    | ActionStarted
+    | ActionFinished
+    | WaitProgress
+)
+
+EventSink = Callable[[Event], None]
+
+
+def discard(_event: Event) -> None:
+    """The sink that drops everything."""

@@ -1,0 +1,154 @@
+"""The plan as JSON, format 2: explicit serialisers, one per action kind. Pure.
+
+The document is described by ``specs/plan.schema.json``; renaming a field
+of an internal dataclass does not change it. Secret values never appear:
+before/after go through :mod:`reconciler.diff` (every Sensitive becomes
+``(sensitive)`` and is flagged), and the interpolation values a stack unit
+carries for Compose are not serialised at all (only their names).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from reconciler.diff import patch, sensitivity, to_jsonable
+from reconciler.plan import (
+    Action,
+    DeleteParameter,
+    ExpectNetwork,
+    ExpectVolume,
+    ParameterVersion,
+    Plan,
+    Precondition,
+    PullImage,
+    PutParameter,
+    ServiceAction,
+    Unit,
+)
+
+
+def counts(plan: Plan) -> dict[str, int]:
+    """Actions by Terraform verb: add, change, replace, destroy."""
+    out = {"add": 0, "change": 0, "replace": 0, "destroy": 0}
+    names = {("create",): "add", ("update",): "change", ("delete", "create"): "replace", ("delete",): "destroy"}
+    for action in plan.actions:
+        name = names.get(tuple(action.actions))
+        if name:
+            out[name] += 1
+    return out
+
+
+def _put(a: Action) -> dict[str, object]:
+    assert isinstance(a, PutParameter)
+    return {"name": a.name, "type": a.type, "parameter_set": a.set_name, "create": a.create, "adopt": a.adopt}
+
+
+def _delete(a: Action) -> dict[str, object]:
+    assert isinstance(a, DeleteParameter)
+    return {"name": a.name, "parameter_set": a.set_name, "owner": a.owner}
+
+
+def _pull(a: Action) -> dict[str, object]:
+    assert isinstance(a, PullImage)
+    return {"reference": a.reference, "registry": a.registry}
+
+
+def _expect(a: Action) -> dict[str, object]:
+    assert isinstance(a, ExpectNetwork | ExpectVolume)
+    return {"project": a.project, "key": a.key}
+
+
+def _service(a: Action) -> dict[str, object]:
+    assert isinstance(a, ServiceAction)
+    waits = [w for w, on in (("healthy", a.wait_healthy), ("completed", a.wait_completed)) if on]
+    return {
+        "project": a.project,
+        "service": a.service,
+        "image": a.image,
+        "config_hash": a.config_hash,
+        "container_ids": list(a.container_ids),
+        "wait_for": waits,
+    }
+
+
+_DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
+    "put_parameter": _put,
+    "delete_parameter": _delete,
+    "pull_image": _pull,
+    "expect_network": _expect,
+    "expect_volume": _expect,
+    "create_service": _service,
+    "recreate_service": _service,
+    "start_service": _service,
+    "remove_service": _service,
+}
+
+
+def resource_change(action: Action, unit: Unit) -> dict[str, object]:
+    """One action as a JSON record (secrets masked, flagged ``sensitive``)."""
+    before, after = action.change.before, action.change.after
+    flags = [sensitivity(before), sensitivity(after)]
+    return {
+        "address": action.address,
+        "kind": action.kind,
+        "actions": list(action.actions),
+        "reason": action.reason,
+        "unit": unit.id,
+        "host": unit.host,
+        "stack": unit.stack,
+        "sensitive": any(flag is not False for flag in flags),
+        "details": _DETAILS[action.kind](action),
+        "change": {
+            "before": to_jsonable(before),
+            "after": to_jsonable(after),
+            "before_sensitive": flags[0],
+            "after_sensitive": flags[1],
+            "patch": patch(action.change),
+        },
+    }
+
+
+def _unit(unit: Unit) -> dict[str, object]:
+    compose: Mapping[str, object] | None = None
+    if unit.compose is not None:
+        compose = {
+            "project": unit.compose.project,
+            "compose_file": str(unit.compose.compose_file),
+            "variables": sorted(unit.compose.environment),
+        }
+    return {
+        "id": unit.id,
+        "host": unit.host,
+        "stack": unit.stack,
+        "after": list(unit.after),
+        "needs": list(unit.needs),
+        "requires_all": unit.requires_all,
+        "actions": [a.address for a in unit.actions],
+        "compose": compose,
+    }
+
+
+def _precondition(p: Precondition) -> dict[str, object]:
+    if isinstance(p, ParameterVersion):
+        return {"kind": "parameter_version", "name": p.name, "version": p.version}
+    return {"kind": "project_containers", "host": p.host, "project": p.project, "containers": len(p.containers)}
+
+
+def plan_document(plan: Plan) -> dict[str, object]:
+    """The plan as a JSON-able document (the body of :func:`render_json`)."""
+    return {
+        "format_version": plan.format_version,
+        "environment": plan.environment,
+        "summary": {**counts(plan), "unchanged": len(plan.unchanged), "problems": len(plan.problems)},
+        "units": [_unit(u) for u in plan.units],
+        "resource_changes": [resource_change(a, u) for u in plan.units for a in u.actions],
+        "unchanged": [{"address": u.address, "reason": u.reason} for u in plan.unchanged],
+        "problems": [{"address": p.address, "message": p.message} for p in plan.problems],
+        "preconditions": [_precondition(p) for p in plan.preconditions],
+    }
+
+
+def render_json(plan: Plan) -> str:
+    """The versioned plan JSON (``format_version`` 2.0); every secret masked."""
+    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False)

@@ -1,0 +1,87 @@
+"""The reconcile flow: plan -> confirm -> re-check -> apply -> report. Not pure (drives a context).
+
+One flow for every caller (the CLI now, the loop later). The caller gives
+how to show a plan and how to ask for confirmation; the flow never prints
+and never reads stdin itself. Right before acting, it re-reads only what
+the plan touches; a stale plan is never applied: the flow plans again
+(a full observe), shows the fresh plan and asks again, at most
+``MAX_REPLANS`` times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from reconciler.errors import ReconcilerError
+from reconciler.events import EventSink, PlanStale
+from reconciler.plan import Plan
+from reconciler.report import ApplyReport
+
+MAX_REPLANS = 3
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+class Context(Protocol):
+    """What the flow needs of an environment (app.EnvironmentContext)."""
+
+    def plan(self) -> _HasPlan: ...
+
+    def recheck(self, plan: Plan) -> list[str]: ...
+
+    def apply(self, plan: Plan) -> ApplyReport: ...
+
+
+class _HasPlan(Protocol):
+    @property
+    def plan(self) -> Plan: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan  # the plan that was applied (or shown)
+    report: ApplyReport | None  # None: nothing was applied
+    cancelled: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """Terraform's: 0 success, 1 error (problems, failed actions, cancelled)."""
+        if self.cancelled or self.plan.problems:
+            return EXIT_ERROR
+        if self.report is not None and not self.report.ok:
+            return EXIT_ERROR
+        return EXIT_OK
+
+
+Show = Callable[[Plan, bool], None]  # (plan, fresh: shown again after a stale re-check)
+Confirm = Callable[[Plan, bool], bool]  # (plan, fresh) -> go ahead?
+
+
+def apply(ctx: Context, *, show: Show, confirm: Confirm, on_event: EventSink) -> Outcome:
+    """Plan, confirm, re-check, apply. Problems block only what they concern; the rest is
+    applied and the outcome's exit code is 1."""
+    current = ctx.plan().plan
+    show(current, False)
+    if not current.has_changes:
+        return Outcome(current, None)
+    if not confirm(current, False):
+        return Outcome(current, None, cancelled=True)
+    for _ in range(MAX_REPLANS):
+        stale = ctx.recheck(current)
+        if not stale:
+            return Outcome(current, ctx.apply(current))
+        on_event(PlanStale(current.environment, tuple(stale)))
+        current = ctx.plan().plan
+        show(current, True)
+        if not current.has_changes:
+            return Outcome(current, None)
+        if not confirm(current, True):
+            return Outcome(current, None, cancelled=True)
+    raise ReconcilerError(
+        f"environment {current.environment} kept changing while the plan was re-checked "
+        f"({MAX_REPLANS} times); nothing was applied"
+    )
