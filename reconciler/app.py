@@ -191,12 +191,19 @@ def sandbox(action: str, state_dir: Path | None, say: EventSink, out: object) ->
     if action == "up":
         info = sb.up(folder, on_event=say)
         say(f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker {info.docker_host}")
+        say("Engines: " + ", ".join(f"{e.name} {e.docker_host}" for e in info.engines))
         return 0
     if action == "down":
         sb.down(folder, on_event=say)
         return 0
     if action == "status":
         for key, value in sb.status(folder).items():
-            say(f"{key}: {value}")
+            if key == "engines":
+                for e in value:
+                    state = f"running {e['version']}" if e["running"] else "not running"
+                    managed = f", started by the sandbox (pid {e['pid']})" if e["managed"] else ""
+                    say(f"engine {e['name']}: {e['docker_host']} {state}{managed}")
+            else:
+                say(f"{key}: {value}")
         return 0
     raise ReconcilerError(f"unknown sandbox action {action!r}")
