@@ -60,7 +60,7 @@ def _sandbox_world() -> SandboxWorld:
     from reconciler import sandbox as sb
 
     where = sb.endpoints()  # honours RECONCILER_SANDBOX_* (ports, engines); no I/O
-    engines = tuple(e.docker_host for e in getattr(where, "engines", ())) or (where.docker_host,)
+    engines = tuple(e.docker_host for e in where.engines) or (where.docker_host,)
     return SandboxWorld(moto_url=where.moto_url, registry=where.registry, engines=engines)
 
 
@@ -132,7 +132,7 @@ def sandbox(action: str, state_dir: Path | None, say: Callable[[str], None]) -> 
     folder = state_dir or sb.default_state_dir()
     if action == "up":
         info = sb.up(folder, on_event=say)
-        engines = ", ".join(f"{e.name} {e.docker_host}" for e in getattr(info, "engines", ())) or info.docker_host
+        engines = ", ".join(f"{e.name} {e.docker_host}" for e in info.engines)
         say(f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker engines: {engines}")
         return 0
     if action == "down":
@@ -140,6 +140,12 @@ def sandbox(action: str, state_dir: Path | None, say: Callable[[str], None]) -> 
         return 0
     if action == "status":
         for key, value in sb.status(folder).items():
-            say(f"{key}: {value}")
+            if key == "engines":
+                for e in value:
+                    state = f"running {e['version']}" if e["running"] else "not running"
+                    managed = f", started by the sandbox (pid {e['pid']})" if e["managed"] else ""
+                    say(f"engine {e['name']}: {e['docker_host']} {state}{managed}")
+            else:
+                say(f"{key}: {value}")
         return 0
     raise ReconcilerError(f"unknown sandbox action {action!r}")

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs the sandbox's system packages (Debian): the Docker engine, the
-# registry and a static busybox for the demo images. Idempotent: does nothing
-# (not even `apt-get update`) when all three are already there.
+# registry, a static busybox for the demo images and iproute2 (the extra
+# engines' bridges). Idempotent: does nothing (not even `apt-get update`)
+# when all are already there.
 set -euo pipefail
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
     missing+=(busybox-static)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "    system packages present (docker.io, docker-registry, busybox-static)"
+    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2)"
     exit 0
 fi
 

@@ -1,15 +1,19 @@
-"""The embedded sandbox: idempotent up, demo images, moto seeds, cold start and down.
+"""The embedded sandbox: idempotent up, demo images, moto seeds, engines, cold start and down.
 
 Most tests use the real sandbox (the session fixture); the cold-start test
 starts a second registry and moto server on free ports in a temporary state
-dir and stops them again, leaving the shared ones alone.
+dir, and one more engine (host-3, with RECONCILER_SANDBOX_ENGINES=4), and
+stops them again, leaving the shared ones (host-0..host-2) alone.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import secrets
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -22,8 +26,8 @@ import pytest
 
 from reconciler.errors import ReconcilerError, WorldError
 from reconciler.model import COMPOSE_PROJECT, OWNER_KEY
-from reconciler.sandbox import SandboxInfo, down, endpoints, images, seed, services, status, up
-from reconciler.sandbox.services import Clock
+from reconciler.sandbox import Engine, SandboxInfo, down, endpoints, images, seed, services, status, up
+from reconciler.sandbox.services import Clock, EngineDaemon
 
 TEST_LABEL = "reconciler.test/sandbox"
 
@@ -47,6 +51,20 @@ def _free_port() -> int:
 def _get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return resp.status, resp.read().decode()
+
+
+def _get_when_up(url: str, timeout: float = 10) -> tuple[int, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _get(url)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="starts a dockerd: root only")
 
 
 # --------------------------------------------------------------------------
@@ -169,6 +187,49 @@ def test_a_foreign_process_on_the_registry_port_is_an_error(tmp_path: Path) -> N
         thread.join(timeout=5)
 
 
+def test_endpoints_name_the_engines_without_io(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECONCILER_SANDBOX_ENGINES", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/main.sock")
+    where = endpoints()
+    assert where.engines == (
+        Engine("host-0", "unix:///tmp/main.sock"),
+        Engine("host-1", "unix:///run/reconciler-sandbox/host-1/docker.sock"),
+        Engine("host-2", "unix:///run/reconciler-sandbox/host-2/docker.sock"),
+    )
+    assert where.docker_host == where.engines[0].docker_host
+    monkeypatch.setenv("RECONCILER_SANDBOX_ENGINES", "1")
+    assert endpoints().engines == (Engine("host-0", "unix:///tmp/main.sock"),)
+    monkeypatch.setenv("RECONCILER_SANDBOX_ENGINES", "5")
+    assert [e.name for e in endpoints().engines] == ["host-0", "host-1", "host-2", "host-3", "host-4"]
+    for bad in ("0", "x", "-1", "500"):
+        monkeypatch.setenv("RECONCILER_SANDBOX_ENGINES", bad)
+        with pytest.raises(ReconcilerError, match="RECONCILER_SANDBOX_ENGINES"):
+            endpoints()
+
+
+def test_engine_layouts_are_distinct_and_short() -> None:
+    daemons = [EngineDaemon(i) for i in range(1, services.MAX_ENGINES)]
+    for field_ in ("socket", "exec_root", "pidfile", "data_root", "bridge", "subnet"):
+        assert len({getattr(d, field_) for d in daemons}) == len(daemons), field_
+    nets = [ipaddress.ip_network(d.subnet) for d in daemons]
+    main_pools = [ipaddress.ip_network("172.16.0.0/12"), ipaddress.ip_network("192.168.0.0/16")]
+    assert not any(n.overlaps(m) for n in nets for m in main_pools)
+    for d in daemons:
+        assert len(str(d.socket)) < 100  # unix socket paths: 107 bytes at most
+        assert ipaddress.ip_interface(d.bridge_address).network.subnet_of(ipaddress.ip_network(d.subnet))
+        assert ipaddress.ip_network(d.address_pool).subnet_of(ipaddress.ip_network(d.subnet))  # type: ignore[arg-type]
+        assert len(d.bridge) <= 15  # IFNAMSIZ
+        argv = d.argv("dockerd")
+        assert "--bridge" in argv and "none" not in argv
+        assert not any(a.startswith("tcp://") for a in argv)
+
+
+def test_an_extra_engine_is_started_only_as_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(services, "_is_root", lambda: False)
+    with pytest.raises(ReconcilerError, match=r"host-48.*only as root"):
+        services.ensure_engine(tmp_path, EngineDaemon(48), Clock())
+
+
 # --------------------------------------------------------------------------
 # the running sandbox
 # --------------------------------------------------------------------------
@@ -189,6 +250,47 @@ def test_second_up_starts_pushes_and_seeds_nothing(sandbox: SandboxInfo) -> None
     )
     assert any("all 6 demo images present" in e for e in events)
     assert not any("started at" in e for e in events)
+    assert again.engines == sandbox.engines
+    assert sum("engine host-" in e and "already running" in e for e in events) == 2
+
+
+@pytest.mark.world
+def test_up_gives_three_engines_that_answer(sandbox: SandboxInfo) -> None:
+    assert [e.name for e in sandbox.engines] == ["host-0", "host-1", "host-2"]
+    assert sandbox.engines[0].docker_host == sandbox.docker_host
+    assert sandbox.engines == endpoints().engines
+    ids = set()
+    for engine in sandbox.engines:
+        assert services.docker_version(engine.docker_host) is not None, engine
+        client = docker.DockerClient(base_url=engine.docker_host)
+        try:
+            ids.add(client.info()["ID"])
+        finally:
+            client.close()
+    assert len(ids) == 3  # three daemons, not one socket thrice
+
+
+@pytest.mark.world
+def test_an_extra_engine_pulls_from_the_registry_and_publishes_on_loopback(sandbox: SandboxInfo) -> None:
+    host = sandbox.engines[1]
+    client = docker.DockerClient(base_url=host.docker_host)
+    ref = f"{sandbox.registry}/popcon/frontend@{sandbox.images['popcon/frontend:1.5.0']}"
+    try:
+        client.images.pull(ref)  # plain http: loopback registries are insecure by default
+        container = client.containers.run(  # type: ignore[call-overload]  # stubs lack ports=(host, None)
+            ref, detach=True, labels={TEST_LABEL: "1"}, ports={"3000/tcp": ("127.0.0.1", None)}
+        )
+        container.reload()
+        address = container.attrs["NetworkSettings"]["IPAddress"]
+        assert ipaddress.ip_address(address) in ipaddress.ip_network(EngineDaemon(1).subnet)
+        port = container.attrs["NetworkSettings"]["Ports"]["3000/tcp"][0]["HostPort"]
+        status_code, page = _get_when_up(f"http://127.0.0.1:{port}/")
+        assert status_code == 200
+        assert page.startswith("popcon-frontend 1.5.0\n")
+    finally:
+        for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+            c.remove(force=True)
+        client.close()
 
 
 @pytest.mark.world
@@ -295,6 +397,10 @@ def test_seeding_never_overwrites_an_existing_value(sandbox: SandboxInfo) -> Non
 def test_status_reports_the_running_sandbox(sandbox: SandboxInfo) -> None:
     report = status(sandbox.state_dir)
     assert report["docker"]["running"] and report["registry"]["running"] and report["moto"]["running"]
+    assert [(e["name"], e["docker_host"]) for e in report["engines"]] == [
+        (e.name, e.docker_host) for e in sandbox.engines
+    ]
+    assert all(e["running"] and e["version"] for e in report["engines"])
     assert report["images"] == dict(sandbox.images)
     assert report["compose"]["plugin"]
     json.dumps(report)  # plain data
@@ -328,6 +434,92 @@ def test_cold_start_on_other_ports_then_down(sandbox: SandboxInfo, tmp_path: Pat
     assert status(sandbox.state_dir)["registry"]["running"]
 
 
+@root_only
+@pytest.mark.world
+def test_an_engine_starts_from_nothing_and_down_stops_it(
+    sandbox: SandboxInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """host-3 (RECONCILER_SANDBOX_ENGINES=4) from a stale pidfile and socket, to down."""
+    extra = EngineDaemon(3)
+    if services.docker_version(extra.docker_host) is not None:
+        pytest.skip(f"{extra.name} already runs")
+    monkeypatch.setenv("RECONCILER_SANDBOX_ENGINES", "4")
+    state = tmp_path / "sandbox"
+    # leftovers of a killed daemon: a pidfile naming a dead process, a socket nobody serves
+    extra.run_dir.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    extra.pidfile.write_text(f"{dead.pid}\n")
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(str(extra.socket))
+    rules_before = services._shared_chain_rules()
+    _cycle_engine(state, extra)  # once, so the next start finds a data root with its old networks
+    assert Path("/sys/class/net/docker0").exists()
+
+    events: list[str] = []
+    t0 = time.monotonic()
+    info = up(state, on_event=events.append)
+    assert Path("/sys/class/net/docker0").exists()  # a restarting dockerd must not delete the main bridge
+    try:
+        assert info.started == (extra.name,), events
+        assert time.monotonic() - t0 < 30
+        assert [e.name for e in info.engines] == ["host-0", "host-1", "host-2", "host-3"]
+        assert info.engines[3].docker_host == "unix:///run/reconciler-sandbox/host-3/docker.sock"
+        assert any(f"engine {extra.name}: started at" in e and str(state / "host-3.log") in e for e in events)
+        # the other engines' rules in the shared iptables chains survived the new daemon's start
+        rules_after = services._shared_chain_rules()
+        for chain, rules in rules_before.items():
+            assert set(rules) <= set(rules_after[chain]), chain
+        report = status(state)
+        assert report["engines"][3]["running"] and report["engines"][3]["managed"]
+        assert not report["engines"][1]["managed"]  # the session's, not this state dir's
+        again = up(state)
+        assert again.started == ()
+
+        client = docker.DockerClient(base_url=extra.docker_host)
+        ref = f"{sandbox.registry}/popcon/redis@{sandbox.images['popcon/redis:7.2']}"
+        client.images.pull(ref)
+        running = client.containers.run(ref, detach=True, labels={TEST_LABEL: "1"})
+        client.close()
+    finally:
+        events.clear()
+        down(state, on_event=events.append, remove_containers=False)
+    assert any(f"engine {extra.name}: stopped" in e for e in events), events
+    assert any("engine host-1: still answering" in e for e in events)
+    assert services.docker_version(extra.docker_host) is None
+    assert not extra.socket.exists() and not extra.pidfile.exists()
+    assert not Path(f"/sys/class/net/{extra.bridge}").exists()
+    assert not (state / "host-3.pid").exists()
+    assert not _alive(info_pid(events))
+    assert running.id  # its container went with the daemon: no process of it is left
+    assert not any(running.id in " ".join(services._cmdline(int(d.name))) for d in _procs())
+    # the session's engines are untouched
+    assert all(services.docker_version(e.docker_host) for e in sandbox.engines)
+
+
+def _cycle_engine(state: Path, extra: EngineDaemon) -> None:
+    started = services.ensure_engine(state, extra, Clock())
+    assert started.started
+    assert services.stop_engine(state, extra, Clock()) == started.pid
+
+
+def info_pid(events: list[str]) -> int:
+    (line,) = (e for e in events if "stopped (pid" in e)
+    return int(line.split("(pid ", 1)[1].split(")", 1)[0])
+
+
+def _alive(pid: int) -> bool:
+    """Running, not gone nor a zombie waiting for init."""
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return False
+
+
+def _procs() -> list[Path]:
+    return [d for d in Path("/proc").iterdir() if d.name.isdigit()]
+
+
 def test_publish_reports_an_unreachable_registry() -> None:
     busybox, demo = _demo_inputs()
     built = images.build(images.DEMO_IMAGES[:1], busybox, demo)
@@ -349,12 +541,43 @@ def test_down_removes_the_reconcilers_containers_and_their_networks(
     other = engine.containers.run(
         ref, detach=True, labels={**labels, OWNER_KEY: f"{owner}-else"}, network=network.name
     )
+    host2 = docker.DockerClient(base_url=sandbox.engines[2].docker_host)
+    host2.images.pull(ref)
+    remote = host2.containers.run(ref, detach=True, labels={OWNER_KEY: owner, TEST_LABEL: "1"})
     events: list[str] = []
-    # a state dir and ports where nothing runs: only the containers are affected
-    down(tmp_path, on_event=events.append, owner=owner, moto_port=_free_port(), registry_port=_free_port())
-    remaining = {c.id for c in engine.containers.list(all=True, filters={"label": TEST_LABEL})}
-    assert ours.id not in remaining
-    assert other.id in remaining  # another owner's container stays
+    try:
+        # a state dir and ports where nothing runs: only the containers are affected
+        down(tmp_path, on_event=events.append, owner=owner, moto_port=_free_port(), registry_port=_free_port())
+        remaining = {c.id for c in engine.containers.list(all=True, filters={"label": TEST_LABEL})}
+        assert ours.id not in remaining
+        assert other.id in remaining  # another owner's container stays
+        assert not host2.containers.list(all=True, filters={"id": remote.id})  # on every engine
+    finally:
+        for c in host2.containers.list(all=True, filters={"label": TEST_LABEL}):
+            c.remove(force=True)
+        host2.close()
     assert any("removed 1 container(s)" in e and project in e for e in events)
+    assert any("(host-2): removed 1 container(s)" in e for e in events)
     assert any("moto server: not running" in e for e in events)
     assert any("docker engine: left running" in e for e in events)
+    assert any("engine host-1: still answering" in e for e in events)  # not this state dir's: left running
+    assert all(services.docker_version(e.docker_host) for e in sandbox.engines)
+
+
+@pytest.mark.world
+def test_the_main_engine_default_bridge_still_works(sandbox: SandboxInfo, engine: docker.DockerClient) -> None:
+    """After the extra engines started (and host-3 stopped): docker0 gives IPs, ports publish."""
+    ref = f"{sandbox.registry}/popcon/frontend@{sandbox.images['popcon/frontend:1.5.0']}"
+    engine.images.pull(ref)
+    container = engine.containers.run(  # type: ignore[call-overload]  # stubs lack ports=(host, None)
+        ref, detach=True, labels={TEST_LABEL: "1"}, ports={"3000/tcp": ("127.0.0.1", None)}
+    )
+    container.reload()
+    settings = container.attrs["NetworkSettings"]
+    assert ipaddress.ip_address(settings["Networks"]["bridge"]["IPAddress"]) in ipaddress.ip_network(
+        engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Subnet"]
+    )
+    port = settings["Ports"]["3000/tcp"][0]["HostPort"]
+    status_code, page = _get_when_up(f"http://127.0.0.1:{port}/")
+    assert status_code == 200 and page.startswith("popcon-frontend 1.5.0\n")
+    assert Path("/sys/class/net/docker0").exists()

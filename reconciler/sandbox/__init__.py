@@ -1,11 +1,23 @@
-"""The embedded sandbox: a Docker engine, a local registry and moto, on loopback.
+"""The embedded sandbox: Docker engines, a local registry and moto, on loopback.
 
 ``up`` makes the sandbox whole and is idempotent: it starts what does not
 answer (dockerd only as root), pushes the demo images the registry lacks and
 seeds moto with what terraform would have created (moto forgets everything
-when it restarts). ``down`` stops the registry and moto it started and removes
-the containers the reconciler owns; the Docker engine keeps running.
-``status`` reports what runs. This module is the sandbox's composition root:
+when it restarts). ``down`` stops the registry, moto and extra engines it
+started and removes the containers the reconciler owns on every engine; the
+main Docker engine keeps running. ``status`` reports what runs.
+
+Engines ("hosts"): ``host-0`` is the main engine (``$DOCKER_HOST``, else
+``unix:///var/run/docker.sock``); ``host-1``, ``host-2``... are extra dockerd
+daemons the sandbox starts (as root) with fixed, machine-wide paths, so
+:func:`endpoints` computes them without I/O and whatever the working directory:
+socket ``unix:///run/reconciler-sandbox/host-<i>/docker.sock``, exec root and
+pidfile beside it, data root ``/var/lib/reconciler-sandbox/host-<i>``, bridge
+``rcsb<i>`` at ``10.<200+i>.0.1/24`` and networks from ``10.<200+i>.16.0/20``
+(see :class:`.services.EngineDaemon`). RECONCILER_SANDBOX_ENGINES sets how
+many engines in all (default 3, at least 1: the main engine alone). The state
+dir that started an extra engine records it (``<state dir>/host-<i>.pid``,
+log ``host-<i>.log``) and only its ``down`` stops it. This module is the sandbox's composition root:
 it builds the boto3 and Docker clients and hands them to :mod:`.seed`,
 :mod:`.images` and :mod:`.services`, which do the I/O.
 
@@ -34,10 +46,13 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ssm import SSMClient
 
-__all__ = ["Endpoints", "SandboxInfo", "default_state_dir", "down", "endpoints", "status", "up"]
+__all__ = [
+    "Endpoints", "Engine", "SandboxInfo", "default_state_dir", "down", "endpoints", "status", "up",
+]  # fmt: skip
 
 DEFAULT_MOTO_PORT = 4566
 DEFAULT_REGISTRY_PORT = 5000
+DEFAULT_ENGINES = 3  # host-0 (the main engine), host-1, host-2
 REGION = seed.REGION
 CREDENTIALS = ("testing", "testing")  # moto accepts any; access key id, secret key
 
@@ -49,13 +64,22 @@ def _quiet(_: str) -> None:
 
 
 @dataclass(frozen=True)
+class Engine:
+    """One Docker engine of the sandbox (a simulated host)."""
+
+    name: str  # host-0, host-1, ...
+    docker_host: str  # unix:///var/run/docker.sock, unix:///run/reconciler-sandbox/host-1/docker.sock
+
+
+@dataclass(frozen=True)
 class Endpoints:
     """Where the sandbox's services answer (computed, no I/O)."""
 
     moto_url: str
     registry: str
-    docker_host: str
+    docker_host: str  # = engines[0].docker_host, the main engine
     region: str = REGION
+    engines: tuple[Engine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,7 @@ class SandboxInfo:
     started: tuple[str, ...] = ()  # services this call started: docker, registry, moto, compose
     pushed: tuple[str, ...] = ()  # demo images this call pushed (repository:tag)
     seeded: tuple[str, ...] = ()  # moto resources this call created
+    engines: tuple[Engine, ...] = ()  # host-0 (= docker_host), host-1, ...
 
 
 def _port(var: str, default: int) -> int:
@@ -82,11 +107,28 @@ def _port(var: str, default: int) -> int:
     return int(raw)
 
 
+def _engine_count() -> int:
+    var = "RECONCILER_SANDBOX_ENGINES"
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return DEFAULT_ENGINES
+    if not raw.isdigit() or not 1 <= int(raw) < services.MAX_ENGINES:
+        raise ReconcilerError(f"{var}={raw!r} is not a number of engines (1 to {services.MAX_ENGINES - 1})")
+    return int(raw)
+
+
+def extra_engines() -> tuple[services.EngineDaemon, ...]:
+    """The daemons behind host-1, host-2, ... (RECONCILER_SANDBOX_ENGINES - 1 of them)."""
+    return tuple(services.EngineDaemon(i) for i in range(1, _engine_count()))
+
+
 def endpoints(moto_port: int | None = None, registry_port: int | None = None) -> Endpoints:
     """The sandbox addresses: explicit ports, else the environment, else 4566/5000."""
     moto = moto_port or _port("RECONCILER_SANDBOX_MOTO_PORT", DEFAULT_MOTO_PORT)
     registry = registry_port or _port("RECONCILER_SANDBOX_REGISTRY_PORT", DEFAULT_REGISTRY_PORT)
-    return Endpoints(f"http://{HOST}:{moto}", f"{HOST}:{registry}", services.docker_host())
+    main = services.docker_host()
+    engines = (Engine("host-0", main), *(Engine(e.name, e.docker_host) for e in extra_engines()))
+    return Endpoints(f"http://{HOST}:{moto}", f"{HOST}:{registry}", main, engines=engines)
 
 
 def default_state_dir(root: Path | None = None) -> Path:
@@ -153,6 +195,10 @@ def up(
     with _locked(state_dir):
         docker = services.ensure_dockerd(state_dir, where.docker_host, clock)
         on_event(_describe(docker, "docker engine"))
+        hosts = []
+        for extra in extra_engines():
+            hosts.append(services.ensure_engine(state_dir, extra, clock))
+            on_event(_describe(hosts[-1], f"engine {extra.name}"))
         compose = services.ensure_compose_plugin()
         on_event(
             f"docker compose: plugin linked at {compose.address}"
@@ -163,7 +209,7 @@ def up(
         on_event(_describe(registry, "registry"))
         moto = services.ensure_moto(state_dir, _port_of(where.moto_url), clock)
         on_event(_describe(moto, "moto server"))
-        started = [s.name for s in (docker, compose, registry, moto) if s.started]
+        started = [s.name for s in (docker, *hosts, compose, registry, moto) if s.started]
 
         busybox = images.find_busybox()
         built = images.build(images.DEMO_IMAGES, busybox.read_bytes(), images.read_demo_files())
@@ -186,7 +232,32 @@ def up(
         started=tuple(started),
         pushed=tuple(pushed),
         seeded=tuple(seeded),
+        engines=where.engines,
     )
+
+
+def _remove_owned(engine: Engine, owner: str | None, on_event: Events) -> None:
+    """Remove the reconciler's containers on one engine, and their Compose projects' networks."""
+    import docker
+    import docker.errors
+
+    client = docker.DockerClient(base_url=engine.docker_host, timeout=60)
+    try:
+        label = f"{OWNER_KEY}={owner}" if owner else OWNER_KEY
+        owned = client.containers.list(all=True, filters={"label": label})
+        projects = sorted({c.labels.get(COMPOSE_PROJECT, "") for c in owned} - {""})
+        for c in owned:
+            c.remove(force=True)
+        for project in projects:
+            for net in client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}):
+                with contextlib.suppress(docker.errors.APIError):
+                    net.remove()
+        on_event(
+            f"docker ({engine.name}): removed {len(owned)} container(s) owned by the reconciler"
+            + (f" (projects {', '.join(projects)}; volumes kept)" if projects else "")
+        )
+    finally:
+        client.close()
 
 
 def _owned_containers(host: str) -> list[Any]:
@@ -209,38 +280,31 @@ def down(
     registry_port: int | None = None,
     clock: Clock | None = None,
 ) -> None:
-    """Stop the sandbox's registry and moto; remove the reconciler's containers.
+    """Stop the sandbox's registry, moto and extra engines; remove the reconciler's containers.
 
-    Containers: every one carrying the ownership label (any environment), or
-    only ``owner``'s. Only processes the sandbox started (its pidfiles) are
-    stopped. Named volumes and the registry's storage are kept; the Docker
-    engine keeps running.
+    Containers, on every engine: every one carrying the ownership label (any
+    environment), or only ``owner``'s. Only processes the sandbox started
+    (its pidfiles in state_dir) are stopped; an extra engine's other
+    containers stop with it. Named volumes, the engines' data roots and the
+    registry's storage are kept; the main Docker engine keeps running.
     """
-    import docker
-    import docker.errors
-
     clock = clock or Clock()
     where = endpoints(moto_port, registry_port)
     state_dir = state_dir.absolute()
     with _locked(state_dir):
-        if remove_containers and services.docker_version(where.docker_host) is not None:
-            client = docker.DockerClient(base_url=where.docker_host, timeout=60)
-            try:
-                label = f"{OWNER_KEY}={owner}" if owner else OWNER_KEY
-                owned = client.containers.list(all=True, filters={"label": label})
-                projects = sorted({c.labels.get(COMPOSE_PROJECT, "") for c in owned} - {""})
-                for c in owned:
-                    c.remove(force=True)
-                for project in projects:
-                    for net in client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}):
-                        with contextlib.suppress(docker.errors.APIError):
-                            net.remove()
-                on_event(
-                    f"docker: removed {len(owned)} container(s) owned by the reconciler"
-                    + (f" (projects {', '.join(projects)}; volumes kept)" if projects else "")
-                )
-            finally:
-                client.close()
+        if remove_containers:
+            for engine in where.engines:
+                if services.docker_version(engine.docker_host) is not None:
+                    _remove_owned(engine, owner, on_event)
+        for extra in extra_engines():
+            pid = services.stop_engine(state_dir, extra, clock)
+            if pid is not None:
+                on_event(f"engine {extra.name}: stopped (pid {pid}), its containers with it")
+            elif services.docker_version(extra.docker_host) is not None:
+                on_event(f"engine {extra.name}: still answering at {extra.docker_host}, "
+                         "not started by this sandbox: left running")  # fmt: skip
+            else:
+                on_event(f"engine {extra.name}: not running")
         stoppable: tuple[tuple[str, str, str, str, Callable[[int], bool]], ...] = (
             ("moto server", "moto.pid", "moto_server", where.moto_url, services.moto_answers),
             ("registry", "registry.pid", "registry", where.registry, services.registry_answers),
@@ -263,6 +327,26 @@ def status(
     where = endpoints(moto_port, registry_port)
     state_dir = state_dir.absolute()
     version = services.docker_version(where.docker_host)
+    engines: list[dict[str, Any]] = []
+    for engine, extra in zip(where.engines, (None, *extra_engines()), strict=True):
+        engine_version = version if extra is None else services.docker_version(engine.docker_host)
+        pid = services.read_pid(
+            *(
+                (state_dir / "dockerd.pid", "dockerd")
+                if extra is None
+                else (services.engine_state_pidfile(state_dir, extra), str(extra.socket))
+            )
+        )
+        engines.append(
+            {
+                "name": engine.name,
+                "docker_host": engine.docker_host,
+                "running": engine_version is not None,
+                "version": engine_version,
+                "managed": pid is not None,
+                "pid": pid,
+            }
+        )
     registry_up = services.registry_answers(_port_of(where.registry))
     moto_up = services.moto_answers(_port_of(where.moto_url))
     plugin = services.compose_plugin()
@@ -274,6 +358,7 @@ def status(
             "version": version,
             "managed": services.read_pid(state_dir / "dockerd.pid", "dockerd") is not None,
         },
+        "engines": engines,
         "compose": {"plugin": str(plugin) if plugin else None},
         "registry": {
             "address": where.registry,
@@ -293,15 +378,17 @@ def status(
     if registry_up:
         client = images.RegistryClient(where.registry)
         result["images"] = {i.ref: client.manifest_digest(i.repository, i.tag) for i in images.DEMO_IMAGES}
-    if version is not None:
-        result["containers"] = [
-            {
-                "name": c.name,
-                "project": c.labels.get(COMPOSE_PROJECT),
-                "service": c.labels.get(COMPOSE_SERVICE),
-                "owner": c.labels.get(OWNER_KEY),
-                "state": c.status,
-            }
-            for c in _owned_containers(where.docker_host)
-        ]
+    result["containers"] = [
+        {
+            "engine": e["name"],
+            "name": c.name,
+            "project": c.labels.get(COMPOSE_PROJECT),
+            "service": c.labels.get(COMPOSE_SERVICE),
+            "owner": c.labels.get(OWNER_KEY),
+            "state": c.status,
+        }
+        for e in engines
+        if e["running"]
+        for c in _owned_containers(e["docker_host"])
+    ]
     return result

@@ -1,4 +1,4 @@
-"""Process management of the sandbox: Docker engine, local registry, moto server.
+"""Process management of the sandbox: Docker engines, local registry, moto server.
 
 Each ``ensure_*`` function first probes the service on its loopback address;
 if it answers, it is used as is (whoever started it). Otherwise the service is
@@ -7,6 +7,17 @@ sandbox state dir, and waited for. ``stop`` ends only processes this module
 started (pidfile plus matching command line). The Docker engine is started
 when it is missing and we are root, and is never stopped. Does I/O
 (subprocess, sockets, HTTP); waiting uses the injected :class:`Clock`.
+
+The extra engines (:class:`EngineDaemon`, "hosts" ``host-1``, ``host-2``...)
+are more ``dockerd`` daemons on the same machine, each with its own socket,
+exec root, pidfile and configuration under ``/run/reconciler-sandbox/<name>/``,
+its data root in ``/var/lib/reconciler-sandbox/<name>``, its own Linux bridge
+``rcsb<i>`` (``10.<200+i>.0.1/24``) and its own address pool for the networks
+it creates (``10.<200+i>.16.0/20`` in /24s): 10.x, so they never overlap the
+default pools of the main engine (172.17-31.0.0/16, 192.168.0.0/16).
+A dockerd flushes the shared iptables chains (DOCKER, DOCKER-ISOLATION-*)
+when it starts; :func:`ensure_engine` puts back the rules the other engines
+had in them, so their published ports and isolation survive.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -234,6 +246,7 @@ def ensure_dockerd(state_dir: Path, host: str, clock: Clock, timeout: float = 30
     argv = [dockerd]
     if host != DEFAULT_DOCKER_HOST:
         argv += ["--host", host]
+    rules = _shared_chain_rules()
     pid = _spawn(argv, log, pidfile)
     _wait(
         "dockerd",
@@ -243,10 +256,371 @@ def ensure_dockerd(state_dir: Path, host: str, clock: Clock, timeout: float = 30
         f"see {log}",
         _alive(pidfile, "dockerd"),
     )
+    _restore_chain_rules(rules)
     return Service(
         "docker", host, started=True, managed=True, pid=pid, log=log,
         details={"version": docker_version(host) or "?"},
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Extra Docker engines ("hosts")
+# --------------------------------------------------------------------------
+
+ENGINE_RUN_ROOT = Path("/run/reconciler-sandbox")  # sockets, exec roots, pidfiles (short: unix paths <= 107)
+ENGINE_DATA_ROOT = Path("/var/lib/reconciler-sandbox")  # images, containers, volumes (kept by down)
+MAX_ENGINES = 50  # host-1 .. host-49: 10.201 .. 10.249
+SHARED_CHAINS: tuple[tuple[str, str], ...] = (
+    ("filter", "DOCKER"),
+    ("filter", "DOCKER-ISOLATION-STAGE-1"),
+    ("filter", "DOCKER-ISOLATION-STAGE-2"),
+    ("nat", "DOCKER"),
+)
+
+
+@dataclass(frozen=True)
+class EngineDaemon:
+    """Where the extra engine number ``index`` (>= 1) lives; all derived, no I/O."""
+
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"host-{self.index}"
+
+    @property
+    def run_dir(self) -> Path:
+        return ENGINE_RUN_ROOT / self.name
+
+    @property
+    def socket(self) -> Path:
+        return self.run_dir / "docker.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.run_dir / "exec"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "dockerd.pid"  # written by dockerd itself
+
+    @property
+    def config_file(self) -> Path:
+        return self.run_dir / "daemon.json"
+
+    @property
+    def data_root(self) -> Path:
+        return ENGINE_DATA_ROOT / self.name
+
+    @property
+    def bridge(self) -> str:
+        return f"rcsb{self.index}"
+
+    @property
+    def bridge_address(self) -> str:
+        return f"10.{200 + self.index}.0.1/24"
+
+    @property
+    def address_pool(self) -> str:
+        return f"10.{200 + self.index}.16.0/20"
+
+    @property
+    def subnet(self) -> str:
+        """Everything this engine may use (bridge and pool)."""
+        return f"10.{200 + self.index}.0.0/16"
+
+    def config(self) -> dict[str, str | bool]:
+        """daemon.json.
+
+        - its own engine ID (key), not the one in /etc/docker shared with the main engine;
+        - live-restore: without it, a dockerd with address pools that restarts on a data root
+          holding its old default network deletes the link named ``docker0`` -- the main
+          engine's bridge (moby's removeDefaultBridgeInterface). Its containers are stopped
+          through the API before it is (see :func:`stop_engine`), so none outlives it.
+        """
+        return {"deprecated-key-path": str(self.data_root / "key.json"), "live-restore": True}
+
+    def argv(self, dockerd: str) -> list[str]:
+        return [
+            dockerd,
+            "--config-file", str(self.config_file),  # not /etc/docker/daemon.json (hosts, bridge...)
+            "--host", self.docker_host,
+            "--data-root", str(self.data_root),
+            "--exec-root", str(self.exec_root),
+            "--pidfile", str(self.pidfile),
+            "--bridge", self.bridge,
+            "--default-address-pool", f"base={self.address_pool},size=24",
+            "--containerd-namespace", f"rcsb-{self.name}",  # distinct even if a system containerd is shared
+            "--containerd-plugins-namespace", f"rcsb-{self.name}-plugins",
+        ]  # fmt: skip
+
+
+def _tool(name: str, package: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise ReconcilerError(f"{name} not found; install the Debian package {package} (make install)")
+    return found
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+
+
+def _shared_chain_rules() -> dict[tuple[str, str], list[str]]:
+    """The rules of the iptables chains every dockerd shares (empty if unreadable)."""
+    iptables = shutil.which("iptables")
+    rules: dict[tuple[str, str], list[str]] = {}
+    if iptables is None or not _is_root():
+        return rules
+    for table, chain in SHARED_CHAINS:
+        got = _run([iptables, "-w", "-t", table, "-S", chain])
+        if got.returncode == 0:
+            rules[(table, chain)] = [r for r in got.stdout.splitlines() if r.startswith(f"-A {chain} ")]
+    return rules
+
+
+def _restore_chain_rules(before: dict[tuple[str, str], list[str]]) -> list[str]:
+    """Put back the rules a starting dockerd flushed from the shared chains; returns them.
+
+    They go in at the top, in their old order: the chains end with their
+    catch-all RETURN, which the other rules must precede.
+    """
+    iptables = shutil.which("iptables")
+    if iptables is None or not before:
+        return []
+    after = _shared_chain_rules()
+    restored: list[str] = []
+    for (table, chain), rules in before.items():
+        present = set(after.get((table, chain), []))
+        for rule in reversed([r for r in rules if r not in present]):
+            args = shlex.split(rule)[2:]
+            if _run([iptables, "-w", "-t", table, "-I", chain, "1", *args]).returncode == 0:
+                restored.append(f"{table} {rule}")
+    return restored
+
+
+def _bridge_addresses(ip: str, bridge: str) -> list[str] | None:
+    """The IPv4 addresses (cidr) of the link, or None when it does not exist."""
+    got = _run([ip, "-j", "addr", "show", "dev", bridge])
+    if got.returncode != 0:
+        return None
+    try:
+        links = json.loads(got.stdout or "[]")
+    except ValueError:
+        return None
+    if not links:
+        return None
+    return [
+        f"{a['local']}/{a['prefixlen']}"
+        for link in links
+        for a in link.get("addr_info", [])
+        if a.get("family") == "inet"
+    ]
+
+
+def _route_conflicts(ip: str, engine: EngineDaemon) -> list[str]:
+    import ipaddress
+
+    mine = ipaddress.IPv4Network(engine.subnet)
+    pool = ipaddress.IPv4Network(engine.address_pool)
+    got = _run([ip, "-j", "-4", "route", "show"])
+    try:
+        routes = json.loads(got.stdout or "[]") if got.returncode == 0 else []
+    except ValueError:
+        return []
+    conflicts = []
+    for r in routes:
+        dst, dev = r.get("dst", ""), r.get("dev", "")
+        if dst == "default" or dev == engine.bridge:
+            continue
+        try:
+            net = ipaddress.ip_network(dst, strict=False)
+        except ValueError:
+            continue
+        if not isinstance(net, ipaddress.IPv4Network) or not net.overlaps(mine):
+            continue
+        if dev.startswith("br-") and net.subnet_of(pool):
+            continue  # a network this engine made earlier
+        conflicts.append(f"{dst} dev {dev}")
+    return conflicts
+
+
+def ensure_bridge(engine: EngineDaemon) -> bool:
+    """The engine's Linux bridge exists, has its address and is up; True if this call created it."""
+    ip = _tool("ip", "iproute2")
+    addresses = _bridge_addresses(ip, engine.bridge)
+    created = False
+    if addresses is None:
+        conflicts = _route_conflicts(ip, engine)
+        if conflicts:
+            raise ReconcilerError(
+                f"sandbox engine {engine.name} needs {engine.subnet}, but the host routes "
+                f"{', '.join(conflicts)} overlap it; remove them or lower RECONCILER_SANDBOX_ENGINES"
+            )
+        got = _run([ip, "link", "add", engine.bridge, "type", "bridge"])
+        if got.returncode != 0:
+            raise ReconcilerError(f"could not create the bridge {engine.bridge}: {got.stderr.strip()}")
+        created, addresses = True, []
+    if engine.bridge_address not in addresses:
+        got = _run([ip, "addr", "add", engine.bridge_address, "dev", engine.bridge])
+        if got.returncode != 0:
+            raise ReconcilerError(
+                f"could not give {engine.bridge} the address {engine.bridge_address}: {got.stderr.strip()}"
+            )
+    got = _run([ip, "link", "set", engine.bridge, "up"])
+    if got.returncode != 0:
+        raise ReconcilerError(f"could not bring {engine.bridge} up: {got.stderr.strip()}")
+    return created
+
+
+def _recreate_bridge(ip: str, bridge: str, addresses: list[str]) -> None:
+    _run([ip, "link", "add", bridge, "type", "bridge"])
+    for address in addresses:
+        _run([ip, "addr", "add", address, "dev", bridge])
+    _run([ip, "link", "set", bridge, "up"])
+
+
+def _dockerd_uses_bridge(bridge: str) -> list[int]:
+    """Pids of running dockerd processes started with --bridge <bridge>."""
+    users = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        cmd = _cmdline(int(proc.name))
+        if not cmd or not Path(cmd[0]).name.startswith("dockerd"):
+            continue
+        for i, arg in enumerate(cmd):
+            if arg in (f"--bridge={bridge}", f"-b={bridge}") or (
+                arg in ("--bridge", "-b") and i + 1 < len(cmd) and cmd[i + 1] == bridge
+            ):
+                users.append(int(proc.name))
+    return users
+
+
+def _drop_bridge_rules(bridge: str) -> None:
+    """Delete the iptables rules naming the bridge (dockerd leaves them when it stops)."""
+    iptables = shutil.which("iptables")
+    if iptables is None:
+        return
+    for table in ("filter", "nat"):
+        got = _run([iptables, "-w", "-t", table, "-S"])
+        for rule in got.stdout.splitlines() if got.returncode == 0 else []:
+            words = shlex.split(rule)
+            if words[:1] == ["-A"] and bridge in words:
+                _run([iptables, "-w", "-t", table, "-D", *words[1:]])
+
+
+def remove_bridge(engine: EngineDaemon) -> bool:
+    """Delete the engine's bridge and its iptables rules if no dockerd uses it; True if deleted."""
+    ip = shutil.which("ip")
+    if ip is None or _bridge_addresses(ip, engine.bridge) is None or _dockerd_uses_bridge(engine.bridge):
+        return False
+    _drop_bridge_rules(engine.bridge)
+    return _run([ip, "link", "del", engine.bridge]).returncode == 0
+
+
+def engine_state_pidfile(state_dir: Path, engine: EngineDaemon) -> Path:
+    """The sandbox's own record that this state dir started the engine (``down`` stops it)."""
+    return state_dir / f"{engine.name}.pid"
+
+
+def engine_log(state_dir: Path, engine: EngineDaemon) -> Path:
+    return state_dir / f"{engine.name}.log"
+
+
+def ensure_engine(state_dir: Path, engine: EngineDaemon, clock: Clock, timeout: float = 30.0) -> Service:
+    """The extra engine answers on its socket; start its dockerd (root only) if not."""
+    host = engine.docker_host
+    expect = str(engine.socket)  # in the command line of exactly this engine's dockerd
+    version = docker_version(host)
+    if version is not None:
+        pid = read_pid(engine_state_pidfile(state_dir, engine), expect)
+        return Service(
+            engine.name, host, started=False, managed=pid is not None, pid=pid, details={"version": version}
+        )
+    if not _is_root():
+        raise ReconcilerError(
+            f"sandbox engine {engine.name}: no Docker engine answers at {host}, and the sandbox can start "
+            "its extra engines only as root; run `sudo reconciler sandbox up` (or `sudo make sandbox`), "
+            "or set RECONCILER_SANDBOX_ENGINES=1 for the main engine alone"
+        )
+    dockerd = _tool("dockerd", "docker.io")
+    log, pidfile = engine_log(state_dir, engine), engine_state_pidfile(state_dir, engine)
+    running = read_pid(engine.pidfile, expect)
+    if running is not None:  # starting (another sandbox's up), or hung
+        _wait(
+            f"dockerd of sandbox engine {engine.name} (pid {running}, not started by this call)",
+            lambda: docker_version(host) is not None,
+            clock,
+            timeout,
+            f"stop it (kill {running}) and run `reconciler sandbox up` again",
+        )
+        return Service(
+            engine.name, host, started=False, managed=False, pid=running,
+            details={"version": docker_version(host) or "?"},
+        )  # fmt: skip
+    # stale leftovers of a dockerd that is gone (killed, machine rebooted without /run cleared)
+    engine.pidfile.unlink(missing_ok=True)
+    engine.socket.unlink(missing_ok=True)
+    ensure_bridge(engine)
+    engine.run_dir.mkdir(parents=True, exist_ok=True)
+    engine.run_dir.chmod(0o700)
+    engine.data_root.mkdir(parents=True, exist_ok=True)
+    engine.config_file.write_text(json.dumps(engine.config(), indent=2) + "\n")
+    rules = _shared_chain_rules()
+    ip = _tool("ip", "iproute2")
+    docker0 = _bridge_addresses(ip, "docker0")
+    pid = _spawn(engine.argv(dockerd), log, pidfile)
+    try:
+        _wait(
+            f"dockerd of sandbox engine {engine.name} at {host}",
+            lambda: docker_version(host) is not None,
+            clock,
+            timeout,
+            f"see {log}",
+            _alive(pidfile, expect),
+        )
+    finally:
+        _restore_chain_rules(rules)
+        if docker0 is not None and _bridge_addresses(ip, "docker0") is None:
+            _recreate_bridge(ip, "docker0", docker0)  # never expected (live-restore); the main engine needs it
+    return Service(
+        engine.name, host, started=True, managed=True, pid=pid, log=log,
+        details={"version": docker_version(host) or "?"},
+    )  # fmt: skip
+
+
+def stop_engine(state_dir: Path, engine: EngineDaemon, clock: Clock, timeout: float = 30.0) -> int | None:
+    """Stop the engine's dockerd if this state dir started it; returns its pid or None.
+
+    Its running containers are stopped first (1 s grace each), so the daemon
+    exits fast and leaves no container behind; then its bridge is deleted
+    unless a dockerd still uses it. Images, containers and volumes stay in
+    its data root.
+    """
+    import docker
+    import docker.errors
+
+    expect = str(engine.socket)
+    pidfile = engine_state_pidfile(state_dir, engine)
+    if read_pid(pidfile, expect) is None:
+        pidfile.unlink(missing_ok=True)
+        return None
+    if docker_version(engine.docker_host) is not None:
+        client = docker.DockerClient(base_url=engine.docker_host, timeout=60)
+        try:
+            for c in client.containers.list():
+                with contextlib.suppress(docker.errors.APIError):
+                    c.stop(timeout=1)
+        finally:
+            client.close()
+    pid = stop(pidfile, expect, clock, timeout)
+    remove_bridge(engine)
+    return pid
 
 
 def compose_plugin() -> Path | None:
