@@ -24,9 +24,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from reconciler.drivers.aws import redact
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker import DockerEngine
+from reconciler.drivers.registry import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.errors import ReconcilerError
 from reconciler.model import (
@@ -40,7 +40,6 @@ from reconciler.model import (
     StackSpec,
     Value,
 )
-from reconciler.observe.registry import RegistryAuth
 from reconciler.override import render_dotenv, render_override
 from reconciler.plan import (
     Action,
@@ -58,6 +57,7 @@ from reconciler.plan import (
     StartService,
 )
 from reconciler.report import ActionResult, ApplyReport, Status
+from reconciler.secrets import redact
 
 TargetsProvider = Callable[[StackSpec, DesiredState, ObservedState], Mapping[str, ServiceTarget]]
 EnvironmentProvider = Callable[[StackSpec, DesiredState, ObservedState], Mapping[str, Value]]

@@ -30,18 +30,12 @@ from reconciler import planner
 from reconciler.drivers.aws import AwsClients, CallCounter, make_clients
 from reconciler.drivers.compose import ComposeRunner, locate_compose
 from reconciler.drivers.docker import DockerCallCounter, DockerEngine, connect
+from reconciler.drivers.registry import EcrRegistry, OciRegistry, RegistryAuth, cached_logins
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, execute
 from reconciler.model import OWNER_KEY, DesiredState, ImageRef, ObservedState
 from reconciler.observe.docker import observe_docker
-from reconciler.observe.registry import (
-    EcrRegistry,
-    OciRegistry,
-    RegistryAuth,
-    Resolver,
-    cached_logins,
-    resolve_digests,
-)
+from reconciler.observe.registry import Resolver, resolve_digests
 from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags
 from reconciler.plan import Plan
 from reconciler.planner.images import all_refs, resolve
