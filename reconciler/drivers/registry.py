@@ -163,9 +163,7 @@ class OciRegistry:
         if resp.status_code == 404:
             return None
         self._check(resp, repository, reference)
-        return (
-            resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(resp.content).hexdigest()
-        )
+        return resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(resp.content).hexdigest()
 
     def _request(self, method: str, url: str, repository: str) -> requests.Response:
         """Send with the cached token when still valid; on 401 fetch a token (once) and resend."""
@@ -205,9 +203,7 @@ class OciRegistry:
         except requests.Timeout:
             raise TemporaryError(self.resource, f"{self.base} did not answer in time", endpoint=self.base) from None
         except requests.RequestException as exc:
-            raise TemporaryError(
-                self.resource, f"request failed: {type(exc).__name__}", endpoint=self.base
-            ) from None
+            raise TemporaryError(self.resource, f"request failed: {type(exc).__name__}", endpoint=self.base) from None
 
     def _anonymous_token(self, challenge: str, scope: str) -> BearerToken:
         params = dict(_CHALLENGE_PARAM.findall(challenge))
@@ -218,9 +214,7 @@ class OciRegistry:
         try:
             resp = self._session.get(realm, params=query, timeout=self._timeout)
         except requests.RequestException:
-            raise TemporaryError(
-                self.resource, f"cannot reach its token service {realm}", endpoint=realm
-            ) from None
+            raise TemporaryError(self.resource, f"cannot reach its token service {realm}", endpoint=realm) from None
         fetched_at = self._clock()
         if resp.status_code != 200:
             message = f"token service {realm} refused anonymous access (HTTP {resp.status_code})"
@@ -308,9 +302,7 @@ class EcrRegistry:
             kwargs: dict[str, Any] = {"registryIds": [self._registry_id]} if self._registry_id else {}
             data = self._ecr.get_authorization_token(**kwargs)["authorizationData"]
         if not data:
-            raise PermanentError(
-                "ecr authorization", "GetAuthorizationToken returned no token", endpoint=self.endpoint
-            )
+            raise PermanentError("ecr authorization", "GetAuthorizationToken returned no token", endpoint=self.endpoint)
         token = base64.b64decode(data[0]["authorizationToken"]).decode()
         username, _, password = token.partition(":")
         expires = data[0].get("expiresAt")

@@ -121,8 +121,14 @@ def test_botocore_client_side_errors(exc: Exception, kind: type[WorldError], nee
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(500, TemporaryError), (503, TemporaryError), (429, TemporaryError), (404, PermanentError),
-     (409, PermanentError), (400, PermanentError)],
+    [
+        (500, TemporaryError),
+        (503, TemporaryError),
+        (429, TemporaryError),
+        (404, PermanentError),
+        (409, PermanentError),
+        (400, PermanentError),
+    ],
 )
 def test_docker_api_errors_by_status(status: int, kind: type[WorldError]) -> None:
     response = requests.Response()
@@ -144,7 +150,7 @@ def fake_run(returncode: int, stderr: str) -> Any:
     ("stderr", "kind"),
     [
         ("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?", TemporaryError),
-        ("service \"web\" refers to undefined network back: invalid compose project", PermanentError),
+        ('service "web" refers to undefined network back: invalid compose project', PermanentError),
         ("Error response from daemon: pull access denied for x, repository does not exist", PermanentError),
     ],
 )
