@@ -5,7 +5,7 @@
 #   make run       sandbox + apply environments/dev, then show the running app
 #   make test      install + the test suite (it starts the sandbox itself)
 #   make bench     sandbox + benchmarks (tests/bench.py)
-#   make lint      ruff + mypy --strict
+#   make lint      ruff + mypy --strict + import-linter (layers)
 #   make status    what the sandbox runs
 #   make down      stop the sandbox's registry, moto and extra engines, remove the reconciler's containers
 
@@ -77,6 +77,8 @@ lint: python-packages
 	@$(BIN)/ruff check reconciler tests
 	@echo "==> mypy --strict"
 	@$(BIN)/mypy
+	@echo "==> import-linter"
+	@$(BIN)/lint-imports
 
 status:
 	@$(RECONCILER) sandbox status

@@ -28,14 +28,13 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from reconciler.drivers.aws import redact
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker import DockerEngine
+from reconciler.drivers.registry import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.errors import ReconcilerError
 from reconciler.events import ActionFinished, ActionStarted, EventSink, UnitFinished, UnitStarted, WaitProgress, discard
 from reconciler.model import CONFIG_HASH_KEY, OWNER_KEY, Sensitive, reveal
-from reconciler.observe.registry import RegistryAuth
 from reconciler.plan import (
     Action,
     CreateService,
@@ -52,6 +51,7 @@ from reconciler.plan import (
     Unit,
 )
 from reconciler.report import ActionResult, ApplyReport, Status
+from reconciler.secrets import redact
 
 
 def _no_auth(registry: str) -> RegistryAuth | None:

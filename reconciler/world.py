@@ -18,8 +18,8 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 import boto3
@@ -29,25 +29,22 @@ import requests
 from reconciler import planner
 from reconciler.address import parameter_address
 from reconciler.drivers.aws import AwsClients, CallCounter, make_clients
-from reconciler.drivers.compose import ComposeRunner, locate_compose
+from reconciler.drivers.compose import ComposeRunner, locate_compose, subprocess_run
 from reconciler.drivers.docker import DockerCallCounter, DockerEngine, connect
+from reconciler.drivers.readonly import ReadOnlyDockerApi, ReadOnlySession, read_only_boto3, refuse_compose
+from reconciler.drivers.registry import EcrRegistry, OciRegistry, RegistryAuth, cached_logins
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.errors import ReconcilerError, WorldError
+from reconciler.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 from reconciler.events import EventSink, HostObserved, discard
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
 from reconciler.model import OWNER_KEY, DesiredState, HostSpec, ImageRef, ObservedHost, ObservedState
 from reconciler.observe.docker import observe_docker
-from reconciler.observe.registry import (
-    EcrRegistry,
-    OciRegistry,
-    RegistryAuth,
-    Resolver,
-    cached_logins,
-    resolve_digests,
-)
+from reconciler.observe.registry import Resolver, resolve_digests
 from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags, observe_versions
 from reconciler.plan import ParameterVersion, Plan, ProjectContainers
 from reconciler.planner.images import all_refs, resolve
+
+DockerApi = docker.APIClient | ReadOnlyDockerApi
 
 if TYPE_CHECKING:
     from reconciler.settings import Settings
@@ -114,7 +111,7 @@ class HostClients:
     """The clients of one Docker host, connected on first use."""
 
     spec: HostSpec
-    api: docker.APIClient
+    api: DockerApi  # read-only wrapper for plan and status
     compose: ComposeRunner
 
     def close(self) -> None:
@@ -145,8 +142,10 @@ class World:
         session = aws_session(settings.region, settings.aws_endpoint_url)
         aws = make_clients(settings.region, settings.aws_endpoint_url, session=session)
         counters.aws.attach(aws.ssm, aws.ecr)
-        http = requests.Session()
+        http = ReadOnlySession() if read_only else requests.Session()
         counters.registry.attach(http)
+        if read_only:
+            aws = replace(aws, ssm=read_only_boto3(aws.ssm), ecr=read_only_boto3(aws.ecr))
         return cls(settings=settings, aws=aws, http=http, counters=counters, read_only=read_only)
 
     # ---- clients -----------------------------------------------------------
@@ -158,14 +157,18 @@ class World:
             if spec is None:
                 raise ReconcilerError(f"host {name} is not declared in environment {self.settings.environment}")
             try:
-                api = connect(spec.docker_host, tls_cert_path=spec.tls_cert_path, tls_verify=spec.tls_verify)
+                raw = connect(spec.docker_host, tls_cert_path=spec.tls_cert_path, tls_verify=spec.tls_verify)
+            except TemporaryError as exc:
+                raise TemporaryError(f"host {name}", exc.message, endpoint=exc.endpoint) from None
             except WorldError as exc:
-                raise WorldError(f"host {name} ({exc.resource})", exc.message) from None
-            self.counters.docker.attach(api)
+                raise PermanentError(f"host {name}", exc.message, endpoint=exc.endpoint) from None
+            self.counters.docker.attach(raw)
+            api: DockerApi = ReadOnlyDockerApi(raw) if self.read_only else raw
             if self._compose_binary is None:
                 self._compose_binary = locate_compose()
             compose = ComposeRunner(
                 self._compose_binary,
+                run=refuse_compose if self.read_only else subprocess_run,
                 docker_host=spec.docker_host,
                 tls_cert_path=spec.tls_cert_path,
                 tls_verify=spec.tls_verify,
@@ -181,6 +184,8 @@ class World:
             session = aws_session(region, self.settings.aws_endpoint_url)
             clients = make_clients(region, self.settings.aws_endpoint_url, session=session)
             self.counters.aws.attach(clients.ecr)
+            if self.read_only:
+                clients = replace(clients, ssm=read_only_boto3(clients.ssm), ecr=read_only_boto3(clients.ecr))
             self._ecr_clients[region] = clients
         return self._ecr_clients[region]
 
@@ -287,9 +292,11 @@ class World:
         return stale
 
     def apply(self, plan: Plan, on_event: EventSink = discard) -> ApplyReport:
+        """Run ``plan``. With read-only clients (plan, status) every write is refused."""
+
         def host_drivers(name: str) -> HostDrivers:
             clients = self.host(name)
-            return HostDrivers(engine=DockerEngine(clients.api), compose=clients.compose)
+            return HostDrivers(engine=DockerEngine(cast(docker.APIClient, clients.api)), compose=clients.compose)
 
         drivers = Drivers(ssm=SsmWriter(self.aws.ssm), hosts=host_drivers, registry_auth=self.registry_auth())
         return execute(

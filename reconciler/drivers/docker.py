@@ -1,11 +1,15 @@
-"""Docker engine driver: connect, pull by digest, wait for health/completion, remove containers. Does I/O.
+"""Docker engine driver: connect, list compose resources, pull by digest, wait, remove. Does I/O.
 
 Uses the low-level :class:`docker.APIClient` (injected). Every operation is safe
 to repeat: pulling an image that is present does nothing, removing a container
 that is gone is done. Waiting polls ``inspect`` with an injected clock and
-sleep. Failures become :class:`~reconciler.errors.WorldError` (``ServiceFailed``
-for a service that is unhealthy, exited or too slow) with secrets masked.
-:class:`DockerCallCounter` counts API calls through requests' response hook.
+sleep. :func:`list_compose_resources` is the observers' only read (four
+label-filtered listings, raw dicts; parsing is :mod:`reconciler.observe.docker`'s).
+Failures become :class:`~reconciler.errors.TemporaryError` (engine unreachable,
+timed out, HTTP 5xx) or :class:`~reconciler.errors.PermanentError` (HTTP 4xx;
+``ServiceFailed`` for a service that is unhealthy, exited or too slow), naming
+the engine's socket/URL, with secrets masked. :class:`DockerCallCounter` counts
+API calls through requests' response hook.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlparse
 
 import docker
@@ -26,8 +30,8 @@ import docker.errors
 import docker.tls
 import requests
 
-from reconciler.drivers.aws import redact
-from reconciler.errors import ReconcilerError, WorldError
+from reconciler.drivers.registry import RegistryAuth
+from reconciler.errors import PermanentError, ReconcilerError, TemporaryError
 from reconciler.model import (
     COMPOSE_NETWORK,
     COMPOSE_ONEOFF,
@@ -37,14 +41,38 @@ from reconciler.model import (
     OWNER_KEY,
     Health,
 )
-from reconciler.observe.registry import RegistryAuth
+from reconciler.secrets import redact
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 OUTPUT_TAIL = 400  # characters of health-check output / logs kept in a message
 
 
-class ServiceFailed(WorldError):
+UNREACHABLE = "cannot connect to the Docker engine: is dockerd running?"
+# Engine/daemon messages that mean "not reachable (yet)" rather than "wrong".
+_TRANSIENT_TEXT = re.compile(
+    r"connection refused|cannot connect to the docker daemon|is the docker daemon running|"
+    r"i/o timeout|timed? ?out|tls handshake timeout|temporary failure|connection reset|"
+    r"service unavailable|too many requests|toomanyrequests|no such host|network is unreachable",
+    re.IGNORECASE,
+)
+
+
+def looks_temporary(text: str) -> bool:
+    """Whether an engine/registry/compose error text means "unreachable or overloaded, retry later". Pure."""
+    return bool(_TRANSIENT_TEXT.search(text))
+
+
+class ServiceFailed(PermanentError):
     """A service's container did not become healthy/complete (the stack stops here)."""
+
+
+class DockerReadApi(Protocol):
+    """The listing calls the observers make: a :class:`docker.APIClient` or the read-only wrapper."""
+
+    def containers(self, *args: Any, **kwargs: Any) -> Any: ...
+    def networks(self, *args: Any, **kwargs: Any) -> Any: ...
+    def volumes(self, *args: Any, **kwargs: Any) -> Any: ...
+    def images(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def connect(
@@ -54,16 +82,18 @@ def connect(
 
     ``tcp://`` with ``tls_cert_path`` (ca.pem, cert.pem, key.pem, Docker's
     layout) speaks TLS; ``ssh://user@host`` goes through the ssh client."""
-    where = host or DEFAULT_SOCKET
+    where = host or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
     if host and host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
-        raise WorldError(f"docker {where}", "cannot connect to the Docker engine: is dockerd running?")
+        raise TemporaryError(f"docker {where}", UNREACHABLE, endpoint=where)
     try:
         if host:
             tls: docker.tls.TLSConfig | bool = False
             if tls_cert_path is not None:
                 for name in ("ca.pem", "cert.pem", "key.pem"):
                     if not (tls_cert_path / name).is_file():
-                        raise WorldError(f"docker {where}", f"TLS file {tls_cert_path / name} not found")
+                        raise PermanentError(
+                            f"docker {where}", f"TLS file {tls_cert_path / name} not found", endpoint=where
+                        )
                 tls = docker.tls.TLSConfig(
                     client_cert=(str(tls_cert_path / "cert.pem"), str(tls_cert_path / "key.pem")),
                     ca_cert=str(tls_cert_path / "ca.pem") if tls_verify else None,
@@ -79,12 +109,11 @@ def connect(
         env = docker.from_env(version="auto", timeout=timeout)
         return env.api
     except docker.errors.DockerException:
-        raise WorldError(
-            f"docker {where}", "cannot connect to the Docker engine: is dockerd running?"
-        ) from None
+        raise TemporaryError(f"docker {where}", UNREACHABLE, endpoint=where) from None
 
 
-def describe_host(api: docker.APIClient) -> str:
+def describe_host(api: Any) -> str:
+    """The engine's socket or URL (``unix:///var/run/docker.sock``, ``http://127.0.0.1:2375``)."""
     adapter = getattr(api, "_custom_adapter", None)
     socket_path = getattr(adapter, "socket_path", None)
     if isinstance(socket_path, str):
@@ -92,22 +121,54 @@ def describe_host(api: docker.APIClient) -> str:
     return str(getattr(api, "base_url", "engine"))
 
 
+def api_error_to_world(
+    exc: docker.errors.APIError, resource: str, *, endpoint: str, prefix: str = "", secrets: Collection[str] = ()
+) -> TemporaryError | PermanentError:
+    """HTTP 5xx (or a text saying unreachable/overloaded) -> Temporary; 4xx -> Permanent. Pure."""
+    message = prefix + redact(_explain(exc), secrets)
+    status = exc.status_code
+    if (status is not None and (status >= 500 or status == 429)) or (status is None and looks_temporary(message)):
+        return TemporaryError(resource, message, endpoint=endpoint)
+    return PermanentError(resource, message, endpoint=endpoint)
+
+
 @contextmanager
-def translate_docker_errors(api: docker.APIClient, resource: str | None = None) -> Iterator[None]:
-    """Docker SDK/requests failures -> WorldError naming the engine or the resource."""
-    engine = f"docker {describe_host(api)}"
+def translate_docker_errors(api: Any, resource: str | None = None) -> Iterator[None]:
+    """Docker SDK/requests failures -> TemporaryError/PermanentError naming the engine or the resource."""
+    where = describe_host(api)
+    engine = f"docker {where}"
     try:
         yield
     except ReconcilerError:
         raise
     except requests.ConnectionError:
-        raise WorldError(engine, "cannot connect to the Docker engine: is dockerd running?") from None
+        raise TemporaryError(engine, UNREACHABLE, endpoint=where) from None
     except requests.Timeout:
-        raise WorldError(engine, "the Docker engine did not answer in time") from None
+        raise TemporaryError(engine, "the Docker engine did not answer in time", endpoint=where) from None
     except docker.errors.APIError as exc:
-        raise WorldError(resource or engine, _explain(exc)) from None
+        raise api_error_to_world(exc, resource or engine, endpoint=where) from None
     except docker.errors.DockerException as exc:
-        raise WorldError(resource or engine, str(exc)) from None
+        error = TemporaryError if looks_temporary(str(exc)) else PermanentError
+        raise error(resource or engine, str(exc), endpoint=where) from None
+
+
+class ComposeListing(NamedTuple):
+    """The raw answers of the four listings an observation makes."""
+
+    containers: list[dict[str, Any]]
+    networks: list[dict[str, Any]]
+    volumes: list[dict[str, Any]]
+    images: list[dict[str, Any]]
+
+
+def list_compose_resources(api: DockerReadApi) -> ComposeListing:
+    """Every compose container (any state), network and volume, and every local image: four calls."""
+    with translate_docker_errors(api):
+        containers: list[dict[str, Any]] = api.containers(all=True, filters={"label": COMPOSE_PROJECT})
+        networks: list[dict[str, Any]] = api.networks(filters={"label": COMPOSE_PROJECT})
+        volumes: list[dict[str, Any]] = api.volumes(filters={"label": COMPOSE_PROJECT}).get("Volumes") or []
+        images: list[dict[str, Any]] = api.images()
+    return ComposeListing(containers, networks, volumes, images)
 
 
 def _explain(exc: docker.errors.APIError) -> str:
@@ -162,6 +223,7 @@ class DockerEngine:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
+        self.endpoint = describe_host(api)
         self._sleep = sleep
         self._clock = clock
 
@@ -191,15 +253,19 @@ class DockerEngine:
                 )
                 for chunk in stream:
                     if isinstance(chunk, dict) and chunk.get("error"):
-                        raise WorldError(resource, "pull failed: " + redact(str(chunk["error"]), secrets))
+                        text = "pull failed: " + redact(str(chunk["error"]), secrets)
+                        error = TemporaryError if looks_temporary(text) else PermanentError
+                        raise error(resource, text, endpoint=self.endpoint)
             except docker.errors.NotFound as exc:
-                raise WorldError(
-                    resource, "not found in the registry: " + redact(_explain(exc), secrets)
+                raise PermanentError(
+                    resource, "not found in the registry: " + redact(_explain(exc), secrets), endpoint=self.endpoint
                 ) from None
             except docker.errors.APIError as exc:
-                raise WorldError(resource, "pull failed: " + redact(_explain(exc), secrets)) from None
+                raise api_error_to_world(
+                    exc, resource, endpoint=self.endpoint, prefix="pull failed: ", secrets=secrets
+                ) from None
         if not self.image_present(reference):
-            raise WorldError(resource, "pull finished but the image is not in the engine")
+            raise PermanentError(resource, "pull finished but the image is not in the engine", endpoint=self.endpoint)
         return True
 
     # ---- containers ------------------------------------------------------
@@ -224,7 +290,7 @@ class DockerEngine:
     def container_health(self, container_id: str) -> Health:
         info = self.inspect(container_id)
         if info is None:
-            raise WorldError(f"container {container_id[:12]}", "does not exist")
+            raise PermanentError(f"container {container_id[:12]}", "does not exist", endpoint=self.endpoint)
         status = ((info.get("State") or {}).get("Health") or {}).get("Status")
         return Health(status) if status in {h.value for h in Health} else Health.NONE
 
@@ -249,21 +315,25 @@ class DockerEngine:
                 state = info.get("State") or {}
                 health = state.get("Health")
                 if health is None:
-                    raise ServiceFailed(what, "has no healthcheck, so it cannot become healthy")
+                    raise ServiceFailed(what, "has no healthcheck, so it cannot become healthy", endpoint=self.endpoint)
                 last_output = _last_health_output(health) or last_output
                 status = str(health.get("Status", ""))
                 if status == Health.UNHEALTHY.value:
-                    raise ServiceFailed(what, _with_output("is unhealthy", last_output, secrets))
+                    raise ServiceFailed(
+                        what, _with_output("is unhealthy", last_output, secrets), endpoint=self.endpoint
+                    )
                 if state.get("Status") in {"exited", "dead"}:
                     raise ServiceFailed(
-                        what, _with_output(f"exited with code {state.get('ExitCode')}", last_output, secrets)
+                        what,
+                        _with_output(f"exited with code {state.get('ExitCode')}", last_output, secrets),
+                        endpoint=self.endpoint,
                     )
                 states.append(status)
             if states and all(s == Health.HEALTHY.value for s in states):
                 return
             if self._clock() >= deadline:
                 raise ServiceFailed(
-                    what, _with_output(f"not healthy after {timeout:g}s", last_output, secrets)
+                    what, _with_output(f"not healthy after {timeout:g}s", last_output, secrets), endpoint=self.endpoint
                 )
             self._sleep(interval)
 
@@ -288,19 +358,21 @@ class DockerEngine:
                     code = state.get("ExitCode")
                     if code != 0:
                         logs = self._log_tail(str(info["Id"]))
-                        raise ServiceFailed(what, _with_output(f"exited with code {code}", logs, secrets))
+                        raise ServiceFailed(
+                            what, _with_output(f"exited with code {code}", logs, secrets), endpoint=self.endpoint
+                        )
                     done += 1
             if infos and done == len(infos):
                 return
             if self._clock() >= deadline:
-                raise ServiceFailed(what, f"did not complete within {timeout:g}s")
+                raise ServiceFailed(what, f"did not complete within {timeout:g}s", endpoint=self.endpoint)
             self._sleep(interval)
 
     def _service_infos(self, project: str, service: str) -> list[dict[str, Any]]:
         infos = [self.inspect(str(c["Id"])) for c in self.service_containers(project, service)]
         found = [i for i in infos if i is not None]
         if not found:
-            raise ServiceFailed(f"service {project}/{service}", "has no container")
+            raise ServiceFailed(f"service {project}/{service}", "has no container", endpoint=self.endpoint)
         return found
 
     def _log_tail(self, container_id: str) -> str:
@@ -324,9 +396,10 @@ class DockerEngine:
                 continue
             labels = (info.get("Config") or {}).get("Labels") or {}
             if expected_owner is not None and labels.get(OWNER_KEY) != expected_owner:
-                raise WorldError(
+                raise PermanentError(
                     f"container {cid[:12]}",
                     f"not removed: its owner label is {labels.get(OWNER_KEY)!r}, expected {expected_owner!r}",
+                    endpoint=self.endpoint,
                 )
             with translate_docker_errors(self.api, f"container {cid[:12]}"):
                 try:
@@ -341,16 +414,12 @@ class DockerEngine:
 
     def network_exists(self, project: str, key: str) -> bool:
         with translate_docker_errors(self.api, f"network {project}/{key}"):
-            found = self.api.networks(
-                filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_NETWORK}={key}"]}
-            )
+            found = self.api.networks(filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_NETWORK}={key}"]})
         return bool(found)
 
     def volume_exists(self, project: str, key: str) -> bool:
         with translate_docker_errors(self.api, f"volume {project}/{key}"):
-            found = self.api.volumes(
-                filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_VOLUME}={key}"]}
-            )
+            found = self.api.volumes(filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_VOLUME}={key}"]})
         return bool(found.get("Volumes"))
 
 

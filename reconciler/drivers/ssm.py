@@ -1,4 +1,11 @@
-"""Write SSM parameters: put, tag and delete, paced and retried, each safe to repeat. Does I/O.
+"""SSM Parameter Store calls: :class:`SsmReader` (by-path pages, tags, owner-filtered listing) and
+:class:`SsmWriter` (put, tag and delete, paced and retried, each safe to repeat). Does I/O.
+
+The reader returns raw API dicts and names; deciding what they mean (merging
+paths, wrapping SecureStrings) is :mod:`reconciler.observe.ssm`'s job. A name
+that does not exist is ``None``/absent, never an error; every other failure is a
+:class:`~reconciler.errors.TemporaryError` or :class:`~reconciler.errors.PermanentError`
+naming the parameter and the endpoint.
 
 Every mutating call goes through a shared :class:`~reconciler.drivers.aws.RateLimiter`
 (PutParameter has no batch form and about 3 TPS) and is retried on
@@ -13,13 +20,13 @@ Secret values never reach a message.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Literal, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
-from reconciler.drivers.aws import RateLimiter, error_code, translate_errors, write_retrying
-from reconciler.errors import WorldError
+from reconciler.drivers.aws import RateLimiter, endpoint_of, error_code, translate_errors, write_retrying
+from reconciler.errors import PermanentError
 from reconciler.model import OWNER_KEY, ParamType, Value, reveal
 
 if TYPE_CHECKING:
@@ -30,6 +37,81 @@ T = TypeVar("T")
 PutOutcome = Literal["created", "updated", "unchanged"]
 DeleteOutcome = Literal["deleted", "absent"]
 
+PAGE_SIZE = 10  # GetParametersByPath maximum
+DESCRIBE_PAGE_SIZE = 50  # DescribeParameters maximum
+MISSING_CODES = frozenset({"InvalidResourceId", "ParameterNotFound"})
+
+
+class SsmReader:
+    """Read-only SSM calls used by the observers (works on a read-only client)."""
+
+    def __init__(self, ssm: SSMClient) -> None:
+        self._ssm = ssm
+        self.endpoint = endpoint_of(ssm)
+
+    def parameters_by_path(
+        self, path: str, *, decrypt: bool, secure_only: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every parameter under ``path`` (recursive), raw, :data:`PAGE_SIZE` a page.
+        ``secure_only`` filters to SecureString on the server."""
+        with translate_errors(f"ssm {path}", endpoint=self.endpoint):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {
+                    "Path": path,
+                    "Recursive": True,
+                    "WithDecryption": decrypt,
+                    "MaxResults": PAGE_SIZE,
+                }
+                if secure_only:
+                    kwargs["ParameterFilters"] = [{"Key": "Type", "Option": "Equals", "Values": ["SecureString"]}]
+                if token:
+                    kwargs["NextToken"] = token
+                page = self._ssm.get_parameters_by_path(**kwargs)
+                yield from (dict(raw) for raw in page.get("Parameters", []))
+                token = page.get("NextToken")
+                if not token:
+                    return
+
+    def tags(self, name: str, *, resource: str | None = None) -> dict[str, str] | None:
+        """Tags of one parameter (one ListTagsForResource), None when it does not exist."""
+        with translate_errors(resource or f"ssm {name}", endpoint=self.endpoint):
+            try:
+                resp = self._ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+            except ClientError as exc:
+                if error_code(exc) in MISSING_CODES:
+                    return None
+                raise
+        return {str(t["Key"]): str(t["Value"]) for t in resp.get("TagList", [])}
+
+    def versions(self, names: Sequence[str]) -> dict[str, int]:
+        """Current version of each named parameter (at most 10 names: one GetParameters, values
+        not decrypted); missing names are absent."""
+        if not names:
+            return {}
+        with translate_errors(f"ssm {names[0]}", endpoint=self.endpoint):
+            resp = self._ssm.get_parameters(Names=list(names), WithDecryption=False)
+        return {str(p["Name"]): int(p.get("Version", 1)) for p in resp.get("Parameters", [])}
+
+    def owned_names(self, root: str, owner_key: str, owner: str) -> set[str]:
+        """Names under ``root`` (recursive) whose ``owner_key`` tag is ``owner``: DescribeParameters
+        filtered by tag on the server, one call per :data:`DESCRIBE_PAGE_SIZE` owned names."""
+        filters: Sequence[Any] = [{"Key": f"tag:{owner_key}", "Values": [owner]}]
+        if root != "/":
+            filters = [*filters, {"Key": "Path", "Option": "Recursive", "Values": [root]}]
+        owned: set[str] = set()
+        with translate_errors(f"ssm {root}", endpoint=self.endpoint):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"ParameterFilters": list(filters), "MaxResults": DESCRIBE_PAGE_SIZE}
+                if token:
+                    kwargs["NextToken"] = token
+                page = self._ssm.describe_parameters(**kwargs)
+                owned.update(str(p["Name"]) for p in page.get("Parameters", []))
+                token = page.get("NextToken")
+                if not token:
+                    return owned
+
 
 class SsmWriter:
     def __init__(
@@ -39,6 +121,8 @@ class SsmWriter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._ssm = ssm
+        self._reader = SsmReader(ssm)
+        self.endpoint = self._reader.endpoint
         self._sleep = sleep
         self._limiter = rate_limiter or RateLimiter(sleep=sleep)
 
@@ -59,7 +143,7 @@ class SsmWriter:
         """Create (``overwrite=False``, with ``tags``) or update (``overwrite=True``; ``tags``
         given = adopt: added after the put)."""
         text = reveal(value)
-        with translate_errors(f"parameter {name}", secrets=(text,)):
+        with translate_errors(f"parameter {name}", secrets=(text,), endpoint=self.endpoint):
             if overwrite:
                 self._put_overwrite(name, type, text)
                 if tags:
@@ -90,9 +174,10 @@ class SsmWriter:
         owner = current_tags.get(OWNER_KEY)
         wanted_owner = tags.get(OWNER_KEY)
         if owner is not None and wanted_owner is not None and owner != wanted_owner:
-            raise WorldError(
+            raise PermanentError(
                 f"parameter {name}",
                 f"already exists and is owned by {owner!r}, not {wanted_owner!r}; left unchanged",
+                endpoint=self.endpoint,
             )
         current = self._ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
         outcome: PutOutcome = "unchanged"
@@ -108,17 +193,10 @@ class SsmWriter:
 
     def tags(self, name: str) -> dict[str, str] | None:
         """Current tags, or None when the parameter does not exist."""
-        with translate_errors(f"parameter {name}"):
-            try:
-                resp = self._ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
-            except ClientError as exc:
-                if error_code(exc) in {"InvalidResourceId", "ParameterNotFound"}:
-                    return None
-                raise
-        return {str(t["Key"]): str(t["Value"]) for t in resp.get("TagList", [])}
+        return self._reader.tags(name, resource=f"parameter {name}")
 
     def add_tags(self, name: str, tags: Mapping[str, str]) -> None:
-        with translate_errors(f"parameter {name}"):
+        with translate_errors(f"parameter {name}", endpoint=self.endpoint):
             self._write(
                 lambda: self._ssm.add_tags_to_resource(
                     ResourceType="Parameter", ResourceId=name, Tags=_tag_list(tags)
@@ -134,11 +212,12 @@ class SsmWriter:
             return "absent"
         owner = current.get(OWNER_KEY)
         if owner != expected_owner:
-            raise WorldError(
+            raise PermanentError(
                 f"parameter {name}",
                 f"not deleted: its owner tag is {owner!r}, expected {expected_owner!r}",
+                endpoint=self.endpoint,
             )
-        with translate_errors(f"parameter {name}"):
+        with translate_errors(f"parameter {name}", endpoint=self.endpoint):
             try:
                 self._write(lambda: self._ssm.delete_parameter(Name=name))
             except ClientError as exc:

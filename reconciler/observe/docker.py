@@ -1,4 +1,5 @@
-"""Read the Docker engine: compose containers, networks, volumes and local image digests. Does I/O.
+"""Read the Docker engine: compose containers, networks, volumes and local image digests. Does I/O
+(the listings are :func:`reconciler.drivers.docker.list_compose_resources`; the parsing here is pure).
 
 Exactly four API calls per observation, whatever the number of containers:
 one label-filtered container listing (health is parsed from the listing's
@@ -12,11 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import docker
-
-from reconciler.drivers.docker import DockerCallCounter, translate_docker_errors
+from reconciler.drivers.docker import ComposeListing, DockerCallCounter, DockerReadApi, list_compose_resources
 from reconciler.model import (
     COMPOSE_NETWORK,
     COMPOSE_ONEOFF,
@@ -28,7 +27,14 @@ from reconciler.model import (
     ObservedVolume,
 )
 
-__all__ = ["DockerCallCounter", "DockerObservation", "normalize_reference", "observe_docker", "parse_health"]
+__all__ = [
+    "DockerCallCounter",
+    "DockerObservation",
+    "normalize_reference",
+    "observe_docker",
+    "parse_docker",
+    "parse_health",
+]
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
@@ -60,7 +66,7 @@ def normalize_reference(ref: str) -> str:
 
 
 def observe_docker(
-    api: docker.APIClient,
+    api: DockerReadApi,
     pinned_refs: Iterable[str] | None = None,
     *,
     projects: Iterable[str] | None = None,
@@ -69,12 +75,18 @@ def observe_docker(
 
     ``pinned_refs=None`` reports every digest reference present in the engine.
     """
+    return parse_docker(list_compose_resources(api), pinned_refs, projects=projects)
+
+
+def parse_docker(
+    listing: ComposeListing,
+    pinned_refs: Iterable[str] | None = None,
+    *,
+    projects: Iterable[str] | None = None,
+) -> DockerObservation:
+    """The observation in the four raw listings. Pure."""
     wanted_projects = set(projects) if projects is not None else None
-    with translate_docker_errors(api):
-        raw_containers: list[dict[str, Any]] = api.containers(all=True, filters={"label": COMPOSE_PROJECT})
-        raw_networks: list[dict[str, Any]] = api.networks(filters={"label": COMPOSE_PROJECT})
-        raw_volumes = api.volumes(filters={"label": COMPOSE_PROJECT}).get("Volumes") or []
-        raw_images: list[dict[str, Any]] = api.images()
+    raw_containers, raw_networks, raw_volumes, raw_images = listing
 
     def keep(labels: Mapping[str, str]) -> bool:
         return wanted_projects is None or labels.get(COMPOSE_PROJECT) in wanted_projects

@@ -1,4 +1,5 @@
-"""Read SSM Parameter Store: parameters under the spec's paths, and tags on demand. Does I/O.
+"""Read SSM Parameter Store: parameters under the spec's paths, and tags on demand. Does I/O
+(through :class:`~reconciler.drivers.ssm.SsmReader`; the path merging and parsing here are pure).
 
 Cost floor: each distinct subtree is read once with GetParametersByPath
 (Recursive, 10 per page), so N parameters cost ceil(N/10) calls and nothing
@@ -21,15 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import ClientError
-
-from reconciler.drivers.aws import error_code, translate_errors
+from reconciler.drivers.ssm import PAGE_SIZE, SsmReader
 from reconciler.model import ObservedParameter, ParameterPath, ParamType, Sensitive, Value
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
-PAGE_SIZE = 10
+__all__ = ["PAGE_SIZE", "Read", "attach_tags", "observe_owned", "observe_parameters", "observe_tags", "plan_reads"]
 
 
 def normalize_path(path: str) -> str:
@@ -88,78 +87,47 @@ def _observed(raw: Any) -> ObservedParameter:
     )
 
 
-def observe_parameters(ssm: SSMClient, paths: Sequence[ParameterPath]) -> dict[str, ObservedParameter]:
+def _reader(ssm: SSMClient | SsmReader) -> SsmReader:
+    return ssm if isinstance(ssm, SsmReader) else SsmReader(ssm)
+
+
+def observe_parameters(
+    ssm: SSMClient | SsmReader, paths: Sequence[ParameterPath]
+) -> dict[str, ObservedParameter]:
     """All parameters under ``paths`` (recursive), by full name."""
+    reader = _reader(ssm)
     found: dict[str, ObservedParameter] = {}
     for read in plan_reads(paths):
-        with translate_errors(f"ssm {read.path}"):
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {
-                    "Path": read.path,
-                    "Recursive": True,
-                    "WithDecryption": read.decrypt,
-                    "MaxResults": PAGE_SIZE,
-                }
-                if read.secure_only:
-                    kwargs["ParameterFilters"] = [
-                        {"Key": "Type", "Option": "Equals", "Values": ["SecureString"]}
-                    ]
-                if token:
-                    kwargs["NextToken"] = token
-                page = ssm.get_parameters_by_path(**kwargs)
-                for raw in page.get("Parameters", []):
-                    param = _observed(raw)
-                    found[param.name] = param
-                token = page.get("NextToken")
-                if not token:
-                    break
+        for raw in reader.parameters_by_path(read.path, decrypt=read.decrypt, secure_only=read.secure_only):
+            param = _observed(raw)
+            found[param.name] = param
     return found
 
 
-def observe_tags(ssm: SSMClient, names: Iterable[str]) -> dict[str, dict[str, str]]:
+def observe_tags(ssm: SSMClient | SsmReader, names: Iterable[str]) -> dict[str, dict[str, str]]:
     """Tags of each named parameter (one ListTagsForResource each); missing names are absent."""
+    reader = _reader(ssm)
     tags: dict[str, dict[str, str]] = {}
     for name in dict.fromkeys(names):
-        with translate_errors(f"ssm {name}"):
-            try:
-                resp = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
-            except ClientError as exc:
-                if error_code(exc) in {"InvalidResourceId", "ParameterNotFound"}:
-                    continue
-                raise
-        tags[name] = {str(t["Key"]): str(t["Value"]) for t in resp.get("TagList", [])}
+        found = reader.tags(name)
+        if found is not None:
+            tags[name] = found
     return tags
 
 
-DESCRIBE_PAGE_SIZE = 50  # DescribeParameters maximum
-
-
-def observe_owned(ssm: SSMClient, paths: Iterable[str], owner_key: str, owner: str) -> set[str]:
+def observe_owned(ssm: SSMClient | SsmReader, paths: Iterable[str], owner_key: str, owner: str) -> set[str]:
     """Names under ``paths`` (recursive) whose ``owner_key`` tag is ``owner``.
 
     One DescribeParameters call per 50 *owned* parameters per path, filtered by
     tag on the server: the cost does not grow with the foreign parameters that
     share the path (ListTagsForResource would cost one call each, every tick).
     """
+    reader = _reader(ssm)
     owned: set[str] = set()
     roots = sorted({normalize_path(p) for p in paths})
     roots = [r for r in roots if not any(_within(r, o) for o in roots if o != r)]
     for root in roots:
-        filters: list[Any] = [{"Key": f"tag:{owner_key}", "Values": [owner]}]
-        if root != "/":
-            filters.append({"Key": "Path", "Option": "Recursive", "Values": [root]})
-        with translate_errors(f"ssm {root}"):
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {"ParameterFilters": filters, "MaxResults": DESCRIBE_PAGE_SIZE}
-                if token:
-                    kwargs["NextToken"] = token
-                page = ssm.describe_parameters(**kwargs)
-                owned.update(str(p["Name"]) for p in page.get("Parameters", []))
-                token = page.get("NextToken")
-                if not token:
-                    break
+        owned |= reader.owned_names(root, owner_key, owner)
     return owned
 
 
@@ -176,14 +144,12 @@ def attach_tags(
 GET_PARAMETERS_BATCH = 10  # GetParameters names per call
 
 
-def observe_versions(ssm: SSMClient, names: Iterable[str]) -> dict[str, int]:
+def observe_versions(ssm: SSMClient | SsmReader, names: Iterable[str]) -> dict[str, int]:
     """Current version of each named parameter (missing names are absent): one GetParameters
     per 10 names, values not decrypted (only versions are read)."""
+    reader = _reader(ssm)
     wanted = sorted(set(names))
     versions: dict[str, int] = {}
     for start in range(0, len(wanted), GET_PARAMETERS_BATCH):
-        batch = wanted[start : start + GET_PARAMETERS_BATCH]
-        with translate_errors(f"ssm {batch[0]}"):
-            resp = ssm.get_parameters(Names=batch, WithDecryption=False)
-        versions.update({str(p["Name"]): int(p.get("Version", 1)) for p in resp.get("Parameters", [])})
+        versions.update(reader.versions(wanted[start : start + GET_PARAMETERS_BATCH]))
     return versions

@@ -7,9 +7,10 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from drivers.worldkit import aws
-from reconciler.drivers.aws import CallCounter, RateLimiter, redact, translate_errors, write_retrying
+from reconciler.drivers.aws import CallCounter, RateLimiter, translate_errors, write_retrying
 from reconciler.errors import WorldError
 from reconciler.model import MASK
+from reconciler.secrets import redact
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""observe/registry: tag -> digest against the sandbox registry (OCI) and moto (ECR)."""
+"""drivers/registry and observe/registry: tag -> digest against the sandbox registry (OCI) and moto (ECR)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import requests
 
 from drivers.worldkit import PushedImage, uid
 from reconciler.drivers.aws import AwsClients, CallCounter
+from reconciler.drivers.registry import EcrRegistry, OciRegistry, cached_logins
 from reconciler.errors import WorldError
 from reconciler.model import ImageRef
-from reconciler.observe.registry import EcrRegistry, OciRegistry, Resolver, cached_logins, resolve_digests
+from reconciler.observe.registry import Resolver, resolve_digests
 
 pytestmark = pytest.mark.world
 

@@ -130,6 +130,10 @@ def make_env(
         return env
 
     yield make
+    engines = [docker.APIClient(base_url=e.docker_host) for e in sandbox.engines[1:]]
     for env in made:
-        remove_project(docker_api, env.copy.project)
+        for api in (docker_api, *engines):
+            remove_project(api, env.copy.project)
         delete_parameters(clients, env.copy.prefix)
+    for api in engines:
+        api.close()

@@ -1,0 +1,351 @@
+"""Image registry clients: tag -> digest on an OCI registry or ECR, and ECR pull logins. Does I/O.
+
+Two resolvers share one shape, ``resolve(repository, tags) -> {tag: digest}``
+(a tag or repository that does not exist is simply absent, never an error):
+
+* :class:`OciRegistry` speaks the Docker/OCI distribution HTTP API: one
+  ``HEAD /v2/<repo>/manifests/<tag>`` per tag (what ``docker pull`` of an
+  unchanged image costs), anonymous Bearer tokens when the registry asks. It
+  only ever sends GET and HEAD (it works on a read-only session). A token is
+  kept for its ``expires_in`` (60 s when the token service does not say, per
+  the distribution spec's token protocol) and fetched again when it expired or
+  when the registry answers 401 to it (one retry).
+* :class:`EcrRegistry` makes ONE DescribeImages call per repository for all
+  wanted tags; only when a tag is missing (ECR then fails the whole call) does
+  it fall back to listing the repository's tagged images.
+
+:func:`cached_logins` keeps each registry's pull credentials until shortly
+before they expire (ECR's GetAuthorizationToken: 12 hours). Clocks are
+injected so tests never sleep. Failures are
+:class:`~reconciler.errors.TemporaryError` (unreachable, timeout, 429, 5xx) or
+:class:`~reconciler.errors.PermanentError` (denied, unsupported auth, other 4xx),
+naming the registry and its URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import requests
+from botocore.exceptions import ClientError
+
+from reconciler.drivers.aws import endpoint_of, error_code, translate_errors
+from reconciler.errors import PermanentError, TemporaryError
+from reconciler.model import Sensitive
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+DEFAULT_TIMEOUT = 10.0
+ECR_BATCH = 100  # DescribeImages imageIds limit
+DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, distribution token spec: expires_in when absent
+TOKEN_MARGIN = 5.0  # refresh a bearer token this long before it expires
+LOGIN_MARGIN = 300.0  # refresh pull credentials this long before they expire
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials for pulling from one registry (the password is masked when printed).
+
+    ``expires_at``: epoch seconds after which they no longer work (None: unknown/never).
+    """
+
+    username: str
+    password: Sensitive
+    server: str
+    expires_at: float | None = None
+
+    def docker_auth_config(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password.reveal(), "serveraddress": self.server}
+
+
+# --------------------------------------------------------------------------
+# OCI / Docker distribution API
+# --------------------------------------------------------------------------
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    value: str
+    expires_at: float  # by the injected clock
+
+    def valid(self, now: float) -> bool:
+        return now < self.expires_at
+
+
+def token_expiry(body: Mapping[str, Any], fetched_at: float) -> float:
+    """When a token from the token service stops being usable, by the clock that read ``fetched_at``.
+
+    ``expires_in`` (default 60 s) counts from ``issued_at`` when the service sent
+    one that agrees with our clock within the lifetime, else from the fetch. Pure.
+    """
+    try:
+        lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+    except (TypeError, ValueError):
+        lifetime = DEFAULT_TOKEN_LIFETIME
+    start = fetched_at
+    issued = body.get("issued_at")
+    if isinstance(issued, str):
+        try:
+            issued_ts = datetime.fromisoformat(issued.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            issued_ts = None
+        if issued_ts is not None and abs(issued_ts - fetched_at) < lifetime:
+            start = min(start, issued_ts)
+    return start + max(0.0, lifetime - min(TOKEN_MARGIN, lifetime / 10))
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    try:
+        return max(0.0, float(resp.headers["Retry-After"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class OciRegistry:
+    def __init__(
+        self,
+        session: requests.Session,
+        host: str,
+        insecure: bool = False,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Clock = time.time,
+    ) -> None:
+        self._session = session
+        self.host = host
+        self.base = f"{'http' if insecure else 'https'}://{host}"
+        self._timeout = timeout
+        self._clock = clock
+        self._tokens: dict[str, BearerToken] = {}  # scope -> bearer token
+
+    @property
+    def resource(self) -> str:
+        return f"registry {self.host}"
+
+    def resolve(self, repository: str, tags: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for tag in dict.fromkeys(tags):
+            digest = self.digest(repository, tag)
+            if digest is not None:
+                found[tag] = digest
+        return found
+
+    def digest(self, repository: str, reference: str) -> str | None:
+        """Digest of ``repository:reference`` (a tag or a digest), None when not found."""
+        url = f"{self.base}/v2/{repository}/manifests/{reference}"
+        resp = self._request("HEAD", url, repository)
+        if resp.status_code == 404:
+            return None
+        self._check(resp, repository, reference)
+        digest = resp.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        # Some registries omit the header on HEAD: the digest is the sha256 of the manifest body.
+        resp = self._request("GET", url, repository)
+        if resp.status_code == 404:
+            return None
+        self._check(resp, repository, reference)
+        return resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(resp.content).hexdigest()
+
+    def _request(self, method: str, url: str, repository: str) -> requests.Response:
+        """Send with the cached token when still valid; on 401 fetch a token (once) and resend."""
+        scope = f"repository:{repository}:pull"
+        headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+        token = self._tokens.get(scope)
+        if token is not None and not token.valid(self._clock()):
+            del self._tokens[scope]
+            token = None
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.value}"
+        resp = self._send(method, url, headers)
+        if resp.status_code != 401:
+            return resp
+        challenge = resp.headers.get("WWW-Authenticate", "")
+        if not challenge.lower().startswith("bearer "):
+            if token is None:
+                raise PermanentError(
+                    self.resource,
+                    "asks for credentials (basic auth), which are not supported for tag resolution",
+                    endpoint=self.base,
+                )
+            return resp
+        self._tokens.pop(scope, None)
+        token = self._anonymous_token(challenge, scope)
+        self._tokens[scope] = token
+        headers["Authorization"] = f"Bearer {token.value}"
+        return self._send(method, url, headers)
+
+    def _send(self, method: str, url: str, headers: Mapping[str, str]) -> requests.Response:
+        try:
+            return self._session.request(method, url, headers=dict(headers), timeout=self._timeout)
+        except requests.ConnectionError:
+            raise TemporaryError(
+                self.resource, f"cannot connect to {self.base}: is the registry running?", endpoint=self.base
+            ) from None
+        except requests.Timeout:
+            raise TemporaryError(self.resource, f"{self.base} did not answer in time", endpoint=self.base) from None
+        except requests.RequestException as exc:
+            raise TemporaryError(self.resource, f"request failed: {type(exc).__name__}", endpoint=self.base) from None
+
+    def _anonymous_token(self, challenge: str, scope: str) -> BearerToken:
+        params = dict(_CHALLENGE_PARAM.findall(challenge))
+        realm = params.pop("realm", "")
+        if not realm:
+            raise PermanentError(self.resource, "sent a Bearer challenge without a realm", endpoint=self.base)
+        query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
+        try:
+            resp = self._session.get(realm, params=query, timeout=self._timeout)
+        except requests.RequestException:
+            raise TemporaryError(self.resource, f"cannot reach its token service {realm}", endpoint=realm) from None
+        fetched_at = self._clock()
+        if resp.status_code != 200:
+            message = f"token service {realm} refused anonymous access (HTTP {resp.status_code})"
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise TemporaryError(self.resource, message, endpoint=realm, retry_after=_retry_after(resp))
+            raise PermanentError(self.resource, message, endpoint=realm)
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not token:
+            raise PermanentError(self.resource, f"token service {realm} returned no token", endpoint=realm)
+        return BearerToken(str(token), token_expiry(body, fetched_at))
+
+    def _check(self, resp: requests.Response, repository: str, reference: str) -> None:
+        status = resp.status_code
+        if status == 200:
+            return
+        if status in (401, 403):
+            raise PermanentError(
+                self.resource, f"access to {repository}:{reference} denied (HTTP {status})", endpoint=self.base
+            )
+        message = f"unexpected HTTP {status} for {repository}:{reference}"
+        if status == 429 or status >= 500:
+            raise TemporaryError(self.resource, message, endpoint=self.base, retry_after=_retry_after(resp))
+        raise PermanentError(self.resource, message, endpoint=self.base)
+
+
+# --------------------------------------------------------------------------
+# Amazon ECR
+# --------------------------------------------------------------------------
+
+
+class EcrRegistry:
+    def __init__(self, ecr: ECRClient, registry_id: str | None = None) -> None:
+        self._ecr = ecr
+        self._registry_id = registry_id
+        self.endpoint = endpoint_of(ecr)
+
+    def _ids(self) -> dict[str, str]:
+        return {"registryId": self._registry_id} if self._registry_id else {}
+
+    def resolve(self, repository: str, tags: Sequence[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(tags))
+        found: dict[str, str] = {}
+        with translate_errors(f"ecr {repository}", endpoint=self.endpoint):
+            try:
+                for start in range(0, len(wanted), ECR_BATCH):
+                    chunk = wanted[start : start + ECR_BATCH]
+                    resp = self._ecr.describe_images(
+                        repositoryName=repository,
+                        imageIds=[{"imageTag": t} for t in chunk],
+                        **self._ids(),  # type: ignore[arg-type]
+                    )
+                    _collect(resp.get("imageDetails", []), set(chunk), found)
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == "RepositoryNotFoundException":
+                    return {}
+                if code != "ImageNotFoundException":
+                    raise
+                found = self._list_tagged(repository, set(wanted))
+        return found
+
+    def _list_tagged(self, repository: str, wanted: set[str]) -> dict[str, str]:
+        """Fallback when a tag is missing: page through the repository's tagged images."""
+        found: dict[str, str] = {}
+        paginator = self._ecr.get_paginator("describe_images")
+        pages = paginator.paginate(
+            repositoryName=repository,
+            filter={"tagStatus": "TAGGED"},
+            PaginationConfig={"PageSize": 1000},
+            **self._ids(),  # type: ignore[arg-type]
+        )
+        for page in pages:
+            _collect(page.get("imageDetails", []), wanted, found)
+            if wanted <= found.keys():
+                break
+        return found
+
+    def login(self) -> RegistryAuth:
+        """Pull credentials from GetAuthorizationToken (valid 12 hours; ``expires_at`` from ``expiresAt``)."""
+        with translate_errors("ecr authorization", endpoint=self.endpoint):
+            kwargs: dict[str, Any] = {"registryIds": [self._registry_id]} if self._registry_id else {}
+            data = self._ecr.get_authorization_token(**kwargs)["authorizationData"]
+        if not data:
+            raise PermanentError("ecr authorization", "GetAuthorizationToken returned no token", endpoint=self.endpoint)
+        token = base64.b64decode(data[0]["authorizationToken"]).decode()
+        username, _, password = token.partition(":")
+        expires = data[0].get("expiresAt")
+        return RegistryAuth(
+            username=username,
+            password=Sensitive(password),
+            server=data[0]["proxyEndpoint"],
+            expires_at=expires.timestamp() if isinstance(expires, datetime) else None,
+        )
+
+
+def _collect(details: Sequence[Any], wanted: set[str], found: dict[str, str]) -> None:
+    for detail in details:
+        for tag in detail.get("imageTags", []) or []:
+            if tag in wanted:
+                found[tag] = str(detail["imageDigest"])
+
+
+def cached_logins(
+    logins: Mapping[str, Callable[[], RegistryAuth]],
+    *,
+    clock: Clock = time.time,
+    margin: float = LOGIN_MARGIN,
+) -> Callable[[str], RegistryAuth | None]:
+    """Registry host -> pull credentials (e.g. ``EcrRegistry.login``), each kept until ``margin``
+    seconds before its ``expires_at`` (by ``clock``, epoch seconds), then fetched again; hosts
+    without an entry get None (anonymous pulls). Credentials that look expired as soon as they
+    arrive (a clock far off, or moto's fixed 2015 date) are kept ``margin`` seconds: logging in
+    again at once would not help, and this bounds the logins to one per ``margin``."""
+    cache: dict[str, tuple[RegistryAuth, float]] = {}  # host -> (credentials, refresh at)
+
+    def auth_for(registry: str) -> RegistryAuth | None:
+        if registry not in logins:
+            return None
+        now = clock()
+        cached = cache.get(registry)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        auth = logins[registry]()
+        refresh_at = float("inf") if auth.expires_at is None else auth.expires_at - margin
+        if refresh_at <= now:
+            refresh_at = now + margin
+        cache[registry] = (auth, refresh_at)
+        return auth
+
+    return auth_for
