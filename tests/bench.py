@@ -30,6 +30,7 @@ from pathlib import Path
 import boto3
 
 from reconciler import app, planner
+from reconciler.events import Event
 from reconciler.model import ENVIRONMENT_KEY, OWNER_KEY
 from reconciler.render import render_report
 from reconciler.sandbox import SandboxInfo, default_state_dir, up
@@ -123,15 +124,15 @@ def measure(sandbox: SandboxInfo, n: int, services: int, repeat: int, work: Path
     env_dir = work / f"bench-{n}"
     write_environment(env_dir, sandbox, uid, n, services)
     overrides = app.Overrides(state_dir=work / "state")
-    events: list[str] = []
+    events: list[Event] = []
     try:
         t = time.perf_counter()
         seed(sandbox, uid, n)
         seeded = time.perf_counter() - t
-        ctx = app.open_environment(env_dir, overrides, on_event=events.append)
+        ctx = app.open_environment(env_dir, overrides, read_only=False, on_event=events.append)
         try:
             first = ctx.plan()
-            report = ctx.apply(first)
+            report = ctx.apply(first.plan)
             if not report.ok:
                 raise SystemExit(render_report(report))
             stray = [a for a in first.plan.actions if a.kind in ("put_parameter", "delete_parameter")]
@@ -143,7 +144,7 @@ def measure(sandbox: SandboxInfo, n: int, services: int, repeat: int, work: Path
         build_desired(load_environment(env_dir), lambda _: None)
         load_s = time.perf_counter() - t
 
-        ctx = app.open_environment(env_dir, overrides, on_event=events.append)
+        ctx = app.open_environment(env_dir, overrides, read_only=True, on_event=events.append)
         try:
             ctx.world.counters.reset()
             t = time.perf_counter()
