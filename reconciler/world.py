@@ -38,7 +38,7 @@ from reconciler.errors import PermanentError, ReconcilerError, TemporaryError, W
 from reconciler.events import EventSink, HostObserved, discard
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
 from reconciler.model import OWNER_KEY, DesiredState, HostSpec, ImageRef, ObservedHost, ObservedState
-from reconciler.observe.docker import observe_docker
+from reconciler.observe.docker import observe_containers, observe_docker
 from reconciler.observe.registry import Resolver, resolve_digests
 from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags, observe_versions
 from reconciler.plan import ParameterVersion, Plan, ProjectContainers
@@ -275,7 +275,7 @@ class World:
         for host in sorted({p.host for p in projects}):
             wanted = [p for p in projects if p.host == host]
             try:
-                seen = observe_docker(self.host(host).api, (), projects=[p.project for p in wanted])
+                containers = observe_containers(self.host(host).api, [p.project for p in wanted])
             except WorldError as exc:
                 stale.extend(f"project {p.project} on host {host}: cannot be read: {exc}" for p in wanted)
                 continue
@@ -283,7 +283,7 @@ class World:
                 now_containers = tuple(
                     sorted(
                         (c.id, c.service, c.config_hash or "", c.owner or "")
-                        for c in seen.containers
+                        for c in containers
                         if c.project == p.project
                     )
                 )

@@ -171,6 +171,13 @@ def list_compose_resources(api: DockerReadApi) -> ComposeListing:
     return ComposeListing(containers, networks, volumes, images)
 
 
+def list_compose_containers(api: DockerReadApi) -> ComposeListing:
+    """Every compose container (any state) and nothing else: one call (apply's re-check)."""
+    with translate_docker_errors(api):
+        containers: list[dict[str, Any]] = api.containers(all=True, filters={"label": COMPOSE_PROJECT})
+    return ComposeListing(containers, [], [], [])
+
+
 def _explain(exc: docker.errors.APIError) -> str:
     explanation = exc.explanation
     text = explanation.decode(errors="replace") if isinstance(explanation, bytes) else str(explanation or exc)

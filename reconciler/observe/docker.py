@@ -15,7 +15,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from reconciler.drivers.docker import ComposeListing, DockerCallCounter, DockerReadApi, list_compose_resources
+from reconciler.drivers.docker import (
+    ComposeListing,
+    DockerCallCounter,
+    DockerReadApi,
+    list_compose_containers,
+    list_compose_resources,
+)
 from reconciler.model import (
     COMPOSE_NETWORK,
     COMPOSE_ONEOFF,
@@ -76,6 +82,11 @@ def observe_docker(
     ``pinned_refs=None`` reports every digest reference present in the engine.
     """
     return parse_docker(list_compose_resources(api), pinned_refs, projects=projects)
+
+
+def observe_containers(api: DockerReadApi, projects: Iterable[str]) -> tuple[ObservedContainer, ...]:
+    """Only the compose containers of ``projects`` (one listing): what apply re-checks."""
+    return parse_docker(list_compose_containers(api), (), projects=projects).containers
 
 
 def parse_docker(

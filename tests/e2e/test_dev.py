@@ -192,3 +192,75 @@ def test_prune_deletes_only_owned_parameters(make_env: EnvFactory) -> None:
     for key, value in env.secrets.items():
         assert env.parameter(key) == value  # external secrets are never written or deleted
     assert env.ids() == ids  # no container reads FEATURE_X
+
+
+def test_a_stale_plan_is_never_applied_the_flow_plans_again(make_env: EnvFactory) -> None:
+    from reconciler import reconcile
+    from reconciler.events import Event, PlanStale
+
+    env = converged(make_env)
+    env.copy.edit("ParameterSet", "popcon-config", lambda spec: spec["parameters"].__setitem__("DB_PORT", "3307"))
+    events: list[Event] = []
+    ctx = env.open(events)
+    shown: list[tuple[int, bool]] = []
+    try:
+        first = ctx.plan().plan
+        name = env.name("DB_PORT")
+        assert [a.address for a in first.actions if isinstance(a, PutParameter)] == [f"parameter:{name}"]
+
+        # right before acting, re-check reads only what the plan touches
+        ctx.world.counters.reset()
+        assert ctx.recheck(first) == []
+        aws = dict(ctx.world.counters.aws.calls)
+        assert aws == {("ssm", "GetParameters"): 1}, aws
+        assert ctx.world.counters.docker.total() == 1  # one container listing for the one host acted on
+        assert ctx.world.counters.registry.calls == {}
+
+        # someone writes the parameter between the plan and the apply: the plan is stale
+        env.clients.ssm.put_parameter(Name=name, Value="3308", Type="String", Overwrite=True)
+        stale = ctx.recheck(first)
+        assert stale == [f"parameter:{name}: was version 1, now version 2"]
+
+        def show(plan: Plan, fresh: bool) -> None:
+            shown.append((len(plan.actions), fresh))
+
+        def confirm(plan: Plan, fresh: bool) -> bool:
+            return True
+
+        outcome = reconcile.apply(ctx, show=show, confirm=confirm, on_event=events.append)
+    finally:
+        ctx.close()
+    # the first plan (made before the hand edit) was stale when re-checked; a fresh plan was shown and applied
+    assert [e.resources for e in events if isinstance(e, PlanStale)] == []  # plan made after the edit: fresh
+    assert outcome.report is not None and outcome.report.ok and outcome.exit_code == 0
+    assert env.parameter("DB_PORT") == "3307"
+    assert shown == [(len(outcome.plan.actions), False)]
+
+
+def test_the_flow_refuses_a_plan_the_world_changed_under(make_env: EnvFactory) -> None:
+    from reconciler import reconcile
+    from reconciler.events import Event, PlanStale
+
+    env = converged(make_env)
+    env.copy.edit("ParameterSet", "popcon-config", lambda spec: spec["parameters"].__setitem__("DB_PORT", "3307"))
+    name = env.name("DB_PORT")
+    events: list[Event] = []
+    shown: list[bool] = []
+    ctx = env.open(events)
+    try:
+
+        def confirm(plan: Plan, fresh: bool) -> bool:
+            if not fresh:  # the world moves while the user reads the plan
+                env.clients.ssm.put_parameter(Name=name, Value="3308", Type="String", Overwrite=True)
+            return True
+
+        outcome = reconcile.apply(
+            ctx, show=lambda plan, fresh: shown.append(fresh), confirm=confirm, on_event=events.append
+        )
+    finally:
+        ctx.close()
+    stale = [e.resources for e in events if isinstance(e, PlanStale)]
+    assert stale == [(f"parameter:{name}: was version 1, now version 2",)]
+    assert shown == [False, True]  # the fresh plan was shown before it was applied
+    assert outcome.report is not None and outcome.report.ok
+    assert env.parameter("DB_PORT") == "3307"
