@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from reconciler.address import parameter_address
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker import DockerEngine
 from reconciler.drivers.registry import RegistryAuth
@@ -171,7 +172,7 @@ class _Run:
         failed = sorted(
             name
             for name in unit.needs
-            if (result := self.results.get(f"parameter:{name}")) is not None and result.status != "done"
+            if (result := self.results.get(parameter_address(name))) is not None and result.status != "done"
         )
         if failed:
             return f"skipped: parameter {', '.join(failed)} failed"

@@ -37,6 +37,16 @@ DEFAULT_HOST = "default"
 
 MASK = "(sensitive)"
 
+
+def is_oneoff(labels: Mapping[str, str]) -> bool:
+    """A ``docker compose run`` container (by its labels): not a service's container."""
+    return labels.get(COMPOSE_ONEOFF, "False") == "True"
+
+
+def path_is_under(path: str, prefix: str) -> bool:
+    """SSM hierarchy containment: ``/a/b`` is under ``/a``, ``/a`` and ``/``; ``/ab`` is not under ``/a``."""
+    return prefix in ("", "/") or path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
 ParamType = Literal["String", "StringList", "SecureString"]
 
 
@@ -108,7 +118,7 @@ class ParameterPath:
 
 
 @dataclass(frozen=True)
-class ImageRef:
+class ImageSpec:
     """An image as the spec names it: repository plus tag or digest.
 
     ``registry`` is the host part (``127.0.0.1:5000`` or
@@ -151,7 +161,7 @@ class ServiceSpec:
 
     name: str
     definition: str  # canonical JSON (sorted keys, compact) of the raw compose service
-    image: ImageRef | None  # None: the compose file's own image string is used as is
+    image: ImageSpec | None  # None: the compose file's own image string is used as is
     variables: tuple[str, ...] = ()
     environment_from: tuple[str, ...] = ()  # ParameterSet names
     depends_on: tuple[Dependency, ...] = ()
@@ -196,7 +206,7 @@ class DesiredState:
     owner: str  # ownership value written to tags/labels
     parameters: tuple[ParameterSpec, ...] = ()
     parameter_paths: tuple[ParameterPath, ...] = ()
-    images: tuple[ImageRef, ...] = ()
+    images: tuple[ImageSpec, ...] = ()
     stacks: tuple[StackSpec, ...] = ()
     hosts: tuple[HostSpec, ...] = (HostSpec(DEFAULT_HOST, None),)
 
@@ -279,7 +289,7 @@ class ObservedHost:
 @dataclass(frozen=True)
 class ObservedState:
     parameters: Mapping[str, ObservedParameter] = field(default_factory=dict)
-    # ImageRef.key -> digest the registry serves now; a missing key = not found
+    # ImageSpec.key -> digest the registry serves now; a missing key = not found
     image_digests: Mapping[str, str] = field(default_factory=dict)
     hosts: Mapping[str, ObservedHost] = field(default_factory=dict)  # host name -> what it runs
 

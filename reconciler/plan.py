@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from reconciler.address import host_stack_address
 from reconciler.model import ParamType, Value
 
 PLAN_FORMAT_VERSION = "2.0"
@@ -229,7 +230,8 @@ class Unit:
 
 
 def stack_unit_id(host: str, stack: str) -> str:
-    return f"stack:{host}/{stack}"
+    """A stack unit is named by the address of the stack on that host."""
+    return host_stack_address(host, stack)
 
 
 # ---- what the plan assumed ----------------------------------------------

@@ -29,7 +29,7 @@ from reconciler.events import (
     UnitStarted,
     WaitProgress,
 )
-from reconciler.model import COMPOSE_ONEOFF, DesiredState, ObservedContainer, ObservedState
+from reconciler.model import DesiredState, ObservedContainer, ObservedState, is_oneoff
 from reconciler.plan import PARAMETERS_UNIT, PRUNE_UNIT, Action, DeleteParameter, Plan, PutParameter, Unchanged
 from reconciler.plan_json import counts, render_json
 from reconciler.report import ApplyReport
@@ -281,7 +281,7 @@ def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *,
             seen = observed.host(host)
             containers: dict[str, list[ObservedContainer]] = {}
             for c in seen.containers:
-                if c.project == stack.project and c.labels.get(COMPOSE_ONEOFF, "False") != "True":
+                if c.project == stack.project and not is_oneoff(c.labels):
                     containers.setdefault(c.service, []).append(c)
             console.print()
             console.print(Text(f"Stack {stack.name} on host {host} (project {stack.project}):", style="bold"))

@@ -37,7 +37,7 @@ from reconciler.drivers.ssm import SsmWriter
 from reconciler.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 from reconciler.events import EventSink, HostObserved, discard
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
-from reconciler.model import OWNER_KEY, DesiredState, HostSpec, ImageRef, ObservedHost, ObservedState
+from reconciler.model import OWNER_KEY, DesiredState, HostSpec, ImageSpec, ObservedHost, ObservedState
 from reconciler.observe.docker import observe_containers, observe_docker
 from reconciler.observe.registry import Resolver, resolve_digests
 from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags, observe_versions
@@ -198,7 +198,7 @@ class World:
                 self._registries[reg.host] = OciRegistry(self.http, reg.host, reg.insecure)
         return self._registries[reg.host]
 
-    def resolver_for(self, ref: ImageRef) -> Resolver:
+    def resolver_for(self, ref: ImageSpec) -> Resolver:
         return self._registry(self.settings.registries[ref.name])
 
     def registry_auth(self) -> Callable[[str], RegistryAuth | None]:

@@ -34,12 +34,12 @@ from reconciler.drivers.registry import RegistryAuth
 from reconciler.errors import PermanentError, ReconcilerError, TemporaryError
 from reconciler.model import (
     COMPOSE_NETWORK,
-    COMPOSE_ONEOFF,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     COMPOSE_VOLUME,
     OWNER_KEY,
     Health,
+    is_oneoff,
 )
 from reconciler.secrets import redact
 
@@ -284,7 +284,7 @@ class DockerEngine:
                 all=True,
                 filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_SERVICE}={service}"]},
             )
-        return [c for c in found if (c.get("Labels") or {}).get(COMPOSE_ONEOFF, "False") != "True"]
+        return [c for c in found if not is_oneoff(c.get("Labels") or {})]
 
     def inspect(self, container_id: str) -> dict[str, Any] | None:
         with translate_docker_errors(self.api, f"container {container_id[:12]}"):
@@ -293,13 +293,6 @@ class DockerEngine:
             except docker.errors.NotFound:
                 return None
         return result
-
-    def container_health(self, container_id: str) -> Health:
-        info = self.inspect(container_id)
-        if info is None:
-            raise PermanentError(f"container {container_id[:12]}", "does not exist", endpoint=self.endpoint)
-        status = ((info.get("State") or {}).get("Health") or {}).get("Status")
-        return Health(status) if status in {h.value for h in Health} else Health.NONE
 
     def wait_healthy(
         self,

@@ -24,13 +24,13 @@ from reconciler.drivers.docker import (
 )
 from reconciler.model import (
     COMPOSE_NETWORK,
-    COMPOSE_ONEOFF,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     COMPOSE_VOLUME,
     ObservedContainer,
     ObservedNetwork,
     ObservedVolume,
+    is_oneoff,
 )
 
 __all__ = [
@@ -105,7 +105,7 @@ def parse_docker(
     containers = []
     for c in raw_containers:
         labels: dict[str, str] = dict(c.get("Labels") or {})
-        if not keep(labels) or labels.get(COMPOSE_ONEOFF) == "True":
+        if not keep(labels) or is_oneoff(labels):
             continue
         names = c.get("Names") or []
         containers.append(

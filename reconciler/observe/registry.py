@@ -2,8 +2,8 @@
 
 The resolvers themselves (HTTP to an OCI registry, DescribeImages on ECR) are
 drivers: :mod:`reconciler.drivers.registry`. :func:`resolve_digests` groups the
-wanted :class:`~reconciler.model.ImageRef` values by repository, asks each
-repository's resolver once for all its tags and returns ``{ImageRef.key:
+wanted :class:`~reconciler.model.ImageSpec` values by repository, asks each
+repository's resolver once for all its tags and returns ``{ImageSpec.key:
 digest}``; a ref pinned by digest maps to its own digest without a call, and a
 tag that does not exist is simply absent (the planner reports it).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from reconciler.model import ImageRef
+from reconciler.model import ImageSpec
 
 __all__ = ["Resolver", "resolve_digests"]
 
@@ -24,10 +24,10 @@ class Resolver(Protocol):
         ...
 
 
-def resolve_digests(refs: Sequence[ImageRef], resolver_for: Callable[[ImageRef], Resolver]) -> dict[str, str]:
-    """``{ImageRef.key: digest}`` for every ref whose tag exists (pinned refs map to themselves)."""
+def resolve_digests(refs: Sequence[ImageSpec], resolver_for: Callable[[ImageSpec], Resolver]) -> dict[str, str]:
+    """``{ImageSpec.key: digest}`` for every ref whose tag exists (pinned refs map to themselves)."""
     result: dict[str, str] = {}
-    groups: dict[tuple[str, str], list[ImageRef]] = {}
+    groups: dict[tuple[str, str], list[ImageSpec]] = {}
     for ref in refs:
         if ref.digest:
             result[ref.key] = ref.digest

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.drivers.ssm import PAGE_SIZE, SsmReader
-from reconciler.model import ObservedParameter, ParameterPath, ParamType, Sensitive, Value
+from reconciler.model import ObservedParameter, ParameterPath, ParamType, Sensitive, Value, path_is_under
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -33,10 +33,6 @@ __all__ = ["PAGE_SIZE", "Read", "attach_tags", "observe_owned", "observe_paramet
 
 def normalize_path(path: str) -> str:
     return "/" + path.strip("/")
-
-
-def _within(path: str, ancestor: str) -> bool:
-    return ancestor == "/" or path == ancestor or path.startswith(ancestor + "/")
 
 
 @dataclass(frozen=True)
@@ -57,11 +53,11 @@ def plan_reads(paths: Sequence[ParameterPath]) -> list[Read]:
     roots = [
         path
         for path in sorted(decrypt)
-        if not any(_within(path, other) for other in decrypt if other != path)
+        if not any(path_is_under(path, other) for other in decrypt if other != path)
     ]
     reads: list[Read] = []
     for root in roots:
-        nested = sorted(p for p in decrypt if p != root and _within(p, root))
+        nested = sorted(p for p in decrypt if p != root and path_is_under(p, root))
         if decrypt[root]:
             reads.append(Read(root, decrypt=True))
             continue
@@ -69,7 +65,7 @@ def plan_reads(paths: Sequence[ParameterPath]) -> list[Read]:
         wanted = [p for p in nested if decrypt[p]]
         # only the outermost decrypting paths; their own nested ones are covered
         for p in wanted:
-            if not any(_within(p, q) for q in wanted if q != p):
+            if not any(path_is_under(p, q) for q in wanted if q != p):
                 reads.append(Read(p, decrypt=True, secure_only=True))
     return reads
 
@@ -125,7 +121,7 @@ def observe_owned(ssm: SSMClient | SsmReader, paths: Iterable[str], owner_key: s
     reader = _reader(ssm)
     owned: set[str] = set()
     roots = sorted({normalize_path(p) for p in paths})
-    roots = [r for r in roots if not any(_within(r, o) for o in roots if o != r)]
+    roots = [r for r in roots if not any(path_is_under(r, o) for o in roots if o != r)]
     for root in roots:
         owned |= reader.owned_names(root, owner_key, owner)
     return owned

@@ -11,25 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from reconciler.model import DesiredState, ImageRef, ObservedState
+from reconciler.model import DesiredState, ImageSpec, ObservedState
 from reconciler.plan import Change, Problem, PullImage, Unchanged
 from reconciler.planner.common import Draft, image_address, short, stack_image_address
 
 
-def resolve(ref: ImageRef, observed: ObservedState) -> str | None:
+def resolve(ref: ImageSpec, observed: ObservedState) -> str | None:
     """The digest ``ref`` runs: pinned in the spec, or what the registry serves for its tag."""
     return ref.digest or observed.image_digests.get(ref.key)
 
 
-def missing_message(ref: ImageRef) -> str:
+def missing_message(ref: ImageSpec) -> str:
     if ref.digest:  # pragma: no cover - a pinned digest always resolves
         return f"digest {ref.digest} of {ref.registry}/{ref.repository} not found in the registry"
     return f"tag {ref.tag} of {ref.registry}/{ref.repository} not found in the registry"
 
 
-def all_refs(desired: DesiredState) -> dict[str, ImageRef]:
+def all_refs(desired: DesiredState) -> dict[str, ImageSpec]:
     """Every image by Images entry name: the declared ones and those the services use."""
-    refs: dict[str, ImageRef] = {}
+    refs: dict[str, ImageSpec] = {}
     for ref in desired.images:
         refs.setdefault(ref.name, ref)
     for stack in desired.stacks:
@@ -66,7 +66,7 @@ def plan_images(
 
 
 def plan_pulls(
-    host: str, stack: str, refs: Iterable[ImageRef], local_images: frozenset[str], digests: Mapping[str, str]
+    host: str, stack: str, refs: Iterable[ImageSpec], local_images: frozenset[str], digests: Mapping[str, str]
 ) -> Draft:
     """PullImage for each distinct pinned reference of ``stack`` not in ``host``'s engine.
 
@@ -74,7 +74,7 @@ def plan_pulls(
     does not plan a stack with a missing image).
     """
     out = Draft()
-    pinned: dict[str, ImageRef] = {}
+    pinned: dict[str, ImageSpec] = {}
     for ref in sorted(refs, key=lambda r: r.name):
         pinned.setdefault(ref.pinned(digests[ref.name]), ref)
     for reference, ref in sorted(pinned.items(), key=lambda item: item[1].name):

@@ -23,6 +23,7 @@ from reconciler.model import (
     ParamType,
     Sensitive,
     Value,
+    path_is_under,
 )
 from reconciler.plan import Action, Change, DeleteParameter, Problem, PutParameter, Unchanged
 from reconciler.planner.common import ParameterIndex, parameter_address, same_value, secret
@@ -103,7 +104,7 @@ def _undeclared(
     for name in sorted(observed.parameters):
         if name in index.by_name:
             continue
-        covering = [p for p in paths if name.startswith(_prefix(p.path))]
+        covering = [p for p in paths if name != p.path and path_is_under(name, p.path)]
         if not covering:
             continue
         # the most specific path decides: a nested set without prune shields its path

@@ -18,10 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.model import (
-    COMPOSE_ONEOFF,
     DesiredState,
     HostSpec,
-    ImageRef,
+    ImageSpec,
     ObservedContainer,
     ObservedHost,
     ObservedState,
@@ -30,6 +29,7 @@ from reconciler.model import (
     ServiceTarget,
     StackSpec,
     Value,
+    is_oneoff,
 )
 from reconciler.override import render_override
 from reconciler.plan import (
@@ -76,11 +76,6 @@ from reconciler.planner.targets import (
 # --------------------------------------------------------------------------
 
 
-def is_oneoff(container: ObservedContainer) -> bool:
-    """A ``docker compose run`` container: not a service's container."""
-    return container.labels.get(COMPOSE_ONEOFF, "False") == "True"
-
-
 @dataclass(frozen=True)
 class HostView:
     """One observed host, indexed once per plan."""
@@ -94,7 +89,7 @@ class HostView:
     def build(cls, host: ObservedHost) -> HostView:
         containers: dict[str, list[ObservedContainer]] = {}
         for c in host.containers:
-            if not is_oneoff(c):
+            if not is_oneoff(c.labels):
                 containers.setdefault(c.project, []).append(c)
         for group in containers.values():
             group.sort(key=lambda c: (c.service, c.id))
@@ -370,7 +365,7 @@ def _plan_orphans(
     return out
 
 
-def _blockers(stack: StackSpec, ctx: StackContext, missing: Mapping[str, ImageRef]) -> list[str]:
+def _blockers(stack: StackSpec, ctx: StackContext, missing: Mapping[str, ImageSpec]) -> list[str]:
     reasons = [f"image {name} ({missing[name].key}) not found" for name in sorted(missing)]
     unavailable = sorted(
         spec.name

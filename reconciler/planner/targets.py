@@ -19,7 +19,7 @@ from reconciler.model import (
     DEFAULT_HOST,
     DesiredState,
     HostSpec,
-    ImageRef,
+    ImageSpec,
     ObservedState,
     ServiceSpec,
     ServiceTarget,
@@ -136,10 +136,10 @@ def config_hash(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def stack_digests(stack: StackSpec, observed: ObservedState) -> tuple[dict[str, str], dict[str, ImageRef]]:
+def stack_digests(stack: StackSpec, observed: ObservedState) -> tuple[dict[str, str], dict[str, ImageSpec]]:
     """(image name -> digest for resolved images, image name -> ref for missing ones)."""
     digests: dict[str, str] = {}
-    missing: dict[str, ImageRef] = {}
+    missing: dict[str, ImageSpec] = {}
     for service in stack.services:
         ref = service.image
         if ref is None:

@@ -22,7 +22,7 @@ from reconciler.model import (
     DEFAULT_HOST,
     DesiredState,
     HostSpec,
-    ImageRef,
+    ImageSpec,
     ParameterPath,
     ParameterSpec,
     Sensitive,
@@ -32,7 +32,7 @@ from reconciler.model import (
 )
 from reconciler.spec.compose_file import ComposeModel
 from reconciler.spec.loader import LoadedEnvironment, environment_hosts
-from reconciler.spec.models import MAX_VALUE_BYTES, ComposeStack, RegistrySpec
+from reconciler.spec.models import MAX_VALUE_BYTES, ComposeStack, RegistrySection
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
@@ -50,11 +50,11 @@ class RegistrySettings:
     region: str | None = None  # ecr: the region of the ECR API
 
 
-def registry_settings(loaded: LoadedEnvironment, spec: RegistrySpec) -> RegistrySettings:
+def registry_settings(loaded: LoadedEnvironment, spec: RegistrySection) -> RegistrySettings:
     """Resolve a registry block (an entry's or the Environment's) to concrete settings."""
     env_region = loaded.environment.spec.aws.region
     if spec.type == "oci":
-        assert spec.url is not None  # enforced by RegistrySpec
+        assert spec.url is not None  # enforced by RegistrySection
         return RegistrySettings("oci", spec.url, spec.insecure)
     host = spec.url or f"{spec.account_id}.dkr.ecr.{env_region}.amazonaws.com"
     match = _ECR_HOST_RE.fullmatch(host)
@@ -143,9 +143,9 @@ def _parameters(loaded: LoadedEnvironment, getenv: GetEnv) -> tuple[list[Paramet
     return params, issues
 
 
-def _images(loaded: LoadedEnvironment, registries: dict[str, RegistrySettings]) -> dict[str, ImageRef]:
+def _images(loaded: LoadedEnvironment, registries: dict[str, RegistrySettings]) -> dict[str, ImageSpec]:
     return {
-        name: ImageRef(
+        name: ImageSpec(
             name=name,
             registry=registries[name].host,
             repository=entry.repository,
@@ -165,7 +165,7 @@ def _stack(
     name: str,
     stack: ComposeStack,
     compose: ComposeModel,
-    images: dict[str, ImageRef],
+    images: dict[str, ImageSpec],
 ) -> StackSpec:
     services: list[ServiceSpec] = []
     for service_name in sorted(compose.services):

@@ -37,7 +37,7 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import SpecError, SpecIssue
-from reconciler.model import DEFAULT_HOST
+from reconciler.model import DEFAULT_HOST, path_is_under
 from reconciler.spec.compose_file import ComposeModel, load_compose
 from reconciler.spec.models import (
     API_VERSION,
@@ -50,7 +50,6 @@ from reconciler.spec.models import (
     Images,
     ParameterSet,
     describe_value,
-    path_is_under,
     ssm_name_problem,
 )
 from reconciler.spec.source import SourceDoc, display_path, format_loc, read_yaml

@@ -110,10 +110,6 @@ def ssm_name_problem(name: str) -> str | None:
     return None
 
 
-def path_is_under(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
-
-
 # ---- constrained strings ----------------------------------------------------
 
 
@@ -322,7 +318,7 @@ class Document(SpecModel):
 # ---- Environment ----------------------------------------------------------------
 
 
-class RegistrySpec(SpecModel):
+class RegistrySection(SpecModel):
     """Where images are pulled from and how the reconciler resolves tags to digests."""
 
     type: RegistryType = Field(
@@ -341,7 +337,7 @@ class RegistrySpec(SpecModel):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> RegistrySpec:
+    def _consistent(self) -> RegistrySection:
         if self.type == "oci":
             if self.url is None:
                 raise _err("registry", "an oci registry needs url: host[:port]")
@@ -355,7 +351,7 @@ class RegistrySpec(SpecModel):
         return self
 
 
-class AwsSpec(SpecModel):
+class AwsSection(SpecModel):
     region: Region = Field(description="AWS region of SSM and ECR, e.g. ap-northeast-2.")
     endpoint_url: HttpUrl | None = Field(
         default=None,
@@ -364,7 +360,7 @@ class AwsSpec(SpecModel):
     )
 
 
-class DockerSpec(SpecModel):
+class DockerSection(SpecModel):
     host: DockerHost | None = Field(
         default=None,
         description="Docker engine address, e.g. unix:///var/run/docker.sock. Default: DOCKER_HOST, "
@@ -372,7 +368,7 @@ class DockerSpec(SpecModel):
     )
 
 
-class TlsSpec(SpecModel):
+class TlsSection(SpecModel):
     cert_path: Reference = Field(
         description="Folder holding ca.pem, cert.pem and key.pem (Docker's layout), relative to the "
         "environment folder or absolute."
@@ -385,7 +381,7 @@ class HostEntry(SpecModel):
         description="The host's Docker engine: unix:///var/run/docker.sock, tcp://10.0.1.11:2376 (with "
         "tls) or ssh://ec2-user@10.0.1.11."
     )
-    tls: TlsSpec | None = Field(None, description="Client certificates for a tcp:// engine with TLS.")
+    tls: TlsSection | None = Field(None, description="Client certificates for a tcp:// engine with TLS.")
     variables: dict[EnvName, str] = Field(
         default_factory=dict,
         description="Plain Compose interpolation variables for the stacks on this host (e.g. a port "
@@ -393,9 +389,9 @@ class HostEntry(SpecModel):
     )
 
 
-class EnvironmentSpec(SpecModel):
-    aws: AwsSpec = Field(description="AWS settings for SSM Parameter Store and ECR.")
-    docker: DockerSpec | None = Field(
+class EnvironmentSection(SpecModel):
+    aws: AwsSection = Field(description="AWS settings for SSM Parameter Store and ECR.")
+    docker: DockerSection | None = Field(
         default=None,
         description="The Docker engine of an environment with one host (named 'default'). Use 'hosts' "
         "for several.",
@@ -408,7 +404,7 @@ class EnvironmentSpec(SpecModel):
     parameter_prefix: SsmPath = Field(
         description="SSM path every ParameterSet of this environment must live under, e.g. /popcon/dev."
     )
-    registry: RegistrySpec | None = Field(
+    registry: RegistrySection | None = Field(
         None, description="Default registry of Images entries that do not name their own."
     )
     ownership: Ownership | None = Field(
@@ -418,7 +414,7 @@ class EnvironmentSpec(SpecModel):
     )
 
     @model_validator(mode="after")
-    def _one_host_form(self) -> EnvironmentSpec:
+    def _one_host_form(self) -> EnvironmentSection:
         if self.docker is not None and self.hosts is not None:
             raise _err("hosts", "give either 'docker' (one host) or 'hosts' (named hosts), not both")
         if self.hosts is not None and not self.hosts:
@@ -432,7 +428,7 @@ class Environment(Document):
     Exactly one per environment folder."""
 
     kind: Literal["Environment"] = Field(description="Environment")
-    spec: EnvironmentSpec = Field(description="AWS, Docker, SSM prefix, registry and ownership settings.")
+    spec: EnvironmentSection = Field(description="AWS, Docker, SSM prefix, registry and ownership settings.")
 
 
 # ---- ParameterSet ---------------------------------------------------------------
@@ -555,7 +551,7 @@ Parameter = Annotated[
 ]
 
 
-class ParameterSetSpec(SpecModel):
+class ParameterSetSection(SpecModel):
     path: SsmPath = Field(
         description="SSM path of the set; a parameter's full name is path + '/' + key. Must be under "
         "the Environment's parameterPrefix."
@@ -576,7 +572,7 @@ class ParameterSet(Document):
     """A group of SSM parameters under one path."""
 
     kind: Literal["ParameterSet"] = Field(description="ParameterSet")
-    spec: ParameterSetSpec = Field(description="The SSM path and the parameters under it.")
+    spec: ParameterSetSection = Field(description="The SSM path and the parameters under it.")
 
 
 # ---- Images ----------------------------------------------------------------------
@@ -590,7 +586,7 @@ class ImageEntry(SpecModel):
     digest: Digest | None = Field(
         None, description="Pinned digest sha256:<64 hex>. Exactly one of tag or digest."
     )
-    registry: RegistrySpec | None = Field(
+    registry: RegistrySection | None = Field(
         None, description="Registry of this image; default: the Environment's registry."
     )
     description: str | None = Field(default=None, description="Free text for humans.")
@@ -604,7 +600,7 @@ class ImageEntry(SpecModel):
         return self
 
 
-class ImagesSpec(SpecModel):
+class ImagesSection(SpecModel):
     images: dict[EntryName, ImageEntry] = Field(
         description="Entry name -> image. ComposeStack services refer to entries by name; names are "
         "unique across all Images documents."
@@ -615,7 +611,7 @@ class Images(Document):
     """Named container images: repository plus tag (resolved to a digest) or a pinned digest."""
 
     kind: Literal["Images"] = Field(description="Images")
-    spec: ImagesSpec = Field(description="The named images.")
+    spec: ImagesSection = Field(description="The named images.")
 
 
 # ---- ComposeStack ----------------------------------------------------------------
@@ -633,7 +629,7 @@ class StackService(SpecModel):
     )
 
 
-class ComposeStackSpec(SpecModel):
+class ComposeStackSection(SpecModel):
     compose_file: ComposeFilePath = Field(
         description="The stack's standard compose file, relative to the environment folder. It is "
         "never read as a spec document."
@@ -665,7 +661,7 @@ class ComposeStack(Document):
     """A Docker Compose project: a compose file plus its images and parameters."""
 
     kind: Literal["ComposeStack"] = Field(description="ComposeStack")
-    spec: ComposeStackSpec = Field(description="The compose file and how parameters and images feed it.")
+    spec: ComposeStackSection = Field(description="The compose file and how parameters and images feed it.")
 
 
 KINDS: dict[str, type[Document]] = {

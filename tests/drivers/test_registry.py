@@ -14,7 +14,7 @@ from drivers.worldkit import PushedImage, uid
 from reconciler.drivers.aws import AwsClients, CallCounter
 from reconciler.drivers.registry import EcrRegistry, OciRegistry, cached_logins
 from reconciler.errors import WorldError
-from reconciler.model import ImageRef
+from reconciler.model import ImageSpec
 from reconciler.observe.registry import Resolver, resolve_digests
 
 pytestmark = pytest.mark.world
@@ -62,15 +62,15 @@ def test_resolve_digests_one_resolve_per_repository_and_pinned_without_call(
             calls.append((repository, tuple(tags)))  # type: ignore[arg-type]
             return oci.resolve(repository, tags)  # type: ignore[arg-type]
 
-    def resolver_for(ref: ImageRef) -> Resolver:
+    def resolver_for(ref: ImageSpec) -> Resolver:
         return Recording()
 
     pinned = "sha256:" + "ab" * 32
     refs = [
-        ImageRef("a", sandbox.registry, test_image.repository, tag="1"),
-        ImageRef("b", sandbox.registry, test_image.repository, tag="2"),
-        ImageRef("c", sandbox.registry, test_image.repository, tag="missing"),
-        ImageRef("d", sandbox.registry, "other/repo", digest=pinned),
+        ImageSpec("a", sandbox.registry, test_image.repository, tag="1"),
+        ImageSpec("b", sandbox.registry, test_image.repository, tag="2"),
+        ImageSpec("c", sandbox.registry, test_image.repository, tag="missing"),
+        ImageSpec("d", sandbox.registry, "other/repo", digest=pinned),
     ]
     result = resolve_digests(refs, resolver_for)
     assert result == {

@@ -43,7 +43,7 @@ from reconciler.model import (
     Dependency,
     DesiredState,
     HostSpec,
-    ImageRef,
+    ImageSpec,
     ObservedContainer,
     ObservedHost,
     ObservedNetwork,
@@ -111,8 +111,8 @@ def _parameters(sets: Mapping[str, Any]) -> tuple[tuple[ParameterSpec, ...], tup
     return tuple(params), tuple(paths)
 
 
-def _image(name: str, body: Mapping[str, Any]) -> ImageRef:
-    return ImageRef(
+def _image(name: str, body: Mapping[str, Any]) -> ImageSpec:
+    return ImageSpec(
         name=name,
         registry=str(body.get("registry", REGISTRY)),
         repository=str(body["repository"]),
@@ -121,7 +121,7 @@ def _image(name: str, body: Mapping[str, Any]) -> ImageRef:
     )
 
 
-def _service(name: str, body: Mapping[str, Any], images: Mapping[str, ImageRef]) -> ServiceSpec:
+def _service(name: str, body: Mapping[str, Any], images: Mapping[str, ImageSpec]) -> ServiceSpec:
     image_name = body.get("image")
     ref = images[str(image_name)] if image_name is not None else None
     definition = body.get("definition")

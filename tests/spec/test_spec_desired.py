@@ -9,7 +9,7 @@ import pytest
 from spec_helpers import VALID, EnvFactory, edit
 
 from reconciler.errors import SpecError
-from reconciler.model import Dependency, ImageRef, Sensitive
+from reconciler.model import Dependency, ImageSpec, Sensitive
 from reconciler.spec.desired import RegistrySettings, build_desired, image_registries
 from reconciler.spec.loader import load_environment
 
@@ -51,7 +51,7 @@ def test_secret_never_shows_in_the_desired_state() -> None:
 def test_images() -> None:
     desired = build_desired(load_environment(VALID), ENV.get)
     assert [i.name for i in desired.images] == ["backend", "frontend", "mysql", "redis"]
-    assert desired.images[0] == ImageRef("backend", "127.0.0.1:5000", "popcon/backend", tag="2.1.0")
+    assert desired.images[0] == ImageSpec("backend", "127.0.0.1:5000", "popcon/backend", tag="2.1.0")
     assert desired.images[3].digest == "sha256:" + "0123456789abcdef" * 4 and desired.images[3].tag is None
 
 

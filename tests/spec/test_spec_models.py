@@ -11,8 +11,8 @@ from reconciler.spec.models import (
     ImageEntry,
     Metadata,
     ParameterEntry,
-    ParameterSetSpec,
-    RegistrySpec,
+    ParameterSetSection,
+    RegistrySection,
     ssm_name_problem,
     ssm_path_problem,
 )
@@ -73,10 +73,10 @@ def test_path_rules_do_not_check_levels_of_full_names() -> None:
 
 def test_parameter_keys_must_be_ssm_names() -> None:
     assert "must not start or end with '/'" in _errors(
-        ParameterSetSpec, {"path": "/a", "parameters": {"/X": "v"}}
+        ParameterSetSection, {"path": "/a", "parameters": {"/X": "v"}}
     )
-    assert "must not be empty" in _errors(ParameterSetSpec, {"path": "/a", "parameters": {"": "v"}})
-    spec = ParameterSetSpec.model_validate({"path": "/a", "parameters": {"db/host.name": "v"}})
+    assert "must not be empty" in _errors(ParameterSetSection, {"path": "/a", "parameters": {"": "v"}})
+    spec = ParameterSetSection.model_validate({"path": "/a", "parameters": {"db/host.name": "v"}})
     assert list(spec.parameters) == ["db/host.name"]
 
 
@@ -84,7 +84,7 @@ def test_parameter_keys_must_be_ssm_names() -> None:
 
 
 def test_shorthand_is_a_string() -> None:
-    spec = ParameterSetSpec.model_validate({"path": "/a", "parameters": {"A": "x"}})
+    spec = ParameterSetSection.model_validate({"path": "/a", "parameters": {"A": "x"}})
     assert spec.parameters["A"] == ParameterEntry(type="String", value="x")
 
 
@@ -127,7 +127,7 @@ def test_value_limit_counts_bytes() -> None:
 
 def test_secure_string_message_never_shows_the_value() -> None:
     with pytest.raises(ValidationError) as caught:
-        ParameterSetSpec.model_validate(
+        ParameterSetSection.model_validate(
             {"path": "/a", "parameters": {"P": {"type": "SecureString", "value": "hunter2"}}}
         )
     assert "hunter2" not in " ".join(str(e["msg"]) for e in caught.value.errors())
@@ -193,11 +193,11 @@ def test_tag_xor_digest() -> None:
     ],
 )
 def test_registry_rules(registry: dict[str, object], why: str) -> None:
-    assert why in _errors(RegistrySpec, registry)
+    assert why in _errors(RegistrySection, registry)
 
 
 def test_registry_defaults_to_oci() -> None:
-    assert RegistrySpec.model_validate({"url": "127.0.0.1:5000"}).type == "oci"
+    assert RegistrySection.model_validate({"url": "127.0.0.1:5000"}).type == "oci"
 
 
 @pytest.mark.parametrize("name", ["dev", "a", "popcon-config", "x" * 63, "1a"])
