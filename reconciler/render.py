@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.address import host_stack_address, image_address, parameter_address, service_address, stack_address
+from reconciler.address import (
+    host_of,
+    host_stack_address,
+    image_address,
+    parameter_address,
+    service_address,
+    stack_address,
+)
 from reconciler.diff import entries, text
 from reconciler.events import (
     ActionFinished,
@@ -315,6 +322,25 @@ def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *,
 _STATUS_STYLES = {"done": "green", "failed": "bold red", "skipped": "yellow"}
 
 
+def host_outcomes(report: ApplyReport) -> dict[str, dict[str, list[str]]]:
+    """stack -> {"done" | "failed" | "not done": [hosts, in rollout order]} from the results'
+    host-scoped addresses. A host is failed when one of its actions failed, not done when
+    none failed but one was skipped."""
+    per: dict[str, dict[str, list[str]]] = {}
+    for result in report.results:
+        host = host_of(result.address)
+        if host is None:
+            continue
+        stack = result.address.partition(":")[2].split("/")[1]
+        per.setdefault(stack, {}).setdefault(host, []).append(result.status)
+    out: dict[str, dict[str, list[str]]] = {}
+    for stack, hosts in per.items():
+        for host, statuses in hosts.items():
+            status = "failed" if "failed" in statuses else "not done" if "skipped" in statuses else "done"
+            out.setdefault(stack, {}).setdefault(status, []).append(host)
+    return out
+
+
 def render_report(report: ApplyReport, color: bool = False) -> str:
     """What an apply did, action by action, and a closing line: done / failed / not done."""
     buffer = io.StringIO()
@@ -330,6 +356,13 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
             line.append(f"  # {result.message}", style="dim" if result.status == "done" else "")
         console.print(line)
     done, failed, skipped = (len(report.by_status(s)) for s in ("done", "failed", "skipped"))
+    rollout = host_outcomes(report)
+    if not report.ok and rollout:
+        console.print()
+        console.print(Text("Hosts:", style="bold"))
+        for stack, outcomes in rollout.items():
+            parts = [f"{status} on {', '.join(hosts)}" for status, hosts in outcomes.items()]
+            console.print(Text(f"  stack {stack}: " + "; ".join(parts)))
     console.print()
     if report.ok:
         console.print(Text(f"Apply complete: {done} action(s) done.", style="bold green"))

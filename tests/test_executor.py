@@ -66,7 +66,7 @@ from reconciler.plan import (
     Unit,
     stack_unit_id,
 )
-from reconciler.render import event_line
+from reconciler.render import event_line, render_report
 
 __all__ = ["clients", "compose", "docker_api", "prefix", "project", "test_image"]  # fixtures
 
@@ -517,6 +517,9 @@ def test_a_host_that_fails_stops_its_stack_on_later_hosts_only(
     assert engine.service_containers(project, "one") == []
     assert len(engine.service_containers(second_project, "one")) == 1
     assert "stack web on host default: skipped (not done: host gone-1 of stack web did not complete)" in lines(events)
+    text = render_report(report)
+    assert "stack web: failed on gone-1; not done on default" in text
+    assert "stack free: done on default" in text
 
 
 def test_recreate_and_remove(
