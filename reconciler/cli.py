@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from reconciler import app, reconcile, render
 from reconciler.errors import ReconcilerError
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args, out, err, color)
     except ReconcilerError as e:
-        err.print(f"[bold red]Error:[/] {e}", markup=True, emoji=False)
+        err.print(f"[bold red]Error:[/] {escape(str(e))}", markup=True, emoji=False)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("Interrupted.")

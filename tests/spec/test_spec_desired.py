@@ -178,3 +178,24 @@ def test_ecr_registry(make_env: EnvFactory) -> None:
     images = {i.name: i for i in build_desired(loaded, ENV.get).images}
     assert images["frontend"].key == "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/popcon/frontend:1.4.0"
     assert images["mysql"].registry == "210987654321.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def test_hosts_of_prod_and_the_single_default_host_of_dev() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    prod = build_desired(load_environment(repo / "environments" / "prod"), lambda _: "pw")
+    assert [h.name for h in prod.hosts] == ["web-1", "web-2"]
+    assert [h.docker_host for h in prod.hosts] == ["ssh://ec2-user@10.0.1.11", "ssh://ec2-user@10.0.1.12"]
+    assert [dict(h.variables) for h in prod.hosts] == [{"FRONTEND_PORT": "3101"}, {"FRONTEND_PORT": "3102"}]
+    assert [s.hosts for s in prod.stacks] == [("web-1", "web-2")]
+    dev = build_desired(load_environment(repo / "environments" / "dev"), lambda _: "pw")
+    assert [(h.name, h.docker_host) for h in dev.hosts] == [("default", None)]
+    assert [s.hosts for s in dev.stacks] == [("default",)]
+
+
+def test_tls_cert_path_is_relative_to_the_environment_folder(make_env: EnvFactory) -> None:
+    text = (VALID / "environment.yaml").read_text()
+    text += '  hosts:\n    web-1: {docker: "tcp://10.0.1.11:2376", tls: {certPath: certs/web-1}}\n'
+    env = make_env(environment__yaml=text)
+    desired = build_desired(load_environment(env), lambda _: "pw")
+    (host,) = desired.hosts
+    assert host.tls_cert_path == env.resolve() / "certs" / "web-1" and host.tls_verify
