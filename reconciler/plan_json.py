@@ -124,7 +124,7 @@ def _unit(unit: Unit) -> dict[str, object]:
         "after": list(unit.after),
         "needs": list(unit.needs),
         "requires_all": unit.requires_all,
-        "actions": [a.address for a in unit.actions],
+        "addresses": [a.address for a in unit.actions],
         "compose": compose,
     }
 
@@ -132,7 +132,15 @@ def _unit(unit: Unit) -> dict[str, object]:
 def _precondition(p: Precondition) -> dict[str, object]:
     if isinstance(p, ParameterVersion):
         return {"kind": "parameter_version", "name": p.name, "version": p.version}
-    return {"kind": "project_containers", "host": p.host, "project": p.project, "containers": len(p.containers)}
+    return {
+        "kind": "project_containers",
+        "host": p.host,
+        "project": p.project,
+        "containers": [
+            {"id": cid, "service": service, "config_hash": config_hash or None, "owner": owner or None}
+            for cid, service, config_hash, owner in p.containers
+        ],
+    }
 
 
 def plan_document(plan: Plan) -> dict[str, object]:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from planschema import assert_valid
 
 from e2e.conftest import Env, EnvFactory
 from reconciler.model import MASK
@@ -41,6 +42,7 @@ def test_exit_codes_confirmation_and_formats(make_env: EnvFactory) -> None:
 
     as_json = run(env, "plan", "--format", "json")
     doc = json.loads(as_json.stdout)
+    assert_valid(doc)
     assert doc["format_version"] == "2.0" and doc["environment"] == "dev"
     actions = {c["address"]: c["actions"] for c in doc["resource_changes"]}
     assert actions["service:default/popcon/backend"] == ["create"]
@@ -74,6 +76,7 @@ def test_prod_secret_from_the_environment_is_masked_everywhere(make_env: EnvFact
         assert result.returncode in (0, 2), result.stderr
         outputs.append(result.stdout + result.stderr)
     doc = json.loads(run(env, "plan", "--format", "json", extra_env=with_secret).stdout)
+    assert_valid(doc)
     change = next(c for c in doc["resource_changes"] if c["address"] == f"parameter:{env.name('DB_PASSWORD')}")
     assert change["sensitive"] is True and change["change"]["after"]["value"] == MASK
 
@@ -87,6 +90,7 @@ def test_prod_secret_from_the_environment_is_masked_everywhere(make_env: EnvFact
     rotated = {"POPCON_PROD_DB_PASSWORD": secret + "-2"}
     plan = run(env, "plan", "--format", "json", extra_env=rotated)
     doc = json.loads(plan.stdout)
+    assert_valid(doc)
     kinds = {c["address"]: c["kind"] for c in doc["resource_changes"]}
     assert kinds == {
         f"parameter:{env.name('DB_PASSWORD')}": "put_parameter",
