@@ -137,6 +137,7 @@ def render_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
         if verbose:
             for item in plan.unchanged:
                 console.print(Text(f"    = {item.address}  # {item.reason}", style="dim"))
+            console.print()
     console.print(Text(summary(plan), style="bold red" if plan.problems else "bold"))
     return buffer.getvalue()
 
