@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +112,20 @@ class EnvironmentContext:
         )
         self.history.append(result)
         return result
+
+    def lock(
+        self, command: str, timeout: float, on_wait: Callable[[str], None] = lambda _: None
+    ) -> AbstractContextManager[object]:
+        """The environment's exclusive lock on this machine (held by apply for the whole run)."""
+        from reconciler.drivers.lock import Holder, environment_lock
+
+        def waiting(holder: Holder | None) -> None:
+            who = holder.describe() if holder else "another run"
+            on_wait(f"environment {self.desired.environment} is locked by {who}; waiting up to {timeout:g}s")
+
+        return environment_lock(
+            self.settings.state_dir, self.desired.environment, command=command, timeout=timeout, on_wait=waiting
+        )
 
     def recheck(self, plan: Plan) -> list[str]:
         return self.world.recheck(plan)

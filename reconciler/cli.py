@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,8 +25,16 @@ from reconciler.plan import Plan
 from reconciler.reconcile import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; here 2 means "changes present", so errors exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="reconciler",
         description="GitOps reconciler for Docker Compose stacks on AWS (SSM, ECR) and Docker.",
     )
@@ -71,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     apply = env_cmd("apply", "plan, ask, plan again and apply")
     world_opts(apply)
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument(
+        "--lock-timeout",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="wait this long (e.g. 30s, 5m) for another run holding the environment's lock; default: refuse at once",
+    )
     apply.add_argument("--verbose", "-v", action="store_true", help="also list unchanged resources and why")
 
     status = env_cmd("status", "show what runs and whether it matches the specs")
@@ -80,6 +96,21 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("action", choices=("up", "down", "status"))
     sb.add_argument("--state-dir", type=Path, default=None, help="sandbox folder (default: .sandbox)")
     return p
+
+
+def _duration(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h`` -> seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    raw = text.strip().lower()
+    factor = units.get(raw[-1:], 1.0) if raw else 1.0
+    number = raw[:-1] if raw[-1:] in units else raw
+    try:
+        value = float(number) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 30, 30s, 5m)") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 30, 30s, 5m)")
+    return value
 
 
 def _overrides(args: argparse.Namespace) -> app.Overrides:
@@ -173,7 +204,11 @@ def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: Console, 
             return False
         return True
 
-    outcome = reconcile.apply(ctx, show=show, confirm=confirm, on_event=ctx.on_event)
+    def say(message: str) -> None:
+        err.print(message, markup=False, emoji=False)
+
+    with ctx.lock("reconciler apply", args.lock_timeout, on_wait=say):
+        outcome = reconcile.apply(ctx, show=show, confirm=confirm, on_event=ctx.on_event)
     if outcome.report is not None:
         _write(render.render_report(outcome.report, color=color))
     return outcome.exit_code

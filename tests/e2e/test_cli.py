@@ -129,3 +129,26 @@ def test_a_missing_image_tag_blocks_its_stack_only(make_env: EnvFactory) -> None
     fixed = run(env, "apply", "--auto-approve")
     assert fixed.returncode == 0, fixed.stderr
     assert set(env.ids()) == {"mysql", "redis", "backend", "frontend"}
+
+
+def test_two_writers_the_second_waits_or_refuses_naming_the_holder(make_env: EnvFactory) -> None:
+    from drivers.test_lock import holder
+
+    env = make_env("dev")
+    proc = holder(env.state_dir, 60)
+    try:
+        refused = run(env, "apply", "--auto-approve")
+        assert refused.returncode == 1
+        assert f"environment dev is locked by reconciler apply (test holder) (pid {proc.pid}" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert env.ids() == {} and env.parameter("DB_HOST") is None  # nothing was changed
+        bad = run(env, "apply", "--auto-approve", "--lock-timeout", "soon")
+        assert bad.returncode == 1 and "is not a duration" in bad.stderr  # 2 means "changes present"
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    waited = run(env, "apply", "--auto-approve", "--lock-timeout", "30s")
+    assert waited.returncode == 0, waited.stderr
+    assert set(env.ids()) == {"mysql", "redis", "backend", "frontend"}
