@@ -9,18 +9,34 @@ translate and by the executor on everything it reports. No client imports.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 from reconciler.model import MASK
 
-__all__ = ["MASK", "redact"]
+__all__ = ["MASK", "MIN_LINE", "redact"]
+
+MIN_LINE = 4
 
 _VALUE_ECHO = re.compile(r"Value '.*?' at '([^']*value[^']*)'", re.DOTALL | re.IGNORECASE)
 
 
+def _forms(secret: str) -> Iterator[str]:
+    """The ways a secret shows up in tool output: as is, JSON-escaped, ``$`` doubled, its lines."""
+    yield secret
+    yield json.dumps(secret, ensure_ascii=False)[1:-1]
+    yield secret.replace("$", "$$")
+    if "\n" in secret or "\r" in secret:
+        for line in secret.splitlines():
+            if len(line.strip()) >= MIN_LINE:
+                yield line.strip()
+
+
 def redact(text: str, secrets: Collection[str] = ()) -> str:
-    """Replace every secret (longest first) and AWS's echo of a parameter value by the mask."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, MASK)
+    """Replace every secret (in every form it is printed, longest first) and AWS's echo of a
+    parameter value by the mask."""
+    forms = {form for secret in secrets if secret for form in _forms(secret) if form}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
     return _VALUE_ECHO.sub(lambda m: f"Value {MASK} at '{m.group(1)}'", text)

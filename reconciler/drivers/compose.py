@@ -187,8 +187,10 @@ class ComposeRunner:
                 resource, f"cannot run {self.binary[0]}: {exc.strerror}", endpoint=self.endpoint
             ) from None
         if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-ERROR_TAIL_LINES:])
-            message = f"docker compose {verb} failed (exit {done.returncode}): {redact(tail, secrets)}"
+            # mask the whole output first: a secret cut by the tail must not survive in part
+            masked = redact((done.stderr or done.stdout or "").strip(), secrets)
+            tail = "\n".join(masked.splitlines()[-ERROR_TAIL_LINES:])
+            message = f"docker compose {verb} failed (exit {done.returncode}): {tail}"
             error = TemporaryError if looks_temporary(tail) else PermanentError
             raise error(resource, message, endpoint=self.endpoint)
         return str(done.stdout or "")
