@@ -410,4 +410,4 @@ def load_compose(path: Path, display: str) -> ComposeModel:
     """Read and check the compose file at ``path`` (``display`` names it in messages). Raises SpecError."""
     if not path.is_file():
         raise SpecError([SpecIssue(display, None, "", "compose file not found")])
-    return parse_compose(read_yaml(path, display), path, display)
+    return parse_compose(read_yaml(path, display, strict=False), path, display)

@@ -300,13 +300,42 @@ def _remember_invalid(state: _State, kind: str, data: Mapping[Hashable, object])
         state.invalid_entries |= {str(k) for k in spec["images"]}
 
 
+def _spec_candidates(state: _State) -> list[Path]:
+    """Every ``*.yaml``/``*.yml`` entry of the folder. One that cannot be read as a file (a
+    dangling symlink, a symlink loop, a folder) is reported, never skipped: with ``prune: true``
+    a skipped file would delete what it declares."""
+    try:
+        entries = sorted(p for p in state.env_dir.iterdir() if p.suffix in (".yaml", ".yml"))
+    except OSError as error:
+        state.add(SpecIssue(state.display(state.env_dir), None, "", f"cannot list the folder: {error.strerror}"))
+        return []
+    files = []
+    for path in entries:
+        try:
+            is_file = path.is_file()
+            exists = path.exists()
+        except OSError as error:  # e.g. a symlink loop on some systems
+            state.add(SpecIssue(state.display(path), None, "", f"cannot be read: {error.strerror or error}"))
+            continue
+        if is_file:
+            files.append(path)
+        elif path.is_symlink() and not exists:
+            state.add(
+                SpecIssue(state.display(path), None, "", "is a symlink that leads nowhere (dangling, or a loop)")
+            )
+        else:
+            problem = "is not a file; spec files are read from the folder itself"
+            state.add(SpecIssue(state.display(path), None, "", problem))
+    return files
+
+
 def _read_files(state: _State) -> None:
-    files = sorted(p for p in state.env_dir.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    files = _spec_candidates(state)
     parsed: dict[Path, tuple[SourceDoc, ...]] = {}
     broken: dict[Path, SpecError] = {}
     for path in files:
         try:
-            parsed[path] = read_yaml(path, state.display(path))
+            parsed[path] = read_yaml(path, state.display(path), strict=False)
         except SpecError as error:
             broken[path] = error
     compose_files = _compose_refs(state.env_dir, parsed)
@@ -333,6 +362,7 @@ def _read_files(state: _State) -> None:
         if not docs or not _is_spec_file(docs):
             continue
         for doc in docs:
+            state.issues.extend(doc.conversions)
             _read_document(state, doc)
 
 

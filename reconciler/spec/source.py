@@ -61,6 +61,9 @@ class SourceDoc:
     line: int  # 1-based line where the document's content starts
     data: object  # plain Python data
     lines: Mapping[Loc, int] = field(default_factory=dict)  # loc -> 1-based line of that key/item
+    # values YAML converted implicitly (timestamps, binary, custom tags): errors in a spec document,
+    # accepted in a compose file (Compose has its own tags such as !reset)
+    conversions: tuple[SpecIssue, ...] = ()
 
     def line_of(self, loc: Sequence[Hashable]) -> int:
         """Line of the deepest part of ``loc`` that exists (a missing field: its parent)."""
@@ -91,52 +94,100 @@ def _plain_key(key: object) -> Hashable:
     return str(key)
 
 
+MAX_FILE_BYTES = 5 * 1024 * 1024  # a spec or compose file; 10,000 parameters take about 0.5 MB
+MAX_DOCUMENTS = 1000  # per file
+MAX_NODES = 200_000  # values in one document once aliases are expanded (a "billion laughs" stops here)
+MAX_DEPTH = 64  # nesting of mappings and lists
+
+
+class _TooLarge(Exception):
+    """Internal: the document exceeds a limit; carries the message."""
+
+
+class _Walker:
+    """One walk over a round-trip document: plain data, the line map and the values YAML would
+    silently convert (timestamps, binary, custom tags) as issues. Aliases are expanded, so the
+    walk counts every value it produces and stops at :data:`MAX_NODES`."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.nodes = 0
+        self.lines: dict[Loc, int] = {}
+        self.issues: list[SpecIssue] = []
+
+    def _count(self, loc: Loc) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooLarge(
+                f"more than {MAX_NODES:,} values once YAML aliases are expanded; "
+                "spec files must not multiply anchors (a 'billion laughs')"
+            )
+        if len(loc) > MAX_DEPTH:
+            raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep")
+
+    def _refuse(self, loc: Loc, line: int, message: str) -> None:
+        self.issues.append(SpecIssue(self.display, line, format_loc(loc), message))
+
+    def walk(self, node: object, loc: Loc, line: int) -> object:
+        self._count(loc)
+        self.lines.setdefault(loc, line)
+        if isinstance(node, CommentedMap | dict):
+            out: dict[Hashable, object] = {}
+            for key in node:
+                line_of_key = line
+                if isinstance(node, CommentedMap):
+                    try:
+                        line_of_key = int(node.lc.key(key)[0]) + 1
+                    except (KeyError, TypeError, IndexError):  # merged in from an anchor: no own position
+                        line_of_key = line
+                plain = _plain_key(key)
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    self._refuse((*loc, plain), line_of_key, "a mapping key must be a plain scalar; quote it")
+                out[plain] = self.walk(node[key], (*loc, plain), line_of_key)
+            return out
+        if isinstance(node, CommentedSeq | list):
+            items: list[object] = []
+            for i, item in enumerate(node):
+                line_of_item = line
+                if isinstance(node, CommentedSeq):
+                    try:
+                        line_of_item = int(node.lc.item(i)[0]) + 1
+                    except (KeyError, TypeError, IndexError):
+                        line_of_item = line
+                items.append(self.walk(item, (*loc, i), line_of_item))
+            return items
+        return self._scalar(node, loc, line)
+
+    def _scalar(self, node: object, loc: Loc, line: int) -> object:
+        if isinstance(node, TaggedScalar):
+            tag = str(node.tag.value if hasattr(node.tag, "value") else node.tag)
+            self._refuse(loc, line, f"the YAML tag {tag} is not supported; write a plain value (quote it)")
+            return None if node.value in (None, "null", "~", "") else str(node.value)
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, ScalarBoolean):  # an anchored boolean: an int subclass in ruamel
+            return bool(node)
+        if isinstance(node, str):
+            return str(node)
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        if isinstance(node, datetime.datetime | datetime.date):
+            self._refuse(
+                loc, line, f"YAML reads this as a timestamp ({node.isoformat()}); quote it to keep the text as written"
+            )
+            return node.isoformat()
+        if isinstance(node, bytes):
+            self._refuse(loc, line, "binary (!!binary) values are not supported; write the text itself, quoted")
+            return node.decode("utf-8", "replace")
+        self._refuse(loc, line, f"a {type(node).__name__} value is not supported; quote it")
+        return str(node)
+
+
 def to_plain(node: object) -> object:
     """Convert ruamel's round-trip types to plain Python types (merge keys resolved)."""
-    if isinstance(node, CommentedMap):
-        return {_plain_key(k): to_plain(v) for k, v in node.items()}
-    if isinstance(node, CommentedSeq | list):
-        return [to_plain(v) for v in node]
-    if isinstance(node, dict):
-        return {_plain_key(k): to_plain(v) for k, v in node.items()}
-    if isinstance(node, TaggedScalar):
-        return None if node.value in (None, "null", "~", "") else str(node.value)
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, ScalarBoolean):  # an anchored boolean: an int subclass in ruamel
-        return bool(node)
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, datetime.datetime | datetime.date):
-        return node.isoformat()
-    if isinstance(node, bytes):
-        return node.decode("utf-8", "replace")
-    return str(node)
-
-
-def _line_map(node: object, loc: Loc, line: int, out: dict[Loc, int]) -> None:
-    if isinstance(node, CommentedMap):
-        for key in node:
-            try:
-                key_line = int(node.lc.key(key)[0]) + 1
-            except (KeyError, TypeError, IndexError):  # merged in from an anchor: no own position
-                key_line = line
-            child = (*loc, _plain_key(key))
-            out.setdefault(child, key_line)
-            _line_map(node[key], child, key_line, out)
-    elif isinstance(node, CommentedSeq):
-        for i, item in enumerate(node):
-            try:
-                item_line = int(node.lc.item(i)[0]) + 1
-            except (KeyError, TypeError, IndexError):
-                item_line = line
-            child = (*loc, i)
-            out.setdefault(child, item_line)
-            _line_map(item, child, item_line, out)
+    return _Walker("").walk(node, (), 1)
 
 
 def _yaml_issue(display: str, error: YAMLError) -> SpecIssue:
@@ -161,18 +212,27 @@ def _yaml_issue(display: str, error: YAMLError) -> SpecIssue:
     return SpecIssue(display, None, "", f"invalid YAML: {error}")
 
 
-def parse_yaml(text: str, path: Path, display: str) -> tuple[SourceDoc, ...]:
+def parse_yaml(text: str, path: Path, display: str, *, strict: bool = True) -> tuple[SourceDoc, ...]:
     """Parse every document of ``text``; empty documents are dropped. Pure.
 
-    Raises SpecError (one issue: the first syntax error or duplicate key)."""
+    Raises SpecError: the first syntax error or duplicate key, a limit passed, or (``strict``,
+    spec documents) every value YAML would silently convert (timestamps, binary, custom tags)."""
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
         raw_docs = list(yaml.load_all(io.StringIO(text)))
     except YAMLError as error:
         raise SpecError([_yaml_issue(display, error)]) from None
+    except RecursionError:
+        raise SpecError([SpecIssue(display, None, "", f"nested more than {MAX_DEPTH} levels deep")]) from None
+    except Exception as error:  # ruamel fails on some hostile graphs (a merge key that refers to itself)
+        problem = f"cannot be read as YAML ({type(error).__name__}); does an anchor refer to itself?"
+        raise SpecError([SpecIssue(display, None, "", problem)]) from None
+    if len(raw_docs) > MAX_DOCUMENTS:
+        raise SpecError([SpecIssue(display, None, "", f"{len(raw_docs)} documents; at most {MAX_DOCUMENTS} per file")])
     starts: list[int] | None = None
     docs: list[SourceDoc] = []
+    issues: list[SpecIssue] = []
     for index, raw in enumerate(raw_docs):
         if raw is None:
             continue
@@ -182,9 +242,17 @@ def parse_yaml(text: str, path: Path, display: str) -> tuple[SourceDoc, ...]:
             if starts is None:
                 starts = _document_starts(text)
             line = starts[index] if index < len(starts) else 1
-        lines: dict[Loc, int] = {(): line}
-        _line_map(raw, (), line, lines)
-        docs.append(SourceDoc(path, display, index, line, to_plain(raw), lines))
+        walker = _Walker(display)
+        try:
+            data = walker.walk(raw, (), line)
+        except _TooLarge as error:
+            raise SpecError([SpecIssue(display, line, "", str(error))]) from None
+        except RecursionError:
+            raise SpecError([SpecIssue(display, line, "", f"nested more than {MAX_DEPTH} levels deep")]) from None
+        issues.extend(walker.issues)
+        docs.append(SourceDoc(path, display, index, line, data, walker.lines, tuple(walker.issues)))
+    if strict and issues:
+        raise SpecError(issues)
     return tuple(docs)
 
 
@@ -197,12 +265,17 @@ def _document_starts(text: str) -> list[int]:
         return []
 
 
-def read_yaml(path: Path, display: str) -> tuple[SourceDoc, ...]:
-    """Read and parse a YAML file. Raises SpecError for unreadable files and invalid YAML."""
+def read_yaml(path: Path, display: str, *, strict: bool = True) -> tuple[SourceDoc, ...]:
+    """Read and parse a YAML file. Raises SpecError for unreadable, oversized files and invalid YAML."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(
+                [SpecIssue(display, None, "", f"{size:,} bytes; a spec or compose file is at most {MAX_FILE_BYTES:,}")]
+            )
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SpecError([SpecIssue(display, None, "", "not a UTF-8 text file")]) from None
     except OSError as error:
         raise SpecError([SpecIssue(display, None, "", f"cannot read: {error.strerror or error}")]) from None
-    return parse_yaml(text, path, display)
+    return parse_yaml(text, path, display, strict=strict)
