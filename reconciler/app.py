@@ -43,17 +43,31 @@ class PlanResult:
     seconds: float = 0.0
 
 
+def _check_with_compose(desired: DesiredState) -> str:
+    """Compose's own offline check of every stack's file (raises SpecError); a note when Compose
+    is not installed."""
+    from reconciler.compose_check import check_compose_files, compose_runner
+
+    runner = compose_runner()
+    if runner is None:
+        return " Compose v2 is not installed: compose files were checked by the reconciler's rules only."
+    check_compose_files(desired, runner)
+    return ""
+
+
 def validate(env_dir: Path) -> str:
-    """Load and validate without building any client; raises SpecError."""
+    """Load and validate (Compose checks the compose files offline); no AWS or Docker call.
+    Raises SpecError."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, lambda _name: "(unchecked)")
+    note = _check_with_compose(desired)
     n_params = len(desired.parameters)
     n_services = sum(len(s.services) for s in desired.stacks)
     hosts = ", ".join(h.name for h in desired.hosts)
     return (
         f"{env_dir}: valid — environment {desired.environment}, {n_params} parameter(s), "
         f"{len(desired.images)} image(s), {len(desired.stacks)} stack(s) with {n_services} service(s), "
-        f"host(s) {hosts}."
+        f"host(s) {hosts}.{note}"
     )
 
 
@@ -73,6 +87,7 @@ def open_environment(
     ``read_only`` clients refuse every mutating call (plan, status)."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
+    _check_with_compose(desired)  # nothing is observed or changed for a file Compose would refuse
     env = loaded.environment.spec
     desired, settings = resolve_settings(
         desired,

@@ -24,6 +24,9 @@ from reconciler.sandbox import SandboxInfo
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "spec" / "cases"
 BROKEN = sorted(p.name for p in CASES.iterdir() if p.is_dir() and not p.name.startswith("_"))
+# environments our reader accepts but Compose itself refuses (checked offline, before any call)
+COMPOSE_CASES = REPO / "tests" / "spec" / "compose_cases"
+REFUSED_BY_COMPOSE = sorted(p.name for p in COMPOSE_CASES.iterdir() if p.is_dir())
 
 
 class Listener:
@@ -103,6 +106,28 @@ def test_broken_spec_exits_1_with_its_message_and_no_call(
         if line.startswith("!"):
             assert line[1:] not in err
         else:
+            assert line in err, f"{line!r} not in:\n{err}"
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply"])
+@pytest.mark.parametrize("case", REFUSED_BY_COMPOSE)
+def test_compose_refuses_before_any_call(
+    case: str, command: str, listener: Listener, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POPCON_DB_PASSWORD", "s3cret-value")
+    argv = [command, str(COMPOSE_CASES / case)]
+    if command != "validate":
+        url = f"http://127.0.0.1:{listener.port}"
+        argv += ["--aws-endpoint-url", url, "--docker-host", f"tcp://127.0.0.1:{listener.port}"]
+    if command == "apply":
+        argv.append("--auto-approve")
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert listener.requests == []  # nothing was observed, nothing written
+    assert "Traceback" not in err and out == "" and "level=warning" not in err and "s3cret-value" not in err
+    for line in (COMPOSE_CASES / case / "expected.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip():
             assert line in err, f"{line!r} not in:\n{err}"
 
 
