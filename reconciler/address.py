@@ -47,6 +47,11 @@ def service_address(host: str, stack: str, service: str) -> str:
     return f"service:{host}/{stack}/{service}"
 
 
+def container_address(host: str, stack: str, name: str) -> str:
+    """One container by name (a leftover of an interrupted Compose recreate)."""
+    return f"container:{host}/{stack}/{name}"
+
+
 def kind_of(address: str) -> str:
     """``service:web-1/popcon/backend`` -> ``service``."""
     return address.partition(":")[0]
@@ -57,7 +62,7 @@ def host_of(address: str) -> str | None:
     stack on one host), else None."""
     kind, _, rest = address.partition(":")
     parts = rest.split("/")
-    if kind in ("service", "network", "volume") and len(parts) == 3:
+    if kind in ("service", "network", "volume", "container") and len(parts) == 3:
         return parts[0]
     if kind == "image" and len(parts) == 3:
         return parts[0]

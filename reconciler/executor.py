@@ -46,6 +46,7 @@ from reconciler.plan import (
     PullImage,
     PutParameter,
     RecreateService,
+    RemoveContainer,
     RemoveService,
     ServiceAction,
     StartService,
@@ -278,6 +279,13 @@ def _remove(run: _Run, unit: Unit, action: Action) -> str:
     return f"removed {removed} container(s)"
 
 
+def _remove_container(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, RemoveContainer)
+    run.emit(ActionStarted(action.address, action.kind, f"removing {action.name}"))
+    removed = run.host(unit).engine.remove_containers([action.container_id], expected_owner=action.owner)
+    return "removed" if removed else "already gone"
+
+
 _DOING = {CreateService: "creating", RecreateService: "recreating", StartService: "starting"}
 _DONE = {CreateService: "created", RecreateService: "recreated", StartService: "started"}
 
@@ -346,6 +354,7 @@ HANDLERS: Mapping[type[Action], Handler] = {
     RecreateService: _compose_up,
     StartService: _compose_up,
     RemoveService: _remove,
+    RemoveContainer: _remove_container,
 }
 
 

@@ -12,6 +12,7 @@ config-hash computation call it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -31,6 +32,7 @@ COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_NETWORK = "com.docker.compose.network"
 COMPOSE_VOLUME = "com.docker.compose.volume"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+COMPOSE_CONTAINER_NUMBER = "com.docker.compose.container-number"
 
 # The name of an environment's only Docker host when its spec names none.
 DEFAULT_HOST = "default"
@@ -41,6 +43,18 @@ MASK = "(sensitive)"
 def is_oneoff(labels: Mapping[str, str]) -> bool:
     """A ``docker compose run`` container (by its labels): not a service's container."""
     return labels.get(COMPOSE_ONEOFF, "False") == "True"
+
+
+def made_by_compose(labels: Mapping[str, str]) -> bool:
+    """Compose itself made this container: it always sets the oneoff and container-number labels.
+    A container that only carries a project's and service's labels is a look-alike."""
+    return COMPOSE_ONEOFF in labels and COMPOSE_CONTAINER_NUMBER in labels
+
+
+def leftover_of_recreate(name: str, project: str, service: str) -> bool:
+    """Compose renames the old container to ``<12 hex>_<project>-<service>-<n>`` while it
+    recreates; a container still named so was left by an interrupted recreate."""
+    return re.fullmatch(rf"[0-9a-f]{{12}}_{re.escape(project)}[-_]{re.escape(service)}[-_][0-9]+", name) is not None
 
 
 def path_is_under(path: str, prefix: str) -> bool:

@@ -181,6 +181,19 @@ class RemoveService(ServiceAction):
     terraform: ClassVar[tuple[str, ...]] = ("delete",)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RemoveContainer(StackAction):
+    """A container Compose left behind when a recreate was interrupted (still named
+    ``<id>_<project>-<service>-<n>``): removed, owner re-checked, before the service is acted on."""
+
+    kind: ClassVar[str] = "remove_container"
+    terraform: ClassVar[tuple[str, ...]] = ("delete",)
+    service: str
+    container_id: str
+    name: str
+    owner: str
+
+
 ACTION_TYPES: tuple[type[Action], ...] = (
     PutParameter,
     DeleteParameter,
@@ -191,6 +204,7 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     RecreateService,
     StartService,
     RemoveService,
+    RemoveContainer,
 )
 
 

@@ -23,6 +23,7 @@ from reconciler.plan import (
     Precondition,
     PullImage,
     PutParameter,
+    RemoveContainer,
     ServiceAction,
     Unit,
 )
@@ -59,6 +60,11 @@ def _expect(a: Action) -> dict[str, object]:
     return {"project": a.project, "key": a.key}
 
 
+def _container(a: Action) -> dict[str, object]:
+    assert isinstance(a, RemoveContainer)
+    return {"project": a.project, "service": a.service, "container_id": a.container_id, "name": a.name}
+
+
 def _service(a: Action) -> dict[str, object]:
     assert isinstance(a, ServiceAction)
     waits = [w for w, on in (("healthy", a.wait_healthy), ("completed", a.wait_completed)) if on]
@@ -82,6 +88,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "recreate_service": _service,
     "start_service": _service,
     "remove_service": _service,
+    "remove_container": _container,
 }
 
 

@@ -20,7 +20,7 @@ from planner.build import desired_state, observed_state
 from worldmodel import apply_plan
 
 from reconciler.model import OWNER_KEY, DesiredState, ObservedState
-from reconciler.plan import DeleteParameter, RemoveService
+from reconciler.plan import DeleteParameter, RemoveContainer, RemoveService
 from reconciler.planner import ownership_queries, plan
 from reconciler.render import render_json, render_markdown, render_text
 
@@ -191,6 +191,11 @@ def _host_world(draw: st.DrawFn, spec: dict[str, Any], tokens: dict[str, str | N
                 }
                 if draw(st.integers(0, 3)) == 0:
                     container["image"] = "app/img0@i0-old"
+                kind = draw(st.sampled_from(["compose"] * 8 + ["lookalike", "leftover"]))
+                if kind == "lookalike":  # carries the service's labels; Compose did not make it
+                    container["lookalike"] = True
+                elif kind == "leftover":  # renamed by a Compose recreate that was interrupted
+                    container["name"] = f"0123456789ab_dev-{stack_name}-{service}-1"
                 containers.append(container)
     for service in draw(st.lists(st.sampled_from(SERVICES), unique=True, max_size=2)):
         containers.append(
@@ -267,6 +272,8 @@ def test_only_owned_resources_are_deleted(world: tuple[dict[str, Any], dict[str,
             tags = observed.parameters[action.name].tags
             assert tags is not None and tags.get(OWNER_KEY) == desired.owner
             assert desired.parameter(action.name) is None
+        if isinstance(action, RemoveContainer):
+            assert containers[(action.host, action.container_id)].owner == desired.owner
         if isinstance(action, RemoveService):
             assert action.container_ids
             for cid in action.container_ids:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.model import (
+    COMPOSE_CONTAINER_NUMBER,
     COMPOSE_ONEOFF,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -38,6 +39,7 @@ from reconciler.plan import (
     PullImage,
     PutParameter,
     RecreateService,
+    RemoveContainer,
     RemoveService,
     StartService,
 )
@@ -109,6 +111,7 @@ def _apply_host(
                         COMPOSE_PROJECT: action.project,
                         COMPOSE_SERVICE: action.service,
                         COMPOSE_ONEOFF: "False",
+                        COMPOSE_CONTAINER_NUMBER: "1",
                         STACK_KEY: action.stack,
                         CONFIG_HASH_KEY: action.config_hash,
                         **ownership,
@@ -119,6 +122,8 @@ def _apply_host(
         elif isinstance(action, StartService):
             ids = set(action.container_ids)
             containers = [replace(c, state="running") if c.id in ids else c for c in containers]
+        elif isinstance(action, RemoveContainer):
+            containers = [c for c in containers if c.id != action.container_id]
         elif isinstance(action, RemoveService):
             ids = set(action.container_ids)
             containers = [c for c in containers if c.id not in ids]

@@ -40,6 +40,7 @@ from reconciler.model import (
     OWNER_KEY,
     Health,
     is_oneoff,
+    made_by_compose,
 )
 from reconciler.secrets import redact
 
@@ -284,7 +285,8 @@ class DockerEngine:
                 all=True,
                 filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_SERVICE}={service}"]},
             )
-        return [c for c in found if not is_oneoff(c.get("Labels") or {})]
+        # Compose's own containers only: a look-alike carrying the labels is never acted on or waited for
+        return [c for c in found if made_by_compose(c.get("Labels") or {}) and not is_oneoff(c.get("Labels") or {})]
 
     def inspect(self, container_id: str) -> dict[str, Any] | None:
         with translate_docker_errors(self.api, f"container {container_id[:12]}"):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reconciler.address import (
+    container_address,
     host_stack_address,
     image_address,
     network_address,
@@ -26,6 +27,7 @@ from reconciler.plan import Action, Problem, Unchanged
 __all__ = [
     "Draft",
     "ParameterIndex",
+    "container_address",
     "host_stack_address",
     "image_address",
     "network_address",

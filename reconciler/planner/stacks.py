@@ -15,7 +15,7 @@ are the stack's hosts after it. Targets and hashes come from
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler.model import (
     DesiredState,
@@ -30,6 +30,8 @@ from reconciler.model import (
     StackSpec,
     Value,
     is_oneoff,
+    leftover_of_recreate,
+    made_by_compose,
 )
 from reconciler.override import render_override
 from reconciler.plan import (
@@ -42,6 +44,7 @@ from reconciler.plan import (
     Problem,
     ProjectContainers,
     RecreateService,
+    RemoveContainer,
     RemoveService,
     ServiceAction,
     StartService,
@@ -50,6 +53,7 @@ from reconciler.plan import (
 from reconciler.planner.common import (
     Draft,
     ParameterIndex,
+    container_address,
     host_stack_address,
     network_address,
     same_value,
@@ -377,6 +381,51 @@ def _blockers(stack: StackSpec, ctx: StackContext, missing: Mapping[str, ImageSp
     return reasons
 
 
+def _leftover(container: ObservedContainer) -> bool:
+    return leftover_of_recreate(container.name, container.project, container.service)
+
+
+def _plan_leftovers(
+    host: str, stack: StackSpec, ctx: StackContext, containers: Sequence[ObservedContainer], out: StackPlan
+) -> list[Action]:
+    """Containers an interrupted Compose recreate left under their temporary name: removed first
+    when this environment owns them, else reported and left alone."""
+    actions: list[Action] = []
+    owner = ctx.desired.owner
+    for c in sorted((c for c in containers if made_by_compose(c.labels) and _leftover(c)), key=lambda c: c.name):
+        address = container_address(host, stack.name, c.name)
+        if c.owner != owner:
+            reason = f"left by an interrupted recreate; not owned by {owner}; left alone"
+            out.unchanged.append(Unchanged(address, reason))
+            continue
+        actions.append(
+            RemoveContainer(
+                change=Change(address, _container_view(c), None),
+                reason=f"left by an interrupted recreate of {c.service} (still named {c.name})",
+                host=host,
+                stack=stack.name,
+                project=stack.project,
+                service=c.service,
+                container_id=c.id,
+                name=c.name,
+                owner=owner,
+            )
+        )
+    return actions
+
+
+def _noted(decision: ServiceAction | Unchanged, lookalikes: Sequence[ObservedContainer]) -> ServiceAction | Unchanged:
+    """Containers that carry the service's labels but were not made by Compose are never acted on
+    or waited for; the decision says they were seen."""
+    if not lookalikes:
+        return decision
+    names = ", ".join(sorted(c.name for c in lookalikes))
+    note = f"; {len(lookalikes)} look-alike container(s) not made by Compose left alone ({names})"
+    if isinstance(decision, Unchanged):
+        return Unchanged(decision.address, decision.reason + note)
+    return replace(decision, reason=decision.reason + note)
+
+
 def _host_unavailable(
     stack: StackSpec, view: HostView | None, earlier: str | None, name: str
 ) -> Problem | None:
@@ -426,7 +475,13 @@ def _plan_host(
                     key=key,
                 )
             )
-    containers = view.containers.get(stack.project, ())
+    everything = view.containers.get(stack.project, ())
+    containers = [c for c in everything if made_by_compose(c.labels) and not _leftover(c)]
+    result.actions.extend(_plan_leftovers(host, stack, ctx, everything, out))
+    lookalikes: dict[str, list[ObservedContainer]] = {}
+    for c in everything:
+        if not made_by_compose(c.labels):
+            lookalikes.setdefault(c.service, []).append(c)
     by_service: dict[str, list[ObservedContainer]] = {}
     for c in containers:
         by_service.setdefault(c.service, []).append(c)
@@ -437,7 +492,7 @@ def _plan_host(
         inputs = _ServiceInputs(
             host, stack, service, wanted[service.name], env, ctx, service_waits[service.name], old_env
         )
-        decision = _plan_service(inputs, by_service.get(service.name, ()))
+        decision = _noted(_plan_service(inputs, by_service.get(service.name, ())), lookalikes.get(service.name, ()))
         if isinstance(decision, Unchanged):
             out.unchanged.append(decision)
         else:
@@ -446,11 +501,11 @@ def _plan_host(
     services.extend(orphans.actions)
     out.unchanged.extend(orphans.unchanged)
     result.actions.extend(services)
-    if services:
+    if services or result.actions:
         result.assumed = ProjectContainers(
             host,
             stack.project,
-            tuple(sorted((c.id, c.service, c.config_hash or "", c.owner or "") for c in containers)),
+            tuple(sorted((c.id, c.service, c.config_hash or "", c.owner or "") for c in everything)),
         )
     if any(isinstance(a, ServiceAction) and not isinstance(a, RemoveService) for a in services):
         injected = {svc.name: tuple(injected_keys(svc, ctx.index)) for svc in stack.services}

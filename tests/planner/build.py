@@ -16,7 +16,8 @@ owner/tags key: tags not read; ``owner: null``: read, none), ``registry:
 {repository:tag: token}``, ``local: [repository@token]``, ``containers: [{stack?,
 service, id?, project?, state, health, owner (default ours, null = no label),
 hash (target | stale | as-observed | old-image | as-observed-old-image | null),
-image (target | repository@token | plain), oneoff}]``, ``networks`` /
+image (target | repository@token | plain), oneoff, lookalike (no Compose labels but project and
+service), name}]``, ``networks`` /
 ``volumes``: ``{stack or project: [keys]}``.
 expected: ``expected_actions: [[kind, address]]`` (in order),
 ``expected_problems: [address]``, ``expected_fields: {address: {field: value}}``,
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconciler.model import (
+    COMPOSE_CONTAINER_NUMBER,
     COMPOSE_ONEOFF,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -261,10 +263,9 @@ def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: Obser
             made_from = image if hash_ != "as-observed" else target.image
             hash_ = config_hash(service_spec, made_from, stack.project, index, env)
         labels = {COMPOSE_PROJECT: project, COMPOSE_SERVICE: service}
-        if body.get("oneoff"):
-            labels[COMPOSE_ONEOFF] = "True"
-        else:
-            labels[COMPOSE_ONEOFF] = "False"
+        if not body.get("lookalike"):  # a look-alike only carries the project's and service's labels
+            labels[COMPOSE_ONEOFF] = "True" if body.get("oneoff") else "False"
+            labels[COMPOSE_CONTAINER_NUMBER] = "1"
         owner = body.get("owner", desired.owner)
         if owner is not None:
             labels[OWNER_KEY] = str(owner)
@@ -276,7 +277,7 @@ def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: Obser
         containers.append(
             ObservedContainer(
                 id=str(body.get("id", f"{service}-{n}")),
-                name=f"{project}-{service}-{n + 1}",
+                name=str(body.get("name", f"{project}-{service}-{n + 1}")),
                 project=project,
                 service=service,
                 state=str(body.get("state", "running")),
