@@ -69,6 +69,7 @@ from reconciler.planner.targets import (
     config_hash,
     environment,
     injected_keys,
+    service_networks,
     stack_digests,
     stack_sets,
     targets,
@@ -194,6 +195,7 @@ class _ServiceInputs:
     ctx: StackContext
     waits: tuple[bool, bool]  # (wait_healthy, wait_completed)
     old_env: _ObservedEnv
+    missing_networks: frozenset[str] = frozenset()  # keys of the stack's networks gone from the host
 
     def observed_env(self) -> Mapping[str, Value]:
         return self.old_env.get()
@@ -319,6 +321,11 @@ def _plan_service(
             else f"{len(stopped)} of {len(containers)} containers stopped ({states})"
         )
         change = Change(address, _container_view(first), _target_view(target))
+        gone = sorted(inputs.missing_networks & service_networks(service))
+        if gone:
+            # a stopped container cannot start once its network was removed: Docker refuses
+            reason += f"; its network {', '.join(gone)} was removed, so it is recreated"
+            return _action(RecreateService, inputs, change, reason, (c.id for c in containers))
         return _action(StartService, inputs, change, reason, (c.id for c in stopped))
     count = f"{len(containers)} containers " if len(containers) > 1 else ""
     unhealthy = " (unhealthy)" if any(c.health == "unhealthy" for c in containers) else ""
@@ -487,10 +494,11 @@ def _plan_host(
         by_service.setdefault(c.service, []).append(c)
     service_waits = waits(stack)
     old_env = _ObservedEnv(stack, ctx, spec)
+    missing = frozenset(key for key in stack.networks if (stack.project, key) not in view.networks)
     services: list[Action] = []
     for service in service_order(stack):
         inputs = _ServiceInputs(
-            host, stack, service, wanted[service.name], env, ctx, service_waits[service.name], old_env
+            host, stack, service, wanted[service.name], env, ctx, service_waits[service.name], old_env, missing
         )
         decision = _noted(_plan_service(inputs, by_service.get(service.name, ())), lookalikes.get(service.name, ()))
         if isinstance(decision, Unchanged):

@@ -107,6 +107,22 @@ def _definition(service: ServiceSpec) -> object:
     return parsed
 
 
+def service_networks(service: ServiceSpec) -> frozenset[str]:
+    """The compose network keys the service joins (``default`` when it names none; none with a
+    ``network_mode``)."""
+    definition = _definition(service)
+    if not isinstance(definition, dict):
+        return frozenset({"default"})
+    if definition.get("network_mode"):
+        return frozenset()
+    networks = definition.get("networks")
+    if isinstance(networks, dict):
+        return frozenset(str(k) for k in networks)
+    if isinstance(networks, list):
+        return frozenset(str(k) for k in networks)
+    return frozenset({"default"})
+
+
 def compose_image(service: ServiceSpec) -> str:
     """The image string of the compose definition ("" when it has none, e.g. build only)."""
     definition = _definition(service)

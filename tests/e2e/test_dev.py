@@ -264,3 +264,20 @@ def test_the_flow_refuses_a_plan_the_world_changed_under(make_env: EnvFactory) -
     assert shown == [False, True]  # the fresh plan was shown before it was applied
     assert outcome.report is not None and outcome.report.ok
     assert env.parameter("DB_PORT") == "3307"
+
+
+def test_a_network_removed_by_hand_heals(make_env: EnvFactory) -> None:
+    env = converged(make_env)
+    api = env.api
+    for c in env.containers().values():
+        api.stop(c["Id"], timeout=1)
+    for net in api.networks(filters={"label": f"com.docker.compose.project={env.copy.project}"}):
+        api.remove_network(net["Id"])
+    run = env.reconcile()
+    assert run.report is not None and run.report.ok, render_report(run.report)
+    planned = kinds(run.plan.plan)
+    assert all(kind != StartService.kind for kind in planned.values()), planned  # a start would fail
+    assert {planned[f"service:default/popcon/{s}"] for s in SERVICES} == {RecreateService.kind}
+    assert all(c["State"] == "running" for c in env.containers().values())
+    again = env.reconcile(apply=False)
+    assert not again.plan.plan.has_changes, kinds(again.plan.plan)
