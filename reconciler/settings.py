@@ -89,6 +89,23 @@ def _sandboxed(
     return dataclasses.replace(desired, images=images, stacks=stacks), dict.fromkeys(registries, registry), hosts
 
 
+DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+def check_overrides(overrides: Overrides) -> None:
+    """Overrides are validated like spec fields (a flag is no back door for a bad address)."""
+    url = overrides.aws_endpoint_url
+    if url is not None and (not url.startswith(("http://", "https://")) or len(url) <= len("https://")):
+        raise ReconcilerError(f"--aws-endpoint-url {url!r}: must be an http:// or https:// URL")
+    for item in overrides.docker_hosts:
+        name, sep, rest = item.partition("=")
+        target = rest if sep and "://" not in name else item
+        if not target.startswith(DOCKER_SCHEMES) or target.rstrip("/") in DOCKER_SCHEMES:
+            raise ReconcilerError(
+                f"--docker-host {item!r}: give URL or HOST=URL, the URL one of unix://, tcp://, ssh://"
+            )
+
+
 def _docker_overrides(hosts: tuple[HostSpec, ...], given: Sequence[str]) -> tuple[HostSpec, ...]:
     names = {h.name for h in hosts}
     every: str | None = None
@@ -119,6 +136,7 @@ def resolve_settings(
     sandbox: SandboxWorld | None = None,
 ) -> tuple[DesiredState, Settings]:
     """The desired state to plan and the settings to build clients from."""
+    check_overrides(overrides)
     hosts = desired.hosts
     found = dict(registries)
     if overrides.sandbox:

@@ -196,3 +196,25 @@ def test_validate_the_examples(capsys: pytest.CaptureFixture[str], monkeypatch: 
         assert cli.main(["validate", str(REPO / "environments" / name)]) == 0
     out, _ = capsys.readouterr()
     assert "environment dev" in out and "environment prod" in out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--aws-endpoint-url", "ftp://x"], "--aws-endpoint-url 'ftp://x': must be an http:// or https:// URL"),
+        (["--docker-host", "localhost:2375"], "the URL one of unix://, tcp://, ssh://"),
+        (["--docker-host", "web-9=tcp://127.0.0.1:1"], "no host named 'web-9' (hosts: default)"),
+    ],
+)
+def test_bad_overrides_exit_1_before_any_call(
+    flags: list[str],
+    message: str,
+    listener: Listener,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POPCON_DB_PASSWORD", "pw")
+    code = cli.main(["plan", str(CASES / "_valid"), *flags])
+    _, err = capsys.readouterr()
+    assert code == 1 and message in err and "Traceback" not in err
+    assert listener.requests == []

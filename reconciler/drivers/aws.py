@@ -32,6 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
     HTTPClientError,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_WRITE_TPS = 3.0
-READ_RETRY_ATTEMPTS = 3
+READ_RETRY_ATTEMPTS = 1
 WRITE_RETRY_ATTEMPTS = 8
 
 # Error codes that mean "slow down": retried by write_retrying.
@@ -84,11 +85,12 @@ class AwsClients:
 
 
 def client_config(max_attempts: int = READ_RETRY_ATTEMPTS) -> Config:
-    """botocore config: standard retry mode, bounded timeouts."""
+    """botocore config: standard retry mode (``max_attempts`` retries), timeouts that fail in
+    seconds. Sustained throttling is handled above botocore (read_retrying, write_retrying)."""
     return Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=3,
+        read_timeout=10,
     )
 
 
@@ -236,6 +238,44 @@ def write_retrying(
         reraise=True,
     )
     result: T = retrying(once)
+    return result
+
+
+READ_RETRY_BUDGET = 30.0  # seconds a read may spend retrying (throttling, 5xx) before it fails
+
+
+def read_retrying(
+    call: Callable[[], T],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    budget: float = READ_RETRY_BUDGET,
+) -> T:
+    """Run one read, retrying throttling, 5xx and a dropped connection with exponential backoff
+    and jitter, for at most ``budget`` seconds; then the last error is raised. An endpoint that
+    refuses or does not answer in time fails at once (botocore has tried twice by then):
+    waiting longer would not make it answer. botocore's own retries sit below this: its retry
+    quota runs dry under sustained throttling, this does not."""
+    deadline = clock() + budget
+
+    def retryable(exc: BaseException) -> bool:
+        if isinstance(exc, ClientError):
+            return is_temporary(exc)
+        return isinstance(exc, ConnectionClosedError)
+
+    wait = wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5)
+
+    def out_of_time(state: Any) -> bool:
+        return clock() + min(8.5, wait(state)) > deadline
+
+    retrying = Retrying(
+        sleep=sleep,
+        stop=out_of_time,
+        wait=wait,
+        retry=retry_if_exception(retryable),
+        reraise=True,
+    )
+    result: T = retrying(call)
     return result
 
 

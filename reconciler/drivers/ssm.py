@@ -21,11 +21,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
-from reconciler.drivers.aws import RateLimiter, endpoint_of, error_code, translate_errors, write_retrying
+from reconciler.drivers.aws import (
+    READ_RETRY_BUDGET,
+    RateLimiter,
+    endpoint_of,
+    error_code,
+    read_retrying,
+    translate_errors,
+    write_retrying,
+)
 from reconciler.errors import PermanentError
 from reconciler.model import OWNER_KEY, ParamType, Value, reveal
 
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm.type_defs import TagTypeDef
 
 T = TypeVar("T")
+R = TypeVar("R")
 PutOutcome = Literal["created", "updated", "unchanged"]
 DeleteOutcome = Literal["deleted", "absent"]
 
@@ -45,9 +55,21 @@ MISSING_CODES = frozenset({"InvalidResourceId", "ParameterNotFound"})
 class SsmReader:
     """Read-only SSM calls used by the observers (works on a read-only client)."""
 
-    def __init__(self, ssm: SSMClient) -> None:
+    def __init__(
+        self,
+        ssm: SSMClient,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        budget: float = READ_RETRY_BUDGET,
+    ) -> None:
         self._ssm = ssm
         self.endpoint = endpoint_of(ssm)
+        self._sleep, self._clock, self._budget = sleep, clock, budget
+
+    def _read(self, call: Callable[[], R]) -> R:
+        """One read call, retried while SSM throttles or fails temporarily (bounded)."""
+        return read_retrying(call, sleep=self._sleep, clock=self._clock, budget=self._budget)
 
     def parameters_by_path(
         self, path: str, *, decrypt: bool, secure_only: bool = False
@@ -67,7 +89,7 @@ class SsmReader:
                     kwargs["ParameterFilters"] = [{"Key": "Type", "Option": "Equals", "Values": ["SecureString"]}]
                 if token:
                     kwargs["NextToken"] = token
-                page = self._ssm.get_parameters_by_path(**kwargs)
+                page = self._read(partial(self._ssm.get_parameters_by_path, **kwargs))
                 yield from (dict(raw) for raw in page.get("Parameters", []))
                 token = page.get("NextToken")
                 if not token:
@@ -77,7 +99,7 @@ class SsmReader:
         """Tags of one parameter (one ListTagsForResource), None when it does not exist."""
         with translate_errors(resource or f"ssm {name}", endpoint=self.endpoint):
             try:
-                resp = self._ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+                resp = self._read(lambda: self._ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name))
             except ClientError as exc:
                 if error_code(exc) in MISSING_CODES:
                     return None
@@ -90,7 +112,7 @@ class SsmReader:
         if not names:
             return {}
         with translate_errors(f"ssm {names[0]}", endpoint=self.endpoint):
-            resp = self._ssm.get_parameters(Names=list(names), WithDecryption=False)
+            resp = self._read(lambda: self._ssm.get_parameters(Names=list(names), WithDecryption=False))
         return {str(p["Name"]): int(p.get("Version", 1)) for p in resp.get("Parameters", [])}
 
     def owned_names(self, root: str, owner_key: str, owner: str) -> set[str]:
@@ -106,7 +128,7 @@ class SsmReader:
                 kwargs: dict[str, Any] = {"ParameterFilters": list(filters), "MaxResults": DESCRIBE_PAGE_SIZE}
                 if token:
                     kwargs["NextToken"] = token
-                page = self._ssm.describe_parameters(**kwargs)
+                page = self._read(partial(self._ssm.describe_parameters, **kwargs))
                 owned.update(str(p["Name"]) for p in page.get("Parameters", []))
                 token = page.get("NextToken")
                 if not token:
