@@ -87,6 +87,15 @@ class WaitProgress:
     timeout: float
 
 
+@dataclass(frozen=True)
+class LeftoverRemoved:
+    """A file an earlier, interrupted run left in the state dir (an env file of an older version
+    holding secrets, a half-written override) was removed before acting."""
+
+    path: str
+    what: str
+
+
 Event = (
     PlanStarted
     | HostObserved
@@ -97,6 +106,7 @@ Event = (
     | ActionStarted
     | ActionFinished
     | WaitProgress
+    | LeftoverRemoved
 )
 
 EventSink = Callable[[Event], None]

@@ -34,7 +34,16 @@ from reconciler.drivers.docker import DockerEngine
 from reconciler.drivers.registry import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.errors import ReconcilerError
-from reconciler.events import ActionFinished, ActionStarted, EventSink, UnitFinished, UnitStarted, WaitProgress, discard
+from reconciler.events import (
+    ActionFinished,
+    ActionStarted,
+    EventSink,
+    LeftoverRemoved,
+    UnitFinished,
+    UnitStarted,
+    WaitProgress,
+    discard,
+)
 from reconciler.model import CONFIG_HASH_KEY, OWNER_KEY, Sensitive, reveal
 from reconciler.plan import (
     Action,
@@ -90,6 +99,7 @@ def execute(
     on_event: EventSink = discard,
 ) -> ApplyReport:
     """Run ``plan`` and report every action's outcome."""
+    clean_leftovers(state_dir, on_event)
     run = _Run(
         plan=plan,
         drivers=drivers,
@@ -99,6 +109,27 @@ def execute(
         secrets=plan_secrets(plan),
     )
     return run.execute()
+
+
+def clean_leftovers(state_dir: Path, on_event: EventSink = discard) -> list[Path]:
+    """Remove what an interrupted run may have left in the state dir: env files (older versions
+    wrote the stack's values, secrets included, to ``<stack>.env``) and half-written temporary
+    files (``.<name>.<pid>.tmp``). Overrides hold no secret and are rewritten; they stay."""
+    removed: list[Path] = []
+    if not state_dir.is_dir():
+        return removed
+    for path in sorted(state_dir.rglob("*")):
+        what = ""
+        if path.is_file() and path.suffix == ".env":
+            what = "an env file (it may hold secrets)"
+        elif path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp"):
+            what = "a half-written temporary file"
+        if what:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            removed.append(path)
+            on_event(LeftoverRemoved(str(path), what))
+    return removed
 
 
 def plan_secrets(plan: Plan) -> frozenset[str]:

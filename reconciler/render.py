@@ -29,6 +29,7 @@ from reconciler.events import (
     ActionStarted,
     Event,
     HostObserved,
+    LeftoverRemoved,
     PlanReady,
     PlanStale,
     PlanStarted,
@@ -405,6 +406,8 @@ def event_line(event: Event) -> str | None:
         return f"{event.address}: {event.status}" + (f" ({event.message})" if event.message else "")
     if isinstance(event, WaitProgress):
         return f"{event.address}: waiting until {event.condition} (up to {event.timeout:g}s)"
+    if isinstance(event, LeftoverRemoved):
+        return f"removed {event.what} an earlier interrupted run left: {event.path}"
     if isinstance(event, PlanStarted | PlanReady):
         return None
     return None  # pragma: no cover - every event type is handled above
