@@ -39,6 +39,11 @@ def network_address(host: str, stack: str, key: str) -> str:
     return f"network:{host}/{stack}/{key}"
 
 
+def duplicate_network_address(host: str, stack: str, key: str, network_id: str) -> str:
+    """One of several networks with a project network's name: ``network:web-1/popcon/default@<id12>``."""
+    return f"network:{host}/{stack}/{key}@{network_id[:12]}"
+
+
 def volume_address(host: str, stack: str, key: str) -> str:
     return f"volume:{host}/{stack}/{key}"
 

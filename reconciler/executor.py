@@ -56,6 +56,7 @@ from reconciler.plan import (
     PutParameter,
     RecreateService,
     RemoveContainer,
+    RemoveNetwork,
     RemoveService,
     ServiceAction,
     StartService,
@@ -317,6 +318,12 @@ def _remove_container(run: _Run, unit: Unit, action: Action) -> str:
     return "removed" if removed else "already gone"
 
 
+def _remove_network(run: _Run, unit: Unit, action: Action) -> str:
+    assert isinstance(action, RemoveNetwork)
+    run.emit(ActionStarted(action.address, action.kind, f"removing the duplicate network {action.network_id[:12]}"))
+    return "removed" if run.host(unit).engine.remove_network(action.network_id) else "already gone"
+
+
 _DOING = {CreateService: "creating", RecreateService: "recreating", StartService: "starting"}
 _DONE = {CreateService: "created", RecreateService: "recreated", StartService: "started"}
 
@@ -386,6 +393,7 @@ HANDLERS: Mapping[type[Action], Handler] = {
     StartService: _compose_up,
     RemoveService: _remove,
     RemoveContainer: _remove_container,
+    RemoveNetwork: _remove_network,
 }
 
 

@@ -276,6 +276,8 @@ class ObservedNetwork:
     name: str  # docker name, e.g. dev-popcon_default
     project: str
     key: str  # compose key, e.g. default
+    id: str = ""
+    created: str = ""  # as the engine reports it (ISO 8601), to keep the oldest of duplicates
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,18 @@ class RemoveContainer(StackAction):
     owner: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class RemoveNetwork(StackAction):
+    """A second network with a project network's name (two runs created it at once): Compose
+    refuses an ambiguous name, so the newer ones are removed (never one in use)."""
+
+    kind: ClassVar[str] = "remove_network"
+    terraform: ClassVar[tuple[str, ...]] = ("delete",)
+    key: str
+    network_id: str
+    name: str
+
+
 ACTION_TYPES: tuple[type[Action], ...] = (
     PutParameter,
     DeleteParameter,
@@ -205,6 +217,7 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     StartService,
     RemoveService,
     RemoveContainer,
+    RemoveNetwork,
 )
 
 

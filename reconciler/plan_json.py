@@ -24,6 +24,7 @@ from reconciler.plan import (
     PullImage,
     PutParameter,
     RemoveContainer,
+    RemoveNetwork,
     ServiceAction,
     Unit,
 )
@@ -65,6 +66,11 @@ def _container(a: Action) -> dict[str, object]:
     return {"project": a.project, "service": a.service, "container_id": a.container_id, "name": a.name}
 
 
+def _network(a: Action) -> dict[str, object]:
+    assert isinstance(a, RemoveNetwork)
+    return {"project": a.project, "key": a.key, "network_id": a.network_id, "name": a.name}
+
+
 def _service(a: Action) -> dict[str, object]:
     assert isinstance(a, ServiceAction)
     waits = [w for w, on in (("healthy", a.wait_healthy), ("completed", a.wait_completed)) if on]
@@ -89,6 +95,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "start_service": _service,
     "remove_service": _service,
     "remove_container": _container,
+    "remove_network": _network,
 }
 
 

@@ -40,6 +40,7 @@ from reconciler.plan import (
     PutParameter,
     RecreateService,
     RemoveContainer,
+    RemoveNetwork,
     RemoveService,
     StartService,
 )
@@ -122,6 +123,8 @@ def _apply_host(
         elif isinstance(action, StartService):
             ids = set(action.container_ids)
             containers = [replace(c, state="running") if c.id in ids else c for c in containers]
+        elif isinstance(action, RemoveNetwork):
+            networks = [n for n in networks if n.id != action.network_id]
         elif isinstance(action, RemoveContainer):
             containers = [c for c in containers if c.id != action.container_id]
         elif isinstance(action, RemoveService):

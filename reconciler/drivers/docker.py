@@ -414,6 +414,23 @@ class DockerEngine:
 
     # ---- networks and volumes ---------------------------------------------
 
+    def remove_network(self, network_id: str) -> bool:
+        """Remove a network unless a container uses it; False when it is already gone."""
+        resource = f"network {network_id[:12]}"
+        with translate_docker_errors(self.api, resource):
+            try:
+                info: dict[str, Any] = self.api.inspect_network(network_id)
+            except docker.errors.NotFound:
+                return False
+            users = info.get("Containers") or {}
+            if users:
+                raise PermanentError(resource, f"not removed: {len(users)} container(s) use it", endpoint=self.endpoint)
+            try:
+                self.api.remove_network(network_id)
+            except docker.errors.NotFound:
+                return False
+        return True
+
     def network_exists(self, project: str, key: str) -> bool:
         with translate_docker_errors(self.api, f"network {project}/{key}"):
             found = self.api.networks(filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_NETWORK}={key}"]})

@@ -125,6 +125,8 @@ def parse_docker(
             name=str(n["Name"]),
             project=(n.get("Labels") or {}).get(COMPOSE_PROJECT, ""),
             key=(n.get("Labels") or {}).get(COMPOSE_NETWORK, ""),
+            id=str(n.get("Id", "")),
+            created=str(n.get("Created", "")),
         )
         for n in raw_networks
         if keep(n.get("Labels") or {})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from reconciler.address import (
     container_address,
+    duplicate_network_address,
     host_stack_address,
     image_address,
     network_address,
@@ -28,6 +29,7 @@ __all__ = [
     "Draft",
     "ParameterIndex",
     "container_address",
+    "duplicate_network_address",
     "host_stack_address",
     "image_address",
     "network_address",

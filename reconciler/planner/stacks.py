@@ -14,15 +14,18 @@ are the stack's hosts after it. Targets and hashes come from
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.model import (
+    COMPOSE_CONTAINER_NUMBER,
     DesiredState,
     HostSpec,
     ImageSpec,
     ObservedContainer,
     ObservedHost,
+    ObservedNetwork,
     ObservedState,
     Sensitive,
     ServiceSpec,
@@ -45,6 +48,7 @@ from reconciler.plan import (
     ProjectContainers,
     RecreateService,
     RemoveContainer,
+    RemoveNetwork,
     RemoveService,
     ServiceAction,
     StartService,
@@ -54,6 +58,7 @@ from reconciler.planner.common import (
     Draft,
     ParameterIndex,
     container_address,
+    duplicate_network_address,
     host_stack_address,
     network_address,
     same_value,
@@ -421,6 +426,87 @@ def _plan_leftovers(
     return actions
 
 
+def _plan_duplicate_networks(host: str, stack: StackSpec, view: HostView) -> list[Action]:
+    """Several networks with one project network's name (two runs at once): Compose refuses the
+    ambiguous name. The oldest stays; the others are removed (the executor never removes one in use)."""
+    groups: dict[str, list[ObservedNetwork]] = {}
+    for network in view.observed.networks:
+        if network.project == stack.project:
+            groups.setdefault(network.key, []).append(network)
+    actions: list[Action] = []
+    for key in sorted(groups):
+        ordered = sorted(groups[key], key=lambda n: (n.created, n.id))
+        for extra in ordered[1:]:
+            actions.append(
+                RemoveNetwork(
+                    change=Change(
+                        duplicate_network_address(host, stack.name, key, extra.id),
+                        {"name": extra.name, "id": extra.id},
+                        None,
+                    ),
+                    reason=f"{len(ordered)} networks are named {extra.name} (two runs at once); the oldest stays",
+                    host=host,
+                    stack=stack.name,
+                    project=stack.project,
+                    key=key,
+                    network_id=extra.id,
+                    name=extra.name,
+                )
+            )
+    return actions
+
+
+def _replicas(service: ServiceSpec) -> int | None:
+    """How many containers the compose file asks for (``scale``, ``deploy.replicas``; 1 when
+    it says nothing); None when it cannot be told (a variable)."""
+    try:
+        definition = json.loads(service.definition)
+    except ValueError:
+        return 1
+    deploy = definition.get("deploy") if isinstance(definition, dict) else None
+    value = definition.get("scale") if isinstance(definition, dict) else None
+    if value is None and isinstance(deploy, dict):
+        value = deploy.get("replicas")
+    if value is None:
+        return 1
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _extra_containers(
+    stack: StackSpec, containers: Sequence[ObservedContainer], owner: str
+) -> list[ObservedContainer]:
+    """Owned containers beyond what the compose file asks for (two runs at once started a
+    second one): the highest container numbers go."""
+    extras: list[ObservedContainer] = []
+    for service in stack.services:
+        wanted = _replicas(service)
+        mine = [c for c in containers if c.service == service.name]
+        if wanted is None or len(mine) <= wanted:
+            continue
+        by_number = sorted(mine, key=lambda c: (int(c.labels.get(COMPOSE_CONTAINER_NUMBER, "0") or 0), c.id))
+        extras += [c for c in by_number[wanted:] if c.owner == owner]
+    return extras
+
+
+def _remove_extras(
+    host: str, stack: StackSpec, ctx: StackContext, extras: Sequence[ObservedContainer]
+) -> list[Action]:
+    return [
+        RemoveContainer(
+            change=Change(container_address(host, stack.name, c.name), _container_view(c), None),
+            reason=f"one container more than the compose file asks for {c.service} (two runs at once)",
+            host=host,
+            stack=stack.name,
+            project=stack.project,
+            service=c.service,
+            container_id=c.id,
+            name=c.name,
+            owner=ctx.desired.owner,
+        )
+        for c in sorted(extras, key=lambda c: c.name)
+    ]
+
+
 def _noted(decision: ServiceAction | Unchanged, lookalikes: Sequence[ObservedContainer]) -> ServiceAction | Unchanged:
     """Containers that carry the service's labels but were not made by Compose are never acted on
     or waited for; the decision says they were seen."""
@@ -462,6 +548,7 @@ def _plan_host(
     pulls = plan_pulls(host, stack.name, refs, view.observed.local_images, digests)
     result.actions.extend(pulls.actions)
     out.unchanged.extend(pulls.unchanged)
+    result.actions.extend(_plan_duplicate_networks(host, stack, view))
     resources = (
         (stack.networks, view.networks, network_address, ExpectNetwork),
         (stack.volumes, view.volumes, volume_address, ExpectVolume),
@@ -485,6 +572,9 @@ def _plan_host(
     everything = view.containers.get(stack.project, ())
     containers = [c for c in everything if made_by_compose(c.labels) and not _leftover(c)]
     result.actions.extend(_plan_leftovers(host, stack, ctx, everything, out))
+    extras = _extra_containers(stack, containers, ctx.desired.owner)
+    result.actions.extend(_remove_extras(host, stack, ctx, extras))
+    containers = [c for c in containers if c not in extras]
     lookalikes: dict[str, list[ObservedContainer]] = {}
     for c in everything:
         if not made_by_compose(c.labels):

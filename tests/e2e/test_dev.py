@@ -7,9 +7,11 @@ the world itself: containers by label, parameters in moto, the app over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import urllib.request
 
+import docker
 import pytest
 
 from e2e.conftest import FOREIGN, Env, EnvFactory
@@ -281,3 +283,24 @@ def test_a_network_removed_by_hand_heals(make_env: EnvFactory) -> None:
     assert all(c["State"] == "running" for c in env.containers().values())
     again = env.reconcile(apply=False)
     assert not again.plan.plan.has_changes, kinds(again.plan.plan)
+
+
+def test_duplicates_from_two_runs_at_once_heal(make_env: EnvFactory) -> None:
+    env = converged(make_env)
+    api = env.api
+    label = f"com.docker.compose.project={env.copy.project}"
+    (original,) = [n for n in api.networks(filters={"label": label}) if n["Name"].endswith("_popcon-network")]
+    labels = {str(k): str(v) for k, v in (api.inspect_network(original["Id"]).get("Labels") or {}).items()}
+    twin = api.create_network(original["Name"], labels=labels, check_duplicate=False)  # what a race leaves
+    try:
+        run = env.reconcile()
+        assert run.report is not None and run.report.ok, render_report(run.report)
+        assert [(a.kind, a.address.rsplit("@", 1)[-1]) for a in run.plan.plan.actions] == [
+            ("remove_network", str(twin["Id"])[:12])
+        ]
+        names = [n["Id"] for n in api.networks(filters={"label": label}) if n["Name"] == original["Name"]]
+        assert names == [original["Id"]]  # the oldest, in use, stayed
+        assert not env.reconcile(apply=False).plan.plan.has_changes
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_network(twin["Id"])

@@ -290,7 +290,10 @@ def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: Obser
     volumes = []
     for stack_name, keys in (data.get("networks") or {}).items():
         project = stacks[stack_name].project if stack_name in stacks else stack_name
-        networks += [ObservedNetwork(f"{project}_{k}", project, k) for k in keys]
+        networks += [
+            ObservedNetwork(f"{project}_{k}", project, k, id=f"{i:012x}{k}", created=f"2026-01-01T00:00:{i:02d}Z")
+            for i, k in enumerate(keys)
+        ]
     for stack_name, keys in (data.get("volumes") or {}).items():
         project = stacks[stack_name].project if stack_name in stacks else stack_name
         volumes += [ObservedVolume(f"{project}_{k}", project, k) for k in keys]
