@@ -27,6 +27,8 @@ def _forms(secret: str) -> Iterator[str]:
     yield secret
     yield json.dumps(secret, ensure_ascii=False)[1:-1]
     yield secret.replace("$", "$$")
+    if secret.strip() != secret and len(secret.strip()) >= MIN_LINE:
+        yield secret.strip()  # tools trim what they print
     if "\n" in secret or "\r" in secret:
         for line in secret.splitlines():
             if len(line.strip()) >= MIN_LINE:

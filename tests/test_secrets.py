@@ -4,6 +4,7 @@ it, no masked output holds the secret or any line of it. Pure, plus Compose's er
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def texts_with_secrets(draw: st.DrawFn) -> tuple[str, list[str]]:
     return "".join(parts), secrets
 
 
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=int(os.environ.get("SECRETS_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY

@@ -188,7 +188,7 @@ class ComposeRunner:
             ) from None
         if done.returncode != 0:
             # mask the whole output first: a secret cut by the tail must not survive in part
-            masked = redact((done.stderr or done.stdout or "").strip(), secrets)
+            masked = redact(done.stderr or done.stdout or "", secrets).strip()
             tail = "\n".join(masked.splitlines()[-ERROR_TAIL_LINES:])
             message = f"docker compose {verb} failed (exit {done.returncode}): {tail}"
             error = TemporaryError if looks_temporary(tail) else PermanentError

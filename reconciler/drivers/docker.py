@@ -448,7 +448,7 @@ def _last_health_output(health: dict[str, Any]) -> str:
 
 
 def _with_output(message: str, output: str, secrets: Collection[str]) -> str:
-    output = redact(output.strip(), secrets)
+    output = redact(output, secrets).strip()
     if len(output) > OUTPUT_TAIL:
         output = "..." + output[-OUTPUT_TAIL:]
     return f"{message}; last output: {output}" if output else message
