@@ -55,7 +55,11 @@ def texts_with_secrets(draw: st.DrawFn) -> tuple[str, list[str]]:
     return "".join(parts), secrets
 
 
-PROPERTY = settings(max_examples=int(os.environ.get("SECRETS_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=int(os.environ.get("SECRETS_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @PROPERTY
