@@ -222,7 +222,12 @@ def parse_yaml(text: str, path: Path, display: str, *, strict: bool = True) -> t
     try:
         raw_docs = list(yaml.load_all(io.StringIO(text)))
     except YAMLError as error:
-        raise SpecError([_yaml_issue(display, error)]) from None
+        issue = _yaml_issue(display, error)
+        position = getattr(error, "position", None)
+        if issue.line is None and isinstance(position, int):  # a reader error: a character, no mark
+            problem = issue.message.split("\n")[0]
+            issue = SpecIssue(display, text[:position].count("\n") + 1, "", problem)
+        raise SpecError([issue]) from None
     except RecursionError:
         raise SpecError([SpecIssue(display, None, "", f"nested more than {MAX_DEPTH} levels deep")]) from None
     except Exception as error:  # ruamel fails on some hostile graphs (a merge key that refers to itself)

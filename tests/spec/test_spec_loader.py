@@ -236,3 +236,18 @@ def test_compose_file_that_holds_spec_documents_is_an_error(make_env: EnvFactory
     edit(env, "stack.yaml", "composeFile: docker-compose.yml", "composeFile: stack.yaml")
     message = _error(env)
     assert "stack.yaml:1: this file is a ComposeStack's composeFile but holds spec documents" in message
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    import shutil
+
+    from reconciler.spec.source import MAX_FILE_BYTES
+
+    env = tmp_path / "dev"
+    shutil.copytree(VALID, env)
+    with (env / "big.yaml").open("w") as handle:
+        line = "key: " + "x" * 95 + "\n"
+        handle.write(line * (MAX_FILE_BYTES // len(line) + 10))
+    with pytest.raises(SpecError) as info:
+        load_environment(env)  # refused on its size, before a parser sees it
+    assert "big.yaml: " in str(info.value) and "a spec or compose file is at most 5,242,880" in str(info.value)
