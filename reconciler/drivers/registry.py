@@ -31,12 +31,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import requests
 from botocore.exceptions import ClientError
 
-from reconciler.drivers.aws import endpoint_of, error_code, translate_errors
+from reconciler.drivers.aws import endpoint_of, error_code, read_retrying, translate_errors
 from reconciler.errors import PermanentError, TemporaryError
 from reconciler.model import Sensitive
 
@@ -265,10 +266,13 @@ class EcrRegistry:
             try:
                 for start in range(0, len(wanted), ECR_BATCH):
                     chunk = wanted[start : start + ECR_BATCH]
-                    resp = self._ecr.describe_images(
-                        repositoryName=repository,
-                        imageIds=[{"imageTag": t} for t in chunk],
-                        **self._ids(),  # type: ignore[arg-type]
+                    resp = read_retrying(  # throttling and 5xx retried, bounded
+                        partial(
+                            self._ecr.describe_images,
+                            repositoryName=repository,
+                            imageIds=[{"imageTag": t} for t in chunk],
+                            **self._ids(),  # type: ignore[arg-type]
+                        )
                     )
                     _collect(resp.get("imageDetails", []), set(chunk), found)
             except ClientError as exc:
