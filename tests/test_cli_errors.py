@@ -82,6 +82,17 @@ def expected_lines(case: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+def argv_at(command: str, folder: Path, listener: Listener) -> list[str]:
+    """The command line for ``folder`` with AWS and Docker pointed at the counting listener."""
+    argv = [command, str(folder)]
+    if command != "validate":
+        url = f"http://127.0.0.1:{listener.port}"
+        argv += ["--aws-endpoint-url", url, "--docker-host", f"tcp://127.0.0.1:{listener.port}"]
+    if command == "apply":
+        argv.append("--auto-approve")
+    return argv
+
+
 def test_corpus_has_at_least_twenty_cases() -> None:
     assert len(BROKEN) >= 20
 
@@ -91,13 +102,7 @@ def test_corpus_has_at_least_twenty_cases() -> None:
 def test_broken_spec_exits_1_with_its_message_and_no_call(
     case: str, command: str, listener: Listener, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [command, str(CASES / case)]
-    if command != "validate":
-        url = f"http://127.0.0.1:{listener.port}"
-        argv += ["--aws-endpoint-url", url, "--docker-host", f"tcp://127.0.0.1:{listener.port}"]
-    if command == "apply":
-        argv.append("--auto-approve")
-    code = cli.main(argv)
+    code = cli.main(argv_at(command, CASES / case, listener))
     out, err = capsys.readouterr()
     assert code == 1
     assert listener.requests == []  # neither AWS nor Docker was asked anything
@@ -115,13 +120,7 @@ def test_compose_refuses_before_any_call(
     case: str, command: str, listener: Listener, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POPCON_DB_PASSWORD", "s3cret-value")
-    argv = [command, str(COMPOSE_CASES / case)]
-    if command != "validate":
-        url = f"http://127.0.0.1:{listener.port}"
-        argv += ["--aws-endpoint-url", url, "--docker-host", f"tcp://127.0.0.1:{listener.port}"]
-    if command == "apply":
-        argv.append("--auto-approve")
-    code = cli.main(argv)
+    code = cli.main(argv_at(command, COMPOSE_CASES / case, listener))
     out, err = capsys.readouterr()
     assert code == 1
     assert listener.requests == []  # nothing was observed, nothing written

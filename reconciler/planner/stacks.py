@@ -397,6 +397,22 @@ def _leftover(container: ObservedContainer) -> bool:
     return leftover_of_recreate(container.name, container.project, container.service)
 
 
+def _remove_container(
+    host: str, stack: StackSpec, container: ObservedContainer, owner: str, reason: str
+) -> RemoveContainer:
+    return RemoveContainer(
+        change=Change(container_address(host, stack.name, container.name), _container_view(container), None),
+        reason=reason,
+        host=host,
+        stack=stack.name,
+        project=stack.project,
+        service=container.service,
+        container_id=container.id,
+        name=container.name,
+        owner=owner,
+    )
+
+
 def _plan_leftovers(
     host: str, stack: StackSpec, ctx: StackContext, containers: Sequence[ObservedContainer], out: StackPlan
 ) -> list[Action]:
@@ -410,19 +426,8 @@ def _plan_leftovers(
             reason = f"left by an interrupted recreate; not owned by {owner}; left alone"
             out.unchanged.append(Unchanged(address, reason))
             continue
-        actions.append(
-            RemoveContainer(
-                change=Change(address, _container_view(c), None),
-                reason=f"left by an interrupted recreate of {c.service} (still named {c.name})",
-                host=host,
-                stack=stack.name,
-                project=stack.project,
-                service=c.service,
-                container_id=c.id,
-                name=c.name,
-                owner=owner,
-            )
-        )
+        reason = f"left by an interrupted recreate of {c.service} (still named {c.name})"
+        actions.append(_remove_container(host, stack, c, owner, reason))
     return actions
 
 
@@ -492,16 +497,12 @@ def _remove_extras(
     host: str, stack: StackSpec, ctx: StackContext, extras: Sequence[ObservedContainer]
 ) -> list[Action]:
     return [
-        RemoveContainer(
-            change=Change(container_address(host, stack.name, c.name), _container_view(c), None),
-            reason=f"one container more than the compose file asks for {c.service} (two runs at once)",
-            host=host,
-            stack=stack.name,
-            project=stack.project,
-            service=c.service,
-            container_id=c.id,
-            name=c.name,
-            owner=ctx.desired.owner,
+        _remove_container(
+            host,
+            stack,
+            c,
+            ctx.desired.owner,
+            f"one container more than the compose file asks for {c.service} (two runs at once)",
         )
         for c in sorted(extras, key=lambda c: c.name)
     ]
