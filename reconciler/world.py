@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
@@ -112,7 +113,7 @@ class HostClients:
 
     spec: HostSpec
     api: DockerApi  # read-only wrapper for plan and status
-    compose: ComposeRunner
+    compose: ComposeRunner | None = None
 
     def close(self) -> None:
         self.api.close()
@@ -164,17 +165,23 @@ class World:
                 raise PermanentError(f"host {name}", exc.message, endpoint=exc.endpoint) from None
             self.counters.docker.attach(raw)
             api: DockerApi = ReadOnlyDockerApi(raw) if self.read_only else raw
+            self._hosts[name] = HostClients(spec, api)
+        return self._hosts[name]
+
+    def compose(self, name: str) -> ComposeRunner:
+        """The Compose runner of host ``name`` (located on first use: plans never need it)."""
+        clients = self.host(name)
+        if clients.compose is None:
             if self._compose_binary is None:
                 self._compose_binary = locate_compose()
-            compose = ComposeRunner(
+            clients.compose = ComposeRunner(
                 self._compose_binary,
                 run=refuse_compose if self.read_only else subprocess_run,
-                docker_host=spec.docker_host,
-                tls_cert_path=spec.tls_cert_path,
-                tls_verify=spec.tls_verify,
+                docker_host=clients.spec.docker_host,
+                tls_cert_path=clients.spec.tls_cert_path,
+                tls_verify=clients.spec.tls_verify,
             )
-            self._hosts[name] = HostClients(spec, api, compose)
-        return self._hosts[name]
+        return clients.compose
 
     def _ecr_for(self, region: str | None) -> AwsClients:
         region = region or self.settings.region
@@ -220,12 +227,17 @@ class World:
         partial = ObservedState(parameters=parameters, image_digests=digests)
         parameters = attach_tags(parameters, self._ownership(desired, partial))
         pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, partial)) is not None]
-        hosts: dict[str, ObservedHost] = {}
-        for name in sorted({h for stack in desired.stacks for h in stack.hosts}):
+        names = sorted({h for stack in desired.stacks for h in stack.hosts})
+
+        def observe_one(name: str) -> ObservedHost:
             projects = [s.project for s in desired.stacks if name in s.hosts]
-            hosts[name] = self._observe_host(name, pinned, projects)
-            seen = hosts[name]
-            on_event(HostObserved(name, len(seen.containers), seen.error))
+            return self._observe_host(name, pinned, projects)
+
+        # hosts are independent: read them at once (a slow or unreachable one does not hold up the rest)
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+            hosts = dict(zip(names, pool.map(observe_one, names), strict=True))
+        for name in names:
+            on_event(HostObserved(name, len(hosts[name].containers), hosts[name].error))
         return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts)
 
     def _observe_host(self, name: str, pinned: list[str], projects: list[str]) -> ObservedHost:
@@ -296,7 +308,8 @@ class World:
 
         def host_drivers(name: str) -> HostDrivers:
             clients = self.host(name)
-            return HostDrivers(engine=DockerEngine(cast(docker.APIClient, clients.api)), compose=clients.compose)
+            engine = DockerEngine(cast(docker.APIClient, clients.api))
+            return HostDrivers(engine=engine, compose=self.compose(name))
 
         drivers = Drivers(ssm=SsmWriter(self.aws.ssm), hosts=host_drivers, registry_auth=self.registry_auth())
         return execute(
