@@ -57,11 +57,6 @@ def container_address(host: str, stack: str, name: str) -> str:
     return f"container:{host}/{stack}/{name}"
 
 
-def kind_of(address: str) -> str:
-    """``service:web-1/popcon/backend`` -> ``service``."""
-    return address.partition(":")[0]
-
-
 def host_of(address: str) -> str | None:
     """The host part of a host-scoped address (service, network, volume, a stack's image, a
     stack on one host), else None."""

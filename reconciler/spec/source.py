@@ -185,11 +185,6 @@ class _Walker:
         return str(node)
 
 
-def to_plain(node: object) -> object:
-    """Convert ruamel's round-trip types to plain Python types (merge keys resolved)."""
-    return _Walker("").walk(node, (), 1)
-
-
 def _yaml_issue(display: str, error: YAMLError) -> SpecIssue:
     if isinstance(error, MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
