@@ -41,7 +41,7 @@ from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDriver
 from reconciler.model import OWNER_KEY, DesiredState, HostSpec, ImageSpec, ObservedHost, ObservedState
 from reconciler.observe.docker import observe_containers, observe_docker
 from reconciler.observe.registry import Resolver, resolve_digests
-from reconciler.observe.ssm import attach_tags, observe_owned, observe_parameters, observe_tags, observe_versions
+from reconciler.observe.ssm import attach_tags, observe_owned, observe_ownership, observe_parameters, observe_versions
 from reconciler.plan import ParameterVersion, Plan, ProjectContainers
 from reconciler.planner.images import all_refs, resolve
 
@@ -255,10 +255,11 @@ class World:
 
     def _ownership(self, desired: DesiredState, partial: ObservedState) -> dict[str, dict[str, str]]:
         """Tags of the names the planner asks about: declared ones about to be overwritten (adopt?)
-        one by one; undeclared ones under prune paths (prune?) by one owner-filtered listing per path."""
+        by one owner-filtered DescribeParameters per 50 names; undeclared ones under prune paths
+        (prune?) by one owner-filtered listing per path."""
         wanted = planner.ownership_queries(desired, partial)
         declared = {p.name for p in desired.parameters}
-        tags = observe_tags(self.aws.ssm, sorted(n for n in wanted if n in declared))
+        tags = observe_ownership(self.aws.ssm, sorted(n for n in wanted if n in declared), OWNER_KEY, desired.owner)
         undeclared = sorted(n for n in wanted if n not in declared)
         if undeclared:
             prune_paths = [p.path for p in desired.parameter_paths if p.prune]

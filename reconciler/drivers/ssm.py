@@ -135,6 +135,32 @@ class SsmReader:
                     return owned
 
 
+    def owned_among(self, names: Sequence[str], owner_key: str, owner: str) -> set[str]:
+        """Which of ``names`` carry the tag ``owner_key=owner``: DescribeParameters filtered by name
+        (:data:`DESCRIBE_PAGE_SIZE` names a call) and by tag on the server, instead of one
+        ListTagsForResource per name."""
+        owned: set[str] = set()
+        wanted = sorted(set(names))
+        for start in range(0, len(wanted), DESCRIBE_PAGE_SIZE):
+            batch = wanted[start : start + DESCRIBE_PAGE_SIZE]
+            filters = [
+                {"Key": "Name", "Option": "Equals", "Values": batch},
+                {"Key": f"tag:{owner_key}", "Values": [owner]},
+            ]
+            with translate_errors(f"ssm {batch[0]}", endpoint=self.endpoint):
+                token: str | None = None
+                while True:
+                    kwargs: dict[str, Any] = {"ParameterFilters": filters, "MaxResults": DESCRIBE_PAGE_SIZE}
+                    if token:
+                        kwargs["NextToken"] = token
+                    page = self._read(partial(self._ssm.describe_parameters, **kwargs))
+                    owned.update(str(p["Name"]) for p in page.get("Parameters", []))
+                    token = page.get("NextToken")
+                    if not token:
+                        break
+        return owned
+
+
 class SsmWriter:
     def __init__(
         self,

@@ -4,9 +4,10 @@
 Cost floor: each distinct subtree is read once with GetParametersByPath
 (Recursive, 10 per page), so N parameters cost ceil(N/10) calls and nothing
 else; tags are not fetched here (``ObservedParameter.tags`` is None) but, for
-the few names the planner asks about, by :func:`observe_tags` (parameters about
-to be overwritten) and :func:`observe_owned` (undeclared parameters under a
-``prune: true`` path: one tag-filtered DescribeParameters per path).
+the few names the planner asks about, by :func:`observe_ownership` (parameters
+about to be overwritten: one owner-filtered DescribeParameters per 50 names)
+and :func:`observe_owned` (undeclared parameters under a ``prune: true`` path:
+one tag-filtered DescribeParameters per path).
 
 Decryption follows least privilege: a path is read WithDecryption only when its
 ParameterPath asks for it. When a path that needs no decryption contains a
@@ -28,7 +29,16 @@ from reconciler.model import ObservedParameter, ParameterPath, ParamType, Sensit
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
-__all__ = ["PAGE_SIZE", "Read", "attach_tags", "observe_owned", "observe_parameters", "observe_tags", "plan_reads"]
+__all__ = [
+    "PAGE_SIZE",
+    "Read",
+    "attach_tags",
+    "observe_owned",
+    "observe_ownership",
+    "observe_parameters",
+    "observe_tags",
+    "plan_reads",
+]
 
 
 def normalize_path(path: str) -> str:
@@ -109,6 +119,27 @@ def observe_tags(ssm: SSMClient | SsmReader, names: Iterable[str]) -> dict[str, 
         if found is not None:
             tags[name] = found
     return tags
+
+
+def observe_ownership(
+    ssm: SSMClient | SsmReader, names: Iterable[str], owner_key: str, owner: str
+) -> dict[str, dict[str, str]]:
+    """The owner tag of each named parameter that exists (missing names are absent).
+
+    Ours are found in one DescribeParameters per 50 names, filtered by name and
+    owner tag on the server; only the others (foreign or untagged: adoption, rare)
+    cost one ListTagsForResource each, to tell who owns them."""
+    reader = _reader(ssm)
+    wanted = sorted(set(names))
+    owned = reader.owned_among(wanted, owner_key, owner) if wanted else set()
+    found: dict[str, dict[str, str]] = {name: {owner_key: owner} for name in owned}
+    for name in wanted:
+        if name in owned:
+            continue
+        tags = reader.tags(name)
+        if tags is not None:
+            found[name] = {owner_key: tags[owner_key]} if owner_key in tags else {}
+    return found
 
 
 def observe_owned(ssm: SSMClient | SsmReader, paths: Iterable[str], owner_key: str, owner: str) -> set[str]:

@@ -10,7 +10,7 @@ from reconciler.drivers.aws import AwsClients, CallCounter, RateLimiter
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.errors import WorldError
 from reconciler.model import OWNER_KEY, ParameterPath, Sensitive
-from reconciler.observe.ssm import Read, attach_tags, observe_parameters, observe_tags, plan_reads
+from reconciler.observe.ssm import Read, attach_tags, observe_ownership, observe_parameters, observe_tags, plan_reads
 
 pytestmark = pytest.mark.world
 
@@ -98,6 +98,31 @@ def test_observe_tags_one_call_per_name(clients: AwsClients, prefix: str) -> Non
     counter = CallCounter().attach(clients.ssm)
     tags = observe_tags(clients.ssm, [f"{prefix}/a", f"{prefix}/b", f"{prefix}/gone", f"{prefix}/a"])
     assert tags == {f"{prefix}/a": {OWNER_KEY: OWNER}, f"{prefix}/b": {}}
+    assert counter.count("ssm", "ListTagsForResource") == 3
+
+
+def test_observe_ownership_one_filtered_listing_per_50_names(clients: AwsClients, prefix: str) -> None:
+    ours = [f"{prefix}/own/K{i:03d}" for i in range(120)]
+    for name in ours:
+        clients.ssm.put_parameter(Name=name, Type="String", Value="1", Tags=[{"Key": OWNER_KEY, "Value": OWNER}])
+    clients.ssm.put_parameter(
+        Name=f"{prefix}/own/foreign", Type="String", Value="2", Tags=[{"Key": OWNER_KEY, "Value": "someone"}]
+    )
+    clients.ssm.put_parameter(Name=f"{prefix}/own/untagged", Type="String", Value="3")
+    counter = CallCounter().attach(clients.ssm)
+    names = [*ours, f"{prefix}/own/foreign", f"{prefix}/own/untagged", f"{prefix}/own/gone"]
+    found = observe_ownership(clients.ssm, names, OWNER_KEY, OWNER)
+    assert found == {
+        **{name: {OWNER_KEY: OWNER} for name in ours},
+        f"{prefix}/own/foreign": {OWNER_KEY: "someone"},
+        f"{prefix}/own/untagged": {},
+    }
+    # 123 names: 3 batches of at most 50 names, each one owner-filtered listing. AWS pages up to 50
+    # results; moto pages 10 whatever MaxResults says and ends a full page with a token (an empty
+    # page follows): 50 + 50 + 20 owned -> 6 + 6 + 3 pages. Never one call per name.
+    batches = [sorted(names)[i : i + 50] for i in range(0, len(names), 50)]
+    pages = sum(len([n for n in batch if n in ours]) // 10 + 1 for batch in batches)
+    assert len(batches) == 3 and counter.count("ssm", "DescribeParameters") == pages == 15
     assert counter.count("ssm", "ListTagsForResource") == 3
 
 
