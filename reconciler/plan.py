@@ -32,7 +32,7 @@ from typing import ClassVar
 from reconciler.address import host_stack_address
 from reconciler.model import ParamType, Value
 
-PLAN_FORMAT_VERSION = "2.0"
+PLAN_FORMAT_VERSION = "2.1"
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"
@@ -151,6 +151,8 @@ class ServiceAction(StackAction):
     container_ids: tuple[str, ...]  # containers it replaces/starts/removes
     wait_healthy: bool  # a later service depends on it with service_healthy
     wait_completed: bool  # ... with service_completed_successfully
+    depends_on: tuple[str, ...]  # the stack's services it depends on (apply acts on those first)
+    needs: tuple[str, ...]  # parameters written by this plan that it reads (it waits for them)
 
 
 @dataclass(frozen=True, kw_only=True)

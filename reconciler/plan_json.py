@@ -81,6 +81,8 @@ def _service(a: Action) -> dict[str, object]:
         "config_hash": a.config_hash,
         "container_ids": list(a.container_ids),
         "wait_for": waits,
+        "depends_on": list(a.depends_on),
+        "needs": list(a.needs),
     }
 
 

@@ -155,6 +155,8 @@ def service_action(
         container_ids=kw.pop("container_ids", ()),
         wait_healthy=kw.pop("wait_healthy", False),
         wait_completed=kw.pop("wait_completed", False),
+        depends_on=kw.pop("depends_on", ()),
+        needs=kw.pop("needs", ()),
     )
 
 

@@ -9,7 +9,15 @@ from planner.build import desired_state, observed_state
 
 import reconciler.plan as plan_module
 from reconciler.executor import HANDLERS, execute
-from reconciler.plan import ACTION_TYPES, PARAMETERS_UNIT, PRUNE_UNIT, Action, ParameterVersion, ProjectContainers
+from reconciler.plan import (
+    ACTION_TYPES,
+    PARAMETERS_UNIT,
+    PRUNE_UNIT,
+    Action,
+    ParameterVersion,
+    ProjectContainers,
+    ServiceAction,
+)
 from reconciler.planner import plan
 
 
@@ -66,7 +74,10 @@ def test_units_run_parameters_then_each_stack_host_by_host_then_prunes() -> None
     units = {u.id: u for u in result.units}
     assert units["stack:web-2/app"].after == ("stack:web-1/app",)
     assert units["stack:web-1/app"].after == ()
-    assert units["stack:web-1/app"].needs == ("/app/prod/A", "/app/prod/B")
+    # a service waits only for the writes it reads: backend uses A, not B
+    assert units["stack:web-1/app"].needs == ("/app/prod/A",)
+    backend = [a for a in units["stack:web-1/app"].actions if isinstance(a, ServiceAction)]
+    assert [(a.service, a.needs) for a in backend] == [("backend", ("/app/prod/A",))]
     assert units["stack:web-2/solo"].needs == ()
     assert units[PRUNE_UNIT].requires_all
     # everything Compose needs is in the unit: the override pins images and labels the hash

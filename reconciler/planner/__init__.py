@@ -16,16 +16,22 @@ order).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 from reconciler.model import DesiredState, ObservedState
 from reconciler.plan import (
     PARAMETERS_UNIT,
     PRUNE_UNIT,
+    Action,
     DeleteParameter,
     ParameterVersion,
     Plan,
     Precondition,
     Problem,
     PutParameter,
+    RemoveService,
+    ServiceAction,
     Unchanged,
     Unit,
     stack_unit_id,
@@ -34,9 +40,17 @@ from reconciler.planner.common import ParameterIndex
 from reconciler.planner.images import plan_images
 from reconciler.planner.parameters import ownership_queries, plan_parameters
 from reconciler.planner.stacks import StackContext, plan_stack
-from reconciler.planner.targets import service_targets, stack_sets
+from reconciler.planner.targets import parameters_read, service_targets, stack_sets
 
 __all__ = ["ownership_queries", "plan", "service_targets"]
+
+
+def _with_needs(action: Action, reads: Mapping[str, frozenset[str]], written: set[str]) -> Action:
+    """A service action that creates or replaces containers waits for the writes it reads."""
+    if not isinstance(action, ServiceAction) or isinstance(action, RemoveService):
+        return action
+    needs = tuple(sorted(reads.get(action.service, frozenset()) & written))
+    return replace(action, needs=needs) if needs else action
 
 
 def plan(desired: DesiredState, observed: ObservedState) -> Plan:
@@ -44,7 +58,8 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
 
     Units: the PutParameters (by name); then per stack (by name) one unit per
     host in the stack's rollout order, each after the same stack's previous
-    host unit and needing the parameter writes of the sets the stack reads;
+    host unit; each service action there needs the parameter writes it reads
+    (the unit's ``needs`` are their union);
     then the DeleteParameters (by name), only once everything else succeeded.
     A stack whose image does not resolve, or which needs a parameter that has
     no value, gets a Problem and no units; a host that could not be observed
@@ -70,18 +85,21 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
         stack_problems.extend(result.problems)
         for image in result.blocking_images:
             blocked.setdefault(image, []).append(stack.name)
-        needs = tuple(sorted(name for set_name in stack_sets(stack) for name in written.get(set_name, ())))
+        stack_written = {name for set_name in stack_sets(stack) for name in written.get(set_name, ())}
+        reads = parameters_read(stack, index)
         previous: str | None = None
         for host_plan in result.hosts:
             unit_id = stack_unit_id(host_plan.host, stack.name)
+            actions = tuple(_with_needs(a, reads, stack_written) for a in host_plan.actions)
+            needs = sorted({name for a in actions if isinstance(a, ServiceAction) for name in a.needs})
             units.append(
                 Unit(
                     id=unit_id,
                     host=host_plan.host,
                     stack=stack.name,
-                    actions=tuple(host_plan.actions),
+                    actions=actions,
                     after=(previous,) if previous else (),
-                    needs=needs,
+                    needs=tuple(needs),
                     compose=host_plan.compose,
                 )
             )

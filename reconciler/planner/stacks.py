@@ -285,6 +285,8 @@ def _action(
         container_ids=tuple(sorted(ids)),
         wait_healthy=inputs.waits[0],
         wait_completed=inputs.waits[1],
+        depends_on=tuple(sorted({d.service for d in inputs.service.depends_on} - {inputs.service.name})),
+        needs=(),
     )
 
 
@@ -376,6 +378,8 @@ def _plan_orphans(
                 container_ids=tuple(sorted(c.id for c in owned)),
                 wait_healthy=False,
                 wait_completed=False,
+                depends_on=(),
+                needs=(),
             )
         )
     return out

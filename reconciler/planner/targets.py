@@ -99,6 +99,20 @@ def used_keys(service: ServiceSpec, index: ParameterIndex, env: Mapping[str, Val
     return sorted(keys)
 
 
+def parameters_read(stack: StackSpec, index: ParameterIndex) -> dict[str, frozenset[str]]:
+    """Service -> the parameter names whose keys it uses (interpolated or injected). A key comes
+    from the first of the stack's sets that defines it, as in :func:`environment`."""
+    source: dict[str, str] = {}
+    for set_name in stack_sets(stack):
+        for spec in index.by_set.get(set_name, ()):
+            source.setdefault(spec.key, spec.name)
+    reads: dict[str, frozenset[str]] = {}
+    for service in stack.services:
+        keys = {*service.variables, *injected_keys(service, index)}
+        reads[service.name] = frozenset(source[k] for k in keys if k in source)
+    return reads
+
+
 def _definition(service: ServiceSpec) -> object:
     try:
         parsed: object = json.loads(service.definition)
