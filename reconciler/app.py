@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,20 +88,28 @@ def open_environment(
     ``read_only`` clients refuse every mutating call (plan, status)."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
-    _check_with_compose(desired)  # nothing is observed or changed for a file Compose would refuse
-    env = loaded.environment.spec
-    desired, settings = resolve_settings(
-        desired,
-        image_registries(loaded),
-        env.aws.region,
-        env.aws.endpoint_url,
-        overrides,
-        _sandbox_world() if overrides.sandbox else None,
-    )
-    from reconciler.world import World  # drivers are imported only once the specs are valid
+    # Compose's offline check runs while the world is read; nothing is planned or changed (and
+    # no other error is reported) before it passed.
+    check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose-check")
+    checked = check.submit(_check_with_compose, desired)
+    check.shutdown(wait=False)
+    try:
+        env = loaded.environment.spec
+        desired, settings = resolve_settings(
+            desired,
+            image_registries(loaded),
+            env.aws.region,
+            env.aws.endpoint_url,
+            overrides,
+            _sandbox_world() if overrides.sandbox else None,
+        )
+        from reconciler.world import World  # drivers are imported only once the specs are valid
 
-    world = World.connect(settings, read_only=read_only)
-    return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event)
+        world = World.connect(settings, read_only=read_only)
+    except BaseException:
+        checked.result()  # a file Compose refuses is the error to report
+        raise
+    return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event, checked=checked)
 
 
 @dataclass
@@ -112,13 +121,24 @@ class EnvironmentContext:
     world: World
     on_event: EventSink = discard
     history: list[PlanResult] = field(default_factory=list)
+    checked: Future[str] | None = None  # Compose's check of the compose files (raises SpecError)
 
     def observe(self) -> ObservedState:
         return self.world.observe(self.desired, self.on_event)
 
+    def compose_checked(self) -> None:
+        """Wait for Compose's check of the compose files; raises SpecError when it refused one."""
+        if self.checked is not None:
+            self.checked.result()
+
     def plan(self) -> PlanResult:
         self.on_event(PlanStarted(self.desired.environment))
-        observed = self.observe()
+        try:
+            observed = self.observe()
+        except BaseException:
+            self.compose_checked()  # a file Compose refuses is the error to report
+            raise
+        self.compose_checked()
         start = time.perf_counter()
         the_plan = planner.plan(self.desired, observed)
         result = PlanResult(the_plan, self.desired, observed, time.perf_counter() - start)
@@ -153,6 +173,8 @@ class EnvironmentContext:
         return render_mod.render_status(result.plan, result.desired, result.observed, color=color)
 
     def close(self) -> None:
+        if self.checked is not None:
+            wait([self.checked])
         self.world.close()
 
 

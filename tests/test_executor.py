@@ -113,8 +113,10 @@ class Recorder:
     def __init__(self) -> None:
         self.env_files: list[str] = []
         self.environments: list[dict[str, str]] = []
+        self.commands: list[list[str]] = []
 
     def __call__(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        self.commands.append(list(cmd))
         if "--env-file" in cmd:
             self.env_files.append(cmd[cmd.index("--env-file") + 1])
         self.environments.append(dict(kwargs.get("env") or {}))
@@ -460,7 +462,7 @@ def test_failed_parameter_skips_only_the_stacks_that_read_it(
             stack_unit(free, (service_action(CreateService, "free", second_project, "one", image),), target),
             stack_unit(
                 uses,
-                (service_action(CreateService, "uses", project, "one", image),),
+                (service_action(CreateService, "uses", project, "one", image, needs=(foreign,)),),
                 target,
                 {"TAKEN": "mine"},
                 needs=(foreign,),

@@ -1,7 +1,7 @@
-"""Run Docker Compose v2 (``up`` one service, ``config`` for checks). Does I/O (subprocesses).
+"""Run Docker Compose v2 (``up`` of services, ``config`` for checks). Does I/O (subprocesses).
 
 Compose is never re-implemented: the executor calls ``up -d --no-deps
-[--force-recreate] <service>`` with the user's compose file and the
+[--force-recreate] <service>...`` (one dependency level at a time) with the user's compose file and the
 reconciler's override. The stack's interpolation values (secrets included)
 go to Compose in its process environment, never in a file; ``--env-file``
 points at /dev/null so a stray ``.env`` in the project folder is not read.
@@ -131,17 +131,19 @@ class ComposeRunner:
         project: str,
         project_dir: Path,
         files: Sequence[Path],
-        service: str,
+        services: str | Sequence[str],
         *,
         environment: Mapping[str, str],
         force_recreate: bool = False,
         secrets: Collection[str] = (),
     ) -> None:
-        """``up -d --no-deps [--force-recreate] <service>``, ``environment`` for interpolation."""
-        args = ["up", "-d", "--no-deps", *(["--force-recreate"] if force_recreate else []), service]
+        """``up -d --no-deps [--force-recreate] <service>...``, ``environment`` for interpolation.
+        Compose starts the services named together (they must not depend on each other)."""
+        names = [services] if isinstance(services, str) else list(services)
+        args = ["up", "-d", "--no-deps", *(["--force-recreate"] if force_recreate else []), *names]
         self._exec(
             self.command(project, project_dir, files, Path(os.devnull), *args),
-            f"compose {project}/{service}",
+            f"compose {project}/{','.join(names)}",
             "up",
             secrets,
             environment,

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -31,6 +31,7 @@ import docker.tls
 import requests
 
 from reconciler.drivers.registry import RegistryAuth
+from reconciler.drivers.waits import Condition, ServiceFailed, wait_services
 from reconciler.errors import PermanentError, ReconcilerError, TemporaryError
 from reconciler.model import (
     COMPOSE_NETWORK,
@@ -38,14 +39,12 @@ from reconciler.model import (
     COMPOSE_SERVICE,
     COMPOSE_VOLUME,
     OWNER_KEY,
-    Health,
     is_oneoff,
     made_by_compose,
 )
 from reconciler.secrets import redact
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-OUTPUT_TAIL = 400  # characters of health-check output / logs kept in a message
 
 
 UNREACHABLE = "cannot connect to the Docker engine: is dockerd running?"
@@ -61,10 +60,6 @@ _TRANSIENT_TEXT = re.compile(
 def looks_temporary(text: str) -> bool:
     """Whether an engine/registry/compose error text means "unreachable or overloaded, retry later". Pure."""
     return bool(_TRANSIENT_TEXT.search(text))
-
-
-class ServiceFailed(PermanentError):
-    """A service's container did not become healthy/complete (the stack stops here)."""
 
 
 class DockerReadApi(Protocol):
@@ -210,9 +205,7 @@ class DockerCallCounter:
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
         return sum(
-            n
-            for (m, p), n in self.calls.items()
-            if (method is None or m == method) and (path is None or p == path)
+            n for (m, p), n in self.calls.items() if (method is None or m == method) and (path is None or p == path)
         )
 
     def total(self) -> int:
@@ -307,37 +300,7 @@ class DockerEngine:
     ) -> None:
         """Return when every container of the service is healthy; raise ServiceFailed when one is
         unhealthy, stopped, has no healthcheck, or the timeout passes."""
-        what = f"service {project}/{service}"
-        deadline = self._clock() + timeout
-        last_output = ""
-        while True:
-            infos = self._service_infos(project, service)
-            states = []
-            for info in infos:
-                state = info.get("State") or {}
-                health = state.get("Health")
-                if health is None:
-                    raise ServiceFailed(what, "has no healthcheck, so it cannot become healthy", endpoint=self.endpoint)
-                last_output = _last_health_output(health) or last_output
-                status = str(health.get("Status", ""))
-                if status == Health.UNHEALTHY.value:
-                    raise ServiceFailed(
-                        what, _with_output("is unhealthy", last_output, secrets), endpoint=self.endpoint
-                    )
-                if state.get("Status") in {"exited", "dead"}:
-                    raise ServiceFailed(
-                        what,
-                        _with_output(f"exited with code {state.get('ExitCode')}", last_output, secrets),
-                        endpoint=self.endpoint,
-                    )
-                states.append(status)
-            if states and all(s == Health.HEALTHY.value for s in states):
-                return
-            if self._clock() >= deadline:
-                raise ServiceFailed(
-                    what, _with_output(f"not healthy after {timeout:g}s", last_output, secrets), endpoint=self.endpoint
-                )
-            self._sleep(interval)
+        self._wait_one(project, service, "healthy", timeout, interval, secrets)
 
     def wait_completed(
         self,
@@ -349,35 +312,44 @@ class DockerEngine:
         secrets: Collection[str] = (),
     ) -> None:
         """Return when every container of the service exited with code 0."""
-        what = f"service {project}/{service}"
-        deadline = self._clock() + timeout
-        while True:
-            infos = self._service_infos(project, service)
-            done = 0
-            for info in infos:
-                state = info.get("State") or {}
-                if state.get("Status") in {"exited", "dead"}:
-                    code = state.get("ExitCode")
-                    if code != 0:
-                        logs = self._log_tail(str(info["Id"]))
-                        raise ServiceFailed(
-                            what, _with_output(f"exited with code {code}", logs, secrets), endpoint=self.endpoint
-                        )
-                    done += 1
-            if infos and done == len(infos):
-                return
-            if self._clock() >= deadline:
-                raise ServiceFailed(what, f"did not complete within {timeout:g}s", endpoint=self.endpoint)
-            self._sleep(interval)
+        self._wait_one(project, service, "completed", timeout, interval, secrets)
 
-    def _service_infos(self, project: str, service: str) -> list[dict[str, Any]]:
-        infos = [self.inspect(str(c["Id"])) for c in self.service_containers(project, service)]
-        found = [i for i in infos if i is not None]
-        if not found:
-            raise ServiceFailed(f"service {project}/{service}", "has no container", endpoint=self.endpoint)
-        return found
+    def wait_services(
+        self,
+        project: str,
+        wanted: Mapping[str, Condition],
+        *,
+        timeout: float = 120.0,
+        interval: float = 0.2,
+        secrets: Collection[str] = (),
+    ) -> dict[str, ServiceFailed]:
+        """Wait for several services at once (one polling loop); the ones that failed."""
+        return wait_services(
+            self,
+            project,
+            wanted,
+            timeout=timeout,
+            interval=interval,
+            secrets=secrets,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
-    def _log_tail(self, container_id: str) -> str:
+    def _wait_one(
+        self,
+        project: str,
+        service: str,
+        condition: Condition,
+        timeout: float,
+        interval: float,
+        secrets: Collection[str],
+    ) -> None:
+        failed = self.wait_services(project, {service: condition}, timeout=timeout, interval=interval, secrets=secrets)
+        if service in failed:
+            raise failed[service]
+
+    def log_tail(self, container_id: str) -> str:
+        """The last lines of a container's output ('' when it is gone)."""
         with translate_docker_errors(self.api, f"container {container_id[:12]}"):
             try:
                 raw = self.api.logs(container_id, stdout=True, stderr=True, tail=5)
@@ -440,15 +412,3 @@ class DockerEngine:
         with translate_docker_errors(self.api, f"volume {project}/{key}"):
             found = self.api.volumes(filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_VOLUME}={key}"]})
         return bool(found.get("Volumes"))
-
-
-def _last_health_output(health: dict[str, Any]) -> str:
-    log: Sequence[dict[str, Any]] = health.get("Log") or []
-    return str(log[-1].get("Output", "")).strip() if log else ""
-
-
-def _with_output(message: str, output: str, secrets: Collection[str]) -> str:
-    output = redact(output, secrets).strip()
-    if len(output) > OUTPUT_TAIL:
-        output = "..." + output[-OUTPUT_TAIL:]
-    return f"{message}; last output: {output}" if output else message

@@ -23,7 +23,7 @@ from e2e.conftest import Env, EnvFactory
 from e2e.envcopy import write_documents
 from reconciler.events import ActionFinished, UnitStarted
 from reconciler.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
-from reconciler.plan import Plan, PullImage, RecreateService, StartService
+from reconciler.plan import Plan, PullImage, RecreateService, ServiceAction, StartService
 from reconciler.render import render_report
 from reconciler.sandbox import SandboxInfo
 
@@ -291,7 +291,8 @@ def test_the_executor_through_read_only_clients_is_refused_every_write(
             for action in unit.actions:
                 if action.kind in ("expect_network", "expect_volume"):
                     continue
-                alone = dataclasses.replace(unit, actions=(action,), after=(), needs=(), requires_all=False)
+                free = dataclasses.replace(action, needs=()) if isinstance(action, ServiceAction) else action
+                alone = dataclasses.replace(unit, actions=(free,), after=(), needs=(), requires_all=False)
                 report = ctx.apply(Plan(environment=the_plan.environment, units=(alone,)))
                 (result,) = report.results
                 assert result.status == "failed", (result.address, result.message)

@@ -1,0 +1,153 @@
+"""How a unit's actions run: a stack unit in steps, with its services in dependency levels.
+Does I/O (through the handlers).
+
+A stack unit on one host runs: its image pulls (at once, a few in
+parallel), then the removals and checks that come before the services,
+then the services that create, recreate or start containers in
+``depends_on`` levels (a level's services start with one Compose call and
+are waited for together; a level starts once the previous one is up and
+waited for), then what comes after them (removing services gone from the
+compose file), and last the checks that Compose made the networks and
+volumes. A service acts only once the parameter writes it reads succeeded.
+The first failure stops the unit: the rest of its level still finishes, the
+later steps are reported "not done". Other units (parameters, prune) run
+every action whatever the others' outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from reconciler.errors import ReconcilerError
+from reconciler.executor.files import ensure_private_dir, override_text, write_private
+from reconciler.executor.handlers import HANDLERS, up_services
+from reconciler.executor.run import Run
+from reconciler.plan import (
+    Action,
+    CreateService,
+    ExpectNetwork,
+    ExpectVolume,
+    PullImage,
+    RecreateService,
+    ServiceAction,
+    StartService,
+    Unit,
+)
+from reconciler.report import Status
+
+MAX_PARALLEL_PULLS = 4
+_UP = (CreateService, RecreateService, StartService)
+
+
+def run_unit(run: Run, unit: Unit) -> Status:
+    """Run one unit that may run (its ``after`` units succeeded)."""
+    if unit.stack is None:
+        ok = True
+        for action in unit.actions:
+            ok = dispatch(run, unit, action) and ok
+        return "done" if ok else "failed"
+    return _stack(run, unit)
+
+
+def dispatch(run: Run, unit: Unit, action: Action) -> bool:
+    """Run one action through :data:`HANDLERS` and record its outcome."""
+    try:
+        handler = HANDLERS.get(type(action))
+        if handler is None:
+            raise ReconcilerError(f"the executor cannot apply a {action.kind} action")
+        message = handler(run, unit, action)
+    except Exception as exc:
+        run.record(action, "failed", run.failure(exc))
+        return False
+    run.record(action, "done", message)
+    return True
+
+
+def _stack(run: Run, unit: Unit) -> Status:
+    if unit.compose is not None:
+        try:
+            _prepare(run, unit)
+        except ReconcilerError as exc:
+            run.record(unit.actions[0], "failed", str(exc))
+            _stop(run, unit)
+            return "failed"
+    for step in steps(unit):
+        if not _step(run, unit, step):
+            _stop(run, unit)
+            return "failed"
+    return "done"
+
+
+def steps(unit: Unit) -> list[list[Action]]:
+    """The unit's actions in the order they run; the actions of one step run together. Pure."""
+    pulls: list[Action] = [a for a in unit.actions if isinstance(a, PullImage)]
+    checks: list[Action] = [a for a in unit.actions if isinstance(a, ExpectNetwork | ExpectVolume)]
+    ups = [a for a in unit.actions if isinstance(a, _UP)]
+    first_up = next((i for i, a in enumerate(unit.actions) if isinstance(a, _UP)), len(unit.actions))
+    special = {a.address for a in (*pulls, *checks, *ups)}
+    before = [[a] for i, a in enumerate(unit.actions) if a.address not in special and i < first_up]
+    after = [[a] for i, a in enumerate(unit.actions) if a.address not in special and i > first_up]
+    result: list[list[Action]] = [pulls] if pulls else []
+    return [*result, *before, *levels(ups), *after, *([a] for a in checks)]
+
+
+def levels(ups: Sequence[ServiceAction]) -> list[list[Action]]:
+    """Service actions by ``depends_on`` level among themselves (services it depends on that are
+    not acted on are running already); the planner lists them in dependency order. Pure."""
+    level: dict[str, int] = {}
+    for action in ups:
+        level[action.service] = 1 + max((level[d] for d in action.depends_on if d in level), default=-1)
+    grouped: dict[int, list[Action]] = {}
+    for action in ups:
+        grouped.setdefault(level[action.service], []).append(action)
+    return [grouped[k] for k in sorted(grouped)]
+
+
+def _step(run: Run, unit: Unit, step: list[Action]) -> bool:
+    if all(isinstance(a, PullImage) for a in step) and len(step) > 1:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PULLS, len(step))) as pool:
+            return all(list(pool.map(lambda a: dispatch(run, unit, a), step)))
+    services: list[ServiceAction] = [a for a in step if isinstance(a, _UP)]
+    if not services:
+        return all([dispatch(run, unit, a) for a in step])
+    ok = True
+    ready: list[ServiceAction] = []
+    for action in services:
+        failed = run.wait_parameters(action.needs) if action.needs else []
+        if failed:
+            run.record(action, "skipped", f"skipped: parameter {', '.join(failed)} failed")
+            ok = False
+        else:
+            ready.append(action)
+    if len(ready) == 1:
+        return dispatch(run, unit, ready[0]) and ok
+    if ready:
+        try:
+            outcomes = up_services(run, unit, ready)
+        except Exception as exc:
+            message = run.failure(exc)
+            outcomes = {a.address: (False, message) for a in ready}
+        for action in ready:
+            succeeded, message = outcomes[action.address]
+            run.record(action, "done" if succeeded else "failed", message)
+            ok = ok and succeeded
+    return ok
+
+
+def _stop(run: Run, unit: Unit) -> None:
+    where = f" on host {unit.host}" if unit.host else ""
+    for action in unit.actions:
+        if not run.recorded(action):
+            run.record(action, "skipped", f"not done: stack {unit.stack}{where} stopped after a failure")
+
+
+def _prepare(run: Run, unit: Unit) -> None:
+    assert unit.compose is not None
+    path = run.override_path(unit)
+    try:
+        ensure_private_dir(run.state_dir)
+        ensure_private_dir(path.parent)
+        write_private(path, override_text(unit.compose.override), mode=0o600)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write the stack's override {path}: {exc.strerror}") from None
