@@ -16,6 +16,7 @@ limit, or no libyaml at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,24 @@ from reconciler.spec.yamldoc import (
     TooLarge,
     too_many_documents,
 )
+
+# text the two parsers read differently: ruamel refuses tabs in places libyaml accepts, and a comment
+# right after a block scalar's header (``|#``), and a repeated document end marker (``...``); they
+# count NEL, LS and PS as line breaks differently; a byte-order mark inside the text; a bare CR
+_ODD_CHARACTERS = "\t\r\x85\u2028\u2029\ufeff"
+_HEADER_COMMENT = re.compile(r"[|>][-+0-9]*#")
+
+
+def _divergent(text: str) -> bool:
+    if any(c in text for c in _ODD_CHARACTERS) or text.startswith("...") or "\n..." in text:
+        return True
+    for indicator in "|>":
+        at = text.find(indicator)
+        while at >= 0:
+            if _HEADER_COMMENT.match(text, at):
+                return True
+            at = text.find(indicator, at + 1)
+    return False
 
 
 class Fallback(Exception):
@@ -237,6 +256,8 @@ def _verify(documents: list[list[Event]]) -> None:
 def parse(text: str, path: Path, display: str) -> tuple[SourceDoc, ...]:
     """Every non-empty document of ``text``, as the reference reader reads it. Raises Fallback
     (see the module) or SpecError (a limit passed, with the reference's message)."""
+    if _divergent(text):
+        raise Fallback
     try:
         documents = _documents(text)
         if len(documents) > MAX_DOCUMENTS:
