@@ -231,3 +231,26 @@ def test_token_soup_reads_as_the_reference_reads_it(text: str) -> None:
     """Mostly invalid YAML: where libyaml and ruamel.yaml would part (tabs, odd markers), the fast
     reader must have stepped aside."""
     assert_agree(text)
+
+
+def test_each_file_of_an_environment_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's compose file lies in the folder: the document read with the folder is reused."""
+    from collections import Counter
+
+    from spec_helpers import VALID
+
+    from reconciler.spec import source
+    from reconciler.spec.loader import load_environment
+
+    parsed: Counter[str] = Counter()
+    real = source.parse_yaml
+
+    def counting(text: str, path: Path, display: str, *, strict: bool = True) -> tuple[SourceDoc, ...]:
+        parsed[path.name] += 1
+        return real(text, path, display, strict=strict)
+
+    monkeypatch.setattr(source, "parse_yaml", counting)
+    loaded = load_environment(VALID)
+    assert "docker-compose.yml" in parsed and loaded.compose
+    assert set(parsed.values()) == {1}, parsed
+    assert all(c.path == (VALID / "docker-compose.yml").resolve() for c in loaded.compose.values())
