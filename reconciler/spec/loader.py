@@ -30,7 +30,7 @@ import difflib
 import types
 import typing
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -38,7 +38,7 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import SpecError, SpecIssue
 from reconciler.model import DEFAULT_HOST, path_is_under
-from reconciler.spec.compose_file import ComposeModel, load_compose
+from reconciler.spec.compose_file import ComposeModel, load_compose, parse_compose
 from reconciler.spec.models import (
     API_VERSION,
     ENV_NAME_RE,
@@ -213,6 +213,9 @@ class _State:
     invalid_names: dict[str, set[str]] = field(default_factory=dict)
     invalid_entries: set[str] = field(default_factory=set)
     incomplete: bool = False  # a file could not be parsed: references into it cannot be checked
+    # every YAML file of the folder as parsed (by resolved path), or why it could not be: a stack's
+    # compose file in the folder is not read twice
+    parsed: dict[Path, tuple[SourceDoc, ...] | SpecError] = field(default_factory=dict)
 
     def add(self, issue: SpecIssue) -> None:
         self.issues.append(issue)
@@ -338,6 +341,7 @@ def _read_files(state: _State) -> None:
             parsed[path] = read_yaml(path, state.display(path), strict=False)
         except SpecError as error:
             broken[path] = error
+        state.parsed[path.resolve()] = broken[path] if path in broken else parsed[path]
     compose_files = _compose_refs(state.env_dir, parsed)
     for path in files:
         if path.resolve() in compose_files:
@@ -484,7 +488,7 @@ def _check_stacks(
                 composed[path] = None
             else:
                 try:
-                    composed[path] = load_compose(path, state.display(path))
+                    composed[path] = _compose(state, path)
                 except SpecError as error:
                     state.issues.extend(error.issues)
                     composed[path] = None
@@ -566,6 +570,17 @@ def _check_stacks(
                         )
                     )
     return out
+
+
+def _compose(state: _State, path: Path) -> ComposeModel:
+    """The compose file at ``path`` (resolved), from what the folder's reading parsed when it is
+    there, else read now. Raises SpecError."""
+    parsed = state.parsed.get(path)
+    if parsed is None:
+        return load_compose(path, state.display(path))
+    if isinstance(parsed, SpecError):
+        raise SpecError(parsed.issues)
+    return parse_compose(tuple(replace(doc, path=path) for doc in parsed), path, state.display(path))
 
 
 def environment_hosts(env: Environment) -> list[str]:

@@ -1,33 +1,48 @@
 """Read YAML files into plain Python data plus a line map. Pure apart from reading the file.
 
-Spec documents and compose files are read with ruamel.yaml's round-trip
-loader (YAML 1.2, no arbitrary object construction). It remembers where
-every key and list item sits, which is what lets a message say
-``params.yaml:12: spec.parameters.DB_PASSWORD: ...``. The data handed on is
-plain ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``; the
-positions live beside it in :attr:`SourceDoc.lines`, keyed by the path of
-keys and indexes that leads to a value. Syntax errors and duplicate keys
-become a :class:`~reconciler.errors.SpecError` naming the file and line.
+Spec documents and compose files are read as YAML 1.2 into plain
+``dict``/``list``/``str``/``int``/``float``/``bool``/``None``; the positions live beside the
+data in :attr:`SourceDoc.lines`, keyed by the path of keys and indexes that leads to a value,
+which is what lets a message say ``params.yaml:12: spec.parameters.DB_PASSWORD: ...``.
+
+Two readers give the same result. The fast one (:mod:`reconciler.spec.fastyaml`: libyaml's
+parser, through PyYAML) reads ordinary files; anything it cannot reproduce exactly (a syntax
+error, a duplicate key, a tag, a timestamp, a directive, an odd anchor or merge key) it hands to
+the reference reader (:mod:`reconciler.spec.rtyaml`: ruamel.yaml's round-trip loader, imported
+only then), which words the error with file and line, and refuses what the reference refuses.
+Syntax errors and duplicate keys become a :class:`~reconciler.errors.SpecError` naming the file
+and line.
 """
 
 from __future__ import annotations
 
-import datetime
-import io
 import os
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarbool import ScalarBoolean
-
 from reconciler.errors import SpecError, SpecIssue
+from reconciler.spec import fastyaml
+from reconciler.spec.yamldoc import (
+    MAX_DEPTH,
+    MAX_DOCUMENTS,
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    Loc,
+    SourceDoc,
+    format_loc,
+)
 
-Loc = tuple[Hashable, ...]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENTS",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "Loc",
+    "SourceDoc",
+    "display_path",
+    "format_loc",
+    "parse_yaml",
+    "read_yaml",
+]
 
 
 def display_path(path: Path, cwd: Path | None = None) -> str:
@@ -40,229 +55,18 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
         return str(absolute)
 
 
-def format_loc(loc: Sequence[Hashable]) -> str:
-    """A field path for messages: ``spec.parameters.DB_HOST``, ``spec.parameterSets[1]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-@dataclass(frozen=True)
-class SourceDoc:
-    """One YAML document: its plain data and where each part of it was written."""
-
-    path: Path  # absolute path of the file
-    display: str  # the file as messages name it (relative to the working directory when possible)
-    index: int  # position of the document in its file, 0-based
-    line: int  # 1-based line where the document's content starts
-    data: object  # plain Python data
-    lines: Mapping[Loc, int] = field(default_factory=dict)  # loc -> 1-based line of that key/item
-    # values YAML converted implicitly (timestamps, binary, custom tags): errors in a spec document,
-    # accepted in a compose file (Compose has its own tags such as !reset)
-    conversions: tuple[SpecIssue, ...] = ()
-
-    def line_of(self, loc: Sequence[Hashable]) -> int:
-        """Line of the deepest part of ``loc`` that exists (a missing field: its parent)."""
-        parts = tuple(loc)
-        while parts:
-            line = self.lines.get(parts)
-            if line is not None:
-                return line
-            parts = parts[:-1]
-        return self.line
-
-    def where(self, loc: Sequence[Hashable] = ()) -> str:
-        return f"{self.display}:{self.line_of(loc)}"
-
-    def issue(self, loc: Sequence[Hashable], message: str) -> SpecIssue:
-        return SpecIssue(self.display, self.line_of(loc), format_loc(loc), message)
-
-
-def _plain_key(key: object) -> Hashable:
-    if isinstance(key, bool) or key is None:
-        return key
-    if isinstance(key, str):
-        return str(key)
-    if isinstance(key, int):
-        return int(key)
-    if isinstance(key, float):
-        return float(key)
-    return str(key)
-
-
-MAX_FILE_BYTES = 5 * 1024 * 1024  # a spec or compose file; 10,000 parameters take about 0.5 MB
-MAX_DOCUMENTS = 1000  # per file
-MAX_NODES = 200_000  # values in one document once aliases are expanded (a "billion laughs" stops here)
-MAX_DEPTH = 64  # nesting of mappings and lists
-
-
-class _TooLarge(Exception):
-    """Internal: the document exceeds a limit; carries the message."""
-
-
-class _Walker:
-    """One walk over a round-trip document: plain data, the line map and the values YAML would
-    silently convert (timestamps, binary, custom tags) as issues. Aliases are expanded, so the
-    walk counts every value it produces and stops at :data:`MAX_NODES`."""
-
-    def __init__(self, display: str) -> None:
-        self.display = display
-        self.nodes = 0
-        self.lines: dict[Loc, int] = {}
-        self.issues: list[SpecIssue] = []
-
-    def _count(self, loc: Loc) -> None:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise _TooLarge(
-                f"more than {MAX_NODES:,} values once YAML aliases are expanded; "
-                "spec files must not multiply anchors (a 'billion laughs')"
-            )
-        if len(loc) > MAX_DEPTH:
-            raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep")
-
-    def _refuse(self, loc: Loc, line: int, message: str) -> None:
-        self.issues.append(SpecIssue(self.display, line, format_loc(loc), message))
-
-    def walk(self, node: object, loc: Loc, line: int) -> object:
-        self._count(loc)
-        self.lines.setdefault(loc, line)
-        if isinstance(node, CommentedMap | dict):
-            out: dict[Hashable, object] = {}
-            for key in node:
-                line_of_key = line
-                if isinstance(node, CommentedMap):
-                    try:
-                        line_of_key = int(node.lc.key(key)[0]) + 1
-                    except (KeyError, TypeError, IndexError):  # merged in from an anchor: no own position
-                        line_of_key = line
-                plain = _plain_key(key)
-                if not isinstance(key, str | int | float | bool) and key is not None:
-                    self._refuse((*loc, plain), line_of_key, "a mapping key must be a plain scalar; quote it")
-                out[plain] = self.walk(node[key], (*loc, plain), line_of_key)
-            return out
-        if isinstance(node, CommentedSeq | list):
-            items: list[object] = []
-            for i, item in enumerate(node):
-                line_of_item = line
-                if isinstance(node, CommentedSeq):
-                    try:
-                        line_of_item = int(node.lc.item(i)[0]) + 1
-                    except (KeyError, TypeError, IndexError):
-                        line_of_item = line
-                items.append(self.walk(item, (*loc, i), line_of_item))
-            return items
-        return self._scalar(node, loc, line)
-
-    def _scalar(self, node: object, loc: Loc, line: int) -> object:
-        if isinstance(node, TaggedScalar):
-            tag = str(node.tag.value if hasattr(node.tag, "value") else node.tag)
-            self._refuse(loc, line, f"the YAML tag {tag} is not supported; write a plain value (quote it)")
-            return None if node.value in (None, "null", "~", "") else str(node.value)
-        if isinstance(node, bool) or node is None:
-            return node
-        if isinstance(node, ScalarBoolean):  # an anchored boolean: an int subclass in ruamel
-            return bool(node)
-        if isinstance(node, str):
-            return str(node)
-        if isinstance(node, int):
-            return int(node)
-        if isinstance(node, float):
-            return float(node)
-        if isinstance(node, datetime.datetime | datetime.date):
-            self._refuse(
-                loc, line, f"YAML reads this as a timestamp ({node.isoformat()}); quote it to keep the text as written"
-            )
-            return node.isoformat()
-        if isinstance(node, bytes):
-            self._refuse(loc, line, "binary (!!binary) values are not supported; write the text itself, quoted")
-            return node.decode("utf-8", "replace")
-        self._refuse(loc, line, f"a {type(node).__name__} value is not supported; quote it")
-        return str(node)
-
-
-def _yaml_issue(display: str, error: YAMLError) -> SpecIssue:
-    if isinstance(error, MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        line = int(mark.line) + 1 if mark is not None else None
-        problem = str(error.problem or error.context or "invalid YAML").strip()
-        if isinstance(error, DuplicateKeyError):
-            first = error.context_mark
-            problem = problem.replace("found duplicate key", "duplicate key")
-            if first is not None:
-                problem += (
-                    f"; a key may appear only once in a mapping (the mapping starts at line {first.line + 1})"
-                )
-        elif error.context and error.problem:
-            started = error.context_mark
-            at = f" that starts at line {started.line + 1}" if started is not None else ""
-            problem = f"invalid YAML: {error.problem} ({error.context}{at})"
-        else:
-            problem = f"invalid YAML: {problem}"
-        return SpecIssue(display, line, "", problem)
-    return SpecIssue(display, None, "", f"invalid YAML: {error}")
-
-
 def parse_yaml(text: str, path: Path, display: str, *, strict: bool = True) -> tuple[SourceDoc, ...]:
     """Parse every document of ``text``; empty documents are dropped. Pure.
 
     Raises SpecError: the first syntax error or duplicate key, a limit passed, or (``strict``,
     spec documents) every value YAML would silently convert (timestamps, binary, custom tags)."""
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
     try:
-        raw_docs = list(yaml.load_all(io.StringIO(text)))
-    except YAMLError as error:
-        issue = _yaml_issue(display, error)
-        position = getattr(error, "position", None)
-        if issue.line is None and isinstance(position, int):  # a reader error: a character, no mark
-            problem = issue.message.split("\n")[0]
-            issue = SpecIssue(display, text[:position].count("\n") + 1, "", problem)
-        raise SpecError([issue]) from None
-    except RecursionError:
-        raise SpecError([SpecIssue(display, None, "", f"nested more than {MAX_DEPTH} levels deep")]) from None
-    except Exception as error:  # ruamel fails on some hostile graphs (a merge key that refers to itself)
-        problem = f"cannot be read as YAML ({type(error).__name__}); does an anchor refer to itself?"
-        raise SpecError([SpecIssue(display, None, "", problem)]) from None
-    if len(raw_docs) > MAX_DOCUMENTS:
-        raise SpecError([SpecIssue(display, None, "", f"{len(raw_docs)} documents; at most {MAX_DOCUMENTS} per file")])
-    starts: list[int] | None = None
-    docs: list[SourceDoc] = []
-    issues: list[SpecIssue] = []
-    for index, raw in enumerate(raw_docs):
-        if raw is None:
-            continue
-        if isinstance(raw, CommentedMap | CommentedSeq):
-            line = int(raw.lc.line) + 1
-        else:
-            if starts is None:
-                starts = _document_starts(text)
-            line = starts[index] if index < len(starts) else 1
-        walker = _Walker(display)
-        try:
-            data = walker.walk(raw, (), line)
-        except _TooLarge as error:
-            raise SpecError([SpecIssue(display, line, "", str(error))]) from None
-        except RecursionError:
-            raise SpecError([SpecIssue(display, line, "", f"nested more than {MAX_DEPTH} levels deep")]) from None
-        issues.extend(walker.issues)
-        docs.append(SourceDoc(path, display, index, line, data, walker.lines, tuple(walker.issues)))
-    if strict and issues:
-        raise SpecError(issues)
-    return tuple(docs)
+        return fastyaml.parse(text, path, display)
+    except fastyaml.Fallback:
+        pass
+    from reconciler.spec import rtyaml  # ruamel.yaml: imported only when the fast reader gives up
 
-
-def _document_starts(text: str) -> list[int]:
-    """1-based first content line of each document (for scalar documents without positions)."""
-    yaml = YAML(typ="rt")
-    try:
-        return [int(node.start_mark.line) + 1 for node in yaml.compose_all(io.StringIO(text))]
-    except YAMLError:  # pragma: no cover - load_all already succeeded on the same text
-        return []
+    return rtyaml.parse(text, path, display, strict=strict)
 
 
 def read_yaml(path: Path, display: str, *, strict: bool = True) -> tuple[SourceDoc, ...]:
