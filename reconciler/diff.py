@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
-import jsonpatch
-
 from reconciler.model import MASK, Sensitive
 from reconciler.plan import Change
+from reconciler.recordpatch import make_patch
 
 _TOKEN_MARK = "\x00reconciler-sensitive\x00"
 
@@ -105,8 +104,9 @@ def patch(change: Change) -> list[dict[str, object]]:
     tokens = _Tokens()
     before = _plain(change.before or {}, tokens)
     after = _plain(change.after or {}, tokens)
+    assert isinstance(before, dict) and isinstance(after, dict)
     ops: list[dict[str, object]] = []
-    for op in jsonpatch.make_patch(before, after).patch:
+    for op in make_patch(before, after):
         clean: dict[str, object] = {}
         sensitive = False
         for key, value in op.items():

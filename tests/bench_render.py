@@ -1,0 +1,92 @@
+"""Benchmark: rendering a first-deploy plan (text, JSON, Markdown). Pure, no sandbox. Not a test.
+
+A first deploy of N parameters (one in 50 a SecureString) and S services in
+stacks of 20, each service reading two parameters: every parameter is
+created, every image pulled, every service created. Prints the plan time and,
+per format, the median render time, the size of the output and the peak
+memory the render allocated (tracemalloc, measured in a separate run).
+
+    python -m tests.bench_render [--parameters 10000] [--services 300] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from planner.build import desired_state, observed_state
+
+from reconciler.plan import Plan
+from reconciler.planner import plan
+from reconciler.render import render_json, render_markdown, render_text
+
+IMAGES = {"frontend": ("popcon/frontend", "1.5.0"), "backend": ("popcon/backend", "2.2.0"),
+          "mysql": ("popcon/mysql", "8.0"), "redis": ("popcon/redis", "7.2")}
+
+
+def first_deploy(n: int, services: int) -> Plan:
+    params: dict[str, Any] = {}
+    for i in range(n):
+        params[f"P{i:05d}"] = {"type": "SecureString", "value": f"secret-{i}"} if i % 50 == 0 else f"value-{i}"
+    kinds = list(IMAGES)
+    stacks: dict[str, Any] = {}
+    for s in range(services):
+        stack = stacks.setdefault(f"stack{s // 20:02d}", {"parameter_sets": ["config"], "services": {}})
+        stack["services"][f"svc{s:03d}"] = {
+            "image": kinds[s % len(kinds)],
+            "variables": [f"P{s % n:05d}", f"P{(s * 7) % n:05d}"],
+        }
+    desired = desired_state({
+        "sets": {"config": {"path": "/bench/app", "prune": True, "parameters": params}},
+        "images": {k: {"repository": r, "tag": t} for k, (r, t) in IMAGES.items()},
+        "stacks": stacks,
+    })
+    observed = observed_state({"registry": {f"{r}:{t}": k for k, (r, t) in IMAGES.items()}}, desired)
+    return plan(desired, observed)
+
+
+def measure(render: Callable[[Plan], str], the_plan: Plan, repeat: int) -> tuple[float, int, float]:
+    times = []
+    size = 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        size = len(render(the_plan).encode())
+        times.append(time.perf_counter() - t)
+    tracemalloc.start()
+    render(the_plan)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return statistics.median(times), size, peak / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parameters", type=int, default=10_000)
+    parser.add_argument("--services", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    t = time.perf_counter()
+    the_plan = first_deploy(args.parameters, args.services)
+    print(f"plan: {len(the_plan.actions)} actions in {time.perf_counter() - t:.3f} s")
+    renderers: dict[str, Callable[[Plan], str]] = {
+        "text": lambda p: render_text(p, color=False),
+        "text-color": lambda p: render_text(p, color=True),
+        "json": render_json,
+        "markdown": render_markdown,
+    }
+    for name, render in renderers.items():
+        median, size, peak = measure(render, the_plan, args.repeat)
+        print(f"{name:<11} {median:7.3f} s (median of {args.repeat})  {size / 1e6:6.1f} MB out  "
+              f"peak {peak:6.1f} MB (tracemalloc)")
+
+
+if __name__ == "__main__":
+    main()
