@@ -31,7 +31,9 @@ def pointer(parts: Parts) -> str:
 
 def _move_key(value: object) -> str:
     """Equal for values equal in JSON (object members in any order); 1 and true differ."""
-    return json.dumps(value, sort_keys=True)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return json.dumps(value)  # the cached default encoder: much cheaper than with options
 
 
 class _Builder:
@@ -94,7 +96,10 @@ class _Builder:
                 self.compare_values((*path, str(key)), src[key], dst[key])
 
     def compare_values(self, path: Parts, src: object, dst: object) -> None:
-        if isinstance(src, Mapping) and isinstance(dst, Mapping):
+        if isinstance(src, str) and isinstance(dst, str):
+            if src != dst:
+                self._insert({"op": "replace", "path": path, "value": dst}, path)
+        elif isinstance(src, Mapping) and isinstance(dst, Mapping):
             self.compare_dicts(path, src, dst)
         elif json.dumps(src) == json.dumps(dst):
             return
@@ -133,6 +138,10 @@ def _parts(value: object) -> Parts:
 def make_patch(before: Mapping[str, object], after: Mapping[str, object]) -> list[Op]:
     """The operations taking the JSON record ``before`` to ``after``, as jsonpatch.make_patch
     gives them. Values are shared with ``after``, not copied."""
+    if not before:  # a creation: every member added, in order (nothing to move)
+        return [{"op": "add", "path": pointer((str(k),)), "value": v} for k, v in after.items()]
+    if not after:  # a deletion: every member removed, in order
+        return [{"op": "remove", "path": pointer((str(k),))} for k in before]
     builder = _Builder()
     try:
         builder.compare_dicts((), before, after)

@@ -3,7 +3,8 @@
 A first deploy of N parameters (one in 50 a SecureString) and S services in
 stacks of 20, each service reading two parameters: every parameter is
 created, every image pulled, every service created. Prints the plan time and,
-per format, the median render time, the size of the output and the peak
+per format (JSON compact, as the CLI prints it to a pipe, and indented, as
+to a terminal), the median render time, the size of the output and the peak
 memory the render allocated (tracemalloc, measured in a separate run).
 
     python -m tests.bench_render [--parameters 10000] [--services 300] [--repeat 5]
@@ -79,7 +80,8 @@ def main() -> None:
     renderers: dict[str, Callable[[Plan], str]] = {
         "text": lambda p: render_text(p, color=False),
         "text-color": lambda p: render_text(p, color=True),
-        "json": render_json,
+        "json": lambda p: render_json(p, pretty=False),
+        "json-pretty": render_json,
         "markdown": render_markdown,
     }
     for name, render in renderers.items():
