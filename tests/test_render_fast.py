@@ -1,8 +1,9 @@
 """The fast text renderers equal the rich ones they replace (tests/richrender.py), byte for byte
-without colour; without colour there is no ANSI escape."""
+without colour; without colour there is no ANSI escape. Compact JSON is the indented document."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,13 +11,15 @@ import richrender
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner.build import desired_state, observed_state
+from planschema import assert_valid
 from test_plan_golden import golden_path, golden_plan
 from test_render import DESIRED, OBSERVED
 
 from reconciler.model import Sensitive
 from reconciler.plan import PARAMETERS_UNIT, PRUNE_UNIT, Change, Plan, Problem, PutParameter, Unchanged, Unit
+from reconciler.plan_json import plan_document
 from reconciler.planner import plan
-from reconciler.render import render_report, render_text
+from reconciler.render import render_json, render_report, render_text
 from reconciler.report import ActionResult, ApplyReport
 
 #: Text as hostile as a message or a reason can be: control codes rich removes (BEL, BS, VT,
@@ -113,3 +116,16 @@ def test_same_report_as_rich(report: ApplyReport, color: bool) -> None:
     out = render_report(report, color=color)
     assert out == _merged(richrender.render_report(report, color))
     assert color or "\x1b" not in out
+
+
+@pytest.mark.parametrize("the_plan", _scenarios(), ids=["golden", "render", "empty"])
+def test_compact_json_is_the_same_document_on_one_line(the_plan: Plan) -> None:
+    compact = render_json(the_plan, pretty=False)
+    assert len(compact.splitlines()) == 1 and len(compact) < len(render_json(the_plan))
+    assert json.loads(compact) == json.loads(render_json(the_plan)) == plan_document(the_plan)
+    assert_valid(json.loads(compact))
+
+
+def test_compact_json_of_the_golden_plan() -> None:
+    golden = json.loads(golden_path("json").read_text(encoding="utf-8"))
+    assert json.loads(render_json(golden_plan(), pretty=False)) == golden
