@@ -4,15 +4,18 @@ A first deploy of N parameters (one in 50 a SecureString) and S services in
 stacks of 20, each service reading two parameters: every parameter is
 created, every image pulled, every service created. Prints the plan time and,
 per format (JSON compact, as the CLI prints it to a pipe, and indented, as
-to a terminal), the median render time, the size of the output and the peak
-memory the render allocated (tracemalloc, measured in a separate run).
+to a terminal), the median render time, the size of the output, how much the
+process's peak RSS grew while rendering (ru_maxrss: only meaningful for the
+first format measured, so give one format to measure it) and the peak memory
+the render allocated (tracemalloc, measured in a separate run).
 
-    python -m tests.bench_render [--parameters 10000] [--services 300] [--repeat 5]
+    python -m tests.bench_render [--parameters 10000] [--services 300] [--repeat 5] [--formats json,text]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -54,18 +57,20 @@ def first_deploy(n: int, services: int) -> Plan:
     return plan(desired, observed)
 
 
-def measure(render: Callable[[Plan], str], the_plan: Plan, repeat: int) -> tuple[float, int, float]:
+def measure(render: Callable[[Plan], str], the_plan: Plan, repeat: int) -> tuple[float, int, float, float]:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     size = 0
     for _ in range(repeat):
         t = time.perf_counter()
         size = len(render(the_plan).encode())
         times.append(time.perf_counter() - t)
+    rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1e3
     tracemalloc.start()
     render(the_plan)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return statistics.median(times), size, peak / 1e6
+    return statistics.median(times), size, rss_growth, peak / 1e6
 
 
 def main() -> None:
@@ -73,6 +78,7 @@ def main() -> None:
     parser.add_argument("--parameters", type=int, default=10_000)
     parser.add_argument("--services", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--formats", default="text,text-color,json,json-pretty,markdown")
     args = parser.parse_args()
     t = time.perf_counter()
     the_plan = first_deploy(args.parameters, args.services)
@@ -84,10 +90,10 @@ def main() -> None:
         "json-pretty": render_json,
         "markdown": render_markdown,
     }
-    for name, render in renderers.items():
-        median, size, peak = measure(render, the_plan, args.repeat)
+    for name in args.formats.split(","):
+        median, size, rss, peak = measure(renderers[name], the_plan, args.repeat)
         print(f"{name:<11} {median:7.3f} s (median of {args.repeat})  {size / 1e6:6.1f} MB out  "
-              f"peak {peak:6.1f} MB (tracemalloc)")
+              f"RSS +{rss:6.1f} MB  peak {peak:6.1f} MB (tracemalloc)")
 
 
 if __name__ == "__main__":
