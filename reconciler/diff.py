@@ -109,13 +109,11 @@ def _patch(before: object, after: object) -> list[dict[str, object]]:
     assert isinstance(before, dict) and isinstance(after, dict)
     ops: list[dict[str, object]] = []
     for op in make_patch(before, after):
-        clean: dict[str, object] = {}
-        sensitive = False
-        for key, value in op.items():
-            clean[str(key)], hit = _unmask(value)
-            sensitive = sensitive or hit
-        if sensitive:
-            clean["sensitive"] = True
+        clean = dict(op)  # op, path and from are pointers and names: only a value can hold a token
+        if "value" in clean:
+            clean["value"], sensitive = _unmask(clean["value"])
+            if sensitive:
+                clean["sensitive"] = True
         ops.append(clean)
     return ops
 

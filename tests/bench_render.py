@@ -4,7 +4,7 @@ A first deploy of N parameters (one in 50 a SecureString) and S services in
 stacks of 20, each service reading two parameters: every parameter is
 created, every image pulled, every service created. Prints the plan time and,
 per format (JSON compact, as the CLI prints it to a pipe, and indented, as
-to a terminal), the median render time, the size of the output, how much the
+to a terminal), the median render time (wall and CPU), the size of the output, how much the
 process's peak RSS grew while rendering (ru_maxrss: only meaningful for the
 first format measured, so give one format to measure it) and the peak memory
 the render allocated (tracemalloc, measured in a separate run).
@@ -57,20 +57,22 @@ def first_deploy(n: int, services: int) -> Plan:
     return plan(desired, observed)
 
 
-def measure(render: Callable[[Plan], str], the_plan: Plan, repeat: int) -> tuple[float, int, float, float]:
+def measure(render: Callable[[Plan], str], the_plan: Plan, repeat: int) -> tuple[float, float, int, float, float]:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
+    cpu = []
     size = 0
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         size = len(render(the_plan).encode())
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1e3
     tracemalloc.start()
     render(the_plan)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return statistics.median(times), size, rss_growth, peak / 1e6
+    return statistics.median(times), statistics.median(cpu), size, rss_growth, peak / 1e6
 
 
 def main() -> None:
@@ -91,8 +93,8 @@ def main() -> None:
         "markdown": render_markdown,
     }
     for name in args.formats.split(","):
-        median, size, rss, peak = measure(renderers[name], the_plan, args.repeat)
-        print(f"{name:<11} {median:7.3f} s (median of {args.repeat})  {size / 1e6:6.1f} MB out  "
+        median, cpu, size, rss, peak = measure(renderers[name], the_plan, args.repeat)
+        print(f"{name:<11} {median:6.3f} s, CPU {cpu:6.3f} s (medians of {args.repeat})  {size / 1e6:5.1f} MB out  "
               f"RSS +{rss:6.1f} MB  peak {peak:6.1f} MB (tracemalloc)")
 
 

@@ -16,7 +16,7 @@ def clean(text: str) -> str:
     """``text`` as rich printed it: control codes that move the cursor removed, tabs expanded."""
     text = text.translate(_STRIP)
     if "\t" in text:
-        text = _expand_tabs(text)
+        text = "\n".join(_expand_tabs(line) if "\t" in line else line for line in text.split("\n"))
     return text
 
 
@@ -55,8 +55,8 @@ class Lines:
 
     def parts(self, *parts: tuple[str, str]) -> None:
         """One line made of (text, style) parts."""
-        if not self.color:
-            self._lines.append(clean("".join(text for text, _ in parts)))
+        if not self.color:  # cleaned once, as a whole, by str()
+            self._lines.append("".join(text for text, _ in parts))
             return
         rows: list[list[str]] = [[]]
         row = ""  # the current row as shown, for where a tab stops
@@ -74,4 +74,5 @@ class Lines:
         self._lines.extend("".join(pieces) for pieces in rows)
 
     def __str__(self) -> str:
-        return "".join(line + "\n" for line in self._lines)
+        text = "".join(line + "\n" for line in self._lines)
+        return text if self.color else clean(text)
