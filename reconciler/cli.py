@@ -4,6 +4,11 @@ Thin layer over reconciler.app: parses arguments, prints, maps outcomes to
 exit codes (Terraform's: 0 no changes, 1 error, 2 changes with
 --detailed-exitcode). Every ReconcilerError becomes a clear message on stderr
 and exit 1, never a stack trace.
+
+Starts fast: only the standard library is imported until the arguments are
+parsed, so ``--help`` and usage errors never load the application (pydantic,
+boto3, docker, rich...); each command then imports what it uses. Output is
+written as whole strings, styled (ANSI) only on a terminal.
 """
 
 from __future__ import annotations
@@ -13,16 +18,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from rich.console import Console
-from rich.markup import escape
+from reconciler.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
-from reconciler import app, reconcile, render
-from reconciler.errors import ReconcilerError
-from reconciler.events import Event
-from reconciler.plan import Plan
-from reconciler.reconcile import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+if TYPE_CHECKING:
+    from reconciler import app
+    from reconciler.events import Event
+    from reconciler.plan import Plan
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,7 +117,9 @@ def _duration(text: str) -> float:
 
 
 def _overrides(args: argparse.Namespace) -> app.Overrides:
-    return app.Overrides(
+    from reconciler.app import Overrides
+
+    return Overrides(
         sandbox=bool(getattr(args, "sandbox", False)),
         aws_endpoint_url=getattr(args, "aws_endpoint_url", None),
         docker_hosts=tuple(getattr(args, "docker_host", None) or ()),
@@ -122,35 +127,56 @@ def _overrides(args: argparse.Namespace) -> app.Overrides:
     )
 
 
+class _Err:
+    """stderr: whole lines, cleaned of cursor-moving control codes; ``Error:`` in bold red on a terminal."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color and sys.stderr.isatty()
+
+    def say(self, message: str) -> None:
+        from reconciler.render.style import clean
+
+        sys.stderr.write(clean(message) + "\n")
+        sys.stderr.flush()
+
+    def error(self, message: str) -> None:
+        from reconciler.render.style import RESET, clean, sgr
+
+        label = f"{sgr('bold red')}Error:{RESET}" if self.color else "Error:"
+        sys.stderr.write(f"{label} {clean(message)}\n")
+        sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from reconciler.errors import ReconcilerError  # the application is imported once the arguments are read
+
     color = sys.stdout.isatty() and not getattr(args, "no_color", False) and "NO_COLOR" not in os.environ
-    out = Console(highlight=False, no_color=not color, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, no_color=not color, soft_wrap=True)
+    err = _Err(color)
     try:
-        return _run(args, out, err, color)
+        return _run(args, err, color)
     except ReconcilerError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}", markup=True, emoji=False)
+        err.error(str(e))
         return EXIT_ERROR
     except KeyboardInterrupt:
-        err.print("Interrupted.")
+        err.say("Interrupted.")
         return EXIT_ERROR
 
 
-def _run(args: argparse.Namespace, out: Console, err: Console, color: bool) -> int:
-    def say(message: str) -> None:
-        err.print(message, markup=False, emoji=False)
+def _run(args: argparse.Namespace, err: _Err, color: bool) -> int:
+    from reconciler import app, render
 
     def on_event(event: Event) -> None:
         line = render.event_line(event)
         if line is not None:
-            say(line)
+            err.say(line)
 
     if args.command == "sandbox":
-        return app.sandbox(args.action, args.state_dir, say)
+        return app.sandbox(args.action, args.state_dir, err.say)
     if args.command == "validate":
-        summary = app.validate(args.env_dir)
-        out.print(summary, markup=False, emoji=False)
+        from reconciler.render.style import clean
+
+        _write(clean(app.validate(args.env_dir)))
         return EXIT_OK
 
     read_only = args.command != "apply"
@@ -158,7 +184,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console, color: bool) -> i
     try:
         if args.command == "plan":
             result = ctx.plan()
-            _write(render.render_plan(result.plan, args.format, color=color, verbose=args.verbose))
+            pretty = sys.stdout.isatty()  # JSON indented for a person, compact (fast) for a pipe
+            _write(render.render_plan(result.plan, args.format, color=color, verbose=args.verbose, pretty_json=pretty))
             if result.plan.problems:
                 return EXIT_ERROR
             if args.detailed_exitcode and result.plan.has_changes:
@@ -179,16 +206,18 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: Console, color: bool) -> int:
+def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: _Err, color: bool) -> int:
     """Plan, ask, re-check, apply (reconciler.reconcile). Problems block only what they concern
     (a stack whose image is missing, a host that cannot be reached): the rest is applied, then exit 1."""
+    from reconciler import reconcile, render
+    from reconciler.errors import ReconcilerError
 
     def show(plan: Plan, fresh: bool) -> None:
         if fresh:
-            err.print("The world changed since the plan was shown; the fresh plan:")
+            err.say("The world changed since the plan was shown; the fresh plan:")
         _write(render.render_plan(plan, "text", color=color, verbose=args.verbose and not fresh))
         if plan.has_changes and plan.problems:
-            err.print(
+            err.say(
                 f"{len(plan.problems)} problem(s) block part of the plan (see above); "
                 "what they do not block is applied, and the exit code is 1."
             )
@@ -200,14 +229,11 @@ def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: Console, 
             raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal; use --auto-approve")
         answer = input(f"{'Apply the fresh plan?' if fresh else 'Apply these changes?'} Only 'yes' is accepted: ")
         if answer.strip() != "yes":
-            err.print("Apply cancelled; nothing was changed.")
+            err.say("Apply cancelled; nothing was changed.")
             return False
         return True
 
-    def say(message: str) -> None:
-        err.print(message, markup=False, emoji=False)
-
-    with ctx.lock("reconciler apply", args.lock_timeout, on_wait=say):
+    with ctx.lock("reconciler apply", args.lock_timeout, on_wait=err.say):
         outcome = reconcile.apply(ctx, show=show, confirm=confirm, on_event=ctx.on_event)
     if outcome.report is not None:
         _write(render.render_report(outcome.report, color=color))

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
-import jsonpatch
-
 from reconciler.model import MASK, Sensitive
 from reconciler.plan import Change
+from reconciler.recordpatch import make_patch
 
 _TOKEN_MARK = "\x00reconciler-sensitive\x00"
 
@@ -103,19 +102,35 @@ def patch(change: Change) -> list[dict[str, object]]:
     ``"sensitive": true``.
     """
     tokens = _Tokens()
-    before = _plain(change.before or {}, tokens)
-    after = _plain(change.after or {}, tokens)
+    return _patch(_plain(change.before or {}, tokens), _plain(change.after or {}, tokens))
+
+
+def _patch(before: object, after: object) -> list[dict[str, object]]:
+    assert isinstance(before, dict) and isinstance(after, dict)
     ops: list[dict[str, object]] = []
-    for op in jsonpatch.make_patch(before, after).patch:
-        clean: dict[str, object] = {}
-        sensitive = False
-        for key, value in op.items():
-            clean[str(key)], hit = _unmask(value)
-            sensitive = sensitive or hit
-        if sensitive:
-            clean["sensitive"] = True
+    for op in make_patch(before, after):
+        clean = dict(op)  # op, path and from are pointers and names: only a value can hold a token
+        if "value" in clean:
+            clean["value"], sensitive = _unmask(clean["value"])
+            if sensitive:
+                clean["sensitive"] = True
         ops.append(clean)
     return ops
+
+
+def change_document(change: Change) -> dict[str, object]:
+    """``before``/``after`` (masked), their sensitivity and the patch: the ``change`` member of a
+    plan JSON record, each side made JSON-able once."""
+    tokens = _Tokens()
+    before = _plain(change.before, tokens) if change.before is not None else None
+    after = _plain(change.after, tokens) if change.after is not None else None
+    return {
+        "before": _unmask(before)[0],
+        "after": _unmask(after)[0],
+        "before_sensitive": sensitivity(change.before),
+        "after_sensitive": sensitivity(change.after),
+        "patch": _patch({} if before is None else before, {} if after is None else after),
+    }
 
 
 def _flatten(obj: object, prefix: str, out: dict[str, object]) -> None:

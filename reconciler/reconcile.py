@@ -16,14 +16,13 @@ from typing import Protocol
 
 from reconciler.errors import ReconcilerError
 from reconciler.events import EventSink, PlanStale
+from reconciler.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.plan import Plan
 from reconciler.report import ApplyReport
 
-MAX_REPLANS = 3
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "MAX_REPLANS", "Context", "Outcome", "apply"]
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
+MAX_REPLANS = 3
 
 
 class Context(Protocol):
