@@ -17,13 +17,13 @@ OTHER = LeaseOwner("machine-b", 2, "reconciler apply")
 
 def test_the_heartbeat_keeps_the_lease_past_its_ttl(backend: Backend, env: str) -> None:
     store, other = backend.store(), backend.store()
-    with holding(store, env, LOOP, 0.6, interval=0.1) as beat:
+    with holding(store, env, LOOP, 1.5, interval=0.1) as beat:
         first = beat.check()
-        time.sleep(1.5)  # well past the TTL
+        time.sleep(2.5)  # well past the TTL
         with pytest.raises(LeaseHeld):
             other.acquire(env, OTHER, 5.0)
         lease = beat.check()
-        assert lease.token == first.token and lease.expires_at > first.expires_at and beat.renewals >= 3
+        assert lease.token == first.token and lease.expires_at > first.expires_at and beat.renewals >= 5
         store.write_status(lease, EnvironmentStatus(env, last_error="still ours"))
     assert other.holder(env) is None  # released at the end
     assert other.read_status(env).last_error == "still ours"
@@ -41,7 +41,8 @@ def test_a_lost_lease_stops_the_heartbeat_and_is_reported(backend: Backend, env:
             time.sleep(0.02)
         with pytest.raises(LeaseLost) as info:
             beat.check()
-        assert info.value.current == taker and told == [info.value]
+        assert told == [info.value]
+        assert info.value.current in (taker, None)  # a beat may fall between the release and the takeover
     assert other.holder(env) == taker  # leaving the block did not release someone else's lease
 
 
