@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reconciler.drivers.state.dynamodb import DEFAULT_TABLE, DynamoStateStore
+from reconciler.drivers.state.dynamodb_table import DEFAULT_TABLE, ensure_table
 from reconciler.sandbox.images import BuiltImage
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def seed_ecr(ecr: ECRClient, built: Iterable[BuiltImage], on_event: Callable[[st
 
 def seed_state_table(dynamodb: DynamoDBClient, on_event: Callable[[str], None], table: str = STATE_TABLE) -> list[str]:
     """Create the state store's DynamoDB table unless it exists. Returns what was created."""
-    if DynamoStateStore(dynamodb, table).ensure_table():
+    if ensure_table(dynamodb, table):
         on_event(f"moto: created DynamoDB table {table} (the state store)")
         return [f"dynamodb table {table}"]
     on_event(f"moto: DynamoDB table {table} present")

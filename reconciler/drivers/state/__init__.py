@@ -1,8 +1,9 @@
 """The state store backends (:class:`~reconciler.state.StateStore`): SQLite and DynamoDB. Does I/O.
 
 :mod:`.sqlite` is the embedded default (one file in the state dir, one
-machine); :mod:`.dynamodb` serves several machines sharing an environment.
-:func:`this_process` names the caller as a lease owner.
+machine); :mod:`.dynamodb` serves several machines sharing an environment
+(its table: :mod:`.dynamodb_table`). :mod:`.heartbeat` holds a lease for a
+whole run on either. :func:`this_process` names the caller as a lease owner.
 """
 
 from __future__ import annotations

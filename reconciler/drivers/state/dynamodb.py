@@ -5,7 +5,8 @@ sk="environment")`` holding the lease (``token``, ``host``, ``pid``,
 ``command``, ``expires_at``, ``ttl``, ``acquired_at``), the status (JSON in
 ``status``), the admin fields (``suspended``, ``pin``) and the history
 sequence ``seq``; and one item per history entry ``(pk=<env>,
-sk="history#<seq, 12 digits>")``, so a Query in reverse gives the newest first.
+sk="history#<seq, 12 digits>")``, so a Query in reverse gives the newest first
+(the table and its client: :mod:`.dynamodb_table`).
 
 Every lease change is one conditional UpdateItem (``ConditionExpression``):
 acquire sets ``token = if_not_exists(token, 0) + 1`` only when nobody holds the
@@ -30,11 +31,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
 from botocore.exceptions import ClientError
 
-from reconciler.drivers.aws import client_config, endpoint_of, error_code, read_retrying, translate_errors
+from reconciler.drivers.aws import endpoint_of, error_code, read_retrying, translate_errors
 from reconciler.drivers.aws import write_retrying as _write_retrying
+from reconciler.drivers.state.dynamodb_table import DEFAULT_TABLE, dynamodb_client, ensure_table
 from reconciler.errors import TemporaryError
 from reconciler.state import codec
 from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep, acquire_waiting
@@ -43,23 +44,17 @@ from reconciler.state.status import EnvironmentStatus, HistoryEntry
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+__all__ = ["DEFAULT_TABLE", "DynamoStateStore", "dynamodb_client", "ensure_table"]
+
 T = TypeVar("T")
 ENV_SK = "environment"
 HISTORY_PREFIX = "history#"
-DEFAULT_TABLE = "reconciler-state"
 REFUSED = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 # Every attribute goes through a placeholder: status, ttl and token are reserved words.
 NAMES = {f"#{n}": n for n in ("token", "host", "pid", "command", "expires_at", "ttl", "acquired_at")} | {
     f"#{n}": n for n in ("status", "suspended", "pin", "seq")
 }
 HELD = "#token = :token AND attribute_exists(#host)"  # the caller's lease is current (maybe expired)
-
-
-def dynamodb_client(region: str, endpoint_url: str | None = None, *, session: boto3.Session | None = None) -> Any:
-    """A DynamoDB client for :class:`DynamoStateStore` (``endpoint_url``: moto in the sandbox)."""
-    session = session or boto3.Session(region_name=region)
-    with translate_errors(f"dynamodb {region}", endpoint=endpoint_url or ""):
-        return session.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=client_config())
 
 
 def _n(value: float) -> dict[str, str]:
@@ -300,33 +295,5 @@ class DynamoStateStore:
     # ---------------------------------------------------------------- the table
 
     def ensure_table(self) -> bool:
-        """Create the table (on demand, PAY_PER_REQUEST) unless it exists; True when created."""
-
-        def create() -> bool:
-            try:
-                self.client.describe_table(TableName=self.table)
-                return False
-            except ClientError as e:
-                if error_code(e) != "ResourceNotFoundException":
-                    raise
-            try:
-                self.client.create_table(
-                    TableName=self.table,
-                    AttributeDefinitions=[
-                        {"AttributeName": "pk", "AttributeType": "S"},
-                        {"AttributeName": "sk", "AttributeType": "S"},
-                    ],
-                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                    BillingMode="PAY_PER_REQUEST",
-                )
-                created = True
-            except ClientError as e:
-                if error_code(e) != "ResourceInUseException":  # someone else just created it
-                    raise
-                created = False
-            self.client.get_waiter("table_exists").wait(
-                TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-            )
-            return created
-
-        return self._write(create)
+        """Create the table unless it exists (see :func:`.dynamodb_table.ensure_table`)."""
+        return ensure_table(self.client, self.table)
