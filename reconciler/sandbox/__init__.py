@@ -2,10 +2,11 @@
 
 ``up`` makes the sandbox whole and is idempotent: it starts what does not
 answer (dockerd only as root), pushes the demo images the registry lacks and
-seeds moto with what terraform would have created (moto forgets everything
-when it restarts). ``down`` stops the registry, moto and extra engines it
-started and removes the containers the reconciler owns on every engine; the
-main Docker engine keeps running. ``status`` reports what runs.
+seeds moto with what terraform would have created, the state store's
+DynamoDB table included (moto forgets everything when it restarts). ``down``
+stops the registry, moto and extra engines it started and removes the
+containers the reconciler owns on every engine; the main Docker engine keeps
+running. ``status`` reports what runs.
 
 Engines ("hosts"): ``host-0`` is the main engine (``$DOCKER_HOST``, else
 ``unix:///var/run/docker.sock``); ``host-1``, ``host-2``... are extra dockerd
@@ -43,6 +44,7 @@ from reconciler.sandbox import images, seed, services
 from reconciler.sandbox.services import HOST, Clock
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ssm import SSMClient
 
@@ -157,7 +159,7 @@ def _port_of(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
-def _aws_clients(moto_url: str) -> tuple[SSMClient, ECRClient]:
+def _aws_clients(moto_url: str) -> tuple[SSMClient, ECRClient, DynamoDBClient]:
     import boto3
     from botocore.config import Config
 
@@ -167,7 +169,8 @@ def _aws_clients(moto_url: str) -> tuple[SSMClient, ECRClient]:
     )
     ssm = session.client("ssm", endpoint_url=moto_url, config=config)
     ecr = session.client("ecr", endpoint_url=moto_url, config=config)
-    return ssm, ecr
+    dynamodb = session.client("dynamodb", endpoint_url=moto_url, config=config)
+    return ssm, ecr, dynamodb
 
 
 def _describe(svc: services.Service, what: str) -> str:
@@ -215,12 +218,14 @@ def up(
         built = images.build(images.DEMO_IMAGES, busybox.read_bytes(), images.read_demo_files())
         digests, pushed = images.publish(built, where.registry, on_event)
 
-        ssm, ecr = _aws_clients(where.moto_url)
+        ssm, ecr, dynamodb = _aws_clients(where.moto_url)
         try:
             seeded = seed.seed_ecr(ecr, built, on_event) + seed.seed_parameters(ssm, on_event)
+            seeded += seed.seed_state_table(dynamodb, on_event)
         finally:
             ssm.close()
             ecr.close()
+            dynamodb.close()
     on_event(f"sandbox ready in {time.monotonic() - t0:.1f} s (state in {state_dir})")
     return SandboxInfo(
         moto_url=where.moto_url,

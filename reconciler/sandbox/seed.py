@@ -4,11 +4,12 @@ In pop-con (seeds/003) terraform creates the ECR repositories and the SSM
 parameters, and the reconciler then treats the SecureStrings as *external*.
 This module plays terraform's part against moto: the ECR repositories holding
 the demo images (same manifests, so ECR digests equal the local registry's),
-the external SecureStrings of dev and prod with random values, and one foreign
-parameter that nobody owns (prune must leave it alone). Nothing seeded carries
-the reconciler's ownership tag. moto keeps its state in memory, so every call
-checks what is there and creates only what is missing. Does I/O through the
-injected boto3 clients.
+the external SecureStrings of dev and prod with random values, one foreign
+parameter that nobody owns (prune must leave it alone) and the state store's
+DynamoDB table (:data:`STATE_TABLE`, for environments whose lease, status and
+history live in DynamoDB). Nothing seeded carries the reconciler's ownership
+tag. moto keeps its state in memory, so every call checks what is there and
+creates only what is missing. Does I/O through the injected boto3 clients.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reconciler.drivers.state.dynamodb_table import DEFAULT_TABLE, ensure_table
 from reconciler.sandbox.images import BuiltImage
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ssm import SSMClient
 
 REGION = "ap-northeast-2"
 ACCOUNT_ID = "123456789012"  # moto's default account
+STATE_TABLE = DEFAULT_TABLE  # reconciler-state
 SEED_DESCRIPTION = "created outside the reconciler (reconciler sandbox, standing in for terraform)"
 
 
@@ -111,3 +115,12 @@ def seed_ecr(ecr: ECRClient, built: Iterable[BuiltImage], on_event: Callable[[st
     else:
         on_event(f"moto: ECR repositories {', '.join(repos)} present with the demo images")
     return created
+
+
+def seed_state_table(dynamodb: DynamoDBClient, on_event: Callable[[str], None], table: str = STATE_TABLE) -> list[str]:
+    """Create the state store's DynamoDB table unless it exists. Returns what was created."""
+    if ensure_table(dynamodb, table):
+        on_event(f"moto: created DynamoDB table {table} (the state store)")
+        return [f"dynamodb table {table}"]
+    on_event(f"moto: DynamoDB table {table} present")
+    return []

@@ -1,0 +1,266 @@
+"""The embedded state store: one SQLite file in the state dir (one machine, no AWS). Does I/O.
+
+:class:`SqliteStateStore` keeps every environment of a state dir in
+``<state dir>/state.db`` (created ``0600`` in a ``0700`` dir; SQLite gives its
+``-wal``/``-shm`` files the same mode): table ``environments`` (the lease in
+native columns, the status as JSON, the admin fields ``suspended`` and ``pin``
+in their own columns) and table ``history`` (append-only, ordered by an
+autoincrement sequence). WAL mode; a busy timeout waits for other writers.
+
+Every operation opens its own connection and runs in one transaction; the
+writes start with ``BEGIN IMMEDIATE``, which takes the database's write lock
+*before* reading, so check-then-write (is the lease free? is this token
+current?) is atomic across threads and processes. Fencing: the token column
+only grows (``token + 1`` on every grant; release keeps it), and status and
+history writes check, in the same transaction, that the lease's token is
+current, not released and not expired. A holder killed with SIGKILL leaves its
+row behind; it stops counting at ``expires_at``. SQLite's busy/locked errors
+become :class:`~reconciler.errors.TemporaryError`, others
+:class:`~reconciler.errors.PermanentError`, naming the file. No secret values
+are stored: callers hand in messages already redacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from reconciler.errors import PermanentError, TemporaryError
+from reconciler.state import codec
+from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep, acquire_waiting
+from reconciler.state.status import EnvironmentStatus, HistoryEntry
+
+FILENAME = "state.db"
+BUSY_TIMEOUT = 10.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS environments (
+    environment TEXT PRIMARY KEY,
+    token INTEGER NOT NULL DEFAULT 0,
+    host TEXT, pid INTEGER, command TEXT,
+    expires_at REAL NOT NULL DEFAULT 0,
+    acquired_at REAL NOT NULL DEFAULT 0,
+    ttl REAL NOT NULL DEFAULT 0,
+    status TEXT,
+    suspended INTEGER NOT NULL DEFAULT 0,
+    pin TEXT
+);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    entry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_environment ON history (environment, seq);
+"""
+LEASE_COLUMNS = "token, host, pid, command, expires_at, ttl, acquired_at"
+
+
+def _lease(environment: str, row: tuple[object, ...] | None) -> Lease | None:
+    """The lease in a row of LEASE_COLUMNS (expired or not), None when released or never granted."""
+    if row is None or row[1] is None:
+        return None
+    token, host, pid, command, expires_at, ttl, acquired_at = row
+    owner = LeaseOwner(str(host), int(str(pid)), str(command))
+    return Lease(environment, owner, int(str(token)), float(str(expires_at)), float(str(ttl)), float(str(acquired_at)))
+
+
+class SqliteStateStore:
+    """:class:`~reconciler.state.StateStore` on one SQLite file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        busy_timeout: float = BUSY_TIMEOUT,
+        poll: float = 0.25,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.sleep = sleep
+        self.busy_timeout = busy_timeout
+        self.poll = poll
+        with self._translated():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(path, 0o600)
+            conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+            finally:
+                conn.close()
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path, *, clock: Clock = time.time, sleep: Sleep = time.sleep) -> SqliteStateStore:
+        """The store of a state dir: ``<state_dir>/state.db``."""
+        return cls(state_dir / FILENAME, clock=clock, sleep=sleep)
+
+    # ---------------------------------------------------------------- plumbing
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        resource = f"state store {self.path}"
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            text = str(e)
+            if "locked" in text or "busy" in text:
+                raise TemporaryError(resource, f"SQLite is busy ({text}); try again", endpoint=str(self.path)) from None
+            raise PermanentError(resource, f"SQLite failed: {text}", endpoint=str(self.path)) from None
+        except (sqlite3.Error, OSError) as e:
+            raise PermanentError(resource, f"{type(e).__name__}: {e}", endpoint=str(self.path)) from None
+
+    @contextlib.contextmanager
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction on a fresh connection: committed when the block ends, rolled back if it raises."""
+        with self._translated():
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    @staticmethod
+    def _current(conn: sqlite3.Connection, environment: str) -> tuple[int, Lease | None]:
+        """(the environment's last token, its lease whether expired or not)."""
+        row = conn.execute(f"SELECT {LEASE_COLUMNS} FROM environments WHERE environment = ?", (environment,)).fetchone()
+        return (int(row[0]) if row else 0), _lease(environment, row)
+
+    def _check_fence(self, conn: sqlite3.Connection, lease: Lease, what: str) -> None:
+        _, current = self._current(conn, lease.environment)
+        if current is None or current.token != lease.token or current.expired(self.clock()):
+            raise Fenced(lease, current, what)
+
+    # ---------------------------------------------------------------- lease
+
+    def _try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
+        with self._tx() as conn:
+            last, current = self._current(conn, environment)
+            now = self.clock()
+            if current is not None and not current.expired(now):
+                raise LeaseHeld(current)
+            lease = Lease(environment, owner, last + 1, now + ttl, ttl, now)
+            conn.execute(
+                "INSERT INTO environments (environment, token, host, pid, command, expires_at, ttl, acquired_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET"
+                " token = excluded.token, host = excluded.host, pid = excluded.pid, command = excluded.command,"
+                " expires_at = excluded.expires_at, ttl = excluded.ttl, acquired_at = excluded.acquired_at",
+                (environment, lease.token, owner.host, owner.pid, owner.command, lease.expires_at, ttl, now),
+            )
+            return lease
+
+    def acquire(
+        self,
+        environment: str,
+        owner: LeaseOwner,
+        ttl: float,
+        *,
+        wait: float = 0.0,
+        on_wait: Callable[[Lease], None] | None = None,
+    ) -> Lease:
+        return acquire_waiting(
+            lambda: self._try_acquire(environment, owner, ttl),
+            wait=wait,
+            clock=self.clock,
+            sleep=self.sleep,
+            on_wait=on_wait,
+            poll=self.poll,
+        )
+
+    def renew(self, lease: Lease) -> Lease:
+        with self._tx() as conn:
+            _, current = self._current(conn, lease.environment)
+            if current is None or current.token != lease.token:
+                raise LeaseLost(lease, current, "renew")
+            renewed = replace(current, expires_at=self.clock() + lease.ttl)
+            conn.execute(
+                "UPDATE environments SET expires_at = ? WHERE environment = ? AND token = ?",
+                (renewed.expires_at, lease.environment, lease.token),
+            )
+            return renewed
+
+    def release(self, lease: Lease) -> bool:
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE environments SET host = NULL, pid = NULL, command = NULL, expires_at = 0"
+                " WHERE environment = ? AND token = ? AND host IS NOT NULL",
+                (lease.environment, lease.token),
+            )
+            return cursor.rowcount == 1
+
+    def holder(self, environment: str) -> Lease | None:
+        with self._tx(write=False) as conn:
+            _, current = self._current(conn, environment)
+        return current if current is not None and not current.expired(self.clock()) else None
+
+    # ---------------------------------------------------------------- status and history
+
+    def read_status(self, environment: str) -> EnvironmentStatus:
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                "SELECT status, suspended, pin FROM environments WHERE environment = ?", (environment,)
+            ).fetchone()
+        if row is None:
+            return EnvironmentStatus(environment)
+        return codec.status_from_json(row[0], environment, suspended=bool(row[1]), pin=row[2])
+
+    def write_status(self, lease: Lease, status: EnvironmentStatus) -> None:
+        if status.environment != lease.environment:
+            raise ValueError(f"status of {status.environment} written under a lease on {lease.environment}")
+        with self._tx() as conn:
+            self._check_fence(conn, lease, "status write")
+            conn.execute(
+                "UPDATE environments SET status = ? WHERE environment = ?",
+                (codec.status_to_json(status), lease.environment),
+            )
+
+    def append_history(self, lease: Lease, entry: HistoryEntry) -> HistoryEntry:
+        if entry.environment != lease.environment:
+            raise ValueError(f"history of {entry.environment} written under a lease on {lease.environment}")
+        stamped = replace(entry, token=lease.token)
+        with self._tx() as conn:
+            self._check_fence(conn, lease, "history write")
+            conn.execute(
+                "INSERT INTO history (environment, token, entry) VALUES (?, ?, ?)",
+                (lease.environment, lease.token, codec.entry_to_json(stamped)),
+            )
+        return stamped
+
+    def history(self, environment: str, limit: int = 20) -> list[HistoryEntry]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT entry FROM history WHERE environment = ? ORDER BY seq DESC LIMIT ?", (environment, limit)
+            ).fetchall()
+        return [codec.entry_from_json(str(r[0])) for r in rows]
+
+    # ---------------------------------------------------------------- admin writes (no lease)
+
+    def set_suspended(self, environment: str, suspended: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO environments (environment, suspended) VALUES (?, ?)"
+                " ON CONFLICT (environment) DO UPDATE SET suspended = excluded.suspended",
+                (environment, int(suspended)),
+            )
+
+    def set_pin(self, environment: str, sha: str | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO environments (environment, pin) VALUES (?, ?)"
+                " ON CONFLICT (environment) DO UPDATE SET pin = excluded.pin",
+                (environment, sha),
+            )

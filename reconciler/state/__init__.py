@@ -1,0 +1,37 @@
+"""What lives outside the world: the lease, status and history of each environment. Pure.
+
+The model (:mod:`.lease`, :mod:`.status`), its JSON form (:mod:`.codec`) and
+the :class:`StateStore` interface (:mod:`.store`). The backends that do the
+I/O are :mod:`reconciler.drivers.state.sqlite` (embedded, one machine) and
+:mod:`reconciler.drivers.state.dynamodb` (several machines).
+"""
+
+from reconciler.state.lease import (
+    Clock,
+    Fenced,
+    Lease,
+    LeaseHeld,
+    LeaseLost,
+    LeaseOwner,
+    Sleep,
+    acquire_waiting,
+    iso,
+)
+from reconciler.state.status import (
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    EnvironmentStatus,
+    HistoryEntry,
+    Result,
+    Revision,
+    Trigger,
+    set_condition,
+)
+from reconciler.state.store import StateStore
+
+__all__ = [
+    "Clock", "Condition", "ConditionStatus", "ConditionType", "EnvironmentStatus", "Fenced", "HistoryEntry",
+    "Lease", "LeaseHeld", "LeaseLost", "LeaseOwner", "Result", "Revision", "Sleep", "StateStore", "Trigger",
+    "acquire_waiting", "iso", "set_condition",
+]  # fmt: skip

@@ -1,0 +1,120 @@
+"""Leases: an exclusive, expiring grant on an environment, fenced by a token. Pure.
+
+A :class:`Lease` is granted to a :class:`LeaseOwner` (host, PID, command) until
+``expires_at``; the holder renews it with heartbeats. Every grant carries a
+fencing ``token`` strictly greater than any granted before for that
+environment, so a paused holder that lost its lease is recognised by its stale
+token and its writes are refused (:class:`Fenced`). Times are epoch seconds
+from an injected clock. :func:`acquire_waiting` is the wait-or-refuse loop the
+backends share; it does no I/O itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from reconciler.errors import ReconcilerError
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+def iso(ts: float) -> str:
+    """``ts`` (epoch seconds) as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class LeaseOwner:
+    """Who holds (or asks for) a lease: the machine, the process and what it runs."""
+
+    host: str
+    pid: int
+    command: str  # e.g. "reconciler run environments/dev"
+
+    def describe(self) -> str:
+        return f"{self.command} (pid {self.pid} on {self.host})"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """An exclusive grant on an environment until ``expires_at``, fenced by ``token``."""
+
+    environment: str
+    owner: LeaseOwner
+    token: int  # strictly increasing per environment, never reused
+    expires_at: float  # epoch seconds
+    ttl: float  # seconds a renew extends it by
+    acquired_at: float = 0.0
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at <= now
+
+    def describe(self) -> str:
+        return f"{self.owner.describe()}, token {self.token}, until {iso(self.expires_at)}"
+
+
+class LeaseHeld(ReconcilerError):
+    """The environment is held by someone else (``holder``), also after waiting ``waited`` seconds."""
+
+    def __init__(self, holder: Lease, waited: float = 0.0) -> None:
+        self.holder = holder
+        self.waited = waited
+        after = f" after waiting {waited:g}s" if waited > 0 else ""
+        super().__init__(
+            f"environment {holder.environment} is held by {holder.describe()}{after}; "
+            "try again later or wait with --lock-timeout"
+        )
+
+
+class LeaseLost(ReconcilerError):
+    """``lease`` is no longer the environment's current lease (``current`` holds it, or nobody)."""
+
+    def __init__(self, lease: Lease, current: Lease | None, what: str = "renew") -> None:
+        self.lease = lease
+        self.current = current
+        if current is None:
+            now = "it was released or expired"
+        elif current.token == lease.token:
+            now = f"it expired at {iso(current.expires_at)}"
+        else:
+            now = f"now held by {current.describe()}"
+        super().__init__(
+            f"{what} refused: the lease on environment {lease.environment} with token {lease.token} is lost ({now})"
+        )
+
+
+class Fenced(LeaseLost):
+    """A status or history write with a stale, released or expired lease: refused, nothing written."""
+
+
+POLL_SECONDS = 0.25
+
+
+def acquire_waiting(
+    try_once: Callable[[], Lease],
+    *,
+    wait: float,
+    clock: Clock,
+    sleep: Sleep,
+    on_wait: Callable[[Lease], None] | None = None,
+    poll: float = POLL_SECONDS,
+) -> Lease:
+    """Call ``try_once`` (which raises :class:`LeaseHeld`) until it grants or ``wait`` seconds have
+    passed on ``clock``; then the last LeaseHeld is raised, saying how long it waited. Pure: all I/O
+    is in ``try_once``; shared by the backends."""
+    start = clock()
+    told = False
+    while True:
+        try:
+            return try_once()
+        except LeaseHeld as held:
+            waited = clock() - start
+            if waited >= wait:
+                raise LeaseHeld(held.holder, waited if wait > 0 else 0.0) from None
+            if not told and on_wait is not None:
+                on_wait(held.holder)
+            told = True
+            sleep(max(0.0, min(poll, wait - waited)))

@@ -1,0 +1,84 @@
+"""The state store interface, implemented by SQLite and DynamoDB. Pure (a Protocol).
+
+Guarantees every implementation keeps (``tests/state`` is their shared contract):
+
+* **Exclusive lease with fencing.** At most one unexpired lease per
+  environment. Every grant carries a token strictly greater than any granted
+  before for that environment (across release, expiry and takeover too).
+* **Fenced writes.** ``write_status`` and ``append_history`` succeed only while
+  ``lease.token`` is the environment's current token, the lease is not released
+  and, by the store's clock, not expired; otherwise they raise
+  :class:`~reconciler.state.lease.Fenced` and write nothing.
+* **Owner-checked release.** ``release`` of a lease that is no longer current
+  returns ``False`` and changes nothing; it never frees someone else's lease.
+* **Renew** extends a lease whose token is still current, even one past its
+  expiry that nobody took; after a takeover or a release it raises LeaseLost.
+* **Admin writes need no lease.** ``set_suspended`` and ``set_pin`` are single
+  atomic writes of their own fields: they work while a loop holds the lease and
+  never clobber the loop's status (``write_status`` ignores the ``suspended``
+  and ``pin`` of the status it is given; ``read_status`` fills them in).
+* Expiry is judged by the clock of whoever asks: a TTL must exceed clock skew.
+* Secrets: the store saves what it is given; messages must already be redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from reconciler.state.lease import Lease, LeaseOwner
+from reconciler.state.status import EnvironmentStatus, HistoryEntry
+
+
+class StateStore(Protocol):
+    """Lease, status and history of environments; see the module docstring for the guarantees."""
+
+    def acquire(
+        self,
+        environment: str,
+        owner: LeaseOwner,
+        ttl: float,
+        *,
+        wait: float = 0.0,
+        on_wait: Callable[[Lease], None] | None = None,
+    ) -> Lease:
+        """A new lease (a new, greater token), waiting up to ``wait`` seconds for the holder
+        (``on_wait`` is told once who it is); raises :class:`LeaseHeld` naming the holder."""
+        ...
+
+    def renew(self, lease: Lease) -> Lease:
+        """Heartbeat: extend by ``lease.ttl`` from now, same token; :class:`LeaseLost` when the token
+        is no longer current (taken over, or released)."""
+        ...
+
+    def release(self, lease: Lease) -> bool:
+        """Free the lease if it is still current; ``False`` (and nothing changed) when it is not."""
+        ...
+
+    def holder(self, environment: str) -> Lease | None:
+        """The unexpired current lease, or None."""
+        ...
+
+    def read_status(self, environment: str) -> EnvironmentStatus:
+        """The last status written (empty when none), with the admin fields ``suspended`` and ``pin``."""
+        ...
+
+    def write_status(self, lease: Lease, status: EnvironmentStatus) -> None:
+        """Replace the status (all but ``suspended``/``pin``); :class:`Fenced` unless ``lease`` is current."""
+        ...
+
+    def append_history(self, lease: Lease, entry: HistoryEntry) -> HistoryEntry:
+        """Record ``entry`` stamped with ``lease.token``; :class:`Fenced` unless ``lease`` is current."""
+        ...
+
+    def history(self, environment: str, limit: int = 20) -> list[HistoryEntry]:
+        """The last ``limit`` entries, newest first."""
+        ...
+
+    def set_suspended(self, environment: str, suspended: bool) -> None:
+        """Admin write, no lease needed; leaves the status and the lease alone."""
+        ...
+
+    def set_pin(self, environment: str, sha: str | None) -> None:
+        """Admin write (``None`` unpins), no lease needed; leaves the status and the lease alone."""
+        ...

@@ -1,0 +1,87 @@
+"""The DynamoDB store beyond the contract: the sandbox's table, the item layout, typed errors."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import boto3
+import pytest
+
+from reconciler.drivers.state.dynamodb import DynamoStateStore
+from reconciler.drivers.state.dynamodb import dynamodb_client as make_client
+from reconciler.errors import PermanentError, TemporaryError
+from reconciler.sandbox import SandboxInfo, seed
+from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger
+from state.conftest import dynamodb_client
+
+pytestmark = pytest.mark.world
+ME = LeaseOwner("test-host", 1, "pytest")
+
+
+def client_at(sandbox: SandboxInfo, url: str) -> object:
+    """A client as the reconciler builds it (:func:`make_client`), with moto's test credentials."""
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    return make_client(sandbox.region, url, session=session)
+
+
+def test_sandbox_up_creates_the_state_table(sandbox: SandboxInfo) -> None:
+    client = dynamodb_client(sandbox)
+    table = client.describe_table(TableName=seed.STATE_TABLE)["Table"]  # type: ignore[attr-defined]
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
+    events: list[str] = []
+    assert seed.seed_state_table(client, events.append) == []  # type: ignore[arg-type]  # idempotent
+    assert events == [f"moto: DynamoDB table {seed.STATE_TABLE} present"]
+    env = f"env-{uuid.uuid4().hex[:10]}"
+    store = DynamoStateStore(client, seed.STATE_TABLE)  # type: ignore[arg-type]
+    store.release(store.acquire(env, ME, 5.0))  # usable as it is
+
+
+def test_ensure_table_is_idempotent(sandbox: SandboxInfo, dynamo_table: str) -> None:
+    assert DynamoStateStore(dynamodb_client(sandbox), dynamo_table).ensure_table() is False  # type: ignore[arg-type]
+
+
+def test_the_item_layout(sandbox: SandboxInfo, dynamo_table: str) -> None:
+    """One item per environment (lease in native attributes, status as JSON), one per history entry."""
+    client = dynamodb_client(sandbox)
+    store = DynamoStateStore(client, dynamo_table)  # type: ignore[arg-type]
+    env = f"env-{uuid.uuid4().hex[:10]}"
+    lease = store.acquire(env, ME, 60.0)
+    store.write_status(lease, EnvironmentStatus(env, last_error="boom"))
+    store.append_history(lease, HistoryEntry(env, None, 1.0, 2.0, Trigger.POLL, "loop", Result.FAILED))
+    store.set_pin(env, "abc")
+    key = {"pk": {"S": env}, "sk": {"S": "environment"}}
+    item = client.get_item(TableName=dynamo_table, Key=key, ConsistentRead=True)["Item"]  # type: ignore[attr-defined]
+    assert item["token"] == {"N": str(lease.token)} and item["host"] == {"S": "test-host"}
+    assert item["pin"] == {"S": "abc"} and '"last_error":"boom"' in item["status"]["S"]
+    assert item["seq"] == {"N": "1"}
+    history = client.query(  # type: ignore[attr-defined]
+        TableName=dynamo_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": env}},
+    )["Items"]
+    assert sorted(i["sk"]["S"] for i in history) == ["environment", "history#000000000001"]
+    assert store.release(lease)
+    item = client.get_item(TableName=dynamo_table, Key=key, ConsistentRead=True)["Item"]  # type: ignore[attr-defined]
+    assert "host" not in item and item["token"] == {"N": str(lease.token)}  # release keeps the token
+
+
+def test_a_missing_table_is_a_permanent_error_naming_it(sandbox: SandboxInfo) -> None:
+    store = DynamoStateStore(client_at(sandbox, sandbox.moto_url), "no-such-table")  # type: ignore[arg-type]
+    with pytest.raises(PermanentError) as info:
+        store.read_status("dev")
+    assert "dynamodb table no-such-table" in str(info.value) and sandbox.moto_url in str(info.value)
+    with pytest.raises(PermanentError):
+        store.acquire("dev", ME, 5.0)
+
+
+def test_an_unreachable_endpoint_is_a_temporary_error_naming_it(sandbox: SandboxInfo) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there once closed
+    store = DynamoStateStore(client_at(sandbox, url), "reconciler-state")  # type: ignore[arg-type]
+    with pytest.raises(TemporaryError) as info:
+        store.acquire("dev", ME, 5.0)
+    assert url in str(info.value) and "dynamodb table reconciler-state" in str(info.value)

@@ -1,0 +1,170 @@
+"""The SQLite store across real OS processes: contention, kill -9 of a holder, a paused holder
+fenced, its file's modes and its busy errors. No sandbox needed."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.drivers.state.sqlite import SqliteStateStore
+from reconciler.errors import TemporaryError
+from reconciler.state import EnvironmentStatus, LeaseHeld, LeaseOwner
+
+ME = LeaseOwner("test-host", os.getpid(), "pytest")
+
+# K of these run at once: each round takes the lease (waiting), reads the last history
+# entry's number, writes number + 1 to status and history, and lets go. A lost update or
+# two holders at once shows as a gap, a repeat or an overlap in the history.
+WORKER = """
+import os, sys, time
+from pathlib import Path
+from reconciler.drivers.state.sqlite import SqliteStateStore
+from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger
+store = SqliteStateStore(Path(sys.argv[1]), poll=0.005)
+owner = LeaseOwner("test-host", os.getpid(), sys.argv[2])
+for _ in range(int(sys.argv[3])):
+    lease = store.acquire("dev", owner, 30.0, wait=120.0)
+    start = time.time()
+    last = store.history("dev", limit=1)
+    n = last[0].actions["n"] + 1 if last else 1
+    time.sleep(0.002)
+    store.write_status(lease, EnvironmentStatus("dev", updated_at=float(n)))
+    store.append_history(lease, HistoryEntry("dev", None, start, time.time(), Trigger.MANUAL, sys.argv[2],
+                                             Result.APPLIED, {"n": n}))
+    assert store.release(lease)
+"""
+
+# Takes the lease for 1 s, says so, then waits for a line on stdin (as if paused) and tries to write.
+HOLDER = """
+import os, sys
+from pathlib import Path
+from reconciler.drivers.state.sqlite import SqliteStateStore
+from reconciler.state import EnvironmentStatus, Fenced, LeaseOwner
+store = SqliteStateStore(Path(sys.argv[1]))
+lease = store.acquire("dev", LeaseOwner("test-host", os.getpid(), "reconciler run (test holder)"), 1.0)
+store.write_status(lease, EnvironmentStatus("dev", last_error="from the holder"))
+print("held", lease.token, flush=True)
+sys.stdin.readline()
+try:
+    store.write_status(lease, EnvironmentStatus("dev", last_error="stale write"))
+    print("wrote", flush=True)
+except Fenced as e:
+    print("fenced:", e, flush=True)
+"""
+
+
+def spawn(script: str, *args: str, stdin: int | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "state.db"
+
+
+@pytest.fixture()
+def holder(db: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    proc = spawn(HOLDER, str(db), stdin=subprocess.PIPE)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    assert line[:1] == ["held"], proc.stderr.read() if proc.stderr else ""
+    yield proc, int(line[1])
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def test_processes_contending_take_turns_without_losing_an_update(db: Path) -> None:
+    k, rounds = 3, 8
+    procs = [spawn(WORKER, str(db), f"worker-{i}", str(rounds)) for i in range(k)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    store = SqliteStateStore(db)
+    history = list(reversed(store.history("dev", limit=1000)))  # oldest first
+    assert [h.actions["n"] for h in history] == list(range(1, k * rounds + 1))
+    assert {h.actor for h in history} == {f"worker-{i}" for i in range(k)}
+    tokens = [h.token for h in history]
+    assert tokens == sorted(set(tokens))  # a new, greater token on every grant
+    for before, after in itertools.pairwise(history):
+        assert before.finished_at <= after.started_at  # never two holders at once
+    assert store.read_status("dev").updated_at == float(k * rounds)
+    assert store.holder("dev") is None
+
+
+def test_kill_9_of_the_holder_lets_another_take_over_after_expiry(
+    db: Path, holder: tuple[subprocess.Popen[str], int]
+) -> None:
+    proc, token = holder
+    store = SqliteStateStore(db)
+    with pytest.raises(LeaseHeld) as info:
+        store.acquire("dev", ME, 30.0)
+    assert f"pid {proc.pid}" in str(info.value) and "reconciler run (test holder)" in str(info.value)
+    expires = info.value.holder.expires_at
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lease = store.acquire("dev", ME, 30.0, wait=10.0)
+    assert time.time() >= expires and lease.token > token and lease.owner == ME
+    assert store.read_status("dev").last_error == "from the holder"  # what it wrote survives
+
+
+def test_a_paused_holder_cannot_write_after_a_takeover(db: Path, holder: tuple[subprocess.Popen[str], int]) -> None:
+    proc, token = holder
+    store = SqliteStateStore(db)
+    lease = store.acquire("dev", ME, 30.0, wait=10.0)  # the holder sleeps past its 1 s lease
+    store.write_status(lease, EnvironmentStatus("dev", last_error="from the new holder"))
+    out, _ = proc.communicate("resume\n", timeout=30)  # the holder wakes up and tries to write
+    assert out.startswith("fenced:") and f"token {token}" in out and f"pid {os.getpid()}" in out
+    assert store.read_status("dev").last_error == "from the new holder"
+
+
+def test_the_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        store = SqliteStateStore.in_state_dir(tmp_path / "fresh" / "state")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "fresh" / "state").stat().st_mode) == 0o700
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    conn = sqlite3.connect(store.path, isolation_level=None)  # a writer in the middle: -wal and -shm exist
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO environments (environment) VALUES ('x')")
+        for suffix in ("-wal", "-shm"):
+            assert stat.S_IMODE(Path(f"{store.path}{suffix}").stat().st_mode) == 0o600
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+def test_a_busy_database_is_a_temporary_error_naming_the_file(db: Path) -> None:
+    store = SqliteStateStore(db, busy_timeout=0.2)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer that does not let go
+        with pytest.raises(TemporaryError) as info:
+            store.acquire("dev", ME, 30.0)
+        assert str(db) in str(info.value)
+        assert store.holder("dev") is None  # readers are not blocked by a writer (WAL)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.acquire("dev", ME, 30.0).token == 1
