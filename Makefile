@@ -4,7 +4,7 @@
 #   make sandbox   install + start the sandbox: Docker engines, registry, moto, demo images
 #   make run       sandbox + apply environments/dev, then show the running app
 #   make test      install + the test suite (it starts the sandbox itself)
-#   make bench     sandbox + benchmarks: apply vs deploy.sh, validate/plan/render, start-up (tests/bench/; BENCH_ARGS="--only apply --runs 3")
+#   make bench     sandbox + the benchmarks of issue 8 (tests/bench/; e.g. BENCH_ARGS="--only apply --runs 3")
 #   make lint      ruff + mypy --strict + import-linter (layers)
 #   make status    what the sandbox runs
 #   make down      stop the sandbox's registry, moto and extra engines, remove the reconciler's containers
