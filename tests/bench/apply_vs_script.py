@@ -169,6 +169,14 @@ def _changed(before: dict[str, str], after: dict[str, str]) -> frozenset[str]:
     return frozenset(s for s in before.keys() | after.keys() if before.get(s) != after.get(s))
 
 
+def _transition(service: str, before: str, after: str) -> str:
+    if before == "-":
+        return f"{service} created {after}"
+    if after == "-":
+        return f"{service} removed {before}"
+    return f"{service} {before}->{after}"
+
+
 def _names(services: frozenset[str]) -> str:
     return ", ".join(sorted(services)) or "none"
 
@@ -233,7 +241,7 @@ def _print_outcome(report: Report, scenario: str, outcome: Outcome, sides: tuple
     for side in sides:
         recreated = set(outcome.changed[side.name])
         stable = "" if len(recreated) == 1 else "  (NOT the same in every run!)"
-        ids = ", ".join(f"{s} {b}->{a}" for s, (b, a) in outcome.ids[side.name].items()) or "none"
+        ids = ", ".join(_transition(s, b, a) for s, (b, a) in outcome.ids[side.name].items()) or "none"
         report.line(f"{side.name:<10} containers changed (last run): {ids}{stable}")
     same = set(outcome.changed[rec]) == set(outcome.changed[sh])
     report.line(f"same services recreated on both sides: {'yes' if same else 'NO'}")
@@ -263,7 +271,8 @@ def run(
     writes = rec.planned_parameter_writes()
     report.line(f"deploy.sh's SSM calls: {'aws CLI' if aws == 'cli' else 'boto3 stand-in (aws_standin.py)'}; "
                 f"registry login: docker login on the unauthenticated local registry")  # fmt: skip
-    report.line(f"parameters the reconciler would write from this SSM state: {len(writes)} {writes or ''}")
+    report.line(f"parameters the reconciler would write from this SSM state: {len(writes)}"
+                + (f" (NOT the same state as deploy.sh's: {writes})" if writes else " (as deploy.sh)"))
     stack = popcon.Stack.read()
     tag = stack.images[TAG_IMAGE][1]
     alt = _alternative_tag(sandbox, stack.images[TAG_IMAGE][0], tag)
