@@ -253,7 +253,8 @@ def _print_outcome(report: Report, scenario: str, outcome: Outcome, sides: tuple
     limit = RATIO_TARGET.get(scenario, 1.0)
     report.target(
         f"{SCENARIOS[scenario]}: apply/deploy.sh",
-        f"{ratio:.2f} ({seconds(outcome.median(rec))} / {seconds(outcome.median(sh))})",
+        f"{ratio:.2f} ({seconds(outcome.median(rec))} / {seconds(outcome.median(sh))})"
+        + ("" if same else ", NOT the same services recreated"),
         f"<= {limit}",
         ratio <= limit and same,
     )

@@ -81,6 +81,6 @@ def run(
             report.target(
                 f"AWS calls, apply of C={c}",
                 f"{total} ({puts} PutParameter)",
-                f"<= {reads} + {c} + {math.ceil(c / 10)} = {limit}",
+                f"<= {reads} + {c} + {math.ceil(c / 10)} = {limit}; floor ceil(N/10) + C = {math.ceil(n / 10) + c}",
                 total <= limit and puts == c,
             )
