@@ -4,7 +4,7 @@
 #   make sandbox   install + start the sandbox: Docker engines, registry, moto, demo images
 #   make run       sandbox + apply environments/dev, then show the running app
 #   make test      install + the test suite (it starts the sandbox itself)
-#   make bench     sandbox + benchmarks (tests/bench.py)
+#   make bench     sandbox + the benchmarks of issue 8 (tests/bench/; e.g. BENCH_ARGS="--only apply --runs 3")
 #   make lint      ruff + mypy --strict + import-linter (layers)
 #   make status    what the sandbox runs
 #   make down      stop the sandbox's registry, moto and extra engines, remove the reconciler's containers
@@ -70,9 +70,10 @@ test: install
 	@echo "==> tests"
 	@$(BIN)/python -m pytest -q
 
+BENCH_ARGS ?=
 bench: sandbox
 	@echo "==> benchmarks"
-	@$(BIN)/python -m tests.bench
+	@$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 lint: python-packages
 	@echo "==> ruff"

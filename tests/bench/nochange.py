@@ -10,22 +10,19 @@ The floor (../shared/DESIGN.md): ceil(N/10) GetParametersByPath, one tag
 look-up per image, one container listing per host, no per-parameter calls.
 Terraform's aws_ssm_parameter makes about 3 calls per parameter.
 
-    python -m tests.bench [--sizes 100,1000,10000] [--services 20] [--repeat 5]
+    python -m tests.bench --only nochange [--sizes 100,1000,10000] [--nochange-services 20]
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 
@@ -33,12 +30,14 @@ from reconciler import app, planner
 from reconciler.events import Event
 from reconciler.model import ENVIRONMENT_KEY, OWNER_KEY
 from reconciler.render import render_report
-from reconciler.sandbox import SandboxInfo, default_state_dir, up
+from reconciler.sandbox import SandboxInfo
 from reconciler.spec.desired import build_desired
 from reconciler.spec.loader import load_environment
+from tests.bench.generate import write_environment
+from tests.bench.report import Report
 
-IMAGES = {"frontend": ("popcon/frontend", "1.5.0"), "backend": ("popcon/backend", "2.2.0"),
-          "mysql": ("popcon/mysql", "8.0"), "redis": ("popcon/redis", "7.2")}
+if TYPE_CHECKING:
+    from mypy_boto3_ssm.type_defs import TagTypeDef
 
 
 @dataclass(frozen=True)
@@ -51,48 +50,14 @@ class Row:
     calls: dict[str, dict[str, int]]  # group (aws, registry, docker) -> call -> count
 
 
-def write_environment(root: Path, sandbox: SandboxInfo, uid: str, n: int, services: int) -> None:
-    prefix = f"/bench-{uid}/app"
-    root.mkdir(parents=True)
-    (root / "environment.yaml").write_text(
-        "apiVersion: reconciler.dev/v1alpha1\nkind: Environment\n"
-        f"metadata: {{name: bench{n}}}\n"
-        f"spec:\n  aws: {{region: {sandbox.region}, endpointUrl: '{sandbox.moto_url}'}}\n"
-        f"  parameterPrefix: {prefix}\n"
-        f"  registry: {{type: oci, url: '{sandbox.registry}', insecure: true}}\n"
-        f"  ownership: bench-{uid}\n"
-    )
-    params = "".join(f"    P{i:05d}: value-{i}\n" for i in range(n))
-    (root / "parameters.yaml").write_text(
-        "apiVersion: reconciler.dev/v1alpha1\nkind: ParameterSet\nmetadata: {name: config}\n"
-        f"spec:\n  path: {prefix}\n  prune: true\n  parameters:\n{params}"
-    )
-    images = "".join(f"    {k}: {{repository: {r}, tag: '{t}'}}\n" for k, (r, t) in IMAGES.items())
-    (root / "images.yaml").write_text(
-        f"apiVersion: reconciler.dev/v1alpha1\nkind: Images\nmetadata: {{name: images}}\nspec:\n  images:\n{images}"
-    )
-    names = [f"svc{i:02d}" for i in range(services)]
-    kinds = list(IMAGES)
-    stack_services = "".join(f"    {s}: {{image: {kinds[i % len(kinds)]}}}\n" for i, s in enumerate(names))
-    (root / "stack.yaml").write_text(
-        "apiVersion: reconciler.dev/v1alpha1\nkind: ComposeStack\nmetadata: {name: app}\n"
-        f"spec:\n  composeFile: docker-compose.yml\n  project: bench-{uid}\n  parameterSets: [config]\n"
-        f"  services:\n{stack_services}"
-    )
-    compose = "services:\n"
-    for i, s in enumerate(names):
-        compose += (
-            f"  {s}:\n    image: placeholder\n    stop_grace_period: 1s\n"
-            f"    environment:\n      SETTING_A: ${{P{i % n:05d}}}\n      SETTING_B: ${{P{(i * 7) % n:05d}}}\n"
-        )
-    (root / "docker-compose.yml").write_text(compose)
-
-
 def seed(sandbox: SandboxInfo, uid: str, n: int) -> None:
     """The N parameters as a previous apply would have left them (owned), written in parallel."""
     ssm = boto3.client("ssm", region_name=sandbox.region, endpoint_url=sandbox.moto_url,
                        aws_access_key_id="testing", aws_secret_access_key="testing")
-    tags = [{"Key": OWNER_KEY, "Value": f"bench-{uid}"}, {"Key": ENVIRONMENT_KEY, "Value": f"bench{n}"}]
+    tags: list[TagTypeDef] = [
+        {"Key": OWNER_KEY, "Value": f"bench-{uid}"},
+        {"Key": ENVIRONMENT_KEY, "Value": f"bench{n}"},
+    ]
 
     def put(i: int) -> None:
         ssm.put_parameter(Name=f"/bench-{uid}/app/P{i:05d}", Value=f"value-{i}", Type="String", Tags=tags)
@@ -169,39 +134,26 @@ def measure(sandbox: SandboxInfo, n: int, services: int, repeat: int, work: Path
         cleanup(sandbox, uid)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--services", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5, help="plan repetitions (median reported)")
-    args = parser.parse_args(argv)
-    sandbox = up(default_state_dir())
-    work = Path(tempfile.mkdtemp(prefix="reconciler-bench-"))
+def run(report: Report, sandbox: SandboxInfo, work: Path, *, sizes: list[int], services: int, repeat: int = 5) -> None:
+    report.section("nochange", f"no-change reconcile: calls and time at N parameters, {services} services")
+    work.mkdir(parents=True, exist_ok=True)
     rows = []
-    try:
-        for n in (int(s) for s in args.sizes.split(",")):
-            print(f"== N={n} parameters, {args.services} services", flush=True)
-            row = measure(sandbox, n, args.services, args.repeat, work)
-            rows.append(row)
-            for group in ("aws", "registry", "docker"):
-                for call, count in row.calls[group].items():
-                    print(f"   {group:<8} {call:<45} {count:>6}")
-            print(f"   floor: GetParametersByPath ceil(N/10) = {math.ceil(n / 10)}; Terraform ~3N = {3 * n}")
-            print(f"   seed {row.seed_s:.1f}s  load+validate {row.load_s * 1000:.0f} ms  "
-                  f"observe {row.observe_s * 1000:.0f} ms  plan {row.plan_s * 1000:.1f} ms (median)",
-                  flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(f"{'N':>6} {'AWS':>6} {'GetParametersByPath':>20} {'registry':>9} {'docker':>7} "
-          f"{'observe ms':>11} {'plan ms':>8} {'load ms':>8} {'terraform ~3N':>14}")
+    for n in sizes:
+        report.line(f"-- N={n} parameters, {services} services")
+        row = measure(sandbox, n, services, repeat, work)
+        rows.append(row)
+        for group in ("aws", "registry", "docker"):
+            for call, count in row.calls[group].items():
+                report.line(f"{group:<8} {call:<45} {count:>6}")
+        report.line(f"floor: GetParametersByPath ceil(N/10) = {math.ceil(n / 10)}; Terraform ~3N = {3 * n}")
+        report.line(f"seed {row.seed_s:.1f}s  load+validate {row.load_s * 1000:.0f} ms  "
+                    f"observe {row.observe_s * 1000:.0f} ms  plan {row.plan_s * 1000:.1f} ms (median)")
+    report.line()
+    report.line(f"{'N':>6} {'AWS':>6} {'GetParametersByPath':>20} {'registry':>9} {'docker':>7} "
+                f"{'observe ms':>11} {'plan ms':>8} {'load ms':>8} {'terraform ~3N':>14}")
     for row in rows:
         aws = row.calls["aws"]
-        print(f"{row.n:>6} {sum(aws.values()):>6} {aws.get('ssm:GetParametersByPath', 0):>20} "
-              f"{sum(row.calls['registry'].values()):>9} {sum(row.calls['docker'].values()):>7} "
-              f"{row.observe_s * 1000:>11.0f} {row.plan_s * 1000:>8.1f} {row.load_s * 1000:>8.0f} {3 * row.n:>14}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        report.line(f"{row.n:>6} {sum(aws.values()):>6} {aws.get('ssm:GetParametersByPath', 0):>20} "
+                    f"{sum(row.calls['registry'].values()):>9} {sum(row.calls['docker'].values()):>7} "
+                    f"{row.observe_s * 1000:>11.0f} {row.plan_s * 1000:>8.1f} {row.load_s * 1000:>8.0f} "
+                    f"{3 * row.n:>14}")

@@ -1,0 +1,101 @@
+"""``make bench``: the report of issue 8, every figure next to its target. Not a test.
+
+    python -m tests.bench [--only apply,scale,render,startup,calls,nochange] [--runs 5] ...
+
+Sections (all by default, in this order):
+  apply     reconciler apply vs the deploy.sh replica, four scenarios (apply_vs_script)
+  scale     validate and plan at N parameters x S services: CPU, peak memory (scale)
+  render    text and JSON rendering of the largest first-deploy plan (scale)
+  startup   `reconciler --help` vs `python -c pass` (startup)
+  calls     AWS calls of an apply with C changed parameters (calls)
+  nochange  calls and time of a no-change reconcile at N parameters (nochange)
+
+Everything it creates (SSM parameters, containers, networks, volumes, temp
+dirs) is removed at the end, on an error and on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+from reconciler.sandbox import default_state_dir, up
+from tests.bench import apply_vs_script, calls, nochange, scale, startup
+from tests.bench.report import Report
+from tests.bench.world import Sandbox
+
+SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    p.add_argument("--runs", type=int, default=5, help="apply: runs per side and scenario (default 5)")
+    p.add_argument("--scenarios", default=",".join(apply_vs_script.SCENARIOS),
+                   help="apply: " + ", ".join(apply_vs_script.SCENARIOS))  # fmt: skip
+    p.add_argument("--deploy-aws", choices=("python", "cli"), default="python",
+                   help="deploy.sh's SSM/ECR calls: boto3 stand-in (default) or the real `aws` CLI")  # fmt: skip
+    p.add_argument("--params", type=_ints, default=[1000, 10000], help="scale: N parameters (default 1000,10000)")
+    p.add_argument("--services", type=_ints, default=[20, 100, 300], help="scale: S services (default 20,100,300)")
+    p.add_argument("--repeat", type=int, default=3, help="scale/render: runs per command (median; default 3)")
+    p.add_argument("--startup-runs", type=int, default=10, help="startup: runs of each (median; default 10)")
+    p.add_argument("--changed", type=_ints, default=[10, 100], help="calls: C changed parameters (default 10,100)")
+    p.add_argument("--calls-params", type=int, default=1000, help="calls: N parameters (default 1000)")
+    p.add_argument("--sizes", type=_ints, default=[100, 1000, 10000], help="nochange: N parameters")
+    p.add_argument("--nochange-services", type=int, default=20, help="nochange: services")
+    return p
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown section(s): {', '.join(unknown)} (choose from {', '.join(SECTIONS)})")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupt)
+    report = Report()
+    sandbox = Sandbox.connect(up(default_state_dir()))
+    work = Path(tempfile.mkdtemp(prefix="reconciler-bench-"))
+    try:
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(shutil.rmtree, work, True)
+            cleanup.callback(sandbox.close)
+            if "apply" in only:
+                scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+                apply_vs_script.run(report, sandbox, work / "apply", runs=args.runs, scenarios=scenarios,
+                                    aws=args.deploy_aws, cleanup=cleanup)  # fmt: skip
+            if "scale" in only or "render" in only:
+                scale.run(report, sandbox, work / "scale", params=args.params, services=args.services,
+                          repeat=args.repeat, sections=only)  # fmt: skip
+            if "startup" in only:
+                startup.run(report, runs=args.startup_runs)
+            if "calls" in only:
+                calls.run(report, sandbox, work / "calls", n=args.calls_params, changed=args.changed,
+                          cleanup=cleanup)  # fmt: skip
+            if "nochange" in only:
+                nochange.run(report, sandbox.info, work / "nochange", sizes=args.sizes,
+                             services=args.nochange_services)  # fmt: skip
+    except KeyboardInterrupt:
+        print("\nInterrupted: cleaned up.", file=sys.stderr)
+        return 130
+    report.summary()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
