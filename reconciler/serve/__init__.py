@@ -7,6 +7,7 @@ world. The loop gives it callables (``on_push``, ``readiness``, ``metrics``).
 
 from __future__ import annotations
 
+from reconciler.serve.client import send_push
 from reconciler.serve.listener import DEFAULT_ADDRESS, Listener, ListenError, parse_address
 from reconciler.serve.metrics import Metrics, loop_metrics
 from reconciler.serve.webhook import Push, sign, verify
@@ -19,6 +20,7 @@ __all__ = [
     "Push",
     "loop_metrics",
     "parse_address",
+    "send_push",
     "sign",
     "verify",
 ]

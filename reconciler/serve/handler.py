@@ -109,7 +109,8 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/readyz":
                 self._readyz()
             elif path == "/metrics":
-                text = (self.config.metrics() if self.config.metrics else "") + self.config.counters.render()
+                text = self.config.metrics() if self.config.metrics else ""
+                text += ("\n" if text and not text.endswith("\n") else "") + self.config.counters.render()
                 self._answer(200, text, content_type=PROMETHEUS)
             else:
                 self.unread = True
@@ -137,7 +138,7 @@ class Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding") or length is None:
             return self._refuse(411, "length required: send Content-Length (no chunked bodies)")
-        if not (length.isascii() and length.isdigit()):
+        if len(self.headers.get_all("Content-Length", [])) != 1 or not (length.isascii() and length.isdigit()):
             return self._refuse(400, "bad Content-Length")
         if int(length) > config.max_body:
             return self._refuse(413, f"body too large (limit {config.max_body} bytes)")
@@ -211,7 +212,8 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         if outcome:  # counted and logged before answering, so a client that got the answer sees them
             self.config.counters.inc("reconciler_webhook_deliveries_total", outcome=outcome)
-        line = f'{self.client_address[0]} "{self.command} {_printable(self.path)}" {status}'
+        path = _printable(urlsplit(self.path).path)  # not the query: it could carry a token
+        line = f'{self.client_address[0]} "{self.command} {path}" {status}'
         self.config.log(line + (f" delivery={self.delivery}" if self.delivery else "") + (f" {note}" if note else ""))
         body = text.encode("utf-8") if text.endswith("\n") else (text + "\n").encode("utf-8")
         self.send_response(status)

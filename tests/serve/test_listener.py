@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from reconciler.serve import Listener, ListenError, Push, parse_address, sign
+from reconciler.serve import Listener, ListenError, Push, parse_address, send_push, sign
 
 SECRET = b"the webhook secret"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -90,7 +90,9 @@ def make_rig(secret: bytes | None = SECRET, **options: Any) -> Rig:
 
 @pytest.fixture
 def rig() -> Iterator[Rig]:
-    rig = make_rig(metrics=lambda: "# TYPE reconciler_ticks_total counter\nreconciler_ticks_total 3\n")
+    rig = make_rig(
+        metrics=lambda: "# TYPE reconciler_ticks_total counter\nreconciler_ticks_total 3"
+    )  # no final newline
     yield rig
     rig.listener.stop()
 
@@ -224,6 +226,20 @@ def test_a_body_needs_a_content_length(rig: Rig) -> None:
     assert _raw_post(rig, None, b"")[0] == 411
     assert _raw_post(rig, None, push_body(), chunked=True)[0] == 411
     assert _raw_post(rig, "-5", b"")[0] == 400
+    conn = rig.connection()  # two lengths: a smuggling attempt, refused
+    body = push_body()
+    conn.putrequest("POST", "/webhook")
+    for name, value in [
+        ("Content-Type", "application/json"),
+        ("X-GitHub-Event", "push"),
+        ("X-Hub-Signature-256", sign(SECRET, body)),
+        ("Content-Length", str(len(body))),
+        ("Content-Length", "2"),
+    ]:
+        conn.putheader(name, value)
+    conn.endheaders(body)
+    assert conn.getresponse().status == 400
+    conn.close()
     assert rig.pushes == []
 
 
@@ -301,10 +317,11 @@ def test_logs_name_the_request_but_never_the_secret_signature_or_body(rig: Rig) 
     body = push_body()
     rig.deliver(body, delivery="log-1")
     rig.deliver(body, signature=sign(b"guess", body))
+    rig.request("GET", "/healthz?token=query-token-never-logged")
     lines = "\n".join(rig.logs)
     assert '"POST /webhook" 202 delivery=log-1' in lines
     assert '"POST /webhook" 401' in lines
-    for secret_thing in (SECRET.decode(), sign(SECRET, body)[7:], sign(b"guess", body)[7:], MARKER):
+    for secret_thing in (SECRET.decode(), sign(SECRET, body)[7:], sign(b"guess", body)[7:], MARKER, "query-token"):
         assert secret_thing not in lines
 
 
@@ -425,3 +442,13 @@ def test_a_client_that_sends_an_oversized_body_whole_still_reads_the_413() -> No
         assert rig.pushes == []
     finally:
         rig.listener.stop()
+
+
+def test_the_signed_client_delivers_a_push(rig: Rig) -> None:
+    url = rig.listener.url + "/webhook"
+    status, text = send_push(url, SECRET, branch="main", sha=SHA, repository="acme/envs", delivery_id="bench-1")
+    assert (status, text) == (202, f"accepted: {SHA} on main\n")
+    assert [(p.sha, p.repository, p.delivery_id) for p in rig.pushes] == [(SHA, "acme/envs", "bench-1")]
+    assert send_push(url, b"wrong", branch="main", sha=SHA)[0] == 401
+    assert send_push(url, SECRET, branch="other", sha=SHA)[0] == 202
+    assert len(rig.pushes) == 1
