@@ -214,7 +214,8 @@ class Handler(BaseHTTPRequestHandler):
             self.config.counters.inc("reconciler_webhook_deliveries_total", outcome=outcome)
         path = _printable(urlsplit(self.path).path)  # not the query: it could carry a token
         line = f'{self.client_address[0]} "{self.command} {path}" {status}'
-        self.config.log(line + (f" delivery={self.delivery}" if self.delivery else "") + (f" {note}" if note else ""))
+        line += (f" delivery={self.delivery}" if self.delivery else "") + (f" {note}" if note else "")
+        self.config.log(_printable(line, 1000))  # one line: no newline from a payload can forge another
         body = text.encode("utf-8") if text.endswith("\n") else (text + "\n").encode("utf-8")
         self.send_response(status)
         for name, value in {

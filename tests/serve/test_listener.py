@@ -452,3 +452,9 @@ def test_the_signed_client_delivers_a_push(rig: Rig) -> None:
     assert send_push(url, b"wrong", branch="main", sha=SHA)[0] == 401
     assert send_push(url, SECRET, branch="other", sha=SHA)[0] == 202
     assert len(rig.pushes) == 1
+
+
+def test_a_payload_cannot_forge_log_lines(rig: Rig) -> None:
+    rig.deliver(push_body(ref="refs/heads/x\nFORGED 202 accepted"))
+    assert rig.logs and all("\n" not in line for line in rig.logs)
+    assert not any(line.startswith("FORGED") for line in rig.logs)
