@@ -57,6 +57,19 @@ _PERMANENT = (
     "invalid refspec",
     "no such file or directory",
 )
+_REPO_VARS = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_QUARANTINE_PATH",
+        "GIT_NAMESPACE",
+        "GIT_PREFIX",
+    }
+)
 
 
 def mask_url(url: str) -> str:
@@ -82,8 +95,10 @@ def mask_text(text: str, *urls: str) -> str:
 
 
 def git_env(timeout: float, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every git call: no prompt, C locale (parseable messages), ssh in batch mode."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C"}
+    """The environment of every git call: no prompt, C locale (parseable messages), ssh in batch mode,
+    and none of the variables that would point git at another repository (as set inside git hooks)."""
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_VARS}
+    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C"})
     if "GIT_SSH_COMMAND" not in env and "GIT_SSH" not in env:
         connect = max(1, min(int(timeout), 30))
         env["GIT_SSH_COMMAND"] = f"ssh -o BatchMode=yes -o ConnectTimeout={connect}"

@@ -42,7 +42,8 @@ from reconciler.drivers.git_source import (
 )
 from reconciler.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 
-_MOVED = ("[rejected]", "[remote rejected]", "fetch first", "non-fast-forward", "cannot lock ref", "stale info")
+# a push refused because the branch is no longer where we read it (not a hook's or a permission's refusal)
+_MOVED = ("[rejected]", "fetch first", "non-fast-forward", "failed to update ref", "cannot lock ref", "stale info")
 
 
 class NothingToRollBack(ReconcilerError):
@@ -118,6 +119,10 @@ def _restore_local(
 ) -> Revision:
     resource = f"git repository {mask_url(url)} (branch {branch})"
     ref = f"refs/heads/{branch}"
+    try:
+        _git(repo, ["rev-parse", "--git-dir"], resource, timeout)
+    except WorldError:
+        raise PermanentError(resource, "not a git repository") from None
     head = _resolve(repo, resource, ref, timeout, what=f"branch {branch!r}")
     _check_expected(head, expected_head, resource)
     worktree = _checked_out_in(repo, ref, resource, timeout)
@@ -140,7 +145,14 @@ def _restore_local(
             resource, f"the branch moved while rolling back: {exc.message}; nothing was changed"
         ) from None
     if worktree is not None:
-        _git(worktree, ["read-tree", "-m", "-u", head, new], resource, timeout)
+        try:
+            _git(worktree, ["read-tree", "-m", "-u", head, new], resource, timeout)
+        except WorldError as exc:  # edited in the instant since the dry run: the commit stays, say how to finish
+            raise PermanentError(
+                resource,
+                f"rolled back as {new[:12]}, but the working tree {worktree} was not updated ({exc.message}):"
+                f" it shows the rollback as reverse changes until `git read-tree -m -u {head[:12]} {new[:12]}`",
+            ) from None
     with Repo(repo) as handle:
         return to_revision(handle.commit(new))
 
@@ -153,7 +165,9 @@ def _check_expected(head: str, expected: str | None, resource: str) -> None:
 
 
 def _git(cwd: Path, args: Sequence[str], resource: str, timeout: float, stdin: bytes | None = None) -> str:
-    return run_git(args, cwd=cwd, timeout=timeout, resource=resource, input_bytes=stdin).decode().strip()
+    """git's stdout, stripped; undecodable bytes (file names) survive as surrogates (see _replace)."""
+    out = run_git(args, cwd=cwd, timeout=timeout, resource=resource, input_bytes=stdin)
+    return out.decode("utf-8", "surrogateescape").strip()
 
 
 def _resolve(repo: Path, resource: str, rev: str, timeout: float, *, what: str) -> str:
@@ -191,7 +205,7 @@ def _replace(repo: Path, resource: str, tree: str | None, parts: list[str], subt
     child_tree = fields[2] if len(fields) == 3 and fields[1] == "tree" else None
     sha = subtree if len(parts) == 1 else _replace(repo, resource, child_tree, parts[1:], subtree, timeout)
     entries[parts[0]] = f"040000 tree {sha}\t{parts[0]}"
-    stdin = "".join(f"{entry}\0" for entry in entries.values()).encode()
+    stdin = "".join(f"{entry}\0" for entry in entries.values()).encode("utf-8", "surrogateescape")
     return _git(repo, ["mktree", "-z"], resource, timeout, stdin)
 
 
