@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -142,12 +145,57 @@ def silent_server() -> Iterator[int]:
 
 
 def test_a_remote_that_never_answers_times_out(tmp_path: Path, silent_server: int) -> None:
-    url = f"https://x-access-token:ghp_secret@127.0.0.1:{silent_server}/envs.git"
+    url = f"http://x-access-token:ghp_secret@127.0.0.1:{silent_server}/envs.git"
     started = time.monotonic()
     with pytest.raises(TemporaryError) as info:
         GitSource(url, "main", tmp_path / "cache", timeout=1.5).fetch()
     assert time.monotonic() - started < 10
     assert "timed out after 1.5 s" in str(info.value) and "ghp_secret" not in str(info.value)
+    time.sleep(0.2)  # the whole process group was killed: no git helper is left behind
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _cmdline_has(pid, f":{silent_server}/")]
+
+
+def _cmdline_has(pid: str, text: str) -> bool:
+    try:
+        return text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.fixture()
+def http_status() -> Iterator[tuple[int, list[int]]]:
+    """An HTTP server answering every request with the status in ``statuses[0]``; (port, statuses)."""
+    statuses = [401]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(statuses[0])
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], statuses
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_refused_credentials_are_permanent_a_5xx_temporary(tmp_path: Path, http_status: tuple[int, list[int]]) -> None:
+    port, statuses = http_status
+    for url in (f"http://127.0.0.1:{port}/envs.git", f"http://bot:wrong-token@127.0.0.1:{port}/envs.git"):
+        with pytest.raises(PermanentError) as info:
+            GitSource(url, "main", tmp_path / "cache").fetch()
+        assert "wrong-token" not in str(info.value) and "branch main" in str(info.value)
+        assert f"127.0.0.1:{port}/envs.git" in str(info.value)
+    statuses[0] = 503
+    with pytest.raises(TemporaryError, match="503"):
+        GitSource(f"http://127.0.0.1:{port}/envs.git", "main", tmp_path / "cache").fetch()
 
 
 @pytest.mark.parametrize(
