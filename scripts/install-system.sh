@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
 # Installs the sandbox's system packages (Debian): the Docker engine, the
-# registry, a static busybox for the demo images and iproute2 (the extra
-# engines' bridges). Idempotent: does nothing (not even `apt-get update`)
-# when all are already there.
+# registry, a static busybox for the demo images, iproute2 (the extra
+# engines' bridges) and git (the loop's source, rollback by commit).
+# Idempotent: does nothing (not even `apt-get update`) when all are already there.
 set -euo pipefail
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v git >/dev/null 2>&1 || missing+=(git)
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
     missing+=(busybox-static)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2)"
+    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2, git)"
     exit 0
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "error: missing ${missing[*]} and this is not a Debian/Ubuntu system (no apt-get)." >&2
-    echo "       Install a Docker engine, the Distribution registry and a static busybox by hand." >&2
+    echo "       Install a Docker engine, the Distribution registry, a static busybox and git by hand." >&2
     exit 1
 fi
 
