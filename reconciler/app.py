@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +22,21 @@ from reconciler import planner
 from reconciler import render as render_mod
 from reconciler.errors import ReconcilerError
 from reconciler.events import EventSink, PlanReady, PlanStarted, discard
-from reconciler.model import DesiredState, ObservedState
+from reconciler.model import DEFAULT_STATE_TABLE, DesiredState, ObservedState, StateStoreSpec
 from reconciler.plan import Plan
 from reconciler.report import ApplyReport
 from reconciler.settings import Overrides, SandboxWorld, Settings, resolve_settings
 from reconciler.spec.desired import build_desired, image_registries
 from reconciler.spec.loader import load_environment
 
+LEASE_TTL = 15.0  # seconds; renewed every 5 s while held (a killed holder blocks at most this long)
+
 if TYPE_CHECKING:
+    from reconciler.drivers.state.heartbeat import Heartbeat
+    from reconciler.reconcile import Outcome
+    from reconciler.spec.loader import LoadedEnvironment
+    from reconciler.spec.models import StateStoreSection
+    from reconciler.state import Lease, StateStore
     from reconciler.world import World
 
 __all__ = ["EnvironmentContext", "Overrides", "PlanResult", "open_environment", "sandbox", "validate"]
@@ -72,12 +78,40 @@ def validate(env_dir: Path) -> str:
     )
 
 
+def _state_store(section: StateStoreSection | None) -> StateStoreSpec:
+    if section is None:
+        return StateStoreSpec()
+    return StateStoreSpec(type=section.type, table=section.table or DEFAULT_STATE_TABLE)
+
+
 def _sandbox_world() -> SandboxWorld:
     from reconciler import sandbox as sb
 
     where = sb.endpoints()  # honours RECONCILER_SANDBOX_* (ports, engines); no I/O
     engines = tuple(e.docker_host for e in where.engines) or (where.docker_host,)
     return SandboxWorld(moto_url=where.moto_url, registry=where.registry, engines=engines)
+
+
+def _resolve(loaded: LoadedEnvironment, desired: DesiredState, overrides: Overrides) -> tuple[DesiredState, Settings]:
+    env = loaded.environment.spec
+    return resolve_settings(
+        desired,
+        image_registries(loaded),
+        env.aws.region,
+        env.aws.endpoint_url,
+        overrides,
+        _sandbox_world() if overrides.sandbox else None,
+        self_heal=env.self_heal,
+        state_store=_state_store(env.state_store),
+    )
+
+
+def environment_settings(env_dir: Path, overrides: Overrides) -> Settings:
+    """The environment's settings (name, AWS, hosts, state store) from its specs; no client is built
+    and no secret needs to be set (status, history, suspend, the loop's lease)."""
+    loaded = load_environment(env_dir)
+    desired = build_desired(loaded, lambda _name: "(unchecked)")
+    return _resolve(loaded, desired, overrides)[1]
 
 
 def open_environment(
@@ -88,28 +122,12 @@ def open_environment(
     ``read_only`` clients refuse every mutating call (plan, status)."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
-    # Compose's offline check runs while the world is read; nothing is planned or changed (and
-    # no other error is reported) before it passed.
-    check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose-check")
-    checked = check.submit(_check_with_compose, desired)
-    check.shutdown(wait=False)
-    try:
-        env = loaded.environment.spec
-        desired, settings = resolve_settings(
-            desired,
-            image_registries(loaded),
-            env.aws.region,
-            env.aws.endpoint_url,
-            overrides,
-            _sandbox_world() if overrides.sandbox else None,
-        )
-        from reconciler.world import World  # drivers are imported only once the specs are valid
+    _check_with_compose(desired)  # nothing is observed or changed for a file Compose would refuse
+    desired, settings = _resolve(loaded, desired, overrides)
+    from reconciler.world import World  # drivers are imported only once the specs are valid
 
-        world = World.connect(settings, read_only=read_only)
-    except BaseException:
-        checked.result()  # a file Compose refuses is the error to report
-        raise
-    return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event, checked=checked)
+    world = World.connect(settings, read_only=read_only)
+    return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event)
 
 
 @dataclass
@@ -121,24 +139,14 @@ class EnvironmentContext:
     world: World
     on_event: EventSink = discard
     history: list[PlanResult] = field(default_factory=list)
-    checked: Future[str] | None = None  # Compose's check of the compose files (raises SpecError)
+    _store: StateStore | None = None
 
     def observe(self) -> ObservedState:
         return self.world.observe(self.desired, self.on_event)
 
-    def compose_checked(self) -> None:
-        """Wait for Compose's check of the compose files; raises SpecError when it refused one."""
-        if self.checked is not None:
-            self.checked.result()
-
     def plan(self) -> PlanResult:
         self.on_event(PlanStarted(self.desired.environment))
-        try:
-            observed = self.observe()
-        except BaseException:
-            self.compose_checked()  # a file Compose refuses is the error to report
-            raise
-        self.compose_checked()
+        observed = self.observe()
         start = time.perf_counter()
         the_plan = planner.plan(self.desired, observed)
         result = PlanResult(the_plan, self.desired, observed, time.perf_counter() - start)
@@ -148,19 +156,51 @@ class EnvironmentContext:
         self.history.append(result)
         return result
 
+    def state_store(self) -> StateStore:
+        """The environment's lease, status and history (settings.state_store)."""
+        if self._store is None:
+            from reconciler.statestore import open_state_store
+
+            self._store = open_state_store(self.settings)
+        return self._store
+
     def lock(
         self, command: str, timeout: float, on_wait: Callable[[str], None] = lambda _: None
-    ) -> AbstractContextManager[object]:
-        """The environment's exclusive lock on this machine (held by apply for the whole run)."""
-        from reconciler.drivers.lock import Holder, environment_lock
+    ) -> AbstractContextManager[Heartbeat]:
+        """The environment's exclusive lease (held by apply for the whole run, renewed by a
+        heartbeat): a loop, another apply or a rollback never act at the same time."""
+        from reconciler.drivers.state import this_process
+        from reconciler.drivers.state.heartbeat import holding
 
-        def waiting(holder: Holder | None) -> None:
-            who = holder.describe() if holder else "another run"
-            on_wait(f"environment {self.desired.environment} is locked by {who}; waiting up to {timeout:g}s")
+        def waiting(holder: Lease) -> None:
+            on_wait(
+                f"environment {self.desired.environment} is held by {holder.describe()}; waiting up to {timeout:g}s"
+            )
 
-        return environment_lock(
-            self.settings.state_dir, self.desired.environment, command=command, timeout=timeout, on_wait=waiting
+        return holding(
+            self.state_store(),
+            self.desired.environment,
+            this_process(command),
+            LEASE_TTL,
+            wait=timeout,
+            on_wait=waiting,
         )
+
+    def record_apply(self, lease: Lease, outcome: Outcome, started: float, command: str) -> None:
+        """A manual apply in the environment's history (trigger manual, by this user), under ``lease``."""
+        import getpass
+        import socket
+
+        from reconciler.records import action_counts, apply_result, failures, reasons
+        from reconciler.state import HistoryEntry, Trigger
+
+        plan, report = outcome.plan, outcome.report
+        result = apply_result(plan, report)
+        error = None if report is not None and report.ok and not plan.problems else failures(plan, report)
+        entry = HistoryEntry(self.desired.environment, None, started, time.time(), Trigger.MANUAL,
+                             f"{getpass.getuser()}@{socket.gethostname()}", result, action_counts(plan, report),
+                             f"{command}: {reasons(plan)}", error)  # fmt: skip
+        self.state_store().append_history(lease, entry)
 
     def recheck(self, plan: Plan) -> list[str]:
         return self.world.recheck(plan)
@@ -173,8 +213,6 @@ class EnvironmentContext:
         return render_mod.render_status(result.plan, result.desired, result.observed, color=color)
 
     def close(self) -> None:
-        if self.checked is not None:
-            wait([self.checked])
         self.world.close()
 
 

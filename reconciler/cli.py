@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -92,8 +92,54 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--verbose", "-v", action="store_true", help="also list unchanged resources and why")
 
-    status = env_cmd("status", "show what runs and whether it matches the specs")
+    status = env_cmd("status", "show what runs, whether it matches the specs, and the loop's conditions")
     world_opts(status)
+    status.add_argument(
+        "--format", choices=("text", "json"), default="text", help="json: the loop's recorded status (conditions...)"
+    )
+
+    history = env_cmd("history", "what the loop and apply did: revision, when, by whom, result, why")
+    world_opts(history)
+    history.add_argument("--limit", type=int, default=20, help="how many entries, newest first (default 20)")
+    history.add_argument("--format", choices=("text", "json"), default="text")
+
+    for name, help_ in (
+        ("suspend", "the loop keeps observing and reporting, and acts on nothing"),
+        ("resume", "the loop acts again"),
+        ("unpin", "the loop returns to the head of its branch"),
+    ):
+        world_opts(env_cmd(name, help_))
+
+    rollback = env_cmd(
+        "rollback", "go back to an earlier revision: a commit restoring the folder (the loop applies it) or a pin"
+    )
+    world_opts(rollback)
+    how = rollback.add_mutually_exclusive_group(required=True)
+    how.add_argument("--to", metavar="REV", help="write a commit on the branch restoring ENV_DIR to its content at REV")
+    how.add_argument("--pin", metavar="REV", help="when git cannot be written: the loop applies REV until unpin")
+    rollback.add_argument("--push", action="store_true", help="push the rollback commit to origin (--to)")
+    rollback.add_argument("--branch", default=None, help="the branch to commit on (default: the one checked out)")
+    rollback.add_argument("--message", "-m", default=None, help="why (added to the commit message)")
+
+    run = sub.add_parser(
+        "run",
+        help="the GitOps loop: make the world match a git branch, continuously",
+        description="The GitOps loop: every tick fetch the branch, check out the environment folder of its "
+        "head commit, plan, apply (or only report with --mode plan), record status and history, then wait "
+        "--interval (a push webhook or a local commit starts a tick at once).",
+    )
+    run.add_argument("--repo", required=True, help="a git URL or the path of a local repository")
+    run.add_argument("--branch", default="main", help="default main")
+    run.add_argument("--path", default="", help="the environment folder in the repository, e.g. environments/dev")
+    run.add_argument("--interval", type=_duration, default=60.0, metavar="DURATION", help="between ticks (60s)")
+    run.add_argument("--once", action="store_true", help="one tick, then exit 0 ok, 1 error, 2 plan mode with changes")
+    run.add_argument("--mode", choices=("apply", "plan"), default="apply", help="plan: only report (OutOfSync)")
+    run.add_argument("--listen", default=None, metavar="HOST:PORT",
+                     help="serve POST /webhook (signed GitHub push events), /healthz, /readyz, /metrics; "
+                     "e.g. 127.0.0.1:9090")  # fmt: skip
+    run.add_argument("--webhook-secret-env", default="RECONCILER_WEBHOOK_SECRET", metavar="NAME",
+                     help="the environment variable holding the webhook's HMAC secret")  # fmt: skip
+    world_opts(run)
 
     sb = sub.add_parser("sandbox", help="the embedded sandbox: moto, a local registry, Docker")
     sb.add_argument("action", choices=("up", "down", "status"))
@@ -178,6 +224,8 @@ def _run(args: argparse.Namespace, err: _Err, color: bool) -> int:
 
         _write(clean(app.validate(args.env_dir)))
         return EXIT_OK
+    if args.command in _GITOPS:
+        return _gitops(args, err, on_event)
 
     read_only = args.command != "apply"
     ctx = app.open_environment(args.env_dir, _overrides(args), read_only=read_only, on_event=on_event)
@@ -194,11 +242,53 @@ def _run(args: argparse.Namespace, err: _Err, color: bool) -> int:
         if args.command == "apply":
             return _apply(ctx, args, err, color)
         if args.command == "status":
-            _write(ctx.status(color=color))
+            from reconciler.loop import commands
+
+            if args.format == "json":
+                _write(commands.loop_status(args.env_dir, _overrides(args), "json"))
+                return EXIT_OK
+            _write(ctx.status(color=color) + "\n" + commands.loop_status(args.env_dir, _overrides(args), "text"))
             return EXIT_OK
     finally:
         ctx.close()
     raise AssertionError(args.command)
+
+
+_GITOPS = ("run", "history", "suspend", "resume", "unpin", "rollback")
+
+
+def _gitops(args: argparse.Namespace, err: _Err, on_event: Callable[[Event], None]) -> int:
+    from reconciler.loop import commands
+
+    overrides = _overrides(args)
+    if args.command == "history":
+        _write(commands.history(args.env_dir, overrides, args.limit, args.format))
+    elif args.command in ("suspend", "resume"):
+        err.say(commands.suspend(args.env_dir, overrides, args.command == "suspend"))
+    elif args.command == "unpin":
+        err.say(commands.pin(args.env_dir, overrides, None))
+    elif args.command == "rollback" and args.pin:
+        err.say(commands.pin(args.env_dir, overrides, args.pin))
+    elif args.command == "rollback":
+        from reconciler.settings import default_state_dir
+
+        state = args.state_dir or default_state_dir()
+        err.say(commands.rollback(args.env_dir, args.to, branch=args.branch, push=args.push, message=args.message,
+                                  state_dir=state))  # fmt: skip
+    else:
+        return _loop(args, err, on_event)
+    return EXIT_OK
+
+
+def _loop(args: argparse.Namespace, err: _Err, on_event: Callable[[Event], None]) -> int:
+    from reconciler import loop
+    from reconciler.settings import default_state_dir
+
+    options = loop.LoopOptions(repo=args.repo, branch=args.branch, path=args.path, mode=args.mode,
+                               interval=args.interval, overrides=_overrides(args))  # fmt: skip
+    serve = loop.ServeOptions(listen=args.listen, secret_env=args.webhook_secret_env)
+    state = args.state_dir or default_state_dir()
+    return loop.run(options, serve, state_dir=state, once=args.once, say=err.say, on_event=on_event)
 
 
 def _write(text: str) -> None:
@@ -209,6 +299,8 @@ def _write(text: str) -> None:
 def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: _Err, color: bool) -> int:
     """Plan, ask, re-check, apply (reconciler.reconcile). Problems block only what they concern
     (a stack whose image is missing, a host that cannot be reached): the rest is applied, then exit 1."""
+    import time
+
     from reconciler import reconcile, render
     from reconciler.errors import ReconcilerError
 
@@ -233,8 +325,11 @@ def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: _Err, col
             return False
         return True
 
-    with ctx.lock("reconciler apply", args.lock_timeout, on_wait=err.say):
+    with ctx.lock(f"reconciler apply {args.env_dir}", args.lock_timeout, on_wait=err.say) as beat:
+        started = time.time()
         outcome = reconcile.apply(ctx, show=show, confirm=confirm, on_event=ctx.on_event)
+        if outcome.report is not None:
+            ctx.record_apply(beat.check(), outcome, started, f"reconciler apply {args.env_dir}")
     if outcome.report is not None:
         _write(render.render_report(outcome.report, color=color))
     return outcome.exit_code

@@ -214,6 +214,17 @@ class StackSpec:
     hosts: tuple[str, ...] = (DEFAULT_HOST,)  # where it runs, in rollout order
 
 
+DEFAULT_STATE_TABLE = "reconciler-state"
+
+
+@dataclass(frozen=True)
+class StateStoreSpec:
+    """Where the loop's lease, status and history live (Environment spec.stateStore)."""
+
+    type: Literal["sqlite", "dynamodb"] = "sqlite"
+    table: str = DEFAULT_STATE_TABLE
+
+
 @dataclass(frozen=True)
 class DesiredState:
     environment: str  # Environment metadata.name, e.g. dev

@@ -19,6 +19,7 @@ class ActionResult:
     kind: str
     status: Status
     message: str = ""
+    temporary: bool = False  # failed for a reason that may pass (unreachable, throttled, timed out)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         return all(r.status == "done" for r in self.results)
+
+    @property
+    def temporary_only(self) -> bool:
+        """Every failure was temporary (a retry later may succeed without any change)."""
+        failed = self.by_status("failed")
+        return bool(failed) and all(r.temporary for r in failed)
 
     def by_status(self, status: Status) -> tuple[ActionResult, ...]:
         return tuple(r for r in self.results if r.status == status)

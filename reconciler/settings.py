@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
-from reconciler.model import DesiredState, HostSpec
+from reconciler.model import DesiredState, HostSpec, StateStoreSpec
 from reconciler.spec.desired import RegistrySettings
+
+SQLITE_STORE = StateStoreSpec()
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Settings:
     registries: Mapping[str, RegistrySettings]  # Images entry name -> registry
     state_dir: Path
     sandbox: bool
+    self_heal: bool = True  # the loop corrects drift (else reports it)
+    state_store: StateStoreSpec = SQLITE_STORE
 
 
 def default_state_dir() -> Path:
@@ -134,6 +138,9 @@ def resolve_settings(
     endpoint_url: str | None,
     overrides: Overrides,
     sandbox: SandboxWorld | None = None,
+    *,
+    self_heal: bool = True,
+    state_store: StateStoreSpec = SQLITE_STORE,
 ) -> tuple[DesiredState, Settings]:
     """The desired state to plan and the settings to build clients from."""
     check_overrides(overrides)
@@ -157,5 +164,7 @@ def resolve_settings(
         registries=found,
         state_dir=overrides.state_dir or default_state_dir(),
         sandbox=overrides.sandbox,
+        self_heal=self_heal,
+        state_store=state_store,
     )
     return desired, settings

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from reconciler.drivers.docker import DockerEngine
 from reconciler.drivers.waits import Condition
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, TemporaryError
 from reconciler.events import ActionStarted, WaitProgress
 from reconciler.executor.run import HostDrivers, Run
 from reconciler.model import CONFIG_HASH_KEY, OWNER_KEY, reveal
@@ -35,7 +35,15 @@ from reconciler.plan import (
 )
 
 Handler = Callable[[Run, Unit, Action], str]
-Outcome = tuple[bool, str]  # (succeeded, message)
+
+
+class LevelFailed(ReconcilerError):
+    """A service of a level failed (the message names it); ``temporary`` as its cause was."""
+
+    def __init__(self, message: str, *, temporary: bool) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+Outcome = tuple[bool, str, bool]  # (succeeded, message, temporary)
 
 
 def _put(run: Run, unit: Unit, action: Action) -> str:
@@ -130,20 +138,20 @@ def up_services(run: Run, unit: Unit, actions: Sequence[ServiceAction]) -> dict[
             _compose_up(run, unit, drivers, [a.service for a in group], force)
         except Exception as exc:
             message = run.failure(exc)
-            outcomes.update({a.address: (False, message) for a in group})
+            outcomes.update({a.address: (False, message, isinstance(exc, TemporaryError)) for a in group})
             continue
         started.extend(group)
     failures = _wait(run, drivers, started)
     for action in started:
         if action.address in failures:
-            outcomes[action.address] = (False, failures[action.address])
+            outcomes[action.address] = (False, *failures[action.address])
             continue
         done = notes.get(action.address) or _DONE[type(action)]
         if action.wait_healthy:
             done += " and healthy"
         elif action.wait_completed:
             done += " and completed"
-        outcomes[action.address] = (True, done)
+        outcomes[action.address] = (True, done, False)
     return outcomes
 
 
@@ -161,8 +169,8 @@ def _compose_up(run: Run, unit: Unit, drivers: HostDrivers, services: list[str],
     )
 
 
-def _wait(run: Run, drivers: HostDrivers, started: Sequence[ServiceAction]) -> dict[str, str]:
-    """Wait for every started service a later one depends on; address -> failure message."""
+def _wait(run: Run, drivers: HostDrivers, started: Sequence[ServiceAction]) -> dict[str, tuple[str, bool]]:
+    """Wait for every started service a later one depends on; address -> (failure, temporary)."""
     waited = [a for a in started if a.wait_healthy or a.wait_completed]
     if not waited:
         return {}
@@ -182,16 +190,16 @@ def _wait(run: Run, drivers: HostDrivers, started: Sequence[ServiceAction]) -> d
         )
     except Exception as exc:
         message = run.failure(exc)
-        return {a.address: message for a in waited}
-    return {a.address: run.failure(failed[a.service]) for a in waited if a.service in failed}
+        return {a.address: (message, isinstance(exc, TemporaryError)) for a in waited}
+    return {a.address: (run.failure(failed[a.service]), False) for a in waited if a.service in failed}
 
 
 def _one_service(run: Run, unit: Unit, action: Action) -> str:
     """A dependency level of one service."""
     assert isinstance(action, ServiceAction)
-    ok, message = up_services(run, unit, [action])[action.address]
+    ok, message, temporary = up_services(run, unit, [action])[action.address]
     if not ok:
-        raise ReconcilerError(message)
+        raise LevelFailed(message, temporary=temporary)
     return message
 
 

@@ -92,10 +92,10 @@ class Run:
     def mask(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def record(self, action: Action, status: Status, message: str = "") -> None:
+    def record(self, action: Action, status: Status, message: str = "", *, temporary: bool = False) -> None:
         message = self.mask(message)
         with self._changed:
-            self.results[action.address] = ActionResult(action.address, action.kind, status, message)
+            self.results[action.address] = ActionResult(action.address, action.kind, status, message, temporary)
             self._changed.notify_all()
         self.emit(ActionFinished(action.address, action.kind, status, message))
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, TemporaryError
 from reconciler.executor.files import ensure_private_dir, override_text, write_private
-from reconciler.executor.handlers import HANDLERS, up_services
+from reconciler.executor.handlers import HANDLERS, LevelFailed, up_services
 from reconciler.executor.run import Run
 from reconciler.plan import (
     Action,
@@ -58,7 +58,8 @@ def dispatch(run: Run, unit: Unit, action: Action) -> bool:
             raise ReconcilerError(f"the executor cannot apply a {action.kind} action")
         message = handler(run, unit, action)
     except Exception as exc:
-        run.record(action, "failed", run.failure(exc))
+        temporary = isinstance(exc, TemporaryError) or (isinstance(exc, LevelFailed) and exc.temporary)
+        run.record(action, "failed", run.failure(exc), temporary=temporary)
         return False
     run.record(action, "done", message)
     return True
@@ -127,10 +128,10 @@ def _step(run: Run, unit: Unit, step: list[Action]) -> bool:
             outcomes = up_services(run, unit, ready)
         except Exception as exc:
             message = run.failure(exc)
-            outcomes = {a.address: (False, message) for a in ready}
+            outcomes = {a.address: (False, message, isinstance(exc, TemporaryError)) for a in ready}
         for action in ready:
-            succeeded, message = outcomes[action.address]
-            run.record(action, "done" if succeeded else "failed", message)
+            succeeded, message, temporary = outcomes[action.address]
+            run.record(action, "done" if succeeded else "failed", message, temporary=temporary)
             ok = ok and succeeded
     return ok
 

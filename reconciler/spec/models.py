@@ -389,6 +389,24 @@ class HostEntry(SpecModel):
     )
 
 
+class StateStoreSection(SpecModel):
+    type: Literal["sqlite", "dynamodb"] = Field(
+        "sqlite",
+        description="sqlite: a file in the state dir (one machine, no AWS needed). dynamodb: a table in "
+        "the environment's AWS account and region (aws.endpointUrl applies), for loops on several "
+        "machines and for reading status from anywhere; `reconciler sandbox up` creates the sandbox's.",
+    )
+    table: ResourceName | None = Field(
+        None, description="The DynamoDB table (type dynamodb only). Default: reconciler-state."
+    )
+
+    @model_validator(mode="after")
+    def _table_for_dynamodb(self) -> StateStoreSection:
+        if self.table is not None and self.type != "dynamodb":
+            raise _err("table", "a table is for type dynamodb only")
+        return self
+
+
 class EnvironmentSection(SpecModel):
     aws: AwsSection = Field(description="AWS settings for SSM Parameter Store and ECR.")
     docker: DockerSection | None = Field(
@@ -411,6 +429,15 @@ class EnvironmentSection(SpecModel):
         default=None,
         description="Value of the reconciler.dev/owner tag and label on everything this environment "
         "creates. Default: reconciler-<metadata.name>. Only resources carrying it are ever deleted.",
+    )
+    self_heal: bool = Field(
+        True,
+        description="In the reconcile loop (`reconciler run`): correct drift (out-of-band changes) at every "
+        "tick. false: drift is reported (condition OutOfSync) and nothing is changed until a new commit.",
+    )
+    state_store: StateStoreSection | None = Field(
+        None,
+        description="Where the loop's lease, status and history live. Default: sqlite in the state dir.",
     )
 
     @model_validator(mode="after")

@@ -132,20 +132,20 @@ def test_a_missing_image_tag_blocks_its_stack_only(make_env: EnvFactory) -> None
 
 
 def test_two_writers_the_second_waits_or_refuses_naming_the_holder(make_env: EnvFactory) -> None:
-    from drivers.test_lock import holder
+    from loop.holder import holder
 
     env = make_env("dev")
-    proc = holder(env.state_dir, 60)
+    proc = holder(env.state_dir, "dev", ttl=5)
     try:
         refused = run(env, "apply", "--auto-approve")
         assert refused.returncode == 1
-        assert f"environment dev is locked by reconciler apply (test holder) (pid {proc.pid}" in refused.stderr
+        assert f"environment dev is held by reconciler apply (test holder) (pid {proc.pid} on " in refused.stderr
         assert "Traceback" not in refused.stderr
         assert env.ids() == {} and env.parameter("DB_HOST") is None  # nothing was changed
         bad = run(env, "apply", "--auto-approve", "--lock-timeout", "soon")
         assert bad.returncode == 1 and "is not a duration" in bad.stderr  # 2 means "changes present"
     finally:
-        proc.kill()
+        proc.kill()  # SIGKILL: no release; the lease expires within its 5 s TTL
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()

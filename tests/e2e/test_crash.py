@@ -48,7 +48,8 @@ def apply_until(env: Env, marker: str, *, after: float = 0.0) -> str:
 
 
 def assert_clean_after_recovery(env: Env) -> None:
-    again = run(env, "apply", "--auto-approve", "--lock-timeout", "10s")
+    # the killed apply's lease expires (15 s TTL, no heartbeat any more); the next apply waits for it
+    again = run(env, "apply", "--auto-approve", "--lock-timeout", "40s")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Traceback" not in again.stderr
     settled = run(env, "plan", "--detailed-exitcode")
