@@ -50,15 +50,15 @@ class PlanResult:
     seconds: float = 0.0
 
 
-def _check_with_compose(desired: DesiredState) -> str:
+def _check_with_compose(desired: DesiredState, state_dir: Path | None = None) -> str:
     """Compose's own offline check of every stack's file (raises SpecError); a note when Compose
-    is not installed."""
-    from reconciler.compose_check import check_compose_files, compose_runner
+    is not installed. With ``state_dir``, checks that passed before with the same inputs are not
+    run again (plan, apply and every tick of the loop); validate always runs them."""
+    from reconciler.compose_check import CheckCache, check_compose_files, compose_runner
 
-    runner = compose_runner()
-    if runner is None:
+    cache = CheckCache(state_dir / "compose-checks.json") if state_dir is not None else None
+    if not check_compose_files(desired, compose_runner, cache):
         return " Compose v2 is not installed: compose files were checked by the reconciler's rules only."
-    check_compose_files(desired, runner)
     return ""
 
 
@@ -122,8 +122,8 @@ def open_environment(
     ``read_only`` clients refuse every mutating call (plan, status)."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
-    _check_with_compose(desired)  # nothing is observed or changed for a file Compose would refuse
     desired, settings = _resolve(loaded, desired, overrides)
+    _check_with_compose(desired, settings.state_dir)  # nothing is observed or changed for a file Compose refuses
     from reconciler.world import World  # drivers are imported only once the specs are valid
 
     world = World.connect(settings, read_only=read_only)

@@ -12,9 +12,11 @@ projects publishing the same host port on the same host are refused too.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.errors import SpecError, SpecIssue, WorldError
@@ -80,12 +82,103 @@ def _published(config: Mapping[str, object], host: str, stack: str) -> Iterable[
                 )
 
 
-def check_compose_files(desired: DesiredState, runner: ComposeRunner) -> None:
+def check_key(stack: StackSpec, env: Mapping[str, str], secrets: Collection[str]) -> str:
+    """What a successful check depends on, hashed: the project, the compose file's bytes, the
+    names, sizes and times of the files beside it (an ``env_file`` or ``extends`` there), and the
+    interpolation values with secret ones left out (no secret goes into the key, so none is on
+    disk). A file naming ``extends``, ``env_file`` or ``include`` elsewhere is never cached."""
+    digest = hashlib.sha256()
+    try:
+        text = stack.compose_file.read_bytes()
+        folder = sorted(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in stack.compose_file.parent.iterdir() if p.is_file()
+        )
+    except OSError:
+        return ""
+    if any(marker in text for marker in (b"../", b"include", b": /", b"- /", b"~/")):
+        return ""  # it may read files elsewhere: always checked
+    for part in (stack.project, str(stack.project_dir), str(stack.compose_file), repr(folder)):
+        digest.update(part.encode() + b"\0")
+    digest.update(text)
+    hidden = set(secrets)
+    for key, value in sorted(env.items()):
+        digest.update(f"{key}={'(sensitive)' if value in hidden else value}\0".encode())
+    return digest.hexdigest()
+
+
+class CheckCache:
+    """Checks that passed: key -> the ports the stack publishes (``<state dir>/compose-checks.json``,
+    0600; no secret: keys are hashes without secret values, ports are not secret)."""
+
+    LIMIT = 200
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            self.entries: dict[str, object] = dict(loaded) if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def get(self, key: str) -> object:
+        """The config (services and their published ports) a passed check found, or None."""
+        return self.entries.get(key) if key else None
+
+    def add(self, key: str, config: object) -> None:
+        if not key or not isinstance(config, dict):
+            return
+        services = config.get("services")
+        ports = {
+            str(name): {"ports": [p for p in (svc.get("ports") or []) if isinstance(p, dict)]}
+            for name, svc in (services.items() if isinstance(services, dict) else ())
+            if isinstance(svc, dict)
+        }
+        self.entries.pop(key, None)
+        self.entries[key] = {"services": ports}
+        while len(self.entries) > self.LIMIT:
+            self.entries.pop(next(iter(self.entries)))
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        from reconciler.executor.files import ensure_private_dir, write_private
+
+        try:
+            ensure_private_dir(self.path.parent)
+            write_private(self.path, json.dumps(self.entries))
+        except OSError:
+            pass  # a cache: the next run checks again
+
+
+def check_compose_files(
+    desired: DesiredState, runner: Callable[[], ComposeRunner | None], cache: CheckCache | None = None
+) -> bool:
     """Raise SpecError naming every compose file Compose refuses and every host port two stacks
-    would publish on one host."""
+    would publish on one host. Checks that passed before with the same inputs (``cache``) are
+    not run again. False when Compose is needed and not installed."""
     issues: list[SpecIssue] = []
     published: list[Published] = []
     secrets = [p.value.reveal() for p in desired.parameters if isinstance(p.value, Sensitive)]
+    compose: list[ComposeRunner | None] = []
+
+    def config(stack: StackSpec, env: Mapping[str, str]) -> object:
+        key = check_key(stack, env, secrets) if cache is not None else ""
+        found = cache.get(key) if cache is not None else None
+        if found is not None:
+            return found
+        if not compose:
+            compose.append(runner())
+        if compose[0] is None:
+            return None
+        text = compose[0].config(stack.project, stack.project_dir, [stack.compose_file], environment=env,
+                                 secrets=secrets)  # fmt: skip
+        parsed = json.loads(text)
+        if cache is not None:
+            cache.add(key, parsed)
+        return parsed
+
     for stack in desired.stacks:
         display = display_path(stack.compose_file)
         seen: dict[tuple[tuple[str, str], ...], object] = {}
@@ -95,19 +188,16 @@ def check_compose_files(desired: DesiredState, runner: ComposeRunner) -> None:
             key = tuple(sorted(env.items()))
             if key not in seen:
                 try:
-                    text = runner.config(
-                        stack.project, stack.project_dir, [stack.compose_file], environment=env, secrets=secrets
-                    )
-                    seen[key] = json.loads(text)
+                    seen[key] = config(stack, env)
                 except WorldError as error:
                     where = f" with host {host_name}'s values" if len(stack.hosts) > 1 else ""
                     issues.append(SpecIssue(display, None, "", f"Compose refuses this file{where}: {_errors(error)}"))
                     seen[key] = None
                 except ValueError:
                     seen[key] = None
-            config = seen[key]
-            if isinstance(config, dict):
-                published.extend(_published(config, host_name, stack.name))
+            found = seen[key]
+            if isinstance(found, dict):
+                published.extend(_published(found, host_name, stack.name))
     for i, first in enumerate(published):
         for other in published[i + 1 :]:
             if first.clashes(other):
@@ -120,8 +210,11 @@ def check_compose_files(desired: DesiredState, runner: ComposeRunner) -> None:
                         f"service {first.service} of stack {first.stack}; two stacks on one host cannot share it",
                     )
                 )
+    if cache is not None and not issues:
+        cache.save()
     if issues:
         raise SpecError(issues)
+    return not compose or compose[0] is not None
 
 
 def compose_runner() -> ComposeRunner | None:

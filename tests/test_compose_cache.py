@@ -1,0 +1,82 @@
+"""Compose's offline check is not repeated for inputs that passed before (plan, apply, every loop
+tick), and its cache holds no secret. Real Compose v2, real files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.compose_check import CheckCache, check_compose_files
+from reconciler.drivers.compose import ComposeRunner, locate_compose
+from reconciler.errors import SpecError
+from reconciler.model import DesiredState
+from reconciler.spec.desired import build_desired
+from reconciler.spec.loader import load_environment
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "cache-s3cret-value-42"
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.configs = 0
+
+    def __call__(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if "config" in cmd:
+            self.configs += 1
+        return subprocess.run(cmd, **kwargs)
+
+
+@pytest.fixture()
+def env_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "dev"
+    shutil.copytree(REPO / "environments" / "dev", folder)
+    return folder
+
+
+def desired(folder: Path) -> DesiredState:
+    return build_desired(load_environment(folder), lambda _name: SECRET)
+
+
+def test_a_passed_check_is_not_run_again_until_its_inputs_change(env_dir: Path, tmp_path: Path) -> None:
+    counting = Counting()
+    runner = ComposeRunner(locate_compose(), run=counting)
+    cache_file = tmp_path / "state" / "compose-checks.json"
+
+    def check() -> None:
+        check_compose_files(desired(env_dir), lambda: runner, CheckCache(cache_file))
+
+    check()
+    assert counting.configs == 1
+    check()
+    assert counting.configs == 1  # same inputs: not run again
+    assert SECRET not in cache_file.read_text() and cache_file.stat().st_mode & 0o077 == 0
+
+    compose = env_dir / "docker-compose.yml"
+    compose.write_text(compose.read_text() + "\n# a comment changes the bytes\n")
+    check()
+    assert counting.configs == 2
+    params = env_dir / "parameters.yaml"
+    params.write_text(params.read_text().replace("DB_NAME: popcon", "DB_NAME: popcon2"))
+    check()
+    assert counting.configs == 3  # a value Compose interpolates changed
+    (env_dir / "extra.env").write_text("A=1\n")
+    check()
+    assert counting.configs == 4  # a file beside the compose file appeared (env_file, extends)
+
+
+def test_a_refused_file_is_refused_every_time(env_dir: Path, tmp_path: Path) -> None:
+    counting = Counting()
+    runner = ComposeRunner(locate_compose(), run=counting)
+    compose = env_dir / "docker-compose.yml"
+    text = compose.read_text()
+    assert '"127.0.0.1:3000:3000"' in text
+    compose.write_text(text.replace('"127.0.0.1:3000:3000"', '"127.0.0.1:banana:3000"'))
+    for expected in (1, 2):
+        with pytest.raises(SpecError, match="Compose refuses this file"):
+            check_compose_files(desired(env_dir), lambda: runner, CheckCache(tmp_path / "c.json"))
+        assert counting.configs == expected
