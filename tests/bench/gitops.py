@@ -262,7 +262,13 @@ class Sample:
     latency_s: float  # commit (or push) -> the new container running (healthy)
     engine: Breakdown
     t0: float
-    tick_s: float | None  # the tick's own duration as the loop logs it
+    tick_s: float  # the tick's own duration as the loop logs it (0.1 s resolution)
+    tick_logged: float  # when its line arrived (epoch seconds)
+
+    @property
+    def woke_s(self) -> float:
+        """Commit (push) -> the tick started, approximately: its line's arrival minus its duration."""
+        return self.tick_logged - self.tick_s - self.t0
 
     @property
     def own_start_s(self) -> float:
@@ -343,13 +349,14 @@ class Bench:
             send(sha)
         new_id = wait_new_container(self.sandbox, project, old_id, digest, TIMEOUT_S)
         latency = time.time() - t0
-        _, done = loop.wait_for(rf"tick \d+ .* at {sha[:12]}: (\S+) in ([\d.]+)s", after=mark)
+        index, done = loop.wait_for(rf"tick \d+ .* at {sha[:12]}: (\S+) in ([\d.]+)s", after=mark)
         if done.group(1) != "applied":
             raise RuntimeError(f"the tick of {sha[:12]} ended {done.group(1)}:\n{loop.output()}")
         if mode == "local":
             self.repo.push()  # untimed: keeps the remote at the clone's head for the next mode
         events = engine_events(self.sandbox, project, t0 - 1)
-        return Sample(latency, breakdown(events, old_id, new_id), t0, float(done.group(2)))
+        engine = breakdown(events, old_id, new_id)
+        return Sample(latency, engine, t0, float(done.group(2)), loop.lines[index][0])
 
 
 def _converged(loop: LoopProcess, timeout: float = 240) -> None:
@@ -394,10 +401,11 @@ def _latency(report: Report, bench: Bench, mode: str, runs: int) -> list[Sample]
         sample = bench.measure(loop, mode, send)
         samples.append(sample)
         e = sample.engine
+        stop_at = None if e.kill is None else e.kill - sample.t0
         report.line(f"run {k + 1}/{runs}: {sample.latency_s:.2f} s to running; container's own start "
-                    f"{_fmt(e.own_start)} s; old container stopped {_fmt(e.old_stop)} s; stop requested "
-                    f"+{_fmt(None if e.kill is None else e.kill - sample.t0)} s; "
-                    f"tick {_fmt(sample.tick_s)} s")  # fmt: skip
+                    f"{_fmt(e.own_start)} s; old container stopped {_fmt(e.old_stop)} s; tick started "
+                    f"~+{max(sample.woke_s, 0.0):.1f} s, old container's stop requested +{_fmt(stop_at)} s; "
+                    f"tick {sample.tick_s:.1f} s")  # fmt: skip
         time.sleep(0.5)  # the loop is idle again (its tick line is out)
     loop.stop()
     median = measure.median([s.latency_s for s in samples])
