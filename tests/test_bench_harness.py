@@ -115,3 +115,45 @@ def test_the_launcher_reports_the_commands_exit_output_and_usage() -> None:
     assert run.cpu_s >= 0 and run.maxrss_mb > 0
     with pytest.raises(RuntimeError, match="exited 3"):
         run.check()
+
+
+def test_gitops_recreate_breakdown_from_engine_events() -> None:
+    from tests.bench.gitops import breakdown
+
+    def event(cid: str, action: str, t: float) -> dict[str, object]:
+        return {"Type": "container", "Action": action, "id": cid, "timeNano": int(t * 1e9)}
+
+    events = [
+        event("old", "kill", 10.0), event("old", "kill", 10.5), event("old", "die", 10.25),
+        event("new", "create", 10.5), event("new", "start", 11.0), {"Type": "network", "Action": "x"},
+    ]  # fmt: skip
+    b = breakdown(events, "old", "new")
+    assert (b.kill, b.die, b.create, b.start, b.healthy) == (10.0, 10.25, 10.5, 11.0, None)
+    assert b.old_stop == pytest.approx(0.25) and b.own_start == pytest.approx(0.5)
+    healthy = breakdown([*events, event("new", "health_status: healthy", 12.5)], "old", "new")
+    assert healthy.own_start == pytest.approx(2.0)  # create -> healthy
+    first = breakdown(events[3:5], None, "new")  # a first deploy: no old container
+    assert first.old_stop is None and first.own_start == pytest.approx(0.5)
+    assert breakdown([], "old", "new").own_start is None
+
+
+def test_gitops_listener_url_and_calls_beyond_the_floor() -> None:
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tests.bench.gitops import beyond, calls_of, listening_url
+
+    assert listening_url("webhook: listening on http://127.0.0.1:43121 (POST /webhook)") == "http://127.0.0.1:43121"
+    assert listening_url("tick 1 (poll): applied") is None
+    counters = SimpleNamespace(
+        aws=SimpleNamespace(calls=Counter({("ssm", "GetParametersByPath"): 2})),
+        registry=SimpleNamespace(calls=Counter({("HEAD", "127.0.0.1:5000"): 4})),
+        docker=SimpleNamespace(calls=Counter({("GET", "/containers/json"): 1})),
+    )
+    calls = calls_of(counters)
+    assert calls == {"aws ssm:GetParametersByPath": 2, "docker GET /containers/json": 1,
+                     "registry HEAD 127.0.0.1:5000": 4}  # fmt: skip
+    assert beyond(calls, calls) == {}
+    floor = {**calls, "aws ssm:GetParametersByPath": 1}
+    extra = beyond({**calls, "aws dynamodb:PutItem": 3}, floor)
+    assert extra == {"aws dynamodb:PutItem": 3, "aws ssm:GetParametersByPath": 1}

@@ -1,6 +1,6 @@
 """``make bench``: the report of issue 8, every figure next to its target. Not a test.
 
-    python -m tests.bench [--only apply,scale,render,startup,calls,nochange] [--runs 5] ...
+    python -m tests.bench [--only apply,scale,render,startup,calls,nochange,gitops] [--runs 5] ...
 
 Sections (all by default, in this order):
   apply     reconciler apply vs the deploy.sh replica, four scenarios (apply_vs_script)
@@ -9,9 +9,11 @@ Sections (all by default, in this order):
   startup   `reconciler --help` vs `python -c pass` (startup)
   calls     AWS calls of an apply with C changed parameters (calls)
   nochange  calls and time of a no-change reconcile at N parameters (nochange)
+  gitops    the GitOps loop: commit-to-converged latency (local repository, signed webhook,
+            polling) and the calls of an idle tick (gitops)
 
 Everything it creates (SSM parameters, containers, networks, volumes, temp
-dirs) is removed at the end, on an error and on Ctrl-C or SIGTERM.
+dirs, git repositories, `reconciler run` loops) is removed at the end, on an error and on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from pathlib import Path
 from types import FrameType
 
 from reconciler.sandbox import default_state_dir, up
-from tests.bench import apply_vs_script, calls, nochange, scale, startup
+from tests.bench import apply_vs_script, calls, gitops, nochange, scale, startup
 from tests.bench.report import Report
 from tests.bench.world import Sandbox
 
-SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange")
+SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops")
 
 
 def _ints(text: str) -> list[int]:
@@ -53,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calls-params", type=int, default=1000, help="calls: N parameters (default 1000)")
     p.add_argument("--sizes", type=_ints, default=[100, 1000, 10000], help="nochange: N parameters")
     p.add_argument("--nochange-services", type=int, default=20, help="nochange: services")
+    p.add_argument("--gitops-runs", type=int, default=3, help="gitops: commits per way (median; default 3)")
+    p.add_argument("--gitops-ways", default=",".join(gitops.MODES), help="gitops: " + ", ".join(gitops.MODES))
+    p.add_argument("--idle-ticks", type=int, default=3, help="gitops: idle ticks counted (default 3; 0: none)")
     return p
 
 
@@ -90,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             if "nochange" in only:
                 nochange.run(report, sandbox.info, work / "nochange", sizes=args.sizes,
                              services=args.nochange_services)  # fmt: skip
+            if "gitops" in only:
+                ways = [w.strip() for w in args.gitops_ways.split(",") if w.strip()]
+                gitops.run(report, sandbox, work / "gitops", runs=args.gitops_runs, modes=ways,
+                           idle_ticks=args.idle_ticks, cleanup=cleanup)  # fmt: skip
     except KeyboardInterrupt:
         print("\nInterrupted: cleaned up.", file=sys.stderr)
         return 130
