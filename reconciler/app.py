@@ -25,7 +25,7 @@ from reconciler.events import EventSink, PlanReady, PlanStarted, discard
 from reconciler.model import DEFAULT_STATE_TABLE, DesiredState, ObservedState, StateStoreSpec
 from reconciler.plan import Plan
 from reconciler.report import ApplyReport
-from reconciler.settings import Overrides, SandboxWorld, Settings, resolve_settings
+from reconciler.settings import Overrides, SandboxWorld, Settings, default_state_dir, resolve_settings
 from reconciler.spec.desired import build_desired, image_registries
 from reconciler.spec.loader import load_environment
 
@@ -53,7 +53,7 @@ class PlanResult:
 def _check_with_compose(desired: DesiredState, state_dir: Path | None = None) -> str:
     """Compose's own offline check of every stack's file (raises SpecError); a note when Compose
     is not installed. With ``state_dir``, checks that passed before with the same inputs are not
-    run again (plan, apply and every tick of the loop); validate always runs them."""
+    run again (validate, plan, apply and every tick of the loop)."""
     from reconciler.compose_check import CheckCache, check_compose_files, compose_runner
 
     cache = CheckCache(state_dir / "compose-checks.json") if state_dir is not None else None
@@ -67,7 +67,7 @@ def validate(env_dir: Path) -> str:
     Raises SpecError."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, lambda _name: "(unchecked)")
-    note = _check_with_compose(desired)
+    note = _check_with_compose(desired, default_state_dir())
     n_params = len(desired.parameters)
     n_services = sum(len(s.services) for s in desired.stacks)
     hosts = ", ".join(h.name for h in desired.hosts)

@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from reconciler.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
@@ -325,11 +325,21 @@ def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: _Err, col
             return False
         return True
 
-    with ctx.lock(f"reconciler apply {args.env_dir}", args.lock_timeout, on_wait=err.say) as beat:
-        started = time.time()
-        outcome = reconcile.apply(ctx, show=show, confirm=confirm, on_event=ctx.on_event)
+    command = f"reconciler apply {args.env_dir}"
+    started = time.time()
+
+    def record(beat: Any, outcome: reconcile.Outcome) -> None:
         if outcome.report is not None:
-            ctx.record_apply(beat.check(), outcome, started, f"reconciler apply {args.env_dir}")
+            ctx.record_apply(beat.check(), outcome, started, command)
+
+    outcome = reconcile.apply(
+        ctx,
+        show=show,
+        confirm=confirm,
+        on_event=ctx.on_event,
+        hold=lambda: ctx.lock(command, args.lock_timeout, on_wait=err.say),
+        applied=record,
+    )
     if outcome.report is not None:
         _write(render.render_report(outcome.report, color=color))
     return outcome.exit_code

@@ -2,17 +2,20 @@
 
 One flow for every caller (the CLI now, the loop later). The caller gives
 how to show a plan and how to ask for confirmation; the flow never prints
-and never reads stdin itself. Right before acting, it re-reads only what
-the plan touches; a stale plan is never applied: the flow plans again
-(a full observe), shows the fresh plan and asks again, at most
+and never reads stdin itself. Right before acting, under the environment's
+lease when the caller gives one, it re-reads only what the plan touches;
+a stale plan is never applied: the flow plans again (a full observe),
+shows the fresh plan and asks again, at most
 ``MAX_REPLANS`` times.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.errors import ReconcilerError
 from reconciler.events import EventSink, PlanStale
@@ -60,9 +63,19 @@ Show = Callable[[Plan, bool], None]  # (plan, fresh: shown again after a stale r
 Confirm = Callable[[Plan, bool], bool]  # (plan, fresh) -> go ahead?
 
 
-def apply(ctx: Context, *, show: Show, confirm: Confirm, on_event: EventSink) -> Outcome:
+def apply(
+    ctx: Context,
+    *,
+    show: Show,
+    confirm: Confirm,
+    on_event: EventSink,
+    hold: Callable[[], AbstractContextManager[Any]] | None = None,
+    applied: Callable[[Any, Outcome], None] | None = None,
+) -> Outcome:
     """Plan, confirm, re-check, apply. Problems block only what they concern; the rest is
-    applied and the outcome's exit code is 1."""
+    applied and the outcome's exit code is 1. ``hold`` (the environment's lease) is taken only
+    around the re-check and the apply: planning and asking never block another actor, and what
+    is applied was re-checked under it; ``applied(held, outcome)`` runs while it is held."""
     current = ctx.plan().plan
     show(current, False)
     if not current.has_changes:
@@ -70,9 +83,13 @@ def apply(ctx: Context, *, show: Show, confirm: Confirm, on_event: EventSink) ->
     if not confirm(current, False):
         return Outcome(current, None, cancelled=True)
     for _ in range(MAX_REPLANS):
-        stale = ctx.recheck(current)
-        if not stale:
-            return Outcome(current, ctx.apply(current))
+        with hold() if hold is not None else contextlib.nullcontext() as held:
+            stale = ctx.recheck(current)
+            if not stale:
+                outcome = Outcome(current, ctx.apply(current))
+                if applied is not None:
+                    applied(held, outcome)
+                return outcome
         on_event(PlanStale(current.environment, tuple(stale)))
         current = ctx.plan().plan
         show(current, True)

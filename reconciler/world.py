@@ -221,12 +221,27 @@ class World:
     def observe(self, desired: DesiredState, on_event: EventSink = discard) -> ObservedState:
         """Read everything the planner compares; tags only where a decision needs them. A Docker
         host that cannot be read is recorded as such (the planner makes it a Problem)."""
-        parameters = observe_parameters(self.aws.ssm, desired.parameter_paths)
-        refs = list(all_refs(desired).values())
-        digests = resolve_digests(refs, self.resolver_for)
+        # SSM is read while the registries and the Docker hosts are (its errors come first)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-ssm") as ssm:
+            reading = ssm.submit(observe_parameters, self.aws.ssm, desired.parameter_paths)
+            try:
+                refs = list(all_refs(desired).values())
+                digests = resolve_digests(refs, self.resolver_for)
+                resolved = ObservedState(image_digests=digests)
+                pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, resolved)) is not None]
+                hosts = self._observe_hosts(desired, pinned)
+            except BaseException:
+                reading.result()
+                raise
+            parameters = reading.result()
         partial = ObservedState(parameters=parameters, image_digests=digests)
         parameters = attach_tags(parameters, self._ownership(desired, partial))
-        pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, partial)) is not None]
+        names = sorted(hosts)
+        for name in names:
+            on_event(HostObserved(name, len(hosts[name].containers), hosts[name].error))
+        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts)
+
+    def _observe_hosts(self, desired: DesiredState, pinned: list[str]) -> dict[str, ObservedHost]:
         names = sorted({h for stack in desired.stacks for h in stack.hosts})
 
         def observe_one(name: str) -> ObservedHost:
@@ -235,10 +250,7 @@ class World:
 
         # hosts are independent: read them at once (a slow or unreachable one does not hold up the rest)
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
-            hosts = dict(zip(names, pool.map(observe_one, names), strict=True))
-        for name in names:
-            on_event(HostObserved(name, len(hosts[name].containers), hosts[name].error))
-        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts)
+            return dict(zip(names, pool.map(observe_one, names), strict=True))
 
     def _observe_host(self, name: str, pinned: list[str], projects: list[str]) -> ObservedHost:
         try:

@@ -47,14 +47,21 @@ def _ups(actions: list[list[object]]) -> list[list[str]]:
 
 
 def test_levels_group_services_that_do_not_depend_on_each_other() -> None:
-    def svc(name: str, *deps: str) -> CreateService:
-        action = service_action(CreateService, "app", "p", name, "img", depends_on=deps)
-        assert isinstance(action, CreateService)
-        return action
+    def svc(name: str, *deps: str, wait: bool = False, cls: type = CreateService) -> CreateService:
+        action = service_action(cls, "app", "p", name, "img", depends_on=deps, wait_healthy=wait)
+        assert isinstance(action, CreateService | RecreateService)
+        return action  # type: ignore[return-value]
 
     # a diamond plus a service whose dependency is not acted on (it runs already)
-    found = levels([svc("cache"), svc("db"), svc("api", "cache", "db"), svc("web", "api", "idle"), svc("solo", "idle")])
-    assert _ups(found) == [["cache", "db", "solo"], ["api"], ["web"]]
+    diamond = [svc("cache", wait=True), svc("db", wait=True), svc("api", "cache", "db"), svc("web", "api", "idle"),
+               svc("solo", "idle")]  # fmt: skip
+    # api is waited for by nothing: web joins its Compose call (Compose starts api first)
+    assert _ups(levels(diamond)) == [["cache", "db", "solo"], ["api", "web"]]
+    # nothing waited for: one call for the whole chain
+    assert _ups(levels([svc("a"), svc("b", "a"), svc("c", "b")])) == [["a", "b", "c"]]
+    # a recreate never shares a call with a create (--force-recreate applies to the whole call)
+    mixed = [svc("a"), svc("b", "a", cls=RecreateService)]
+    assert _ups(levels(mixed)) == [["a"], ["b"]]
 
 
 def test_steps_pull_first_then_levels_then_removals_then_checks() -> None:

@@ -95,14 +95,33 @@ def steps(unit: Unit) -> list[list[Action]]:
 
 def levels(ups: Sequence[ServiceAction]) -> list[list[Action]]:
     """Service actions by ``depends_on`` level among themselves (services it depends on that are
-    not acted on are running already); the planner lists them in dependency order. Pure."""
+    not acted on are running already; the planner lists them in dependency order), a level after
+    a level nothing waits for merged into it (:func:`_merged`). Pure."""
     level: dict[str, int] = {}
     for action in ups:
         level[action.service] = 1 + max((level[d] for d in action.depends_on if d in level), default=-1)
     grouped: dict[int, list[Action]] = {}
     for action in ups:
         grouped.setdefault(level[action.service], []).append(action)
-    return [grouped[k] for k in sorted(grouped)]
+    return _merged([grouped[k] for k in sorted(grouped)])
+
+
+def _merged(ordered: list[list[Action]]) -> list[list[Action]]:
+    """Consecutive levels in one Compose call when nothing in the first is waited for and both
+    (re)create the same way: Compose itself starts them in ``depends_on`` order (``service_started``
+    needs no wait), one process instead of two."""
+    out: list[list[Action]] = []
+    for level in ordered:
+        previous = out[-1] if out else None
+        if (
+            previous is not None
+            and not any(isinstance(a, ServiceAction) and (a.wait_healthy or a.wait_completed) for a in previous)
+            and {isinstance(a, RecreateService) for a in (*previous, *level)} in ({True}, {False})
+        ):
+            out[-1] = [*previous, *level]
+        else:
+            out.append(list(level))
+    return out
 
 
 def _step(run: Run, unit: Unit, step: list[Action]) -> bool:

@@ -3,7 +3,7 @@
 The resolvers themselves (HTTP to an OCI registry, DescribeImages on ECR) are
 drivers: :mod:`reconciler.drivers.registry`. :func:`resolve_digests` groups the
 wanted :class:`~reconciler.model.ImageSpec` values by repository, asks each
-repository's resolver once for all its tags and returns ``{ImageSpec.key:
+repository's resolver once for all its tags (the repositories at once) and returns ``{ImageSpec.key:
 digest}``; a ref pinned by digest maps to its own digest without a call, and a
 tag that does not exist is simply absent (the planner reports it).
 """
@@ -11,6 +11,7 @@ tag that does not exist is simply absent (the planner reports it).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from reconciler.model import ImageSpec
@@ -33,8 +34,14 @@ def resolve_digests(refs: Sequence[ImageSpec], resolver_for: Callable[[ImageSpec
             result[ref.key] = ref.digest
         elif ref.tag:
             groups.setdefault((ref.registry, ref.repository), []).append(ref)
-    for (_, repository), members in groups.items():
-        digests = resolver_for(members[0]).resolve(repository, [r.tag for r in members if r.tag])
+    def one(item: tuple[tuple[str, str], list[ImageSpec]]) -> dict[str, str]:
+        (_, repository), members = item
+        return resolver_for(members[0]).resolve(repository, [r.tag for r in members if r.tag])
+
+    # repositories are independent: asked at once (the first error, in order, is raised)
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(groups)))) as pool:
+        answers = list(pool.map(one, groups.items()))
+    for members, digests in zip(groups.values(), answers, strict=True):
         for ref in members:
             if ref.tag in digests:
                 result[ref.key] = digests[ref.tag]

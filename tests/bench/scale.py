@@ -104,7 +104,7 @@ def run(
         inproc = _inproc(d, state, with_render=True)
         report.line(f"plan: {inproc['actions']} actions")
         for fmt, r in inproc["render"].items():
-            report.line(f"{fmt:<5} in-process: {r['wall_s']:.3f} s wall, {r['cpu_s']:.3f} s CPU, peak "
+            report.line(f"{fmt:<13} in-process: {r['wall_s']:.3f} s wall, {r['cpu_s']:.3f} s CPU, peak "
                         f"{r['peak_mb']:.0f} MB (tracemalloc), output {r['bytes'] / 2**20:.1f} MB")  # fmt: skip
         for fmt in ("text", "json"):
             cli = _cli("plan", d, state, repeat, "--format", fmt)
@@ -112,6 +112,9 @@ def run(
                         f"{cli.maxrss_mb:.0f} MB max RSS (whole command)")  # fmt: skip
         if (n, s) == TARGET_SIZE:
             for fmt, r in inproc["render"].items():
+                if fmt == "json-indented":
+                    report.line("json-indented (a terminal's, Python's pure-Python encoder) is shown, not targeted")
+                    continue
                 ok = r["wall_s"] <= RENDER_S and r["peak_mb"] < RENDER_MB
                 report.target(f"render {fmt} of the largest plan", f"{seconds(r['wall_s'])}, {mb(r['peak_mb'])}",
                               f"<= {RENDER_S} s and < {RENDER_MB:.0f} MB", ok)  # fmt: skip
