@@ -18,13 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import planner
-from reconciler import render as render_mod
 from reconciler.errors import ReconcilerError
 from reconciler.events import EventSink, PlanReady, PlanStarted, discard
 from reconciler.model import DEFAULT_STATE_TABLE, DesiredState, ObservedState, StateStoreSpec
-from reconciler.plan import Plan
-from reconciler.report import ApplyReport
 from reconciler.settings import Overrides, SandboxWorld, Settings, default_state_dir, resolve_settings
 from reconciler.spec.desired import build_desired, image_registries
 from reconciler.spec.loader import load_environment
@@ -33,7 +29,9 @@ LEASE_TTL = 15.0  # seconds; renewed every 5 s while held (a killed holder block
 
 if TYPE_CHECKING:
     from reconciler.drivers.state.heartbeat import Heartbeat
+    from reconciler.plan import Plan
     from reconciler.reconcile import Outcome
+    from reconciler.report import ApplyReport
     from reconciler.spec.loader import LoadedEnvironment
     from reconciler.spec.models import StateStoreSection
     from reconciler.state import Lease, StateStore
@@ -147,6 +145,8 @@ class EnvironmentContext:
     def plan(self) -> PlanResult:
         self.on_event(PlanStarted(self.desired.environment))
         observed = self.observe()
+        from reconciler import planner
+
         start = time.perf_counter()
         the_plan = planner.plan(self.desired, observed)
         result = PlanResult(the_plan, self.desired, observed, time.perf_counter() - start)
@@ -210,7 +210,9 @@ class EnvironmentContext:
 
     def status(self, color: bool) -> str:
         result = self.plan()
-        return render_mod.render_status(result.plan, result.desired, result.observed, color=color)
+        from reconciler import render
+
+        return render.render_status(result.plan, result.desired, result.observed, color=color)
 
     def close(self) -> None:
         self.world.close()

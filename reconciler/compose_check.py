@@ -17,11 +17,14 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconciler.drivers.compose import ComposeRunner
 from reconciler.errors import SpecError, SpecIssue, WorldError
 from reconciler.model import DesiredState, HostSpec, Sensitive, StackSpec, reveal
 from reconciler.spec.source import display_path
+
+if TYPE_CHECKING:
+    from reconciler.drivers.compose import ComposeRunner
 
 ANY_ADDRESS = ("", "0.0.0.0", "::")
 
@@ -219,7 +222,7 @@ def check_compose_files(
 
 def compose_runner() -> ComposeRunner | None:
     """A runner for ``config`` (offline), or None when Compose v2 is not installed."""
-    from reconciler.drivers.compose import locate_compose
+    from reconciler.drivers.compose import ComposeRunner, locate_compose
 
     try:
         return ComposeRunner(locate_compose())

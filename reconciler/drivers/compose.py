@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler.drivers.docker import DEFAULT_SOCKET, looks_temporary
+from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
 from reconciler.errors import PermanentError, TemporaryError
 from reconciler.secrets import redact
 

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlparse
 
 import docker
@@ -30,7 +30,7 @@ import docker.errors
 import docker.tls
 import requests
 
-from reconciler.drivers.registry import RegistryAuth
+from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
 from reconciler.drivers.waits import Condition, ServiceFailed, wait_services
 from reconciler.errors import PermanentError, ReconcilerError, TemporaryError
 from reconciler.model import (
@@ -44,22 +44,13 @@ from reconciler.model import (
 )
 from reconciler.secrets import redact
 
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+if TYPE_CHECKING:
+    from reconciler.drivers.registry import RegistryAuth
 
+__all__ = ["DEFAULT_SOCKET", "ServiceFailed", "looks_temporary"]
 
 UNREACHABLE = "cannot connect to the Docker engine: is dockerd running?"
-# Engine/daemon messages that mean "not reachable (yet)" rather than "wrong".
-_TRANSIENT_TEXT = re.compile(
-    r"connection refused|cannot connect to the docker daemon|is the docker daemon running|"
-    r"i/o timeout|timed? ?out|tls handshake timeout|temporary failure|connection reset|"
-    r"service unavailable|too many requests|toomanyrequests|no such host|network is unreachable",
-    re.IGNORECASE,
-)
 
-
-def looks_temporary(text: str) -> bool:
-    """Whether an engine/registry/compose error text means "unreachable or overloaded, retry later". Pure."""
-    return bool(_TRANSIENT_TEXT.search(text))
 
 
 class DockerReadApi(Protocol):
