@@ -121,19 +121,7 @@ class SsmReader:
         filters: Sequence[Any] = [{"Key": f"tag:{owner_key}", "Values": [owner]}]
         if root != "/":
             filters = [*filters, {"Key": "Path", "Option": "Recursive", "Values": [root]}]
-        owned: set[str] = set()
-        with translate_errors(f"ssm {root}", endpoint=self.endpoint):
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {"ParameterFilters": list(filters), "MaxResults": DESCRIBE_PAGE_SIZE}
-                if token:
-                    kwargs["NextToken"] = token
-                page = self._read(partial(self._ssm.describe_parameters, **kwargs))
-                owned.update(str(p["Name"]) for p in page.get("Parameters", []))
-                token = page.get("NextToken")
-                if not token:
-                    return owned
-
+        return self._described(filters, f"ssm {root}")
 
     def owned_among(self, names: Sequence[str], owner_key: str, owner: str) -> set[str]:
         """Which of ``names`` carry the tag ``owner_key=owner``: DescribeParameters filtered by name
@@ -147,18 +135,23 @@ class SsmReader:
                 {"Key": "Name", "Option": "Equals", "Values": batch},
                 {"Key": f"tag:{owner_key}", "Values": [owner]},
             ]
-            with translate_errors(f"ssm {batch[0]}", endpoint=self.endpoint):
-                token: str | None = None
-                while True:
-                    kwargs: dict[str, Any] = {"ParameterFilters": filters, "MaxResults": DESCRIBE_PAGE_SIZE}
-                    if token:
-                        kwargs["NextToken"] = token
-                    page = self._read(partial(self._ssm.describe_parameters, **kwargs))
-                    owned.update(str(p["Name"]) for p in page.get("Parameters", []))
-                    token = page.get("NextToken")
-                    if not token:
-                        break
+            owned |= self._described(filters, f"ssm {batch[0]}")
         return owned
+
+    def _described(self, filters: Sequence[Any], resource: str) -> set[str]:
+        """Names DescribeParameters returns for ``filters``, every page."""
+        found: set[str] = set()
+        with translate_errors(resource, endpoint=self.endpoint):
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"ParameterFilters": list(filters), "MaxResults": DESCRIBE_PAGE_SIZE}
+                if token:
+                    kwargs["NextToken"] = token
+                page = self._read(partial(self._ssm.describe_parameters, **kwargs))
+                found.update(str(p["Name"]) for p in page.get("Parameters", []))
+                token = page.get("NextToken")
+                if not token:
+                    return found
 
 
 class SsmWriter:

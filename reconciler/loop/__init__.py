@@ -27,6 +27,7 @@ from reconciler.loop.tick import LoopOptions, Ticker, TickOutcome
 from reconciler.state import Revision, Trigger
 
 if TYPE_CHECKING:
+    from reconciler.drivers.git_source import Revision as GitRevision
     from reconciler.serve import Listener, Push
 
 __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
@@ -47,10 +48,8 @@ class GitRevisions:
         self.git = GitSource(url, branch, cache_dir)
 
     @staticmethod
-    def _revision(found: object) -> Revision:
-        sha, author = getattr(found, "sha"), getattr(found, "author")  # noqa: B009
-        subject, committed = getattr(found, "subject"), getattr(found, "committed_at")  # noqa: B009
-        return Revision(str(sha), str(author), str(subject), float(committed))
+    def _revision(found: GitRevision) -> Revision:
+        return Revision(found.sha, found.author, found.subject, found.committed_at)
 
     def fetch(self) -> Revision:
         return self._revision(self.git.fetch())

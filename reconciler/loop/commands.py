@@ -18,7 +18,7 @@ from pathlib import Path
 
 from reconciler.errors import ReconcilerError
 from reconciler.settings import Overrides, Settings
-from reconciler.state import EnvironmentStatus, HistoryEntry, StateStore, iso
+from reconciler.state import EnvironmentStatus, HistoryEntry, StateStore
 
 Say = Callable[[str], None]
 
@@ -155,4 +155,4 @@ def rollback(env_dir: Path, to: str, *, branch: str | None, push: bool, message:
     )
 
 
-__all__ = ["history", "iso", "loop_status", "pin", "rollback", "status_text", "suspend"]
+__all__ = ["history", "loop_status", "pin", "rollback", "status_text", "suspend"]

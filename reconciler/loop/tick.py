@@ -20,12 +20,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from reconciler import app, reconcile
-from reconciler.errors import ReconcilerError, SpecError, TemporaryError
+from reconciler.errors import ReconcilerError, TemporaryError
 from reconciler.events import EventSink
 from reconciler.loop.decide import Decision, Mode, decide, describe, failed_key
 from reconciler.plan import Plan
@@ -92,7 +93,6 @@ class TickOutcome:
 
 
 OpenStore = Callable[[Settings], StateStore]
-Hold = Callable[[StateStore, str], object]
 
 
 class Ticker:
@@ -150,12 +150,9 @@ class Ticker:
         except ReconcilerError as exc:
             return self._broken_head(head, exc, trigger, actor, started)
         self.settings = settings
-        from reconciler.drivers.state import this_process
-        from reconciler.drivers.state.heartbeat import holding
-
         store = self.open_store(settings)
         try:
-            with holding(store, settings.environment, this_process(self.owner_command), self.options.lease_ttl) as beat:
+            with self._hold(store, settings.environment) as beat:
                 return _Locked(self, store, beat, settings, trigger, actor, started).run(head, head_dir)
         except LeaseHeld as held:
             return TickOutcome(Result.SKIPPED, "another actor holds the environment", head, settings.environment,
@@ -167,23 +164,26 @@ class Ticker:
             return TickOutcome(Result.FAILED, "the state store cannot be reached", head, settings.environment,
                                error=str(exc), temporary=True)  # fmt: skip
 
+    def _hold(self, store: StateStore, environment: str) -> AbstractContextManager[Heartbeat]:
+        """The environment's lease for one tick (refused at once when someone holds it)."""
+        from reconciler.drivers.state import this_process
+        from reconciler.drivers.state.heartbeat import holding
+
+        return holding(store, environment, this_process(self.owner_command), self.options.lease_ttl)
+
     def _broken_head(
         self, head: Revision, exc: ReconcilerError, trigger: Trigger, actor: str, started: float
     ) -> TickOutcome:
         """The head commit's specs do not load: a permanent failure of that revision, recorded in
         the store of the last revision that loaded (if any)."""
         reason = f"revision {describe(head)} cannot be applied: its specs are invalid"
-        outcome = TickOutcome(Result.FAILED, reason, head, error=str(exc), temporary=not isinstance(exc, SpecError)
-                              and isinstance(exc, TemporaryError))  # fmt: skip
+        outcome = TickOutcome(Result.FAILED, reason, head, error=str(exc), temporary=isinstance(exc, TemporaryError))
         if self.settings is None:
             return outcome
-        from reconciler.drivers.state import this_process
-        from reconciler.drivers.state.heartbeat import holding
-
         store = self.open_store(self.settings)
         env = self.settings.environment
         try:
-            with holding(store, env, this_process(self.owner_command), self.options.lease_ttl) as beat:
+            with self._hold(store, env) as beat:
                 now = self.clock()
                 status = store.read_status(env)
                 new = replace(status, last_attempted=head, last_error=str(exc), updated_at=now)

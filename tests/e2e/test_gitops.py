@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -121,9 +123,6 @@ def test_drift_is_healed_with_self_heal_and_only_reported_without(make_env: EnvF
 
 
 def run_loop_once(env: Env, args: list[str]) -> subprocess.CompletedProcess[str]:
-    import os
-    import sys
-
     argv = [sys.executable, "-m", "reconciler.cli", "run", *args, "--sandbox", "--state-dir", str(env.state_dir)]
     return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, check=False,
                           env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
@@ -229,9 +228,6 @@ def test_suspend_stops_acting_resume_acts_again(make_env: EnvFactory, tmp_path: 
 
 
 def cli(env: Env, env_dir: Path, command: str, *args: str) -> subprocess.CompletedProcess[str]:
-    import os
-    import sys
-
     argv = [sys.executable, "-m", "reconciler.cli", command, str(env_dir), "--sandbox", "--state-dir",
             str(env.state_dir), *args]  # fmt: skip
     return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300, check=False,
