@@ -1,6 +1,6 @@
 """Command line: validate | plan | apply | status ENV_DIR, and sandbox up|down|status.
 
-Thin layer over reconciler.app: parses arguments, prints, maps outcomes to
+Thin layer over reconciler.app.environment: parses arguments, prints, maps outcomes to
 exit codes (Terraform's: 0 no changes, 1 error, 2 changes with
 --detailed-exitcode). Every ReconcilerError becomes a clear message on stderr
 and exit 1, never a stack trace.
@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from reconciler.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
     from reconciler import app
-    from reconciler.events import Event
-    from reconciler.plan import Plan
+    from reconciler.core.events import Event
+    from reconciler.core.plan import Plan
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,7 +163,7 @@ def _duration(text: str) -> float:
 
 
 def _overrides(args: argparse.Namespace) -> app.Overrides:
-    from reconciler.app import Overrides
+    from reconciler.app.environment import Overrides
 
     return Overrides(
         sandbox=bool(getattr(args, "sandbox", False)),
@@ -195,7 +195,7 @@ class _Err:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from reconciler.errors import ReconcilerError  # the application is imported once the arguments are read
+    from reconciler.core.errors import ReconcilerError  # the application is imported once the arguments are read
 
     color = sys.stdout.isatty() and not getattr(args, "no_color", False) and "NO_COLOR" not in os.environ
     err = _Err(color)
@@ -270,7 +270,7 @@ def _gitops(args: argparse.Namespace, err: _Err, on_event: Callable[[Event], Non
     elif args.command == "rollback" and args.pin:
         err.say(commands.pin(args.env_dir, overrides, args.pin))
     elif args.command == "rollback":
-        from reconciler.settings import default_state_dir
+        from reconciler.app.settings import default_state_dir
 
         state = args.state_dir or default_state_dir()
         err.say(commands.rollback(args.env_dir, args.to, branch=args.branch, push=args.push, message=args.message,
@@ -282,7 +282,7 @@ def _gitops(args: argparse.Namespace, err: _Err, on_event: Callable[[Event], Non
 
 def _loop(args: argparse.Namespace, err: _Err, on_event: Callable[[Event], None]) -> int:
     from reconciler import loop
-    from reconciler.settings import default_state_dir
+    from reconciler.app.settings import default_state_dir
 
     options = loop.LoopOptions(repo=args.repo, branch=args.branch, path=args.path, mode=args.mode,
                                interval=args.interval, overrides=_overrides(args))  # fmt: skip
@@ -297,12 +297,13 @@ def _write(text: str) -> None:
 
 
 def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: _Err, color: bool) -> int:
-    """Plan, ask, re-check, apply (reconciler.reconcile). Problems block only what they concern
+    """Plan, ask, re-check, apply (reconciler.app.reconcile). Problems block only what they concern
     (a stack whose image is missing, a host that cannot be reached): the rest is applied, then exit 1."""
     import time
 
-    from reconciler import reconcile, render
-    from reconciler.errors import ReconcilerError
+    from reconciler import render
+    from reconciler.app import reconcile
+    from reconciler.core.errors import ReconcilerError
 
     def show(plan: Plan, fresh: bool) -> None:
         if fresh:

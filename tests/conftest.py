@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox import SandboxInfo, up
 
 REPO = Path(__file__).resolve().parent.parent

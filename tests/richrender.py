@@ -8,11 +8,11 @@ import io
 from rich.console import Console
 from rich.text import Text
 
-from reconciler.diff import text
-from reconciler.plan import Plan
+from reconciler.core.diff import text
+from reconciler.core.plan import Plan
+from reconciler.core.report import ApplyReport
 from reconciler.render.apply import host_outcomes
 from reconciler.render.text import STYLES, groups, summary, symbol
-from reconciler.report import ApplyReport
 
 _STATUS_STYLES = {"done": "green", "failed": "bold red", "skipped": "yellow"}
 

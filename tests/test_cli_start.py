@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: What must not be imported before a command runs: the clients, the spec models, the renderers.
 HEAVY = ("boto3", "botocore", "docker", "rich", "pydantic", "ruamel", "jsonpatch", "requests", "tenacity",
-         "reconciler.app", "reconciler.spec", "reconciler.model", "reconciler.render", "reconciler.errors")
+         "reconciler.app", "reconciler.spec", "reconciler.core.model", "reconciler.render",
+         "reconciler.core.errors")
 
 _PROBE = """
 import json, sys
@@ -58,4 +59,4 @@ def test_the_probe_sees_heavy_imports_when_a_command_runs(tmp_path: Path) -> Non
     """The check above can fail: a command that runs loads the application."""
     code, modules = modules_after("validate", str(tmp_path / "nowhere"))
     assert code == 1
-    assert "pydantic" in modules and "reconciler.app" in modules
+    assert "pydantic" in modules and "reconciler.app.environment" in modules

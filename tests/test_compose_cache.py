@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.compose_check import CheckCache, check_compose_files
+from reconciler.app.compose_check import CheckCache, check_compose_files
+from reconciler.core.errors import SpecError
+from reconciler.core.model import DesiredState
 from reconciler.drivers.compose import ComposeRunner, locate_compose
-from reconciler.errors import SpecError
-from reconciler.model import DesiredState
 from reconciler.spec.desired import build_desired
 from reconciler.spec.loader import load_environment
 

@@ -1,4 +1,4 @@
-"""reconciler.diff: RFC 6902 patches and readable lines, secrets masked."""
+"""reconciler.core.diff: RFC 6902 patches and readable lines, secrets masked."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import jsonpatch
 import pytest
 
-from reconciler.diff import entries, patch, sensitivity, text, to_jsonable
-from reconciler.model import MASK, Sensitive
-from reconciler.plan import Change
+from reconciler.core.diff import entries, patch, sensitivity, text, to_jsonable
+from reconciler.core.model import MASK, Sensitive
+from reconciler.core.plan import Change
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +17,7 @@ def no_reveal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """diff must never reveal a secret: make reveal() fail loudly."""
 
     def refuse(self: Sensitive) -> str:
-        raise AssertionError("reconciler.diff called Sensitive.reveal()")
+        raise AssertionError("reconciler.core.diff called Sensitive.reveal()")
 
     monkeypatch.setattr(Sensitive, "reveal", refuse)
     yield

@@ -30,13 +30,8 @@ from drivers.worldkit import (
     uid,
 )
 
-from reconciler.drivers.aws import AwsClients, CallCounter, RateLimiter
-from reconciler.drivers.compose import ComposeRunner
-from reconciler.drivers.docker import DockerEngine, connect
-from reconciler.drivers.ssm import SsmWriter
-from reconciler.events import Event
-from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
-from reconciler.model import (
+from reconciler.core.events import Event
+from reconciler.core.model import (
     CONFIG_HASH_KEY,
     ENVIRONMENT_KEY,
     OWNER_KEY,
@@ -47,8 +42,7 @@ from reconciler.model import (
     StackSpec,
     Value,
 )
-from reconciler.override import render_override
-from reconciler.plan import (
+from reconciler.core.plan import (
     PARAMETERS_UNIT,
     PRUNE_UNIT,
     Action,
@@ -66,6 +60,12 @@ from reconciler.plan import (
     Unit,
     stack_unit_id,
 )
+from reconciler.drivers.aws import AwsClients, CallCounter, RateLimiter
+from reconciler.drivers.compose import ComposeRunner
+from reconciler.drivers.docker import DockerEngine, connect
+from reconciler.drivers.ssm import SsmWriter
+from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.planner.override import render_override
 from reconciler.render import event_line, render_report
 
 __all__ = ["clients", "compose", "docker_api", "prefix", "project", "test_image"]  # fixtures

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.events import Event, LeftoverRemoved
+from reconciler.core.events import Event, LeftoverRemoved
+from reconciler.core.plan import Plan
 from reconciler.executor import Drivers, execute
-from reconciler.plan import Plan
 from reconciler.render import event_line
 
 

@@ -11,10 +11,10 @@ import pytest
 from drivers.worldkit import PushedImage, clients, compose, docker_api, prefix, project, test_image
 from test_executor import HOST, Recorder, change, service_action, stack, stack_unit, statuses, world
 
+from reconciler.core.model import Dependency, ServiceSpec, ServiceTarget
+from reconciler.core.plan import CreateService, ExpectNetwork, Plan, PullImage, RecreateService, RemoveService, Unit
 from reconciler.executor import Drivers, ExecuteOptions, execute
 from reconciler.executor.stack import levels, steps
-from reconciler.model import Dependency, ServiceSpec, ServiceTarget
-from reconciler.plan import CreateService, ExpectNetwork, Plan, PullImage, RecreateService, RemoveService, Unit
 
 __all__ = ["clients", "compose", "docker_api", "prefix", "project", "test_image", "world"]  # fixtures
 

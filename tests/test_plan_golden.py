@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from planner.build import desired_state, observed_state
 
-from reconciler.plan import Plan
+from reconciler.core.plan import Plan
 from reconciler.planner import plan
 from reconciler.render import render_json, render_markdown, render_text
 

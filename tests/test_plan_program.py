@@ -7,9 +7,8 @@ import inspect
 
 from planner.build import desired_state, observed_state
 
-import reconciler.plan as plan_module
-from reconciler.executor import HANDLERS, execute
-from reconciler.plan import (
+import reconciler.core.plan as plan_module
+from reconciler.core.plan import (
     ACTION_TYPES,
     PARAMETERS_UNIT,
     PRUNE_UNIT,
@@ -18,6 +17,7 @@ from reconciler.plan import (
     ProjectContainers,
     ServiceAction,
 )
+from reconciler.executor import HANDLERS, execute
 from reconciler.planner import plan
 
 

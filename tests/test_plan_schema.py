@@ -18,9 +18,9 @@ from test_plan_golden import golden_path, golden_plan
 from test_properties import PROPERTY_SETTINGS, worlds
 from test_render import DESIRED, OBSERVED
 
-from reconciler.plan import ACTION_TYPES, PLAN_FORMAT_VERSION, Plan
-from reconciler.plan_json import plan_document
+from reconciler.core.plan import ACTION_TYPES, PLAN_FORMAT_VERSION, Plan
 from reconciler.planner import plan
+from reconciler.render.json import plan_document
 
 CASES = sorted((Path(__file__).parent / "planner" / "cases").glob("*.yaml"))
 

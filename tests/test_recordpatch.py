@@ -1,4 +1,4 @@
-"""reconciler.recordpatch: the direct record diff gives exactly jsonpatch.make_patch's operations."""
+"""reconciler.core.patch: the direct record diff gives exactly jsonpatch.make_patch's operations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jsonpatch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.recordpatch import make_patch, pointer
+from reconciler.core.patch import make_patch, pointer
 
 #: Few keys and values, so that records share keys (replace), miss some (add/remove) and
 #: hold equal values in different places (move); keys that need JSON Pointer escaping.

@@ -15,12 +15,12 @@ from planschema import assert_valid
 from test_plan_golden import golden_path, golden_plan
 from test_render import DESIRED, OBSERVED
 
-from reconciler.model import Sensitive
-from reconciler.plan import PARAMETERS_UNIT, PRUNE_UNIT, Change, Plan, Problem, PutParameter, Unchanged, Unit
-from reconciler.plan_json import plan_document
+from reconciler.core.model import Sensitive
+from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, Change, Plan, Problem, PutParameter, Unchanged, Unit
+from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.planner import plan
 from reconciler.render import render_json, render_report, render_text
-from reconciler.report import ActionResult, ApplyReport
+from reconciler.render.json import plan_document
 
 #: Text as hostile as a message or a reason can be: control codes rich removes (BEL, BS, VT,
 #: FF, CR), tabs, newlines, wide and combining characters, emoji; no ESC (checked separately).

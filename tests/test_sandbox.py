@@ -24,8 +24,8 @@ import boto3
 import docker
 import pytest
 
-from reconciler.errors import ReconcilerError, WorldError
-from reconciler.model import COMPOSE_PROJECT, OWNER_KEY
+from reconciler.core.errors import ReconcilerError, WorldError
+from reconciler.core.model import COMPOSE_PROJECT, OWNER_KEY
 from reconciler.sandbox import Engine, SandboxInfo, down, endpoints, images, seed, services, status, up
 from reconciler.sandbox.services import Clock, EngineDaemon
 

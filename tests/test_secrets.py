@@ -1,4 +1,4 @@
-"""Secret masking (reconciler.secrets) as a property: whatever the secret and the text around
+"""Secret masking (reconciler.core.secrets) as a property: whatever the secret and the text around
 it, no masked output holds the secret or any line of it. Pure, plus Compose's error path."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.errors import WorldError
+from reconciler.core.model import MASK
+from reconciler.core.secrets import MIN_LINE, redact
 from reconciler.drivers.compose import ComposeRunner
-from reconciler.errors import WorldError
-from reconciler.model import MASK
-from reconciler.secrets import MIN_LINE, redact
 
 # Secrets with newlines, quotes, $, backslashes and blanks; letters of the mask itself are left
 # out so that the mask cannot spell part of a secret.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.model import (
+from reconciler.core.model import (
     COMPOSE_CONTAINER_NUMBER,
     COMPOSE_ONEOFF,
     COMPOSE_PROJECT,
@@ -28,7 +28,7 @@ from reconciler.model import (
     ObservedState,
     ObservedVolume,
 )
-from reconciler.plan import (
+from reconciler.core.plan import (
     Action,
     CreateService,
     DeleteParameter,

@@ -11,14 +11,15 @@ ThrottlingException/TooManyUpdates (which botocore never retries) with
 tenacity's exponential backoff. ``adaptive`` mode was not chosen: botocore
 documents it as experimental, it only slows down *after* being throttled and
 throttles every operation of the client alike. :func:`translate_errors` turns
-botocore failures into :class:`~reconciler.errors.TemporaryError` (throttled,
-5xx, unreachable, timed out) or :class:`~reconciler.errors.PermanentError`
+botocore failures into :class:`~reconciler.core.errors.TemporaryError` (throttled,
+5xx, unreachable, timed out) or :class:`~reconciler.core.errors.PermanentError`
 (denied, invalid, not found) naming the resource and the endpoint, with a short
-message: no stack trace and never a secret value (masking: :mod:`reconciler.secrets`).
+message: no stack trace and never a secret value (masking: :mod:`reconciler.core.secrets`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
@@ -49,8 +51,8 @@ from botocore.exceptions import (
 )
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from reconciler.errors import PermanentError, ReconcilerError, TemporaryError
-from reconciler.secrets import redact
+from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError
+from reconciler.core.secrets import redact
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -92,6 +94,33 @@ def client_config(max_attempts: int = READ_RETRY_ATTEMPTS) -> Config:
         connect_timeout=3,
         read_timeout=10,
     )
+
+
+# moto accepts any credentials; used only for an endpoint on this machine when
+# the default chain finds none (the sandbox, `make run` on a fresh machine).
+LOOPBACK_CREDENTIALS = ("testing", "testing")
+
+
+def is_loopback(url: str | None) -> bool:
+    """``url`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    if not url:
+        return False
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def aws_session(region: str, endpoint_url: str | None) -> boto3.Session:
+    """The default credential chain; placeholder credentials only for a loopback endpoint without any."""
+    session = boto3.Session(region_name=region)
+    if session.get_credentials() is None and is_loopback(endpoint_url):
+        key, secret = LOOPBACK_CREDENTIALS
+        session = boto3.Session(region_name=region, aws_access_key_id=key, aws_secret_access_key=secret)
+    return session
 
 
 def make_clients(

@@ -9,8 +9,8 @@ Otherwise Compose runs with a *clean* environment (PATH, HOME and the
 DOCKER_* connection settings only): neither the reconciler's own variables
 (e.g. the ``fromEnv`` secrets) nor stray COMPOSE_* settings can leak into a
 stack. Output is captured; a failure raises
-:class:`~reconciler.errors.PermanentError` with the tail of stderr, secret
-values masked, naming the Docker host; a :class:`~reconciler.errors.TemporaryError`
+:class:`~reconciler.core.errors.PermanentError` with the tail of stderr, secret
+values masked, naming the Docker host; a :class:`~reconciler.core.errors.TemporaryError`
 when the daemon could not be reached or Compose timed out.
 """
 
@@ -24,9 +24,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reconciler.core.errors import PermanentError, TemporaryError
+from reconciler.core.secrets import redact
 from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
-from reconciler.errors import PermanentError, TemporaryError
-from reconciler.secrets import redact
 
 ERROR_TAIL_LINES = 12
 PASSED_ENV = (

@@ -4,9 +4,9 @@ Uses the low-level :class:`docker.APIClient` (injected). Every operation is safe
 to repeat: pulling an image that is present does nothing, removing a container
 that is gone is done. Waiting polls ``inspect`` with an injected clock and
 sleep. :func:`list_compose_resources` is the observers' only read (four
-label-filtered listings, raw dicts; parsing is :mod:`reconciler.observe.docker`'s).
-Failures become :class:`~reconciler.errors.TemporaryError` (engine unreachable,
-timed out, HTTP 5xx) or :class:`~reconciler.errors.PermanentError` (HTTP 4xx;
+label-filtered listings, raw dicts; parsing is :mod:`reconciler.observe.stacks`'s).
+Failures become :class:`~reconciler.core.errors.TemporaryError` (engine unreachable,
+timed out, HTTP 5xx) or :class:`~reconciler.core.errors.PermanentError` (HTTP 4xx;
 ``ServiceFailed`` for a service that is unhealthy, exited or too slow), naming
 the engine's socket/URL, with secrets masked. :class:`DockerCallCounter` counts
 API calls through requests' response hook.
@@ -30,10 +30,8 @@ import docker.errors
 import docker.tls
 import requests
 
-from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
-from reconciler.drivers.waits import Condition, ServiceFailed, wait_services
-from reconciler.errors import PermanentError, ReconcilerError, TemporaryError
-from reconciler.model import (
+from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError
+from reconciler.core.model import (
     COMPOSE_NETWORK,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -42,7 +40,9 @@ from reconciler.model import (
     is_oneoff,
     made_by_compose,
 )
-from reconciler.secrets import redact
+from reconciler.core.secrets import redact
+from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
+from reconciler.drivers.waits import Condition, ServiceFailed, wait_services
 
 if TYPE_CHECKING:
     from reconciler.drivers.registry import RegistryAuth

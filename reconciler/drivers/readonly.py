@@ -2,8 +2,8 @@
 
 A plan must never change the world. Rather than trusting every observer to call
 only reads, the clients handed to them refuse anything else *before a request
-leaves the process*, with :class:`~reconciler.errors.ReadOnlyViolation` (a
-:class:`~reconciler.errors.PermanentError`) naming the operation and the endpoint:
+leaves the process*, with :class:`~reconciler.core.errors.ReadOnlyViolation` (a
+:class:`~reconciler.core.errors.PermanentError`) naming the operation and the endpoint:
 
 * :func:`read_only_boto3` hooks botocore's ``before-parameter-build`` event on a
   client: only operations named ``Get*``, ``Describe*``, ``List*`` and
@@ -20,22 +20,24 @@ leaves the process*, with :class:`~reconciler.errors.ReadOnlyViolation` (a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit
 
 import docker
 import requests
 
+from reconciler.core.errors import ReadOnlyViolation
 from reconciler.drivers.aws import endpoint_of
-from reconciler.drivers.docker import describe_host
-from reconciler.errors import ReadOnlyViolation
+from reconciler.drivers.docker import DockerEngine, describe_host
 
 __all__ = [
     "DOCKER_READS",
     "HTTP_READS",
     "READ_PREFIXES",
+    "DockerApi",
     "ReadOnlyDockerApi",
     "ReadOnlySession",
+    "docker_engine",
     "is_read_operation",
     "read_only_boto3",
 ]
@@ -209,3 +211,11 @@ def refuse_compose(cmd: list[str], **kwargs: Any) -> NoReturn:
     verb = next((arg for arg in cmd if arg in ("up", "down", "create", "start", "stop", "rm", "pull")), "command")
     host = (kwargs.get("env") or {}).get("DOCKER_HOST", "")
     raise ReadOnlyViolation("docker compose", verb, endpoint=str(host))
+
+
+DockerApi = docker.APIClient | ReadOnlyDockerApi  # a host's client: the read-only wrapper for plan and status
+
+
+def docker_engine(api: DockerApi) -> DockerEngine:
+    """The engine driver over a host's client (a read-only one refuses every write)."""
+    return DockerEngine(cast(docker.APIClient, api))

@@ -17,8 +17,8 @@ Two resolvers share one shape, ``resolve(repository, tags) -> {tag: digest}``
 :func:`cached_logins` keeps each registry's pull credentials until shortly
 before they expire (ECR's GetAuthorizationToken: 12 hours). Clocks are
 injected so tests never sleep. Failures are
-:class:`~reconciler.errors.TemporaryError` (unreachable, timeout, 429, 5xx) or
-:class:`~reconciler.errors.PermanentError` (denied, unsupported auth, other 4xx),
+:class:`~reconciler.core.errors.TemporaryError` (unreachable, timeout, 429, 5xx) or
+:class:`~reconciler.core.errors.PermanentError` (denied, unsupported auth, other 4xx),
 naming the registry and its URL.
 """
 
@@ -28,18 +28,20 @@ import base64
 import hashlib
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import requests
 from botocore.exceptions import ClientError
 
+from reconciler.core.errors import PermanentError, TemporaryError
+from reconciler.core.model import Sensitive
 from reconciler.drivers.aws import endpoint_of, error_code, read_retrying, translate_errors
-from reconciler.errors import PermanentError, TemporaryError
-from reconciler.model import Sensitive
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -353,3 +355,29 @@ def cached_logins(
         return auth
 
     return auth_for
+
+
+HttpSession = requests.Session
+
+
+def http_session() -> requests.Session:
+    """The HTTP session registries are read through (one per world, closed with it)."""
+    return requests.Session()
+
+
+class RegistryCallCounter:
+    """Counts registry HTTP requests (method, host) through requests' response hook."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def attach(self, session: requests.Session) -> RegistryCallCounter:
+        session.hooks["response"].append(self._on_response)
+        return self
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        self.calls[(str(request.method), urlparse(str(request.url)).netloc)] += 1
+
+    def reset(self) -> None:
+        self.calls.clear()

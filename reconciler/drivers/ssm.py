@@ -2,9 +2,9 @@
 :class:`SsmWriter` (put, tag and delete, paced and retried, each safe to repeat). Does I/O.
 
 The reader returns raw API dicts and names; deciding what they mean (merging
-paths, wrapping SecureStrings) is :mod:`reconciler.observe.ssm`'s job. A name
+paths, wrapping SecureStrings) is :mod:`reconciler.observe.parameters`'s job. A name
 that does not exist is ``None``/absent, never an error; every other failure is a
-:class:`~reconciler.errors.TemporaryError` or :class:`~reconciler.errors.PermanentError`
+:class:`~reconciler.core.errors.TemporaryError` or :class:`~reconciler.core.errors.PermanentError`
 naming the parameter and the endpoint.
 
 Every mutating call goes through a shared :class:`~reconciler.drivers.aws.RateLimiter`
@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
+from reconciler.core.errors import PermanentError
+from reconciler.core.model import OWNER_KEY, ParamType, Value, reveal
 from reconciler.drivers.aws import (
     READ_RETRY_BUDGET,
     RateLimiter,
@@ -35,8 +37,6 @@ from reconciler.drivers.aws import (
     translate_errors,
     write_retrying,
 )
-from reconciler.errors import PermanentError
-from reconciler.model import OWNER_KEY, ParamType, Value, reveal
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient

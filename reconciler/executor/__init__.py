@@ -25,13 +25,13 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from reconciler.events import EventSink, LeftoverRemoved, discard
+from reconciler.core.events import EventSink, LeftoverRemoved, discard
+from reconciler.core.model import Sensitive
+from reconciler.core.plan import Plan, PutParameter
+from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.executor.handlers import HANDLERS, up_services
 from reconciler.executor.run import Drivers, ExecuteOptions, HostDrivers, Run
 from reconciler.executor.stack import run_unit
-from reconciler.model import Sensitive
-from reconciler.plan import Plan, PutParameter
-from reconciler.report import ActionResult, ApplyReport
 
 
 def execute(

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from reconciler.drivers.docker import DockerEngine
-from reconciler.drivers.waits import Condition
-from reconciler.errors import ReconcilerError, TemporaryError
-from reconciler.events import ActionStarted, WaitProgress
-from reconciler.executor.run import HostDrivers, Run
-from reconciler.model import CONFIG_HASH_KEY, OWNER_KEY, reveal
-from reconciler.plan import (
+from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.events import ActionStarted, WaitProgress
+from reconciler.core.model import CONFIG_HASH_KEY, OWNER_KEY, reveal
+from reconciler.core.plan import (
     Action,
     CreateService,
     DeleteParameter,
@@ -33,6 +30,9 @@ from reconciler.plan import (
     StartService,
     Unit,
 )
+from reconciler.drivers.docker import DockerEngine
+from reconciler.drivers.waits import Condition
+from reconciler.executor.run import HostDrivers, Run
 
 Handler = Callable[[Run, Unit, Action], str]
 

@@ -18,16 +18,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.address import parameter_address
+from reconciler.core.address import parameter_address
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.events import ActionFinished, Event, EventSink, UnitFinished, UnitStarted
+from reconciler.core.plan import PARAMETERS_UNIT, Action, Plan, Unit
+from reconciler.core.report import ActionResult, ApplyReport, Status
+from reconciler.core.secrets import redact
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker import DockerEngine
 from reconciler.drivers.registry import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.errors import ReconcilerError
-from reconciler.events import ActionFinished, Event, EventSink, UnitFinished, UnitStarted
-from reconciler.plan import PARAMETERS_UNIT, Action, Plan, Unit
-from reconciler.report import ActionResult, ApplyReport, Status
-from reconciler.secrets import redact
 
 
 def _no_auth(registry: str) -> RegistryAuth | None:

@@ -19,11 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.errors import ReconcilerError, TemporaryError
-from reconciler.executor.files import ensure_private_dir, override_text, write_private
-from reconciler.executor.handlers import HANDLERS, LevelFailed, up_services
-from reconciler.executor.run import Run
-from reconciler.plan import (
+from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.plan import (
     Action,
     CreateService,
     ExpectNetwork,
@@ -34,7 +31,10 @@ from reconciler.plan import (
     StartService,
     Unit,
 )
-from reconciler.report import Status
+from reconciler.core.report import Status
+from reconciler.drivers.files import ensure_private_dir, override_text, write_private
+from reconciler.executor.handlers import HANDLERS, LevelFailed, up_services
+from reconciler.executor.run import Run
 
 MAX_PARALLEL_PULLS = 4
 _UP = (CreateService, RecreateService, StartService)

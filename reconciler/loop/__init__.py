@@ -21,13 +21,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from reconciler.events import EventSink
+from reconciler.core.events import EventSink
 from reconciler.loop.runner import Loop
 from reconciler.loop.tick import LoopOptions, Ticker, TickOutcome
 from reconciler.state import Revision, Trigger
 
 if TYPE_CHECKING:
-    from reconciler.drivers.git_source import Revision as GitRevision
+    from reconciler.drivers.git.source import Revision as GitRevision
     from reconciler.serve import Listener, Push
 
 __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
@@ -43,7 +43,7 @@ class GitRevisions:
     """The git source as the loop sees it (revisions as the state store records them)."""
 
     def __init__(self, url: str, branch: str, cache_dir: Path) -> None:
-        from reconciler.drivers.git_source import GitSource
+        from reconciler.drivers.git.source import GitSource
 
         self.git = GitSource(url, branch, cache_dir)
 
@@ -80,7 +80,7 @@ def run(
     on_event: EventSink,
 ) -> int:
     """Run the loop until stopped (or one tick with ``once``); the exit code."""
-    from reconciler.statestore import open_state_store
+    from reconciler.app.statestore import open_state_store
 
     folder = work_dir(state_dir, options)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def _watch(
     paths = source.watch_paths()
     if not paths:
         return None
-    from reconciler.drivers.git_watch import watch
+    from reconciler.drivers.git.watch import watch
 
     def changed(_paths: frozenset[Path]) -> None:
         loop.wake(Trigger.WATCH, "a new commit in the local repository")

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.errors import ReconcilerError
-from reconciler.settings import Overrides, Settings
+from reconciler.app.settings import Overrides, Settings
+from reconciler.core.errors import ReconcilerError
 from reconciler.state import EnvironmentStatus, HistoryEntry, StateStore
 
 Say = Callable[[str], None]
@@ -25,7 +25,7 @@ Say = Callable[[str], None]
 
 def _store(env_dir: Path, overrides: Overrides) -> tuple[Settings, StateStore]:
     from reconciler import app
-    from reconciler.statestore import open_state_store
+    from reconciler.app.statestore import open_state_store
 
     settings = app.environment_settings(env_dir, overrides)
     return settings, open_state_store(settings)
@@ -127,15 +127,15 @@ def pin(env_dir: Path, overrides: Overrides, sha: str | None) -> str:
 
 
 def _resolve_revision(env_dir: Path, rev: str) -> str:
-    from reconciler.drivers.git_local import local_repository, resolve_revision
+    from reconciler.drivers.git.local import local_repository, resolve_revision
 
     return resolve_revision(local_repository(env_dir).top, rev)
 
 
 def rollback(env_dir: Path, to: str, *, branch: str | None, push: bool, message: str | None, state_dir: Path) -> str:
     """A commit on the branch that restores the environment folder to its content at ``to``."""
-    from reconciler.drivers.git_local import local_repository
-    from reconciler.drivers.git_rollback import restore_commit
+    from reconciler.drivers.git.local import local_repository
+    from reconciler.drivers.git.rollback import restore_commit
 
     local = local_repository(env_dir)
     name = branch or local.branch

@@ -17,9 +17,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.plan import Plan
-from reconciler.records import reasons
+from reconciler.core.plan import Plan
 from reconciler.state import EnvironmentStatus, Result, Revision
+from reconciler.state.records import reasons
 
 Mode = Literal["apply", "plan"]
 

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from reconciler import app, reconcile
-from reconciler.errors import ReconcilerError, TemporaryError
-from reconciler.events import EventSink
+from reconciler import app
+from reconciler.app import reconcile
+from reconciler.app.settings import Overrides, Settings
+from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.events import EventSink
+from reconciler.core.plan import Plan
+from reconciler.core.report import ApplyReport
 from reconciler.loop.decide import Decision, Mode, decide, describe, failed_key
-from reconciler.plan import Plan
-from reconciler.records import action_counts, apply_result, failures
-from reconciler.report import ApplyReport
-from reconciler.settings import Overrides, Settings
 from reconciler.state import (
     ConditionStatus,
     ConditionType,
@@ -46,6 +46,7 @@ from reconciler.state import (
     StateStore,
     Trigger,
 )
+from reconciler.state.records import action_counts, apply_result, failures
 
 if TYPE_CHECKING:
     from reconciler.drivers.state.heartbeat import Heartbeat
@@ -55,7 +56,7 @@ LEASE_TTL = 15.0
 
 
 class Source(Protocol):
-    """Where the specs come from (reconciler.drivers.git_source.GitSource)."""
+    """Where the specs come from (reconciler.drivers.git.source.GitSource)."""
 
     def fetch(self) -> Revision: ...
     def revision(self, sha: str) -> Revision: ...
@@ -261,7 +262,7 @@ class _Locked:
         error: str | None,
         temporary: bool,
     ) -> TickOutcome:
-        from reconciler.loop.status import next_status
+        from reconciler.loop.conditions import next_status
 
         env = self.settings.environment
         now = self.ticker.clock()

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from reconciler.model import DesiredState, ObservedState
-from reconciler.plan import (
+from reconciler.core.model import DesiredState, ObservedState
+from reconciler.core.plan import (
     PARAMETERS_UNIT,
     PRUNE_UNIT,
     Action,

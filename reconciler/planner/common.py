@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.address import (
+from reconciler.core.address import (
     container_address,
     duplicate_network_address,
     host_stack_address,
@@ -22,8 +22,8 @@ from reconciler.address import (
     stack_image_address,
     volume_address,
 )
-from reconciler.model import DesiredState, ParameterSpec, Sensitive, Value
-from reconciler.plan import Action, Problem, Unchanged
+from reconciler.core.model import DesiredState, ParameterSpec, Sensitive, Value
+from reconciler.core.plan import Action, Problem, Unchanged
 
 __all__ = [
     "Draft",

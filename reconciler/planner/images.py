@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from reconciler.model import DesiredState, ImageSpec, ObservedState
-from reconciler.plan import Change, Problem, PullImage, Unchanged
+from reconciler.core.model import DesiredState, ImageSpec, ObservedState
+from reconciler.core.plan import Change, Problem, PullImage, Unchanged
 from reconciler.planner.common import Draft, image_address, short, stack_image_address
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 
-from reconciler.model import ServiceSpec, StackSpec
+from reconciler.core.model import ServiceSpec, StackSpec
 
 
 def service_order(stack: StackSpec) -> list[ServiceSpec]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from reconciler.model import (
+from reconciler.core.model import (
     ENVIRONMENT_KEY,
     OWNER_KEY,
     DesiredState,
@@ -25,7 +25,7 @@ from reconciler.model import (
     Value,
     path_is_under,
 )
-from reconciler.plan import Action, Change, DeleteParameter, Problem, PutParameter, Unchanged
+from reconciler.core.plan import Action, Change, DeleteParameter, Problem, PutParameter, Unchanged
 from reconciler.planner.common import ParameterIndex, parameter_address, same_value, secret
 
 

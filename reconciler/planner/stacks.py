@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from reconciler.model import (
+from reconciler.core.model import (
     COMPOSE_CONTAINER_NUMBER,
     DesiredState,
     HostSpec,
@@ -36,8 +36,7 @@ from reconciler.model import (
     leftover_of_recreate,
     made_by_compose,
 )
-from reconciler.override import render_override
-from reconciler.plan import (
+from reconciler.core.plan import (
     Action,
     Change,
     ComposeProject,
@@ -53,6 +52,7 @@ from reconciler.plan import (
     ServiceAction,
     StartService,
     Unchanged,
+    containers_fingerprint,
 )
 from reconciler.planner.common import (
     Draft,
@@ -70,6 +70,7 @@ from reconciler.planner.common import (
 )
 from reconciler.planner.images import plan_pulls
 from reconciler.planner.order import service_order, waits
+from reconciler.planner.override import render_override
 from reconciler.planner.targets import (
     config_hash,
     environment,
@@ -608,7 +609,7 @@ def _plan_host(
         result.assumed = ProjectContainers(
             host,
             stack.project,
-            tuple(sorted((c.id, c.service, c.config_hash or "", c.owner or "") for c in everything)),
+            containers_fingerprint(everything),
         )
     if any(isinstance(a, ServiceAction) and not isinstance(a, RemoveService) for a in services):
         injected = {svc.name: tuple(injected_keys(svc, ctx.index)) for svc in stack.services}

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 
-from reconciler.model import (
+from reconciler.core.model import (
     DEFAULT_HOST,
     DesiredState,
     HostSpec,

@@ -1,7 +1,7 @@
 """Plan output: text for terminals, JSON for machines, Markdown for PR comments; status, apply
 reports and event lines. Pure.
 
-Every format takes secret values only through :mod:`reconciler.diff`, which
+Every format takes secret values only through :mod:`reconciler.core.diff`, which
 masks every :class:`Sensitive` as ``(sensitive)``; nothing here calls
 ``Sensitive.reveal()``. Functions return strings; printing is the caller's.
 Text is built as one string, with ANSI styles only when asked (a terminal);
@@ -10,12 +10,12 @@ rich is imported only to draw the tables of ``status``.
 
 from __future__ import annotations
 
-from reconciler.plan import Plan
-from reconciler.plan_json import counts, render_json
+from reconciler.core.plan import Plan
 from reconciler.render.apply import host_outcomes, render_report
 from reconciler.render.events import event_line
+from reconciler.render.json import counts, render_json
 from reconciler.render.markdown import render_markdown
-from reconciler.render.status import render_status
+from reconciler.render.overview import render_status
 from reconciler.render.text import SYMBOLS, render_text, summary, symbol
 
 __all__ = [

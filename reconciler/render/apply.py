@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.address import host_of
+from reconciler.core.address import host_of
+from reconciler.core.report import ApplyReport
 from reconciler.render.style import Lines
-from reconciler.report import ApplyReport
 
 _STATUS_STYLES = {"done": "green", "failed": "bold red", "skipped": "yellow"}
 

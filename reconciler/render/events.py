@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.events import (
+from reconciler.core.events import (
     ActionFinished,
     ActionStarted,
     Event,

@@ -1,12 +1,12 @@
 """The plan as Markdown for a pull-request comment: summary, problems, a table of actions,
-collapsible diffs. Pure; every secret masked (values come only through :mod:`reconciler.diff`)."""
+collapsible diffs. Pure; every secret masked (values come only through :mod:`reconciler.core.diff`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from reconciler.diff import entries
-from reconciler.plan import Action, Plan, Unchanged
+from reconciler.core.diff import entries
+from reconciler.core.plan import Action, Plan, Unchanged
 from reconciler.render.text import summary, symbol
 
 

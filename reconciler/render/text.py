@@ -1,15 +1,15 @@
 """The plan as text for a terminal: problems, grouped actions with reasons and diffs, summary. Pure.
 
 Built as one string (:class:`~reconciler.render.style.Lines`); ANSI styles only
-when ``color``. Secret values come only through :mod:`reconciler.diff`, which
+when ``color``. Secret values come only through :mod:`reconciler.core.diff`, which
 masks them.
 """
 
 from __future__ import annotations
 
-from reconciler.diff import text
-from reconciler.plan import PARAMETERS_UNIT, PRUNE_UNIT, Action, Plan
-from reconciler.plan_json import counts
+from reconciler.core.diff import text
+from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, Action, Plan
+from reconciler.render.json import counts
 from reconciler.render.style import Lines
 
 SYMBOLS = {("create",): "+", ("update",): "~", ("delete", "create"): "-/+", ("delete",): "-"}

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.errors import ReconcilerError
-from reconciler.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
 from reconciler.sandbox import images, seed, services
 from reconciler.sandbox.services import HOST, Clock
 

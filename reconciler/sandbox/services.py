@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 HOST = "127.0.0.1"  # every sandbox service listens on loopback only

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 from reconciler.serve.handler import Config, Handler
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.webhook import Deliveries, Push

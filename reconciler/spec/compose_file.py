@@ -11,7 +11,7 @@ the networks and named volumes it uses; and to reject what Compose would
 reject or what would make a plan fail: no ``services`` mapping, unknown or
 cyclic dependencies, bad conditions, ``service_healthy`` on a service
 without a healthcheck, undefined networks/volumes, invalid interpolation.
-All problems are raised together as one :class:`~reconciler.errors.SpecError`.
+All problems are raised together as one :class:`~reconciler.core.errors.SpecError`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
-from reconciler.errors import SpecError, SpecIssue
-from reconciler.model import Dependency
+from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.core.model import Dependency
 from reconciler.spec.source import SourceDoc, read_yaml
 
 Condition = Literal["service_started", "service_healthy", "service_completed_successfully"]

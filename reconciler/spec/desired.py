@@ -2,9 +2,9 @@
 
 :func:`build_desired` turns the validated documents of a
 :class:`~reconciler.spec.loader.LoadedEnvironment` into the frozen
-dataclasses of :mod:`reconciler.model` the planner works on: SSM parameters
+dataclasses of :mod:`reconciler.core.model` the planner works on: SSM parameters
 (``fromEnv`` values read through the injected ``getenv`` and wrapped in
-:class:`~reconciler.model.Sensitive`), the paths to observe, the images and
+:class:`~reconciler.core.model.Sensitive`), the paths to observe, the images and
 the stacks with their services. Everything is sorted by name, so the same
 specs always give the same value. :func:`image_registries` tells the app
 layer which registry (type, host, credentials scope) serves each image.
@@ -17,8 +17,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.errors import SpecError, SpecIssue
-from reconciler.model import (
+from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.core.model import (
     DEFAULT_HOST,
     DesiredState,
     HostSpec,
@@ -31,8 +31,8 @@ from reconciler.model import (
     Value,
 )
 from reconciler.spec.compose_file import ComposeModel
+from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, RegistrySection
 from reconciler.spec.loader import LoadedEnvironment, environment_hosts
-from reconciler.spec.models import MAX_VALUE_BYTES, ComposeStack, RegistrySection
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 

@@ -2,7 +2,7 @@
 
 :func:`load_environment` reads every ``*.yaml``/``*.yml`` file directly in the
 folder (subfolders are not read), validates the whole set and returns a
-:class:`LoadedEnvironment`, or raises one :class:`~reconciler.errors.SpecError`
+:class:`LoadedEnvironment`, or raises one :class:`~reconciler.core.errors.SpecError`
 listing every problem found, each with file, line, field and message.
 
 Which files are spec documents: every YAML file of the folder, except
@@ -36,10 +36,10 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import SpecError, SpecIssue
-from reconciler.model import DEFAULT_HOST, path_is_under
+from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.core.model import DEFAULT_HOST, path_is_under
 from reconciler.spec.compose_file import ComposeModel, load_compose, parse_compose
-from reconciler.spec.models import (
+from reconciler.spec.documents import (
     API_VERSION,
     ENV_NAME_RE,
     KINDS,

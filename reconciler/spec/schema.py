@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic.json_schema import GenerateJsonSchema
 
-from reconciler.spec.models import KINDS
+from reconciler.spec.documents import KINDS
 
 SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 BEGIN = "<!-- BEGIN GENERATED FIELDS (python -m reconciler.spec.schema) -->"

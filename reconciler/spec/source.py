@@ -5,12 +5,12 @@ Spec documents and compose files are read as YAML 1.2 into plain
 data in :attr:`SourceDoc.lines`, keyed by the path of keys and indexes that leads to a value,
 which is what lets a message say ``params.yaml:12: spec.parameters.DB_PASSWORD: ...``.
 
-Two readers give the same result. The fast one (:mod:`reconciler.spec.fastyaml`: libyaml's
+Two readers give the same result. The fast one (:mod:`reconciler.spec.yaml.fast`: libyaml's
 parser, through PyYAML) reads ordinary files; anything it cannot reproduce exactly (a syntax
 error, a duplicate key, a tag, a timestamp, a directive, an odd anchor or merge key) it hands to
-the reference reader (:mod:`reconciler.spec.rtyaml`: ruamel.yaml's round-trip loader, imported
+the reference reader (:mod:`reconciler.spec.yaml.reference`: ruamel.yaml's round-trip loader, imported
 only then), which words the error with file and line, and refuses what the reference refuses.
-Syntax errors and duplicate keys become a :class:`~reconciler.errors.SpecError` naming the file
+Syntax errors and duplicate keys become a :class:`~reconciler.core.errors.SpecError` naming the file
 and line.
 """
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reconciler.errors import SpecError, SpecIssue
-from reconciler.spec import fastyaml
-from reconciler.spec.yamldoc import (
+from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.spec.yaml import fast
+from reconciler.spec.yaml.document import (
     MAX_DEPTH,
     MAX_DOCUMENTS,
     MAX_FILE_BYTES,
@@ -61,12 +61,12 @@ def parse_yaml(text: str, path: Path, display: str, *, strict: bool = True) -> t
     Raises SpecError: the first syntax error or duplicate key, a limit passed, or (``strict``,
     spec documents) every value YAML would silently convert (timestamps, binary, custom tags)."""
     try:
-        return fastyaml.parse(text, path, display)
-    except fastyaml.Fallback:
+        return fast.parse(text, path, display)
+    except fast.Fallback:
         pass
-    from reconciler.spec import rtyaml  # ruamel.yaml: imported only when the fast reader gives up
+    from reconciler.spec.yaml import reference  # ruamel.yaml: imported only when the fast reader gives up
 
-    return rtyaml.parse(text, path, display, strict=strict)
+    return reference.parse(text, path, display, strict=strict)
 
 
 def read_yaml(path: Path, display: str, *, strict: bool = True) -> tuple[SourceDoc, ...]:

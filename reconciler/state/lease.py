@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.model import ENVIRONMENT_KEY, OWNER_KEY
+from reconciler.core.model import ENVIRONMENT_KEY, OWNER_KEY
 from tests.bench import measure, popcon
 from tests.bench.report import Report, mark, seconds
 from tests.bench.world import Sandbox, containers, delete_path, environments, put_parameters, remove_project

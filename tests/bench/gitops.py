@@ -19,7 +19,7 @@ interval and its 10% jitter).
 
 Idle tick, in process: a :class:`reconciler.loop.tick.Ticker` built as
 ``reconciler run`` builds it, its environment's clients captured by wrapping
-``reconciler.app.open_environment`` and its state store by a counting proxy.
+``reconciler.app.environment.open_environment`` and its state store by a counting proxy.
 Its AWS, registry and Docker calls are printed next to a no-change ``plan``'s
 on the same checkout (the observe floor). Target: the floor and nothing else
 (the lease is SQLite's: acquire and release, no AWS call).
@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, cast
 from unittest import mock
 
-from reconciler.model import ENVIRONMENT_KEY, OWNER_KEY
+from reconciler.core.model import ENVIRONMENT_KEY, OWNER_KEY
 from tests.bench import measure, popcon
 from tests.bench.report import Report, seconds
 from tests.bench.world import (
@@ -446,11 +446,11 @@ class CountingStore:
 
 def _idle_tick(report: Report, bench: Bench, ticks: int) -> None:
     from reconciler import app
+    from reconciler.app.settings import Overrides
+    from reconciler.app.statestore import open_state_store
     from reconciler.loop import GitRevisions, work_dir
     from reconciler.loop.tick import LoopOptions, Ticker
-    from reconciler.settings import Overrides
     from reconciler.state import Result, StateStore, Trigger
-    from reconciler.statestore import open_state_store
 
     report.line()
     report.line("-- calls per idle tick (in process: the Ticker `reconciler run` builds, after it converged)")

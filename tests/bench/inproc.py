@@ -20,7 +20,7 @@ import tracemalloc
 from pathlib import Path
 
 from reconciler import app, planner, render
-from reconciler.plan import Plan
+from reconciler.core.plan import Plan
 from reconciler.spec.desired import build_desired
 from reconciler.spec.loader import load_environment
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import boto3
 
 from reconciler import app, planner
-from reconciler.events import Event
-from reconciler.model import ENVIRONMENT_KEY, OWNER_KEY
+from reconciler.core.events import Event
+from reconciler.core.model import ENVIRONMENT_KEY, OWNER_KEY
 from reconciler.render import render_report
 from reconciler.sandbox import SandboxInfo
 from reconciler.spec.desired import build_desired

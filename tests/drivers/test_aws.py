@@ -7,10 +7,10 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from drivers.worldkit import aws
+from reconciler.core.errors import WorldError
+from reconciler.core.model import MASK
+from reconciler.core.secrets import redact
 from reconciler.drivers.aws import CallCounter, RateLimiter, translate_errors, write_retrying
-from reconciler.errors import WorldError
-from reconciler.model import MASK
-from reconciler.secrets import redact
 
 
 class FakeClock:

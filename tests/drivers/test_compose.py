@@ -11,10 +11,8 @@ import docker
 import pytest
 
 from drivers.worldkit import PushedImage
-from reconciler.drivers.compose import ComposeRunner, locate_compose
-from reconciler.drivers.docker import DockerEngine
-from reconciler.errors import WorldError
-from reconciler.model import (
+from reconciler.core.errors import WorldError
+from reconciler.core.model import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     CONFIG_HASH_KEY,
@@ -24,7 +22,9 @@ from reconciler.model import (
     ServiceTarget,
     StackSpec,
 )
-from reconciler.override import render_override
+from reconciler.drivers.compose import ComposeRunner, locate_compose
+from reconciler.drivers.docker import DockerEngine
+from reconciler.planner.override import render_override
 
 pytestmark = pytest.mark.world
 

@@ -10,11 +10,11 @@ import docker
 import pytest
 
 from drivers.worldkit import PushedImage, remove_image_refs
+from reconciler.core.errors import WorldError
+from reconciler.core.model import COMPOSE_PROJECT, OWNER_KEY
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker import DockerCallCounter, DockerEngine, ServiceFailed, connect
-from reconciler.errors import WorldError
-from reconciler.model import COMPOSE_PROJECT, OWNER_KEY
-from reconciler.observe.docker import normalize_reference, observe_docker, parse_health
+from reconciler.observe.stacks import normalize_reference, observe_docker, parse_health
 
 pytestmark = pytest.mark.world
 

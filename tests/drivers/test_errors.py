@@ -21,12 +21,12 @@ import requests
 from botocore.exceptions import ClientError
 
 from drivers.worldkit import PushedImage, aws, uid
+from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 from reconciler.drivers.aws import client_error_to_world, translate_errors
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker import DockerEngine, ServiceFailed, api_error_to_world, connect, translate_docker_errors
 from reconciler.drivers.registry import OciRegistry
-from reconciler.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
-from reconciler.observe.docker import observe_docker
+from reconciler.observe.stacks import observe_docker
 
 
 def client_error(code: str, status: int = 400, op: str = "GetParametersByPath", **headers: str) -> ClientError:

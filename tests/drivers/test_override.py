@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.model import (
+from reconciler.core.model import (
     CONFIG_HASH_KEY,
     ENVIRONMENT_KEY,
     OWNER_KEY,
@@ -15,7 +15,7 @@ from reconciler.model import (
     ServiceTarget,
     StackSpec,
 )
-from reconciler.override import render_override
+from reconciler.planner.override import render_override
 
 
 def spec() -> StackSpec:

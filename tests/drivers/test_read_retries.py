@@ -15,11 +15,11 @@ import pytest
 import requests
 from botocore.config import Config
 
+from reconciler.core.errors import TemporaryError
+from reconciler.core.model import ParameterPath
 from reconciler.drivers.aws import make_clients
 from reconciler.drivers.ssm import SsmReader
-from reconciler.errors import TemporaryError
-from reconciler.model import ParameterPath
-from reconciler.observe.ssm import observe_parameters
+from reconciler.observe.parameters import observe_parameters
 from reconciler.sandbox import SandboxInfo
 
 pytestmark = pytest.mark.world

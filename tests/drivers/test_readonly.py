@@ -14,6 +14,8 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from drivers.worldkit import PushedImage, uid
+from reconciler.core.errors import PermanentError, ReadOnlyViolation
+from reconciler.core.model import ParameterPath
 from reconciler.drivers.aws import AwsClients, CallCounter
 from reconciler.drivers.docker import DockerCallCounter, translate_docker_errors
 from reconciler.drivers.readonly import (
@@ -24,10 +26,8 @@ from reconciler.drivers.readonly import (
     read_only_boto3,
 )
 from reconciler.drivers.registry import EcrRegistry, OciRegistry
-from reconciler.errors import PermanentError, ReadOnlyViolation
-from reconciler.model import ParameterPath
-from reconciler.observe.docker import observe_docker
-from reconciler.observe.ssm import observe_owned, observe_parameters, observe_tags
+from reconciler.observe.parameters import observe_owned, observe_parameters, observe_tags
+from reconciler.observe.stacks import observe_docker
 
 pytestmark = pytest.mark.world
 

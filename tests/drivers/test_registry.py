@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from drivers.worldkit import PushedImage, uid
+from reconciler.core.errors import WorldError
+from reconciler.core.model import ImageSpec
 from reconciler.drivers.aws import AwsClients, CallCounter
 from reconciler.drivers.registry import EcrRegistry, OciRegistry, cached_logins
-from reconciler.errors import WorldError
-from reconciler.model import ImageSpec
-from reconciler.observe.registry import Resolver, resolve_digests
+from reconciler.observe.images import Resolver, resolve_digests
 
 pytestmark = pytest.mark.world
 

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from reconciler.core.errors import PermanentError
+from reconciler.core.model import Sensitive
 from reconciler.drivers.readonly import ReadOnlySession
 from reconciler.drivers.registry import (
     DEFAULT_TOKEN_LIFETIME,
@@ -25,8 +27,6 @@ from reconciler.drivers.registry import (
     cached_logins,
     token_expiry,
 )
-from reconciler.errors import PermanentError
-from reconciler.model import Sensitive
 
 DIGEST = "sha256:" + "ef" * 32
 

@@ -6,11 +6,18 @@ import math
 
 import pytest
 
+from reconciler.core.errors import WorldError
+from reconciler.core.model import OWNER_KEY, ParameterPath, Sensitive
 from reconciler.drivers.aws import AwsClients, CallCounter, RateLimiter
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.errors import WorldError
-from reconciler.model import OWNER_KEY, ParameterPath, Sensitive
-from reconciler.observe.ssm import Read, attach_tags, observe_ownership, observe_parameters, observe_tags, plan_reads
+from reconciler.observe.parameters import (
+    Read,
+    attach_tags,
+    observe_ownership,
+    observe_parameters,
+    observe_tags,
+    plan_reads,
+)
 
 pytestmark = pytest.mark.world
 

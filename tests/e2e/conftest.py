@@ -19,13 +19,13 @@ from drivers.worldkit import aws, delete_parameters, docker_api, remove_project
 
 from e2e.envcopy import REPO, EnvCopy, make_copy
 from reconciler import app
+from reconciler.app.clients import Counters
+from reconciler.core.events import Event
+from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE
 from reconciler.drivers.aws import AwsClients
-from reconciler.events import Event
 from reconciler.executor import ApplyReport
-from reconciler.model import COMPOSE_PROJECT, COMPOSE_SERVICE
 from reconciler.render import event_line
 from reconciler.sandbox import SandboxInfo
-from reconciler.world import Counters
 
 __all__ = ["docker_api"]
 

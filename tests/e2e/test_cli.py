@@ -16,7 +16,7 @@ import pytest
 from planschema import assert_valid
 
 from e2e.conftest import Env, EnvFactory
-from reconciler.model import MASK
+from reconciler.core.model import MASK
 
 pytestmark = pytest.mark.world
 

@@ -15,8 +15,8 @@ import docker
 import pytest
 
 from e2e.conftest import FOREIGN, Env, EnvFactory
-from reconciler.model import OWNER_KEY
-from reconciler.plan import CreateService, DeleteParameter, Plan, PutParameter, RecreateService, StartService
+from reconciler.core.model import OWNER_KEY
+from reconciler.core.plan import CreateService, DeleteParameter, Plan, PutParameter, RecreateService, StartService
 from reconciler.render import render_json, render_markdown, render_report, render_text
 from reconciler.sandbox import SandboxInfo
 
@@ -197,8 +197,8 @@ def test_prune_deletes_only_owned_parameters(make_env: EnvFactory) -> None:
 
 
 def test_a_stale_plan_is_never_applied_the_flow_plans_again(make_env: EnvFactory) -> None:
-    from reconciler import reconcile
-    from reconciler.events import Event, PlanStale
+    from reconciler.app import reconcile
+    from reconciler.core.events import Event, PlanStale
 
     env = converged(make_env)
     env.copy.edit("ParameterSet", "popcon-config", lambda spec: spec["parameters"].__setitem__("DB_PORT", "3307"))
@@ -240,8 +240,8 @@ def test_a_stale_plan_is_never_applied_the_flow_plans_again(make_env: EnvFactory
 
 
 def test_the_flow_refuses_a_plan_the_world_changed_under(make_env: EnvFactory) -> None:
-    from reconciler import reconcile
-    from reconciler.events import Event, PlanStale
+    from reconciler.app import reconcile
+    from reconciler.core.events import Event, PlanStale
 
     env = converged(make_env)
     env.copy.edit("ParameterSet", "popcon-config", lambda spec: spec["parameters"].__setitem__("DB_PORT", "3307"))

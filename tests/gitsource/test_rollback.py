@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from gitsource.gitkit import STACK_V1, Repo, disk_files, git, new_repo, populate, tree_files
-from reconciler.drivers.git_rollback import BranchMoved, NothingToRollBack, restore_commit
-from reconciler.drivers.git_source import Revision
-from reconciler.errors import PermanentError
+from reconciler.core.errors import PermanentError
+from reconciler.drivers.git.rollback import BranchMoved, NothingToRollBack, restore_commit
+from reconciler.drivers.git.source import Revision
 
 DEV = "environments/dev"
 WHO = {"author_name": "Ops On Call", "author_email": "ops@example.com"}

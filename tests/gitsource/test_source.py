@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from gitsource.gitkit import STACK_V2, Repo, disk_files, git, new_repo, populate, tree_files
-from reconciler.drivers.git_cmd import mask_url
-from reconciler.drivers.git_source import GitSource
-from reconciler.errors import PermanentError, TemporaryError
+from reconciler.core.errors import PermanentError, TemporaryError
+from reconciler.drivers.git.command import mask_url
+from reconciler.drivers.git.source import GitSource
 
 DEV = "environments/dev"
 

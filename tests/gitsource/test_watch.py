@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from gitsource.gitkit import Repo, git, new_repo, populate
-from reconciler.drivers.git_source import GitSource
-from reconciler.drivers.git_watch import watch
+from reconciler.drivers.git.source import GitSource
+from reconciler.drivers.git.watch import watch
 
 SETTLE = 0.5  # seconds for the watcher to install its inotify watches
 

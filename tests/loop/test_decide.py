@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from reconciler.core.plan import Change, Plan, Problem, PutParameter, Unit
+from reconciler.loop.conditions import next_status
 from reconciler.loop.decide import decide, failed_key, fingerprint
-from reconciler.loop.status import next_status
-from reconciler.plan import Change, Plan, Problem, PutParameter, Unit
 from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Result, Revision
 
 A = Revision("a" * 40, "Dev <dev@example.com>", "first", 1.0)

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from reconciler.model import (
+from reconciler.core.model import (
     COMPOSE_CONTAINER_NUMBER,
     COMPOSE_ONEOFF,
     COMPOSE_PROJECT,

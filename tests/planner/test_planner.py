@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.build import desired_state, digest, observed_state
-from reconciler.model import (
+from reconciler.core.model import (
     OWNER_KEY,
     Dependency,
     DesiredState,
@@ -21,7 +21,7 @@ from reconciler.model import (
     ServiceSpec,
     StackSpec,
 )
-from reconciler.plan import DeleteParameter, PutParameter, RecreateService
+from reconciler.core.plan import DeleteParameter, PutParameter, RecreateService
 from reconciler.planner import ownership_queries, plan, service_targets
 from reconciler.planner.order import service_order
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.errors import SpecError
-from reconciler.model import Dependency
+from reconciler.core.errors import SpecError
+from reconciler.core.model import Dependency
 from reconciler.spec.compose_file import (
     ComposeModel,
     InterpolationError,

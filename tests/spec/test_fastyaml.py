@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import SpecError
-from reconciler.spec import fastyaml, rtyaml
+from reconciler.core.errors import SpecError
 from reconciler.spec.source import MAX_FILE_BYTES, SourceDoc, parse_yaml
-from reconciler.spec.yaml12 import resolve_plain
+from reconciler.spec.yaml import fast as fast_reader
+from reconciler.spec.yaml import reference as reference_reader
+from reconciler.spec.yaml.scalars import resolve_plain
 
 REPO = Path(__file__).resolve().parents[2]
 YAML_FILES = sorted(
@@ -51,7 +52,7 @@ def view(docs: tuple[SourceDoc, ...]) -> list[object]:
 
 def reference(text: str) -> list[object] | str:
     try:
-        return view(rtyaml.parse(text, Path("/x.yaml"), "x.yaml", strict=False))
+        return view(reference_reader.parse(text, Path("/x.yaml"), "x.yaml", strict=False))
     except SpecError as error:
         return str(error)
 
@@ -59,8 +60,8 @@ def reference(text: str) -> list[object] | str:
 def fast(text: str) -> list[object] | str | None:
     """The fast reader's result, its error, or None when it leaves the text to the reference."""
     try:
-        return view(fastyaml.parse(text, Path("/x.yaml"), "x.yaml"))
-    except fastyaml.Fallback:
+        return view(fast_reader.parse(text, Path("/x.yaml"), "x.yaml"))
+    except fast_reader.Fallback:
         return None
     except SpecError as error:
         return str(error)
@@ -184,7 +185,7 @@ def test_a_billion_laughs_is_refused_fast_with_the_reference_message() -> None:
     rows += [f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefghi", "bcdefghij", strict=True)]
     text = "\n".join(rows) + "\n"
     with pytest.raises(SpecError) as caught:
-        fastyaml.parse(text, Path("/x.yaml"), "x.yaml")
+        fast_reader.parse(text, Path("/x.yaml"), "x.yaml")
     assert str(caught.value) == reference(text)
 
 

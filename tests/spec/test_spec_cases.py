@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from spec_helpers import CASES
 
-from reconciler.errors import SpecError
+from reconciler.core.errors import SpecError
 from reconciler.spec.loader import load_environment
 
 BROKEN = sorted(p.name for p in CASES.iterdir() if p.is_dir() and not p.name.startswith("_"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from spec_helpers import VALID, EnvFactory, edit
 
-from reconciler.errors import SpecError
-from reconciler.model import Dependency, ImageSpec, Sensitive
+from reconciler.core.errors import SpecError
+from reconciler.core.model import Dependency, ImageSpec, Sensitive
 from reconciler.spec.desired import RegistrySettings, build_desired, image_registries
 from reconciler.spec.loader import load_environment
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from spec_helpers import VALID, EnvFactory, edit
 
-from reconciler.errors import SpecError
+from reconciler.core.errors import SpecError
+from reconciler.spec.documents import ComposeStack, Environment, Images, ParameterSet
 from reconciler.spec.loader import load_environment
-from reconciler.spec.models import ComposeStack, Environment, Images, ParameterSet
 
 
 def _error(env: Path) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from reconciler.spec.models import (
+from reconciler.spec.documents import (
     ImageEntry,
     Metadata,
     ParameterEntry,

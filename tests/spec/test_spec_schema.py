@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from spec_helpers import VALID
 
 from reconciler.spec import schema
-from reconciler.spec.models import KINDS
+from reconciler.spec.documents import KINDS
 from reconciler.spec.source import read_yaml
 
 SPECS = schema.SPECS_DIR

@@ -8,9 +8,9 @@ import uuid
 import boto3
 import pytest
 
+from reconciler.core.errors import PermanentError, TemporaryError
 from reconciler.drivers.state.dynamodb import DynamoStateStore
 from reconciler.drivers.state.dynamodb import dynamodb_client as make_client
-from reconciler.errors import PermanentError, TemporaryError
 from reconciler.sandbox import SandboxInfo, seed
 from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger
 from state.conftest import dynamodb_client

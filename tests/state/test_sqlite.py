@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core.errors import TemporaryError
 from reconciler.drivers.state.sqlite import SqliteStateStore
-from reconciler.errors import TemporaryError
 from reconciler.state import EnvironmentStatus, LeaseHeld, LeaseOwner
 
 ME = LeaseOwner("test-host", os.getpid(), "pytest")

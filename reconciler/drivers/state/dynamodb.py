@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from reconciler.core.errors import TemporaryError
 from reconciler.drivers.aws import endpoint_of, error_code, read_retrying, translate_errors
 from reconciler.drivers.aws import write_retrying as _write_retrying
 from reconciler.drivers.state.dynamodb_table import DEFAULT_TABLE, dynamodb_client, ensure_table
-from reconciler.errors import TemporaryError
 from reconciler.state import codec
 from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep, acquire_waiting
 from reconciler.state.status import EnvironmentStatus, HistoryEntry

@@ -19,7 +19,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
-from reconciler.errors import WorldError
+from reconciler.core.errors import WorldError
 from reconciler.state.lease import Lease, LeaseLost, LeaseOwner
 from reconciler.state.store import StateStore
 

@@ -15,8 +15,8 @@ only grows (``token + 1`` on every grant; release keeps it), and status and
 history writes check, in the same transaction, that the lease's token is
 current, not released and not expired. A holder killed with SIGKILL leaves its
 row behind; it stops counting at ``expires_at``. SQLite's busy/locked errors
-become :class:`~reconciler.errors.TemporaryError`, others
-:class:`~reconciler.errors.PermanentError`, naming the file. No secret values
+become :class:`~reconciler.core.errors.TemporaryError`, others
+:class:`~reconciler.core.errors.PermanentError`, naming the file. No secret values
 are stored: callers hand in messages already redacted.
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from reconciler.errors import PermanentError, TemporaryError
+from reconciler.core.errors import PermanentError, TemporaryError
 from reconciler.state import codec
 from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep, acquire_waiting
 from reconciler.state.status import EnvironmentStatus, HistoryEntry

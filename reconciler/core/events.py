@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reconciler.report import Status
+from reconciler.core.report import Status
 
 
 @dataclass(frozen=True)

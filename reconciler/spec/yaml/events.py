@@ -2,7 +2,7 @@
 
 libyaml (PyYAML's C binding) only parses here: it hands over events (a scalar, the start or end
 of a list or mapping, an alias), and one loop stores them, resolving plain scalars by YAML 1.2 as
-the reference reader does (:mod:`reconciler.spec.yaml12`). Nothing recurses per nesting level of
+the reference reader does (:mod:`reconciler.spec.yaml.scalars`). Nothing recurses per nesting level of
 the input (libyaml's own composer would overflow the C stack on hostile nesting), and what the
 fast reader could get wrong raises :class:`Fallback`: a syntax error, a directive, a tag, a
 timestamp, nesting beyond the limit, an undefined, recursive or reused anchor, text the two
@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reconciler.spec.yaml12 import MERGE, Unsupported, resolve_plain
-from reconciler.spec.yamldoc import MAX_DEPTH
+from reconciler.spec.yaml.document import MAX_DEPTH
+from reconciler.spec.yaml.scalars import MERGE, Unsupported, resolve_plain
 
 
 class Fallback(Exception):

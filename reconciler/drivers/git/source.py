@@ -8,7 +8,7 @@ or a local path, bare or not) and reads commits only from that mirror. Guarantee
   files and the index of a local working tree never appear, nor does ``.git``.
 * **No half tree.** A checkout is written into a private temporary sibling of
   ``dest`` and renamed into place: ``dest`` either does not exist or is whole.
-* **No hang, typed errors, no credential** (see :mod:`reconciler.drivers.git_cmd`):
+* **No hang, typed errors, no credential** (see :mod:`reconciler.drivers.git.command`):
   a fetch is killed after ``timeout`` seconds (TemporaryError); a missing
   branch, a path that is not a repository or refused credentials are
   PermanentErrors; every message names the repository with its password
@@ -33,8 +33,8 @@ from git.exc import GitError
 from git.objects import Commit, Tree
 from gitdb.exc import BadName, BadObject
 
-from reconciler.drivers.git_cmd import mask_url, run_git
-from reconciler.errors import PermanentError
+from reconciler.core.errors import PermanentError
+from reconciler.drivers.git.command import mask_url, run_git
 
 DEFAULT_TIMEOUT = 60.0
 _TREE, _FILE, _LINK, _GITLINK = 0o04, 0o10, 0o12, 0o16  # git mode >> 12

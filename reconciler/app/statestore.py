@@ -10,7 +10,7 @@ status and history.
 
 from __future__ import annotations
 
-from reconciler.settings import Settings
+from reconciler.app.settings import Settings
 from reconciler.state import StateStore
 
 
@@ -18,9 +18,9 @@ def open_state_store(settings: Settings) -> StateStore:
     """The environment's state store (no call is made until it is used)."""
     spec = settings.state_store
     if spec.type == "dynamodb":
+        from reconciler.drivers.aws import aws_session
         from reconciler.drivers.state.dynamodb import DynamoStateStore
         from reconciler.drivers.state.dynamodb_table import dynamodb_client
-        from reconciler.world import aws_session
 
         session = aws_session(settings.region, settings.aws_endpoint_url)
         client = dynamodb_client(settings.region, settings.aws_endpoint_url, session=session)

@@ -1,10 +1,10 @@
 """Composition root: the only place clients are built and the layers are wired.
 
 cli -> app -> (spec loader, world, planner, reconcile flow, render). It loads
-an environment folder, resolves overrides (:mod:`reconciler.settings`),
-builds the :class:`~reconciler.world.World` (AWS, registries, every Docker
+an environment folder, resolves overrides (:mod:`reconciler.app.settings`),
+builds the :class:`~reconciler.app.world.World` (AWS, registries, every Docker
 host) and hands an :class:`EnvironmentContext` to the reconcile flow
-(:mod:`reconciler.reconcile`). Not pure: this is where I/O is assembled,
+(:mod:`reconciler.app.reconcile`). Not pure: this is where I/O is assembled,
 but it holds no logic of its own beyond ordering the steps.
 """
 
@@ -18,24 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import ReconcilerError
-from reconciler.events import EventSink, PlanReady, PlanStarted, discard
-from reconciler.model import DEFAULT_STATE_TABLE, DesiredState, ObservedState, StateStoreSpec
-from reconciler.settings import Overrides, SandboxWorld, Settings, default_state_dir, resolve_settings
+from reconciler.app.settings import Overrides, SandboxWorld, Settings, default_state_dir, resolve_settings
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.events import EventSink, PlanReady, PlanStarted, discard
+from reconciler.core.model import DEFAULT_STATE_TABLE, DesiredState, ObservedState, StateStoreSpec
 from reconciler.spec.desired import build_desired, image_registries
 from reconciler.spec.loader import load_environment
 
 LEASE_TTL = 15.0  # seconds; renewed every 5 s while held (a killed holder blocks at most this long)
 
 if TYPE_CHECKING:
+    from reconciler.app.reconcile import Outcome
+    from reconciler.app.world import World
+    from reconciler.core.plan import Plan
+    from reconciler.core.report import ApplyReport
     from reconciler.drivers.state.heartbeat import Heartbeat
-    from reconciler.plan import Plan
-    from reconciler.reconcile import Outcome
-    from reconciler.report import ApplyReport
+    from reconciler.spec.documents import StateStoreSection
     from reconciler.spec.loader import LoadedEnvironment
-    from reconciler.spec.models import StateStoreSection
     from reconciler.state import Lease, StateStore
-    from reconciler.world import World
 
 __all__ = ["EnvironmentContext", "Overrides", "PlanResult", "open_environment", "sandbox", "validate"]
 
@@ -52,7 +52,7 @@ def _check_with_compose(desired: DesiredState, state_dir: Path | None = None) ->
     """Compose's own offline check of every stack's file (raises SpecError); a note when Compose
     is not installed. With ``state_dir``, checks that passed before with the same inputs are not
     run again (validate, plan, apply and every tick of the loop)."""
-    from reconciler.compose_check import CheckCache, check_compose_files, compose_runner
+    from reconciler.app.compose_check import CheckCache, check_compose_files, compose_runner
 
     cache = CheckCache(state_dir / "compose-checks.json") if state_dir is not None else None
     if not check_compose_files(desired, compose_runner, cache):
@@ -122,7 +122,7 @@ def open_environment(
     desired = build_desired(loaded, os.environ.get)
     desired, settings = _resolve(loaded, desired, overrides)
     _check_with_compose(desired, settings.state_dir)  # nothing is observed or changed for a file Compose refuses
-    from reconciler.world import World  # drivers are imported only once the specs are valid
+    from reconciler.app.world import World  # drivers are imported only once the specs are valid
 
     world = World.connect(settings, read_only=read_only)
     return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event)
@@ -159,7 +159,7 @@ class EnvironmentContext:
     def state_store(self) -> StateStore:
         """The environment's lease, status and history (settings.state_store)."""
         if self._store is None:
-            from reconciler.statestore import open_state_store
+            from reconciler.app.statestore import open_state_store
 
             self._store = open_state_store(self.settings)
         return self._store
@@ -191,8 +191,8 @@ class EnvironmentContext:
         import getpass
         import socket
 
-        from reconciler.records import action_counts, apply_result, failures, reasons
         from reconciler.state import HistoryEntry, Trigger
+        from reconciler.state.records import action_counts, apply_result, failures, reasons
 
         plan, report = outcome.plan, outcome.report
         result = apply_result(plan, report)

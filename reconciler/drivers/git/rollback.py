@@ -31,8 +31,9 @@ from pathlib import Path
 
 from git import Repo
 
-from reconciler.drivers.git_cmd import mask_url, run_git
-from reconciler.drivers.git_source import (
+from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
+from reconciler.drivers.git.command import mask_url, run_git
+from reconciler.drivers.git.source import (
     DEFAULT_TIMEOUT,
     GitSource,
     Revision,
@@ -40,7 +41,6 @@ from reconciler.drivers.git_source import (
     normalise_path,
     to_revision,
 )
-from reconciler.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 
 # a push refused because the branch is no longer where we read it (not a hook's or a permission's refusal)
 _MOVED = ("[rejected]", "fetch first", "non-fast-forward", "failed to update ref", "cannot lock ref", "stale info")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from git import BadName, InvalidGitRepositoryError, NoSuchPathError, Repo
 
-from reconciler.drivers.git_cmd import mask_url
-from reconciler.errors import PermanentError, ReconcilerError
+from reconciler.core.errors import PermanentError, ReconcilerError
+from reconciler.drivers.git.command import mask_url
 
 
 @dataclass(frozen=True)

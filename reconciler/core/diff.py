@@ -1,9 +1,9 @@
-"""Diffs of one :class:`~reconciler.plan.Change`: RFC 6902 patches and readable lines. Pure.
+"""Diffs of one :class:`~reconciler.core.plan.Change`: RFC 6902 patches and readable lines. Pure.
 
 Secret values never leave this module in clear: before diffing, every
 :class:`Sensitive` is swapped for an opaque token (equal secrets get equal
 tokens, so a changed secret still shows as an operation), and tokens become
-:data:`~reconciler.model.MASK` in the result. Nothing here calls
+:data:`~reconciler.core.model.MASK` in the result. Nothing here calls
 ``Sensitive.reveal()``.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from reconciler.model import MASK, Sensitive
-from reconciler.plan import Change
-from reconciler.recordpatch import make_patch
+from reconciler.core.model import MASK, Sensitive
+from reconciler.core.patch import make_patch
+from reconciler.core.plan import Change
 
 _TOKEN_MARK = "\x00reconciler-sensitive\x00"
 

@@ -13,7 +13,7 @@ Decryption follows least privilege: a path is read WithDecryption only when its
 ParameterPath asks for it. When a path that needs no decryption contains a
 nested path that does, the outer subtree is read once without decryption and
 the nested one again, decrypted and filtered to SecureString only. SecureString
-values are always wrapped in :class:`~reconciler.model.Sensitive`; one that was
+values are always wrapped in :class:`~reconciler.core.model.Sensitive`; one that was
 not decrypted holds the ciphertext, which compares unequal to any desired value.
 """
 
@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
+from reconciler.core.model import ObservedParameter, ParameterPath, ParamType, Sensitive, Value, path_is_under
 from reconciler.drivers.ssm import PAGE_SIZE, SsmReader
-from reconciler.model import ObservedParameter, ParameterPath, ParamType, Sensitive, Value, path_is_under
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient

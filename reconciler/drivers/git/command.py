@@ -1,7 +1,7 @@
 """Run the ``git`` binary with a deadline and typed, credential-free errors. Does I/O (subprocesses).
 
-Shared by the git source (:mod:`reconciler.drivers.git_source`) and the
-rollback (:mod:`reconciler.drivers.git_rollback`). Guarantees:
+Shared by the git source (:mod:`reconciler.drivers.git.source`) and the
+rollback (:mod:`reconciler.drivers.git.rollback`). Guarantees:
 
 * **No hang.** Every call has a deadline; when it passes, the whole process
   group is killed (git and its helpers: ``git-remote-https``, ``ssh``), not
@@ -10,7 +10,7 @@ rollback (:mod:`reconciler.drivers.git_rollback`). Guarantees:
 * **No credential in a message.** :func:`mask_url` hides the password (or an
   https token given as the user name) of a URL; every error message built
   here is masked, whatever git printed.
-* **Typed errors** (:mod:`reconciler.errors`): :class:`TemporaryError` for
+* **Typed errors** (:mod:`reconciler.core.errors`): :class:`TemporaryError` for
   unreachable, timed out, 5xx and unknown transport failures (retrying may
   help); :class:`PermanentError` for a missing branch, not a repository,
   denied or bad credentials (retrying fails the same way).
@@ -26,7 +26,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler.errors import PermanentError, TemporaryError, WorldError
+from reconciler.core.errors import PermanentError, TemporaryError, WorldError
 
 ERROR_LINES = 4
 _NOISE = (

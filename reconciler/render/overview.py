@@ -9,9 +9,9 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from reconciler.address import host_stack_address, image_address, parameter_address, service_address, stack_address
-from reconciler.model import DesiredState, ObservedContainer, ObservedState, is_oneoff
-from reconciler.plan import Action, DeleteParameter, Plan, PutParameter
+from reconciler.core.address import host_stack_address, image_address, parameter_address, service_address, stack_address
+from reconciler.core.model import DesiredState, ObservedContainer, ObservedState, is_oneoff
+from reconciler.core.plan import Action, DeleteParameter, Plan, PutParameter
 from reconciler.render.text import STYLES as _STYLES
 from reconciler.render.text import summary, symbol
 

@@ -15,14 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from reconciler.drivers.docker import (
-    ComposeListing,
-    DockerCallCounter,
-    DockerReadApi,
-    list_compose_containers,
-    list_compose_resources,
-)
-from reconciler.model import (
+from reconciler.core.model import (
     COMPOSE_NETWORK,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -31,6 +24,13 @@ from reconciler.model import (
     ObservedNetwork,
     ObservedVolume,
     is_oneoff,
+)
+from reconciler.drivers.docker import (
+    ComposeListing,
+    DockerCallCounter,
+    DockerReadApi,
+    list_compose_containers,
+    list_compose_resources,
 )
 
 __all__ = [

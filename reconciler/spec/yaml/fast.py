@@ -1,7 +1,7 @@
 """The fast YAML reader: libyaml's parser (through PyYAML) and a builder of the same plain data
-and line map the reference reader (:mod:`reconciler.spec.rtyaml`) produces. Pure.
+and line map the reference reader (:mod:`reconciler.spec.yaml.reference`) produces. Pure.
 
-:func:`~reconciler.spec.yamlevents.documents` stores each document's events; :class:`_Builder`
+:func:`~reconciler.spec.yaml.events.documents` stores each document's events; :class:`_Builder`
 builds each document from them, expanding aliases and merge keys (``<<``) as the reference does,
 with the same limits checked in the same order. Whatever this reader could get wrong it does not
 attempt; it raises :class:`Fallback` and the caller uses the reference reader for the whole file:
@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from pathlib import Path
 
-from reconciler.errors import SpecError, SpecIssue
-from reconciler.spec.yaml12 import MERGE
-from reconciler.spec.yamldoc import (
+from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.spec.yaml.document import (
     MAX_DEPTH,
     MAX_DOCUMENTS,
     MAX_NODES,
@@ -26,7 +25,8 @@ from reconciler.spec.yamldoc import (
     TooLarge,
     too_many_documents,
 )
-from reconciler.spec.yamlevents import ALIAS, MAP, SCALAR, SEQ, Event, Fallback, documents
+from reconciler.spec.yaml.events import ALIAS, MAP, SCALAR, SEQ, Event, Fallback, documents
+from reconciler.spec.yaml.scalars import MERGE
 
 __all__ = ["Fallback", "parse"]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import SpecError, SpecIssue, WorldError
-from reconciler.model import DesiredState, HostSpec, Sensitive, StackSpec, reveal
+from reconciler.core.errors import SpecError, SpecIssue, WorldError
+from reconciler.core.model import DesiredState, HostSpec, Sensitive, StackSpec, reveal
 from reconciler.spec.source import display_path
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class CheckCache:
     def save(self) -> None:
         if not self.dirty:
             return
-        from reconciler.executor.files import ensure_private_dir, write_private
+        from reconciler.drivers.files import ensure_private_dir, write_private
 
         try:
             ensure_private_dir(self.path.parent)

@@ -2,7 +2,7 @@
 
 The document is described by ``specs/plan.schema.json``; renaming a field
 of an internal dataclass does not change it. Secret values never appear:
-before/after go through :mod:`reconciler.diff` (every Sensitive becomes
+before/after go through :mod:`reconciler.core.diff` (every Sensitive becomes
 ``(sensitive)`` and is flagged), and the interpolation values a stack unit
 carries for Compose are not serialised at all (only their names).
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
-from reconciler.diff import change_document
-from reconciler.plan import (
+from reconciler.core.diff import change_document
+from reconciler.core.plan import (
     Action,
     DeleteParameter,
     ExpectNetwork,

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import ReconcilerError
-from reconciler.model import DesiredState, HostSpec, StateStoreSpec
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.model import DesiredState, HostSpec, StateStoreSpec
 from reconciler.spec.desired import RegistrySettings
 
 SQLITE_STORE = StateStoreSpec()

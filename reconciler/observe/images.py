@@ -2,7 +2,7 @@
 
 The resolvers themselves (HTTP to an OCI registry, DescribeImages on ECR) are
 drivers: :mod:`reconciler.drivers.registry`. :func:`resolve_digests` groups the
-wanted :class:`~reconciler.model.ImageSpec` values by repository, asks each
+wanted :class:`~reconciler.core.model.ImageSpec` values by repository, asks each
 repository's resolver once for all its tags (the repositories at once) and returns ``{ImageSpec.key:
 digest}``; a ref pinned by digest maps to its own digest without a call, and a
 tag that does not exist is simply absent (the planner reports it).
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from reconciler.model import ImageSpec
+from reconciler.core.model import ImageSpec
 
 __all__ = ["Resolver", "resolve_digests"]
 

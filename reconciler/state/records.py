@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from reconciler.plan import Plan
-from reconciler.report import ApplyReport
+from reconciler.core.plan import Plan
+from reconciler.core.report import ApplyReport
 from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Result
 
 MAX_REASONS = 3

@@ -11,7 +11,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.errors import SpecIssue
+from reconciler.core.errors import SpecIssue
 
 Loc = tuple[Hashable, ...]
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reconciler.core.plan import Plan
+from reconciler.core.report import ApplyReport
 from reconciler.loop.decide import Decision
-from reconciler.plan import Plan
-from reconciler.records import with_resources
-from reconciler.report import ApplyReport
 from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Result, Revision
+from reconciler.state.records import with_resources
 
 T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
 

@@ -12,7 +12,7 @@ of them did not succeed the unit is skipped, which is how a failure stays
 contained to its stack and the hosts after it.
 
 Every action carries a :class:`Change` (before/after of the resource it
-touches, values possibly :class:`~reconciler.model.Sensitive`) and a
+touches, values possibly :class:`~reconciler.core.model.Sensitive`) and a
 one-line reason. Every resource that needs nothing is listed as
 :class:`Unchanged` with its reason. ``preconditions`` say what the plan
 assumed of the world (parameter versions, the containers of each touched
@@ -24,13 +24,13 @@ project): apply re-reads exactly these and refuses a stale plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from reconciler.address import host_stack_address
-from reconciler.model import ParamType, Value
+from reconciler.core.address import host_stack_address
+from reconciler.core.model import ObservedContainer, ParamType, Value
 
 PLAN_FORMAT_VERSION = "2.1"
 
@@ -283,6 +283,12 @@ class ProjectContainers:
     host: str
     project: str
     containers: tuple[tuple[str, str, str, str], ...]
+
+
+def containers_fingerprint(containers: Iterable[ObservedContainer]) -> tuple[tuple[str, str, str, str], ...]:
+    """What :attr:`ProjectContainers.containers` holds for ``containers``: the planner writes it
+    and the re-check compares it, so both use this one function."""
+    return tuple(sorted((c.id, c.service, c.config_hash or "", c.owner or "") for c in containers))
 
 
 Precondition = ParameterVersion | ProjectContainers

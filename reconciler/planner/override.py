@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from reconciler.model import (
+from reconciler.core.model import (
     CONFIG_HASH_KEY,
     ENVIRONMENT_KEY,
     OWNER_KEY,

@@ -17,11 +17,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reconciler.errors import ReconcilerError
-from reconciler.events import EventSink, PlanStale
-from reconciler.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
-from reconciler.plan import Plan
-from reconciler.report import ApplyReport
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.events import EventSink, PlanStale
+from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.core.plan import Plan
+from reconciler.core.report import ApplyReport
 
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "MAX_REPLANS", "Context", "Outcome", "apply"]
 

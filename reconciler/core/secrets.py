@@ -3,7 +3,7 @@
 :func:`redact` replaces every known secret value (longest first, so a secret
 containing another is masked whole) and AWS's echo of a parameter value in
 validation messages (``Value '...' at 'value'``) by
-:data:`~reconciler.model.MASK`. Used by the drivers on every error text they
+:data:`~reconciler.core.model.MASK`. Used by the drivers on every error text they
 translate and by the executor on everything it reports. No client imports.
 """
 
@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Collection, Iterator
 
-from reconciler.model import MASK
+from reconciler.core.model import MASK
 
 __all__ = ["MASK", "MIN_LINE", "redact"]
 

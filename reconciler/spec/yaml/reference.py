@@ -1,4 +1,4 @@
-"""The ruamel.yaml reader: the reference the fast reader (:mod:`reconciler.spec.fastyaml`) must
+"""The ruamel.yaml reader: the reference the fast reader (:mod:`reconciler.spec.yaml.fast`) must
 agree with, and the one used for whatever that reader hands back (syntax errors, duplicate keys,
 tags, timestamps, directives, hostile anchors), so messages keep their file:line:column. Pure.
 
@@ -6,7 +6,7 @@ ruamel.yaml's round-trip loader (YAML 1.2, no arbitrary object construction) rem
 key and list item sits. A :class:`_Walker` turns its document into plain
 ``dict``/``list``/``str``/``int``/``float``/``bool``/``None`` plus the line map, expanding aliases
 and counting every value it produces. Syntax errors and duplicate keys become a
-:class:`~reconciler.errors.SpecError` naming the file and line. Imported only when needed.
+:class:`~reconciler.core.errors.SpecError` naming the file and line. Imported only when needed.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from reconciler.errors import SpecError, SpecIssue
-from reconciler.spec.yamldoc import (
+from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.spec.yaml.document import (
     MAX_DEPTH,
     MAX_DOCUMENTS,
     MAX_NODES,

@@ -1,0 +1,163 @@
+"""The clients of one environment: AWS, the image registries and every Docker host. Does I/O.
+
+The one place clients are built (through the drivers' factories: nothing here
+imports boto3, docker or requests). :class:`Clients` makes the AWS clients at
+once and each Docker host's client and Compose runner on first use; a
+``read_only`` set refuses every mutating call (plan, status, dry runs). Every
+call to AWS, Docker and the registries is counted (botocore's ``before-call``
+event, requests' response hook), so tests and ``make bench`` can state what a
+reconcile costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
+from reconciler.core.model import HostSpec, ImageSpec
+from reconciler.drivers.aws import AwsClients, CallCounter, aws_session, make_clients
+from reconciler.drivers.compose import ComposeRunner, locate_compose, subprocess_run
+from reconciler.drivers.docker import DockerCallCounter, connect
+from reconciler.drivers.readonly import DockerApi, ReadOnlyDockerApi, ReadOnlySession, read_only_boto3, refuse_compose
+from reconciler.drivers.registry import (
+    EcrRegistry,
+    HttpSession,
+    OciRegistry,
+    RegistryAuth,
+    RegistryCallCounter,
+    cached_logins,
+    http_session,
+)
+
+if TYPE_CHECKING:
+    from reconciler.app.settings import Settings
+    from reconciler.spec.desired import RegistrySettings
+
+__all__ = ["Clients", "Counters", "HostClients"]
+
+
+@dataclass
+class Counters:
+    aws: CallCounter = field(default_factory=CallCounter)
+    docker: DockerCallCounter = field(default_factory=DockerCallCounter)
+    registry: RegistryCallCounter = field(default_factory=RegistryCallCounter)
+
+    def reset(self) -> None:
+        self.aws.reset()
+        self.docker.reset()
+        self.registry.reset()
+
+
+@dataclass
+class HostClients:
+    """The clients of one Docker host, connected on first use."""
+
+    spec: HostSpec
+    api: DockerApi  # read-only wrapper for plan and status
+    compose: ComposeRunner | None = None
+
+    def close(self) -> None:
+        self.api.close()
+
+
+@dataclass
+class Clients:
+    """Clients for one environment, safe to keep for a long-running process; closed at the end."""
+
+    settings: Settings
+    aws: AwsClients
+    http: HttpSession
+    counters: Counters
+    read_only: bool = False
+    _registries: dict[str, EcrRegistry | OciRegistry] = field(default_factory=dict)
+    _ecr_clients: dict[str, AwsClients] = field(default_factory=dict)
+    _hosts: dict[str, HostClients] = field(default_factory=dict)
+    _compose_binary: list[str] | None = None
+
+    @classmethod
+    def connect(cls, settings: Settings, *, read_only: bool = False) -> Clients:
+        """Build the AWS and registry clients; Docker hosts are connected on first use."""
+        counters = Counters()
+        session = aws_session(settings.region, settings.aws_endpoint_url)
+        aws = make_clients(settings.region, settings.aws_endpoint_url, session=session)
+        counters.aws.attach(aws.ssm, aws.ecr)
+        http = ReadOnlySession() if read_only else http_session()
+        counters.registry.attach(http)
+        if read_only:
+            aws = replace(aws, ssm=read_only_boto3(aws.ssm), ecr=read_only_boto3(aws.ecr))
+        return cls(settings=settings, aws=aws, http=http, counters=counters, read_only=read_only)
+
+    def host(self, name: str) -> HostClients:
+        """The clients of host ``name``; raises WorldError when its engine cannot be reached."""
+        if name not in self._hosts:
+            spec = next((h for h in self.settings.hosts if h.name == name), None)
+            if spec is None:
+                raise ReconcilerError(f"host {name} is not declared in environment {self.settings.environment}")
+            try:
+                raw = connect(spec.docker_host, tls_cert_path=spec.tls_cert_path, tls_verify=spec.tls_verify)
+            except TemporaryError as exc:
+                raise TemporaryError(f"host {name}", exc.message, endpoint=exc.endpoint) from None
+            except WorldError as exc:
+                raise PermanentError(f"host {name}", exc.message, endpoint=exc.endpoint) from None
+            self.counters.docker.attach(raw)
+            api: DockerApi = ReadOnlyDockerApi(raw) if self.read_only else raw
+            self._hosts[name] = HostClients(spec, api)
+        return self._hosts[name]
+
+    def compose(self, name: str) -> ComposeRunner:
+        """The Compose runner of host ``name`` (located on first use: plans never need it)."""
+        clients = self.host(name)
+        if clients.compose is None:
+            if self._compose_binary is None:
+                self._compose_binary = locate_compose()
+            clients.compose = ComposeRunner(
+                self._compose_binary,
+                run=refuse_compose if self.read_only else subprocess_run,
+                docker_host=clients.spec.docker_host,
+                tls_cert_path=clients.spec.tls_cert_path,
+                tls_verify=clients.spec.tls_verify,
+            )
+        return clients.compose
+
+    def _ecr_for(self, region: str | None) -> AwsClients:
+        region = region or self.settings.region
+        if region == self.aws.region:
+            return self.aws
+        if region not in self._ecr_clients:
+            session = aws_session(region, self.settings.aws_endpoint_url)
+            clients = make_clients(region, self.settings.aws_endpoint_url, session=session)
+            self.counters.aws.attach(clients.ecr)
+            if self.read_only:
+                clients = replace(clients, ssm=read_only_boto3(clients.ssm), ecr=read_only_boto3(clients.ecr))
+            self._ecr_clients[region] = clients
+        return self._ecr_clients[region]
+
+    def registry(self, reg: RegistrySettings) -> EcrRegistry | OciRegistry:
+        """One client per registry host, shared by tag resolution and pull logins."""
+        if reg.host not in self._registries:
+            if reg.type == "ecr":
+                self._registries[reg.host] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id)
+            else:
+                self._registries[reg.host] = OciRegistry(self.http, reg.host, reg.insecure)
+        return self._registries[reg.host]
+
+    def resolver_for(self, ref: ImageSpec) -> EcrRegistry | OciRegistry:
+        return self.registry(self.settings.registries[ref.name])
+
+    def registry_auth(self) -> Callable[[str], RegistryAuth | None]:
+        logins: dict[str, Callable[[], RegistryAuth]] = {}
+        for reg in self.settings.registries.values():
+            registry = self.registry(reg)
+            if isinstance(registry, EcrRegistry):
+                logins[reg.host] = registry.login
+        return cached_logins(logins)
+
+    def close(self) -> None:
+        self.http.close()
+        for clients in self._hosts.values():
+            clients.close()
+        for aws in (self.aws, *self._ecr_clients.values()):
+            aws.ssm.close()
+            aws.ecr.close()

@@ -1,0 +1,176 @@
+"""The world of one environment: observe it, re-check a plan against it, apply a plan to it. Does I/O.
+
+Part of the composition root: :class:`World` holds the environment's
+:class:`~reconciler.app.clients.Clients` and hands them to the observers
+(:mod:`reconciler.observe`) and the executor. It holds no decisions:
+``observe`` reads SSM, the registries and Docker into an
+:class:`~reconciler.core.model.ObservedState` (parameters first, then the tags
+the planner asks for, and nothing else), ``recheck`` reads only what a plan
+touches, ``apply`` runs a plan with the drivers.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from reconciler import planner
+from reconciler.app.clients import Clients, Counters
+from reconciler.core.address import parameter_address
+from reconciler.core.errors import WorldError
+from reconciler.core.events import EventSink, HostObserved, discard
+from reconciler.core.model import OWNER_KEY, DesiredState, ObservedHost, ObservedState
+from reconciler.core.plan import ParameterVersion, Plan, ProjectContainers, containers_fingerprint
+from reconciler.drivers.readonly import docker_engine
+from reconciler.drivers.ssm import SsmWriter
+from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.observe.images import resolve_digests
+from reconciler.observe.parameters import (
+    attach_tags,
+    observe_owned,
+    observe_ownership,
+    observe_parameters,
+    observe_versions,
+)
+from reconciler.observe.stacks import observe_containers, observe_docker
+from reconciler.planner.images import all_refs, resolve
+
+if TYPE_CHECKING:
+    from reconciler.app.settings import Settings
+
+__all__ = ["World"]
+
+
+@dataclass
+class World:
+    """One environment's world through its clients (safe to keep for a long-running process)."""
+
+    clients: Clients
+    options: ExecuteOptions = field(default_factory=ExecuteOptions)
+
+    @classmethod
+    def connect(cls, settings: Settings, *, read_only: bool = False) -> World:
+        """Build the clients; ``read_only`` ones refuse every mutating call (plan, status)."""
+        return cls(Clients.connect(settings, read_only=read_only))
+
+    @property
+    def settings(self) -> Settings:
+        return self.clients.settings
+
+    @property
+    def counters(self) -> Counters:
+        return self.clients.counters
+
+    # ---- observe -----------------------------------------------------------
+
+    def observe(self, desired: DesiredState, on_event: EventSink = discard) -> ObservedState:
+        """Read everything the planner compares; tags only where a decision needs them. A Docker
+        host that cannot be read is recorded as such (the planner makes it a Problem)."""
+        # SSM is read while the registries and the Docker hosts are (its errors come first)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-ssm") as ssm:
+            reading = ssm.submit(observe_parameters, self.clients.aws.ssm, desired.parameter_paths)
+            try:
+                refs = list(all_refs(desired).values())
+                digests = resolve_digests(refs, self.clients.resolver_for)
+                resolved = ObservedState(image_digests=digests)
+                pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, resolved)) is not None]
+                hosts = self._observe_hosts(desired, pinned)
+            except BaseException:
+                reading.result()
+                raise
+            parameters = reading.result()
+        partial = ObservedState(parameters=parameters, image_digests=digests)
+        parameters = attach_tags(parameters, self._ownership(desired, partial))
+        names = sorted(hosts)
+        for name in names:
+            on_event(HostObserved(name, len(hosts[name].containers), hosts[name].error))
+        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts)
+
+    def _observe_hosts(self, desired: DesiredState, pinned: list[str]) -> dict[str, ObservedHost]:
+        names = sorted({h for stack in desired.stacks for h in stack.hosts})
+
+        def observe_one(name: str) -> ObservedHost:
+            projects = [s.project for s in desired.stacks if name in s.hosts]
+            return self._observe_host(name, pinned, projects)
+
+        # hosts are independent: read them at once (a slow or unreachable one does not hold up the rest)
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+            return dict(zip(names, pool.map(observe_one, names), strict=True))
+
+    def _observe_host(self, name: str, pinned: list[str], projects: list[str]) -> ObservedHost:
+        try:
+            seen = observe_docker(self.clients.host(name).api, pinned, projects=projects)
+        except WorldError as exc:
+            return ObservedHost(name, error=str(exc))
+        return ObservedHost(
+            name,
+            local_images=seen.local_images,
+            containers=seen.containers,
+            networks=seen.networks,
+            volumes=seen.volumes,
+        )
+
+    def _ownership(self, desired: DesiredState, partial: ObservedState) -> dict[str, dict[str, str]]:
+        """Tags of the names the planner asks about: declared ones about to be overwritten (adopt?)
+        by one owner-filtered DescribeParameters per 50 names; undeclared ones under prune paths
+        (prune?) by one owner-filtered listing per path."""
+        wanted = planner.ownership_queries(desired, partial)
+        declared = {p.name for p in desired.parameters}
+        ssm = self.clients.aws.ssm
+        tags = observe_ownership(ssm, sorted(n for n in wanted if n in declared), OWNER_KEY, desired.owner)
+        undeclared = sorted(n for n in wanted if n not in declared)
+        if undeclared:
+            prune_paths = [p.path for p in desired.parameter_paths if p.prune]
+            owned = observe_owned(ssm, prune_paths, OWNER_KEY, desired.owner)
+            # Only the owner tag decides a prune; other tags are not read.
+            tags.update({n: ({OWNER_KEY: desired.owner} if n in owned else {}) for n in undeclared})
+        return tags
+
+    # ---- re-check and apply --------------------------------------------------
+
+    def recheck(self, plan: Plan) -> list[str]:
+        """What no longer matches the plan's preconditions, each as ``address: what changed``.
+        Reads only what the plan touches: GetParameters (10 names a call) for the parameters
+        it writes or deletes, one container listing per host it acts on."""
+        stale: list[str] = []
+        versions = [p for p in plan.preconditions if isinstance(p, ParameterVersion)]
+        if versions:
+            now = observe_versions(self.clients.aws.ssm, [p.name for p in versions])
+            for version in versions:
+                current = now.get(version.name)
+                if current != version.version:
+                    was = "absent" if version.version is None else f"version {version.version}"
+                    is_ = "absent" if current is None else f"version {current}"
+                    stale.append(f"{parameter_address(version.name)}: was {was}, now {is_}")
+        projects = [p for p in plan.preconditions if isinstance(p, ProjectContainers)]
+        for host in sorted({p.host for p in projects}):
+            wanted = [p for p in projects if p.host == host]
+            try:
+                containers = observe_containers(self.clients.host(host).api, [p.project for p in wanted])
+            except WorldError as exc:
+                stale.extend(f"project {p.project} on host {host}: cannot be read: {exc}" for p in wanted)
+                continue
+            for p in wanted:
+                if containers_fingerprint(c for c in containers if c.project == p.project) != p.containers:
+                    stale.append(f"project {p.project} on host {host}: its containers changed")
+        return stale
+
+    def apply(self, plan: Plan, on_event: EventSink = discard) -> ApplyReport:
+        """Run ``plan``. With read-only clients (plan, status) every write is refused."""
+
+        def host_drivers(name: str) -> HostDrivers:
+            return HostDrivers(engine=docker_engine(self.clients.host(name).api), compose=self.clients.compose(name))
+
+        clients = self.clients
+        drivers = Drivers(ssm=SsmWriter(clients.aws.ssm), hosts=host_drivers, registry_auth=clients.registry_auth())
+        return execute(
+            plan,
+            drivers,
+            state_dir=self.settings.state_dir / self.settings.environment,
+            options=self.options,
+            on_event=on_event,
+        )
+
+    def close(self) -> None:
+        self.clients.close()
