@@ -8,7 +8,9 @@ the world itself: containers by label, parameters in moto, the app over HTTP.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import math
+import time
 import urllib.request
 
 import docker
@@ -36,8 +38,17 @@ def frontend_page(env: Env) -> str:
     ports = env.containers()["frontend"]["Ports"]
     assert isinstance(ports, list)
     public = next(p["PublicPort"] for p in ports if p.get("PublicPort"))
-    with urllib.request.urlopen(f"http://127.0.0.1:{public}/", timeout=10) as resp:
-        return str(resp.read().decode())
+    # Docker's port proxy accepts before the container's server listens: a reset right after a
+    # start is retried (bounded), any other error or a reset after 10 s fails the test
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{public}/", timeout=10) as resp:
+                return str(resp.read().decode())
+        except (ConnectionResetError, http.client.RemoteDisconnected):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def kinds(plan: Plan) -> dict[str, str]:
