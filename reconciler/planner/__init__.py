@@ -9,9 +9,11 @@ alone, and the preconditions apply re-checks. The same inputs always give
 the same plan, whatever the order of the observed items.
 
 Parts, mirroring the observers: :mod:`.parameters` (SSM), :mod:`.images`
-(registries, engines), :mod:`.stacks` (Compose, per host), with
-:mod:`.targets` (environment, config hash) and :mod:`.order` (depends_on
-order).
+(registries, engines), :mod:`.stacks` (Compose, per host), which hands each
+service to :mod:`.services` (create, recreate, start or keep) and what should
+not be there to :mod:`.leftovers`; with :mod:`.targets` (environment, config
+hash), :mod:`.order` (depends_on order) and :mod:`.override` (the Compose
+override). Every part returns values; none changes what it is given.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Shared pieces of the planner: the parameter index,
-short forms of digests and the accumulator the planner parts fill. Pure.
+"""Shared pieces of the planner: the parameter index, short forms of digests, a container's view in
+a Change and the Draft value planner parts return. Pure.
 
 Nothing here does I/O; everything is a function of the desired and observed
-values handed in.
+values handed in, and every value built here is frozen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reconciler.core.address import (
     container_address,
@@ -22,13 +22,14 @@ from reconciler.core.address import (
     stack_image_address,
     volume_address,
 )
-from reconciler.core.model import DesiredState, ParameterSpec, Sensitive, Value
+from reconciler.core.model import DesiredState, ObservedContainer, ParameterSpec, Sensitive, Value
 from reconciler.core.plan import Action, Problem, Unchanged
 
 __all__ = [
     "Draft",
     "ParameterIndex",
     "container_address",
+    "container_view",
     "duplicate_network_address",
     "host_stack_address",
     "image_address",
@@ -59,6 +60,11 @@ def secret(value: Value) -> Sensitive:
     return value if isinstance(value, Sensitive) else Sensitive(value)
 
 
+def container_view(container: ObservedContainer) -> dict[str, object]:
+    """What a Change shows of a container: its image, config hash and state."""
+    return {"image": container.image, "config_hash": container.config_hash, "state": container.state}
+
+
 def same_value(a: Value, b: Value) -> bool:
     """Compare two values without exposing either (Sensitive compares internally)."""
     if isinstance(a, Sensitive) and isinstance(b, Sensitive):
@@ -85,15 +91,10 @@ class ParameterIndex:
         return cls(by_name=by_name, by_set={k: tuple(v) for k, v in by_set.items()})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Draft:
     """What one part of the planner contributes to the plan."""
 
-    actions: list[Action] = field(default_factory=list)
-    unchanged: list[Unchanged] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-
-    def extend(self, other: Draft) -> None:
-        self.actions.extend(other.actions)
-        self.unchanged.extend(other.unchanged)
-        self.problems.extend(other.problems)
+    actions: tuple[Action, ...] = ()
+    unchanged: tuple[Unchanged, ...] = ()
+    problems: tuple[Problem, ...] = ()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from reconciler.core.model import DesiredState, ImageSpec, ObservedState
-from reconciler.core.plan import Change, Problem, PullImage, Unchanged
+from reconciler.core.plan import Action, Change, Problem, PullImage, Unchanged
 from reconciler.planner.common import Draft, image_address, short, stack_image_address
 
 
@@ -46,7 +46,8 @@ def plan_images(
 
     ``blocked`` maps an image name to the stacks left unplanned because of it.
     """
-    out = Draft()
+    unchanged: list[Unchanged] = []
+    problems: list[Problem] = []
     refs = all_refs(desired)
     for name in sorted(refs):
         ref = refs[name]
@@ -57,12 +58,12 @@ def plan_images(
             if stacks:
                 label = "stack" if len(stacks) == 1 else "stacks"
                 suffix = f"; {label} {', '.join(stacks)} not planned"
-            out.problems.append(Problem(image_address(name), missing_message(ref) + suffix))
+            problems.append(Problem(image_address(name), missing_message(ref) + suffix))
         elif ref.digest:
-            out.unchanged.append(Unchanged(image_address(name), f"pinned to {short(digest)}"))
+            unchanged.append(Unchanged(image_address(name), f"pinned to {short(digest)}"))
         else:
-            out.unchanged.append(Unchanged(image_address(name), f"tag {ref.tag} resolves to {short(digest)}"))
-    return out
+            unchanged.append(Unchanged(image_address(name), f"tag {ref.tag} resolves to {short(digest)}"))
+    return Draft(unchanged=tuple(unchanged), problems=tuple(problems))
 
 
 def plan_pulls(
@@ -73,19 +74,20 @@ def plan_pulls(
     ``digests`` maps image name -> resolved digest (all resolved: the caller
     does not plan a stack with a missing image).
     """
-    out = Draft()
+    actions: list[Action] = []
+    unchanged: list[Unchanged] = []
     pinned: dict[str, ImageSpec] = {}
     for ref in sorted(refs, key=lambda r: r.name):
         pinned.setdefault(ref.pinned(digests[ref.name]), ref)
     for reference, ref in sorted(pinned.items(), key=lambda item: item[1].name):
         address = stack_image_address(host, stack, ref.name)
         if reference in local_images:
-            out.unchanged.append(Unchanged(address, f"{short(digests[ref.name])} present in the engine"))
+            unchanged.append(Unchanged(address, f"{short(digests[ref.name])} present in the engine"))
             continue
         after: dict[str, object] = {"reference": reference}
         if ref.tag:
             after["tag"] = ref.tag
-        out.actions.append(
+        actions.append(
             PullImage(
                 change=Change(address, None, after),
                 reason=f"{short(digests[ref.name])} not in the engine",
@@ -95,4 +97,4 @@ def plan_pulls(
                 registry=ref.registry,
             )
         )
-    return out
+    return Draft(actions=tuple(actions), unchanged=tuple(unchanged))

@@ -9,8 +9,8 @@ Nothing here does I/O; secret values stay :class:`Sensitive` inside changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from reconciler.core.model import (
     ENVIRONMENT_KEY,
@@ -29,14 +29,14 @@ from reconciler.core.plan import Action, Change, DeleteParameter, Problem, PutPa
 from reconciler.planner.common import ParameterIndex, parameter_address, same_value, secret
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParameterPlan:
-    puts: list[Action] = field(default_factory=list)
-    deletes: list[Action] = field(default_factory=list)
-    unchanged: list[Unchanged] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    puts: tuple[Action, ...] = ()
+    deletes: tuple[Action, ...] = ()
+    unchanged: tuple[Unchanged, ...] = ()
+    problems: tuple[Problem, ...] = ()
     # declared names whose value cannot be provided to a stack (missing external, no value)
-    unavailable: set[str] = field(default_factory=set)
+    unavailable: frozenset[str] = frozenset()
 
 
 def normalise_string_list(value: str) -> str:
@@ -112,56 +112,63 @@ def _undeclared(
         yield observed.parameters[name], nearest if nearest.prune else None, nearest
 
 
-def _plan_external(spec: ParameterSpec, observed: ObservedParameter | None, out: ParameterPlan) -> None:
+def _plan_external(spec: ParameterSpec, observed: ObservedParameter | None) -> Unchanged | Problem:
+    """A Problem (the parameter cannot be provided) when it does not exist, else Unchanged."""
     address = parameter_address(spec.name)
     if observed is None:
         where = f" (declared at {spec.source})" if spec.source else ""
-        out.problems.append(
-            Problem(
-                address,
-                f"external SecureString {spec.name} does not exist; create it out of band{where}",
-            )
+        return Problem(
+            address,
+            f"external SecureString {spec.name} does not exist; create it out of band{where}",
         )
-        out.unavailable.add(spec.name)
-        return
     note = "" if observed.type == "SecureString" else f" (stored as {observed.type})"
-    out.unchanged.append(Unchanged(address, f"external parameter exists{note}; never written"))
+    return Unchanged(address, f"external parameter exists{note}; never written")
+
+
+def _put(
+    spec: ParameterSpec,
+    value: Value,
+    tags: Mapping[str, str],
+    change: Change,
+    reason: str,
+    *,
+    create: bool,
+    adopt: bool,
+) -> PutParameter:
+    return PutParameter(
+        change=change,
+        reason=reason,
+        name=spec.name,
+        type=spec.type,
+        value=value,
+        set_name=spec.set_name,
+        create=create,
+        adopt=adopt,
+        tags=tags,
+    )
 
 
 def _plan_managed(
-    spec: ParameterSpec, observed: ObservedParameter | None, desired: DesiredState, out: ParameterPlan
-) -> None:
+    spec: ParameterSpec, observed: ObservedParameter | None, desired: DesiredState
+) -> PutParameter | Unchanged | Problem:
+    """A PutParameter (create, update, adopt), Unchanged, or a Problem (no value to write: the
+    parameter cannot be provided)."""
     owner = desired.owner
     tags = {OWNER_KEY: owner, ENVIRONMENT_KEY: desired.environment}
     address = parameter_address(spec.name)
     value = spec.value
     if value is None:
         where = f" (declared at {spec.source})" if spec.source else ""
-        out.problems.append(Problem(address, f"parameter {spec.name} has no value to write{where}"))
-        out.unavailable.add(spec.name)
-        return
+        return Problem(address, f"parameter {spec.name} has no value to write{where}")
     sensitive = _is_sensitive(spec.type, observed, value)
     if spec.type == "SecureString":
         value = secret(value)
     if observed is None:
-        out.puts.append(
-            PutParameter(
-                change=Change(address, None, _view(spec.type, value, sensitive)),
-                reason="not found",
-                name=spec.name,
-                type=spec.type,
-                value=value,
-                set_name=spec.set_name,
-                create=True,
-                adopt=False,
-                tags=tags,
-            )
-        )
-        return
+        change = Change(address, None, _view(spec.type, value, sensitive))
+        return _put(spec, value, tags, change, "not found", create=True, adopt=False)
     differences = _differences(spec, value, observed)
     if not differences:
-        out.unchanged.append(Unchanged(address, "value and type match"))
-        return
+        return Unchanged(address, "value and type match")
     before = _view(observed.type, observed.value, sensitive)
     after = _view(spec.type, value, sensitive)
     adopt = observed.tags is not None and observed.tags.get(OWNER_KEY) != owner
@@ -170,44 +177,38 @@ def _plan_managed(
         before["owner"] = previous
         after["owner"] = owner
         differences.append(f"adopting (owner tag {previous!r})" if previous else "adopting (no owner tag)")
-    out.puts.append(
-        PutParameter(
-            change=Change(address, before, after),
-            reason="; ".join(differences),
-            name=spec.name,
-            type=spec.type,
-            value=value,
-            set_name=spec.set_name,
-            create=False,
-            adopt=adopt,
-            tags=tags,
-        )
-    )
+    return _put(spec, value, tags, Change(address, before, after), "; ".join(differences), create=False, adopt=adopt)
 
 
 def plan_parameters(desired: DesiredState, observed: ObservedState, index: ParameterIndex) -> ParameterPlan:
     """Puts (by name), deletes (by name), unchanged and problems for all parameters. Pure."""
-    out = ParameterPlan()
+    puts: list[Action] = []
+    deletes: list[Action] = []
+    unchanged: list[Unchanged] = []
+    problems: list[Problem] = []
+    unavailable: set[str] = set()
     for name in sorted(index.by_name):
         spec = index.by_name[name]
         current = observed.parameters.get(name)
-        if spec.managed:
-            _plan_managed(spec, current, desired, out)
+        decision = _plan_managed(spec, current, desired) if spec.managed else _plan_external(spec, current)
+        if isinstance(decision, Problem):
+            problems.append(decision)
+            unavailable.add(spec.name)
+        elif isinstance(decision, Unchanged):
+            unchanged.append(decision)
         else:
-            _plan_external(spec, current, out)
+            puts.append(decision)
     for param, prune, path in _undeclared(desired, observed, index):
         address = parameter_address(param.name)
         if prune is None:
-            out.unchanged.append(Unchanged(address, f"not in the spec; prune is off for set {path.set_name}"))
+            unchanged.append(Unchanged(address, f"not in the spec; prune is off for set {path.set_name}"))
         elif param.tags is None:
-            out.unchanged.append(Unchanged(address, "not in the spec; ownership unknown, left alone"))
+            unchanged.append(Unchanged(address, "not in the spec; ownership unknown, left alone"))
         elif param.tags.get(OWNER_KEY) != desired.owner:
-            out.unchanged.append(
-                Unchanged(address, f"not in the spec; not owned by {desired.owner}; left alone")
-            )
+            unchanged.append(Unchanged(address, f"not in the spec; not owned by {desired.owner}; left alone"))
         else:
             sensitive = _is_sensitive(param.type, param, param.value)
-            out.deletes.append(
+            deletes.append(
                 DeleteParameter(
                     change=Change(address, _view(param.type, param.value, sensitive), None),
                     reason=f"not in the spec; owned by {desired.owner}, pruned (set {prune.set_name})",
@@ -216,7 +217,13 @@ def plan_parameters(desired: DesiredState, observed: ObservedState, index: Param
                     owner=desired.owner,
                 )
             )
-    return out
+    return ParameterPlan(
+        puts=tuple(puts),
+        deletes=tuple(deletes),
+        unchanged=tuple(unchanged),
+        problems=tuple(problems),
+        unavailable=frozenset(unavailable),
+    )
 
 
 def ownership_queries(desired: DesiredState, observed: ObservedState) -> frozenset[str]:
@@ -242,4 +249,3 @@ def ownership_queries(desired: DesiredState, observed: ObservedState) -> frozens
         if prune is not None and param.tags is None:
             names.add(param.name)
     return frozenset(names)
-
