@@ -197,9 +197,18 @@ class EnvironmentContext:
         plan, report = outcome.plan, outcome.report
         result = apply_result(plan, report)
         error = None if report is not None and report.ok and not plan.problems else failures(plan, report)
-        entry = HistoryEntry(self.desired.environment, None, started, time.time(), Trigger.MANUAL,
-                             f"{getpass.getuser()}@{socket.gethostname()}", result, action_counts(plan, report),
-                             f"{command}: {reasons(plan)}", error)  # fmt: skip
+        entry = HistoryEntry(
+            environment=self.desired.environment,
+            revision=None,
+            started_at=started,
+            finished_at=time.time(),
+            trigger=Trigger.MANUAL,
+            actor=f"{getpass.getuser()}@{socket.gethostname()}",
+            result=result,
+            actions=action_counts(plan, report),
+            reason=f"{command}: {reasons(plan)}",
+            error=error,
+        )
         self.state_store().append_history(lease, entry)
 
     def recheck(self, plan: Plan) -> list[str]:

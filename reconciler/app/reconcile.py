@@ -1,12 +1,12 @@
 """The reconcile flow: plan -> confirm -> re-check -> apply -> report. Not pure (drives a context).
 
-One flow for every caller (the CLI now, the loop later). The caller gives
+One flow for every caller: the CLI's apply, and the loop's tick, which
+starts it from the plan it already made and decided on. The caller gives
 how to show a plan and how to ask for confirmation; the flow never prints
 and never reads stdin itself. Right before acting, under the environment's
 lease when the caller gives one, it re-reads only what the plan touches;
 a stale plan is never applied: the flow plans again (a full observe),
-shows the fresh plan and asks again, at most
-``MAX_REPLANS`` times.
+shows the fresh plan and asks again, at most ``MAX_REPLANS`` times.
 """
 
 from __future__ import annotations
@@ -71,12 +71,16 @@ def apply(
     on_event: EventSink,
     hold: Callable[[], AbstractContextManager[Any]] | None = None,
     applied: Callable[[Any, Outcome], None] | None = None,
+    plan: Plan | None = None,
 ) -> Outcome:
     """Plan, confirm, re-check, apply. Problems block only what they concern; the rest is
     applied and the outcome's exit code is 1. ``hold`` (the environment's lease) is taken only
     around the re-check and the apply: planning and asking never block another actor, and what
-    is applied was re-checked under it; ``applied(held, outcome)`` runs while it is held."""
-    current = ctx.plan().plan
+    is applied was re-checked under it; ``applied(held, outcome)`` runs while it is held.
+    ``plan``: one the caller already made (the loop's tick), used instead of observing and
+    planning again; it is shown, confirmed and re-checked like a fresh one. The outcome's plan is
+    the one applied: the re-planned one when a re-check found it stale."""
+    current = plan if plan is not None else ctx.plan().plan
     show(current, False)
     if not current.has_changes:
         return Outcome(current, None)

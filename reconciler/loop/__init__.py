@@ -1,7 +1,9 @@
 """The GitOps loop (``reconciler run``): git is the source, every tick makes the world match
-the branch head (or the pinned revision). Composition only; the parts are :mod:`.tick` (one
-tick), :mod:`.decide` (act or report, and why), :mod:`.status` (conditions) and
-:mod:`.runner` (waiting, backoff, wake-ups).
+the branch head (or the pinned revision). Composition only: it wires the real git source, world
+and state store into the parts, :mod:`.tick` (one tick, given :mod:`.ports`), :mod:`.locked`
+(its part under the lease), :mod:`.decide` (act or report, and why), :mod:`.outcome` (what a
+tick did, and its history), :mod:`.conditions` (the status) and :mod:`.runner` (waiting,
+backoff, wake-ups).
 
 Wake-ups: the refs of a repository given by its path are watched (a commit starts a tick
 at once; a URL, file:// included, is polled like a remote), and
@@ -22,8 +24,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from reconciler.core.events import EventSink
+from reconciler.loop.outcome import TickOutcome
 from reconciler.loop.runner import Loop
-from reconciler.loop.tick import LoopOptions, Ticker, TickOutcome
+from reconciler.loop.tick import LoopOptions, Ticker
 from reconciler.state import Revision, Trigger
 
 if TYPE_CHECKING:
@@ -80,14 +83,15 @@ def run(
     on_event: EventSink,
 ) -> int:
     """Run the loop until stopped (or one tick with ``once``); the exit code."""
+    from reconciler.app import open_environment
     from reconciler.app.statestore import open_state_store
 
     folder = work_dir(state_dir, options)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = GitRevisions(options.repo, options.branch, folder / "mirror")
     where = f"{options.repo}#{options.branch}:{options.path or '.'}"
-    ticker = Ticker(options, source, folder, open_store=open_state_store, owner_command=f"reconciler run {where}",
-                    say=say, on_event=on_event)  # fmt: skip
+    ticker = Ticker(options, source, folder, open_world=open_environment, open_store=open_state_store,
+                    owner_command=f"reconciler run {where}", say=say, on_event=on_event)  # fmt: skip
     actor = f"loop@{socket.gethostname()}"
     from reconciler.serve import loop_metrics
 

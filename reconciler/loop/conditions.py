@@ -1,6 +1,8 @@
 """The environment's status after a tick, Kubernetes style. Pure.
 
-Conditions: Ready (the world matches the target revision), Progressing
+Computed from the tick's :class:`~reconciler.loop.outcome.Attempt` alone
+(its plan, its report, its decision), with the reasons of
+:class:`~reconciler.state.Reason`. Conditions: Ready (the world matches the target revision), Progressing
 (False after every tick: a tick is synchronous), Degraded (the last apply
 or plan failed), OutOfSync (changes exist that were not applied: plan
 mode, suspended, self-heal off, a failed revision not retried), Suspended
@@ -13,72 +15,64 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.core.plan import Plan
-from reconciler.core.report import ApplyReport
-from reconciler.loop.decide import Decision
-from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Result, Revision
+from reconciler.loop.outcome import Attempt
+from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Reason, Result, Revision
 from reconciler.state.records import with_resources
 
 T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
 
 
-def next_status(
-    status: EnvironmentStatus,
-    target: Revision,
-    pinned: bool,
-    plan: Plan | None,
-    decision: Decision | None,
-    report: ApplyReport | None,
-    result: Result,
-    reason: str,
-    error: str | None,
-    failed: str | None,  # the failed-revision key to remember, or None
-    now: float,
-) -> EnvironmentStatus:
+def next_status(status: EnvironmentStatus, *, attempt: Attempt, now: float) -> EnvironmentStatus:
+    """``status`` after ``attempt`` (its plan, its report, its result), at ``now``."""
     new = replace(status, updated_at=now)
-    acted = decision is not None and decision.act
-    if acted or error is not None:
-        new = replace(new, last_attempted=target)
-    in_sync = result is Result.APPLIED or result is Result.NO_CHANGE
-    if in_sync:
+    result, reason, error, plan = attempt.result, attempt.reason, attempt.failure, attempt.plan
+    if attempt.acted or error is not None:
+        new = replace(new, last_attempted=attempt.target)
+    if result is Result.APPLIED or result is Result.NO_CHANGE:
         # in sync: earlier failures are history (a pin or rollback to one of them tries it again)
-        new = replace(new, last_applied=target, last_error=None, failed_revisions=frozenset())
-        why = "Applied" if result is Result.APPLIED else "InSync"
+        new = replace(new, last_applied=attempt.target, last_error=None, failed_revisions=frozenset())
+        why = Reason.APPLIED if result is Result.APPLIED else Reason.IN_SYNC
         new = new.with_condition(ConditionType.READY, T, why, reason, now)
         new = new.with_condition(ConditionType.DEGRADED, F, why, "", now)
         new = new.with_condition(ConditionType.OUT_OF_SYNC, F, why, "", now)
     elif error is not None or result in (Result.FAILED, Result.PARTIAL):
         message = error or reason
         new = replace(new, last_error=message)
+        failed = attempt.failed_key
         if failed is not None:
             new = replace(new, failed_revisions=new.failed_revisions | {failed})
-        why = "ApplyFailed" if acted else "PlanFailed"
+        why = Reason.APPLY_FAILED if attempt.acted else Reason.PLAN_FAILED
         new = new.with_condition(ConditionType.READY, F, why, message, now)
         new = new.with_condition(ConditionType.DEGRADED, T, why, message, now)
         if plan is not None and plan.has_changes:
             new = new.with_condition(ConditionType.OUT_OF_SYNC, T, why, reason, now)
     else:  # planned or skipped: changes exist that were not applied
-        why = _why_not(status, decision)
+        why = attempt.decision.condition if attempt.decision is not None else Reason.NOT_PLANNED
         new = new.with_condition(ConditionType.READY, F, why, reason, now)
         new = new.with_condition(ConditionType.OUT_OF_SYNC, T, why, reason, now)
-    new = new.with_condition(ConditionType.PROGRESSING, F, "TickFinished", "", now)
-    suspended = T if status.suspended else F
-    new = new.with_condition(ConditionType.SUSPENDED, suspended, "Suspended" if status.suspended else "Active", "", now)
-    pin_message = f"pinned to {target.sha[:12]}; reconciler unpin returns to the branch head" if pinned else ""
-    new = new.with_condition(ConditionType.PINNED, T if pinned else F, "Pinned" if pinned else "BranchHead",
-                             pin_message, now)  # fmt: skip
+    new = new.with_condition(ConditionType.PROGRESSING, F, Reason.TICK_FINISHED, "", now)
+    new = _admin_conditions(new, suspended=status.suspended, pinned=attempt.target if attempt.pinned else None, now=now)
     if plan is not None:
-        new = with_resources(new, plan, report, now)
+        new = with_resources(new, plan, attempt.report, now)
     return new
 
 
-def _why_not(status: EnvironmentStatus, decision: Decision | None) -> str:
-    if decision is None:
-        return "NotPlanned"
-    if decision.result is Result.PLANNED:
-        return "PlanOnly"
-    if status.suspended:
-        return "Suspended"
-    if "failed before" in decision.reason:
-        return "RevisionFailed"
-    return "DriftNotCorrected" if decision.drift else "NotApplied"
+def invalid_spec_status(
+    status: EnvironmentStatus, *, revision: Revision, error: str, reason: str, now: float
+) -> EnvironmentStatus:
+    """``status`` once ``revision``'s specs failed to load: not Ready, Degraded (InvalidSpec)."""
+    new = replace(status, last_attempted=revision, last_error=error, updated_at=now)
+    new = new.with_condition(ConditionType.READY, F, Reason.INVALID_SPEC, error, now)
+    return new.with_condition(ConditionType.DEGRADED, T, Reason.INVALID_SPEC, reason, now)
+
+
+def _admin_conditions(
+    status: EnvironmentStatus, *, suspended: bool, pinned: Revision | None, now: float
+) -> EnvironmentStatus:
+    """Suspended and Pinned, mirroring the admin fields (``pinned``: the pinned revision, or None)."""
+    new = status.with_condition(ConditionType.SUSPENDED, T if suspended else F,
+                                Reason.SUSPENDED if suspended else Reason.ACTIVE, "", now)  # fmt: skip
+    if pinned is None:
+        return new.with_condition(ConditionType.PINNED, F, Reason.BRANCH_HEAD, "", now)
+    message = f"pinned to {pinned.sha[:12]}; reconciler unpin returns to the branch head"
+    return new.with_condition(ConditionType.PINNED, T, Reason.PINNED, message, now)

@@ -18,17 +18,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.core.plan import Plan
-from reconciler.state import EnvironmentStatus, Result, Revision
+from reconciler.state import EnvironmentStatus, Reason, Result, Revision
 from reconciler.state.records import reasons
 
 Mode = Literal["apply", "plan"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     act: bool
     result: Result  # when not acting: what the tick records
-    reason: str  # why it acts, or why not
+    reason: str  # why it acts, or why not: the message of the log, the history and the status
+    condition: Reason  # the status conditions' reason when it does not act (APPLIED when it acts)
     drift: bool = False  # the plan corrects (or would correct) out-of-band changes
 
 
@@ -63,26 +64,30 @@ def decide(
     new = target.sha != applied
     drift = not new and plan.has_changes
     if not plan.has_changes and not plan.problems:
-        why = f"in sync with {describe(target)}"
-        return Decision(False, Result.NO_CHANGE, why + (" (pinned)" if pinned else ""))
+        why = f"in sync with {describe(target)}" + (" (pinned)" if pinned else "")
+        return Decision(act=False, result=Result.NO_CHANGE, reason=why, condition=Reason.IN_SYNC)
     what = reasons(plan) if plan.has_changes else "nothing to apply"
     if mode == "plan":
-        return Decision(False, Result.PLANNED, f"plan only (--mode plan): {what}", drift)
+        return _not_acting(Result.PLANNED, f"plan only (--mode plan): {what}", Reason.PLAN_ONLY, drift)
     if status.suspended:
-        return Decision(False, Result.SKIPPED, f"suspended (reconciler resume to act): {what}", drift)
+        return _not_acting(Result.SKIPPED, f"suspended (reconciler resume to act): {what}", Reason.SUSPENDED, drift)
     if failed_key(target.sha, plan) in status.failed_revisions:
         error = f": {status.last_error}" if status.last_error else ""
-        return Decision(
-            False,
-            Result.SKIPPED,
-            f"revision {target.sha[:12]} failed before{error}; not retried until the commit or the world changes",
-            drift,
-        )
+        why = f"revision {target.sha[:12]} failed before{error}; not retried until the commit or the world changes"
+        return _not_acting(Result.SKIPPED, why, Reason.REVISION_FAILED, drift)
     if not plan.has_changes:
-        return Decision(False, Result.FAILED, f"nothing can be applied: {len(plan.problems)} problem(s)")
+        why = f"nothing can be applied: {len(plan.problems)} problem(s)"
+        return _not_acting(Result.FAILED, why, Reason.PLAN_FAILED, drift=False)
     if new:
         source = "pinned revision" if pinned else "new revision"
-        return Decision(True, Result.APPLIED, f"{source} {describe(target)}: {what}")
+        return Decision(act=True, result=Result.APPLIED, reason=f"{source} {describe(target)}: {what}",
+                        condition=Reason.APPLIED)  # fmt: skip
     if self_heal:
-        return Decision(True, Result.APPLIED, f"drift corrected (selfHeal): {what}", drift=True)
-    return Decision(False, Result.SKIPPED, f"drift not corrected (selfHeal is off): {what}", drift=True)
+        return Decision(act=True, result=Result.APPLIED, reason=f"drift corrected (selfHeal): {what}",
+                        condition=Reason.APPLIED, drift=True)  # fmt: skip
+    why = f"drift not corrected (selfHeal is off): {what}"
+    return _not_acting(Result.SKIPPED, why, Reason.DRIFT_NOT_CORRECTED, drift=True)
+
+
+def _not_acting(result: Result, reason: str, condition: Reason, drift: bool) -> Decision:
+    return Decision(act=False, result=result, reason=reason, condition=condition, drift=drift)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.loop.tick import TickOutcome
+from reconciler.loop.outcome import TickOutcome
 from reconciler.serve.metrics import Metrics
 from reconciler.state import Result, Trigger
 

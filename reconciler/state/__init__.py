@@ -1,6 +1,6 @@
 """What lives outside the world: the lease, status and history of each environment. Pure.
 
-The model (:mod:`.lease`, :mod:`.status`), its JSON form (:mod:`.codec`) and
+The model (:mod:`.lease`, :mod:`.status`, the conditions' :mod:`.reasons`), its JSON form (:mod:`.codec`) and
 the :class:`StateStore` interface (:mod:`.store`). The backends that do the
 I/O are :mod:`reconciler.drivers.state.sqlite` (embedded, one machine) and
 :mod:`reconciler.drivers.state.dynamodb` (several machines).
@@ -17,6 +17,7 @@ from reconciler.state.lease import (
     acquire_waiting,
     iso,
 )
+from reconciler.state.reasons import Reason
 from reconciler.state.status import (
     Condition,
     ConditionStatus,
@@ -32,6 +33,6 @@ from reconciler.state.store import StateStore
 
 __all__ = [
     "Clock", "Condition", "ConditionStatus", "ConditionType", "EnvironmentStatus", "Fenced", "HistoryEntry",
-    "Lease", "LeaseHeld", "LeaseLost", "LeaseOwner", "Result", "Revision", "Sleep", "StateStore", "Trigger",
+    "Lease", "LeaseHeld", "LeaseLost", "LeaseOwner", "Reason", "Result", "Revision", "Sleep", "StateStore", "Trigger",
     "acquire_waiting", "iso", "set_condition",
 ]  # fmt: skip

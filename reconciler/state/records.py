@@ -13,7 +13,8 @@ from dataclasses import replace
 
 from reconciler.core.plan import Plan
 from reconciler.core.report import ApplyReport
-from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Result
+from reconciler.state.reasons import Reason
+from reconciler.state.status import ConditionStatus, ConditionType, EnvironmentStatus, Result
 
 MAX_REASONS = 3
 
@@ -62,22 +63,22 @@ def with_resources(status: EnvironmentStatus, plan: Plan, report: ApplyReport | 
         outcome = outcomes.get(action.address)
         if outcome is not None and outcome.status == "done":
             result = result.with_resource_condition(
-                action.address, ConditionType.READY, ConditionStatus.TRUE, "Applied", action.reason, now
+                action.address, ConditionType.READY, ConditionStatus.TRUE, Reason.APPLIED, action.reason, now
             )
             result = result.with_resource_condition(
-                action.address, ConditionType.OUT_OF_SYNC, ConditionStatus.FALSE, "Applied", outcome.message, now
+                action.address, ConditionType.OUT_OF_SYNC, ConditionStatus.FALSE, Reason.APPLIED, outcome.message, now
             )
         elif outcome is not None and outcome.status == "failed":
             result = result.with_resource_condition(
-                action.address, ConditionType.DEGRADED, ConditionStatus.TRUE, "ApplyFailed", outcome.message, now
+                action.address, ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.APPLY_FAILED, outcome.message, now
             )
         else:
             why = outcome.message if outcome is not None else action.reason
             result = result.with_resource_condition(
-                action.address, ConditionType.OUT_OF_SYNC, ConditionStatus.TRUE, "NotApplied", why, now
+                action.address, ConditionType.OUT_OF_SYNC, ConditionStatus.TRUE, Reason.NOT_APPLIED, why, now
             )
     for problem in plan.problems:
         result = result.with_resource_condition(
-            problem.address, ConditionType.DEGRADED, ConditionStatus.TRUE, "NotPlanned", problem.message, now
+            problem.address, ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.NOT_PLANNED, problem.message, now
         )
     return result

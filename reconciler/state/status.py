@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from reconciler.state.reasons import Reason
+
 
 class ConditionType(str, Enum):
     READY = "Ready"
@@ -38,7 +40,7 @@ class Condition:
 
     type: ConditionType
     status: ConditionStatus
-    reason: str  # CamelCase, e.g. "ApplySucceeded"
+    reason: str  # CamelCase, a reconciler.state.reasons.Reason (stored as its string)
     message: str  # redacted, human readable
     last_transition: float
 
@@ -52,10 +54,11 @@ def set_condition(
     now: float,
 ) -> tuple[Condition, ...]:
     """``conditions`` with ``type`` set (Kubernetes' SetStatusCondition): the transition time is
-    kept when the status is unchanged, else ``now``. Order is kept; a new type is appended."""
+    kept when the status is unchanged, else ``now``. Order is kept; a new type is appended. A
+    :class:`Reason` is kept as its plain value (as it is stored and shown)."""
     old = next((c for c in conditions if c.type == type), None)
     since = old.last_transition if old is not None and old.status == status else now
-    new = Condition(type, status, reason, message, since)
+    new = Condition(type, status, reason.value if isinstance(reason, Reason) else reason, message, since)
     if old is None:
         return (*conditions, new)
     return tuple(new if c.type == type else c for c in conditions)
@@ -120,7 +123,7 @@ class Result(str, Enum):
     SKIPPED = "skipped"  # suspended, or a revision already known to fail
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryEntry:
     """One tick or run: what it applied, why, and how it ended. ``token``: the lease it ran under
     (stamped by :meth:`StateStore.append_history`)."""

@@ -49,7 +49,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
-from unittest import mock
 
 from reconciler.core.model import ENVIRONMENT_KEY, OWNER_KEY
 from tests.bench import measure, popcon
@@ -465,8 +464,6 @@ def _idle_tick(report: Report, bench: Bench, ticks: int) -> None:
         stores.append(CountingStore(open_state_store(settings)))
         return cast(StateStore, stores[-1])
 
-    ticker = Ticker(options, source, folder, open_store=open_store, owner_command="bench idle tick",
-                    say=lambda _line: None, on_event=lambda _event: None)  # fmt: skip
     contexts: list[app.EnvironmentContext] = []
     real = app.open_environment
 
@@ -474,21 +471,22 @@ def _idle_tick(report: Report, bench: Bench, ticks: int) -> None:
         contexts.append(real(*args, **kwargs))
         return contexts[-1]
 
+    ticker = Ticker(options, source, folder, open_world=spy, open_store=open_store, owner_command="bench idle tick",
+                    say=lambda _line: None, on_event=lambda _event: None)  # fmt: skip
     ticker.tick(Trigger.POLL, "bench warm-up")  # untimed, uncounted: the mirror and status settle
     seen: list[dict[str, int]] = []
     store_calls: list[Counter[str]] = []
     walls: list[float] = []
-    with mock.patch.object(app, "open_environment", side_effect=spy):
-        for _ in range(ticks):
-            contexts.clear()
-            stores.clear()
-            start = time.perf_counter()
-            outcome = ticker.tick(Trigger.POLL, "bench idle tick")
-            walls.append(time.perf_counter() - start)
-            if outcome.result is not Result.NO_CHANGE or len(contexts) != 1:
-                raise RuntimeError(f"an idle tick should find nothing to do: {outcome}")
-            seen.append(calls_of(contexts[0].world.counters))
-            store_calls.append(sum((s.calls for s in stores), Counter()))
+    for _ in range(ticks):
+        contexts.clear()
+        stores.clear()
+        start = time.perf_counter()
+        outcome = ticker.tick(Trigger.POLL, "bench idle tick")
+        walls.append(time.perf_counter() - start)
+        if outcome.result is not Result.NO_CHANGE or len(contexts) != 1:
+            raise RuntimeError(f"an idle tick should find nothing to do: {outcome}")
+        seen.append(calls_of(contexts[0].world.counters))
+        store_calls.append(sum((s.calls for s in stores), Counter()))
     head = source.fetch()
     ctx = real(ticker.checkout(head), overrides, read_only=True)
     try:

@@ -6,24 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.core.plan import Change, Plan, Problem, PutParameter, Unit
+from loop.kit import A, B, plan
+from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.loop.conditions import next_status
 from reconciler.loop.decide import decide, failed_key, fingerprint
-from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Result, Revision
-
-A = Revision("a" * 40, "Dev <dev@example.com>", "first", 1.0)
-B = Revision("b" * 40, "Dev <dev@example.com>", "second", 2.0)
-
-
-def plan(*names: str, problems: tuple[str, ...] = ()) -> Plan:
-    actions = tuple(
-        PutParameter(change=Change(f"parameter:{n}", None, {"value": "v"}), reason="not found", name=n, type="String",
-                     value="v", set_name="cfg", create=True, adopt=False, tags={})
-        for n in names
-    )
-    units = (Unit(id="parameters", actions=actions),) if actions else ()
-    return Plan(environment="dev", units=units, problems=tuple(Problem(p, "image not found") for p in problems))
-
+from reconciler.loop.outcome import Attempt
+from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Reason, Result, Revision
 
 APPLIED_A = EnvironmentStatus("dev", last_applied=A)
 
@@ -39,27 +27,32 @@ def test_drift_is_corrected_with_self_heal_else_reported() -> None:
     assert healed.act and healed.drift and healed.reason.startswith("drift corrected (selfHeal)")
     kept = decide(target=A, pinned=False, status=APPLIED_A, plan=plan("/p/X"), mode="apply", self_heal=False)
     assert not kept.act and kept.result is Result.SKIPPED and "selfHeal is off" in kept.reason
+    assert kept.condition is Reason.DRIFT_NOT_CORRECTED
 
 
 @pytest.mark.parametrize(
-    ("status", "mode", "result", "words"),
+    ("status", "mode", "result", "words", "why"),
     [
-        (APPLIED_A, "plan", Result.PLANNED, "plan only"),
-        (replace(APPLIED_A, suspended=True), "apply", Result.SKIPPED, "suspended"),
+        (APPLIED_A, "plan", Result.PLANNED, "plan only", Reason.PLAN_ONLY),
+        (replace(APPLIED_A, suspended=True), "apply", Result.SKIPPED, "suspended", Reason.SUSPENDED),
+        (replace(APPLIED_A, suspended=True), "plan", Result.PLANNED, "plan only", Reason.PLAN_ONLY),
     ],
 )
 def test_nothing_is_done_in_plan_mode_or_suspended(
-    status: EnvironmentStatus, mode: str, result: Result, words: str
+    status: EnvironmentStatus, mode: str, result: Result, words: str, why: Reason
 ) -> None:
     d = decide(target=B, pinned=False, status=status, plan=plan("/p/X"), mode=mode, self_heal=True)  # type: ignore[arg-type]
-    assert not d.act and d.result is result and words in d.reason
+    assert not d.act and d.result is result and words in d.reason and d.condition is why
+    ready = next_status(status, attempt=Attempt(environment="dev", target=B, pinned=False, decision=d,
+                                                plan=plan("/p/X")), now=1.0).condition(ConditionType.READY)  # fmt: skip
+    assert ready is not None and ready.reason == why and ready.message == d.reason
 
 
 def test_a_failed_revision_is_not_retried_until_the_commit_or_the_plan_changes() -> None:
     broken = plan("/p/X", problems=("stack:web",))
     status = replace(APPLIED_A, failed_revisions=frozenset({failed_key(B.sha, broken)}), last_error="tag 9.9.9")
     again = decide(target=B, pinned=False, status=status, plan=broken, mode="apply", self_heal=True)
-    assert not again.act and "failed before: tag 9.9.9" in again.reason
+    assert not again.act and "failed before: tag 9.9.9" in again.reason and again.condition is Reason.REVISION_FAILED
     world_changed = plan("/p/X", "/p/Y", problems=("stack:web",))
     assert fingerprint(world_changed) != fingerprint(broken)
     assert decide(target=B, pinned=False, status=status, plan=world_changed, mode="apply", self_heal=True).act
@@ -75,10 +68,11 @@ def test_in_sync_is_no_change_even_for_a_new_revision() -> None:
 def test_conditions_keep_their_transition_time_while_unchanged() -> None:
     p = plan()
     d = decide(target=A, pinned=False, status=EnvironmentStatus("dev"), plan=p, mode="apply", self_heal=True)
-    first = next_status(EnvironmentStatus("dev"), A, False, p, d, None, Result.NO_CHANGE, d.reason, None, None, 10.0)
-    second = next_status(first, A, False, p, d, None, Result.NO_CHANGE, d.reason, None, None, 20.0)
+    attempt = Attempt(environment="dev", target=A, pinned=False, decision=d, plan=p)
+    first = next_status(EnvironmentStatus("dev"), attempt=attempt, now=10.0)
+    second = next_status(first, attempt=attempt, now=20.0)
     ready = [s.condition(ConditionType.READY) for s in (first, second)]
-    assert all(r is not None and r.status is ConditionStatus.TRUE for r in ready)
+    assert all(r is not None and r.status is ConditionStatus.TRUE and r.reason == Reason.IN_SYNC for r in ready)
     assert ready[0].last_transition == ready[1].last_transition == 10.0  # type: ignore[union-attr]
     assert second.last_applied == A
 
@@ -87,10 +81,24 @@ def test_a_failure_is_remembered_and_cleared_by_success() -> None:
     broken = plan("/p/X")
     key = failed_key(B.sha, broken)
     d = decide(target=B, pinned=False, status=APPLIED_A, plan=broken, mode="apply", self_heal=True)
-    failed = next_status(APPLIED_A, B, False, broken, d, None, Result.FAILED, d.reason, "boom", key, 5.0)
+    raised = Attempt(environment="dev", target=B, pinned=False, decision=d, plan=broken, error="boom")
+    assert raised.result is Result.FAILED and raised.failed_key == key  # the flow raised: nothing was applied
+    failed = next_status(APPLIED_A, attempt=raised, now=5.0)
     assert key in failed.failed_revisions and failed.last_applied == A and failed.last_attempted == B
     degraded = failed.condition(ConditionType.DEGRADED)
     assert degraded is not None and degraded.status is ConditionStatus.TRUE and degraded.message == "boom"
+    assert degraded.reason == Reason.APPLY_FAILED
     assert failed.resources["parameter:/p/X"][0].type is ConditionType.OUT_OF_SYNC
-    ok = next_status(failed, B, False, broken, d, None, Result.APPLIED, d.reason, None, None, 6.0)
+    done = ApplyReport((ActionResult("parameter:/p/X", "put_parameter", "done"),))
+    ok = next_status(failed, attempt=replace(raised, error=None, report=done), now=6.0)
     assert not ok.failed_revisions and ok.last_applied == B and ok.last_error is None
+
+
+def test_a_failure_that_may_pass_is_retried_not_remembered() -> None:
+    p = plan("/p/X")
+    d = decide(target=B, pinned=False, status=APPLIED_A, plan=p, mode="apply", self_heal=True)
+    unreachable = ApplyReport((ActionResult("parameter:/p/X", "put_parameter", "failed", "throttled", temporary=True),))
+    attempt = Attempt(environment="dev", target=B, pinned=False, decision=d, plan=p, report=unreachable)
+    assert attempt.result is Result.FAILED and attempt.transient and attempt.failed_key is None
+    assert attempt.failure == "parameter:/p/X: throttled"
+    assert not next_status(APPLIED_A, attempt=attempt, now=1.0).failed_revisions

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from reconciler.loop.outcome import TickOutcome
 from reconciler.loop.runner import BACKOFF_BASE, Loop
-from reconciler.loop.tick import TickOutcome
 from reconciler.state import Result, Trigger
 
 OK = TickOutcome(Result.NO_CHANGE, "in sync")

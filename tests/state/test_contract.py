@@ -40,8 +40,9 @@ T, F = ConditionStatus.TRUE, ConditionStatus.FALSE
 
 def entry(env: str, n: int, result: Result = Result.APPLIED) -> HistoryEntry:
     return HistoryEntry(
-        env, REV, 1000.0 + n, 1001.5 + n, Trigger.POLL, "loop@machine-a", result,
-        {"update": n, "create": 1}, f"tick {n}: image tag changed",
+        environment=env, revision=REV, started_at=1000.0 + n, finished_at=1001.5 + n, trigger=Trigger.POLL,
+        actor="loop@machine-a", result=result, actions={"update": n, "create": 1},
+        reason=f"tick {n}: image tag changed",
     )  # fmt: skip
 
 

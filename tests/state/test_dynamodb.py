@@ -50,7 +50,9 @@ def test_the_item_layout(sandbox: SandboxInfo, dynamo_table: str) -> None:
     env = f"env-{uuid.uuid4().hex[:10]}"
     lease = store.acquire(env, ME, 60.0)
     store.write_status(lease, EnvironmentStatus(env, last_error="boom"))
-    store.append_history(lease, HistoryEntry(env, None, 1.0, 2.0, Trigger.POLL, "loop", Result.FAILED))
+    entry = HistoryEntry(environment=env, revision=None, started_at=1.0, finished_at=2.0, trigger=Trigger.POLL,
+                         actor="loop", result=Result.FAILED)  # fmt: skip
+    store.append_history(lease, entry)
     store.set_pin(env, "abc")
     key = {"pk": {"S": env}, "sk": {"S": "environment"}}
     item = client.get_item(TableName=dynamo_table, Key=key, ConsistentRead=True)["Item"]  # type: ignore[attr-defined]

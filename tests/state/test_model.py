@@ -19,6 +19,7 @@ from reconciler.state import (
     LeaseHeld,
     LeaseLost,
     LeaseOwner,
+    Reason,
     Result,
     Revision,
     Trigger,
@@ -43,6 +44,14 @@ def test_set_condition_keeps_the_transition_time_while_the_status_holds() -> Non
         (ConditionType.READY, 13.0),  # changed status: a new transition time, same place
         (ConditionType.DEGRADED, 11.0),
     ]
+
+
+def test_a_reason_is_kept_and_stored_as_its_plain_value() -> None:
+    status = EnvironmentStatus("dev").with_condition(ConditionType.READY, F, Reason.DRIFT_NOT_CORRECTED, "", 1.0)
+    ready = status.condition(ConditionType.READY)
+    assert ready is not None and type(ready.reason) is str and f"{ready.reason}" == "DriftNotCorrected"
+    assert status_from_json(status_to_json(status), "dev") == status
+    assert '"reason":"DriftNotCorrected"' in status_to_json(status)
 
 
 finite = st.floats(min_value=0, max_value=4e9, allow_nan=False, allow_infinity=False)

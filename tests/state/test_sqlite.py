@@ -39,8 +39,9 @@ for _ in range(int(sys.argv[3])):
     n = last[0].actions["n"] + 1 if last else 1
     time.sleep(0.002)
     store.write_status(lease, EnvironmentStatus("dev", updated_at=float(n)))
-    store.append_history(lease, HistoryEntry("dev", None, start, time.time(), Trigger.MANUAL, sys.argv[2],
-                                             Result.APPLIED, {"n": n}))
+    store.append_history(lease, HistoryEntry(environment="dev", revision=None, started_at=start,
+                                             finished_at=time.time(), trigger=Trigger.MANUAL, actor=sys.argv[2],
+                                             result=Result.APPLIED, actions={"n": n}))
     assert store.release(lease)
 """
 

@@ -1,0 +1,105 @@
+"""The part of a tick that runs under the environment's lease: observe and plan once, decide,
+apply, record. Does I/O (the world, the state store) through what the ticker was given.
+
+It reads the status (a pin makes it target the pinned commit), opens the
+world, plans once and decides (:mod:`.decide`). To act, it hands that plan
+to the one reconcile flow (:func:`reconciler.app.reconcile.apply`), which
+re-checks its preconditions right before acting (the lease checked first)
+and plans again only when they went stale. The tick's facts become one
+:class:`~reconciler.loop.outcome.Attempt` (the plan actually applied and
+the report of that apply), from which the status and the history entry are
+computed and written, fenced by the lease's token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.app import reconcile
+from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.plan import Plan
+from reconciler.loop.conditions import next_status
+from reconciler.loop.decide import Decision, decide
+from reconciler.loop.outcome import Attempt, Started, history_entry
+from reconciler.loop.ports import World
+from reconciler.state import EnvironmentStatus, Lease, LeaseLost, Revision, StateStore
+
+if TYPE_CHECKING:
+    from reconciler.drivers.state.heartbeat import Heartbeat
+    from reconciler.loop.tick import Ticker
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockedTick:
+    """One tick under the lease held by ``beat``."""
+
+    ticker: Ticker
+    store: StateStore
+    beat: Heartbeat
+    environment: str
+    started: Started
+
+    def lease(self) -> Lease:
+        """The lease, still ours (raises LeaseLost otherwise)."""
+        return self.beat.check()
+
+    def run(self, head: Revision, head_dir: Path) -> Attempt:
+        """Target, plan, decide, apply; record the status and the history; the attempt."""
+        status = self.store.read_status(self.environment)
+        attempt = Attempt(environment=self.environment, target=head, pinned=False)
+        target_dir = head_dir
+        if status.pin:
+            attempt = replace(attempt, target=self.ticker.source.revision(status.pin), pinned=True)
+            target_dir = self.ticker.checkout(attempt.target)
+        attempt = self._attempt(attempt, status, target_dir)
+        self._record(status, attempt)
+        return attempt
+
+    def _attempt(self, attempt: Attempt, status: EnvironmentStatus, target_dir: Path) -> Attempt:
+        """``attempt`` with its plan, decision and report; an error raised while planning or
+        applying is kept in it, with the plan and the decision made before it."""
+        ticker = self.ticker
+        try:
+            world = ticker.open_world(target_dir, ticker.options.overrides, read_only=ticker.options.mode == "plan",
+                                      on_event=ticker.on_event)  # fmt: skip
+            try:
+                plan = world.plan().plan
+                attempt = replace(attempt, plan=plan, decision=self._decide(world, attempt, status, plan))
+                if attempt.acted:
+                    applied = reconcile.apply(world, show=lambda _p, _f: None, confirm=lambda _p, _f: True,
+                                              on_event=ticker.on_event, plan=plan,
+                                              hold=lambda: contextlib.nullcontext(self.lease()))  # fmt: skip
+                    attempt = replace(attempt, plan=applied.plan, report=applied.report)
+                    if applied.plan is not plan:  # re-planned: the reason names what was applied
+                        again = self._decide(world, attempt, status, applied.plan)
+                        attempt = replace(attempt, decision=again) if again.act else attempt
+            finally:
+                world.close()
+        except LeaseLost:
+            raise
+        except ReconcilerError as exc:
+            return replace(attempt, error=str(exc), temporary=isinstance(exc, TemporaryError))
+        return attempt
+
+    def _decide(self, world: World, attempt: Attempt, status: EnvironmentStatus, plan: Plan) -> Decision:
+        return decide(target=attempt.target, pinned=attempt.pinned, status=status, plan=plan,
+                      mode=self.ticker.options.mode, self_heal=world.settings.self_heal)  # fmt: skip
+
+    def _record(self, status: EnvironmentStatus, attempt: Attempt) -> None:
+        """The status and (unless it only repeats the last one) the history entry of ``attempt``."""
+        now = self.ticker.clock()
+        new = next_status(status, attempt=attempt, now=now)
+        if _meaningful(new) != _meaningful(status):
+            self.store.write_status(self.lease(), new)
+        last = self.store.history(self.environment, 1)
+        entry = history_entry(attempt, started=self.started, now=now, last=last[0] if last else None)
+        if entry is not None:
+            self.store.append_history(self.lease(), entry)
+
+
+def _meaningful(status: EnvironmentStatus) -> EnvironmentStatus:
+    """A status without its timestamps (a tick that changes nothing else writes nothing)."""
+    return replace(status, updated_at=None)
