@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import docker
 import docker.errors
@@ -32,6 +32,15 @@ from reconciler.drivers.docker.client import api_error_text, api_error_to_world,
 from reconciler.drivers.dockerhost import looks_temporary
 from reconciler.drivers.registry.auth import RegistryAuth
 from reconciler.drivers.waits import Condition, ServiceFailed, wait_services
+
+
+class WaitOne(TypedDict, total=False):
+    """How :meth:`DockerEngine.wait_healthy` and ``wait_completed`` wait: up to ``timeout`` seconds
+    (120), looking every ``interval`` seconds (1), masking ``secrets`` in what they report."""
+
+    timeout: float
+    interval: float
+    secrets: Collection[str]
 
 
 class DockerEngine:
@@ -111,30 +120,14 @@ class DockerEngine:
                 return None
         return result
 
-    def wait_healthy(
-        self,
-        project: str,
-        service: str,
-        *,
-        timeout: float = 120.0,
-        interval: float = 1.0,
-        secrets: Collection[str] = (),
-    ) -> None:
+    def wait_healthy(self, project: str, service: str, **options: Unpack[WaitOne]) -> None:
         """Return when every container of the service is healthy; raise ServiceFailed when one is
         unhealthy, stopped, has no healthcheck, or the timeout passes."""
-        self._wait_one(project, service, "healthy", timeout, interval, secrets)
+        self._wait_one(project, service, "healthy", **options)
 
-    def wait_completed(
-        self,
-        project: str,
-        service: str,
-        *,
-        timeout: float = 120.0,
-        interval: float = 1.0,
-        secrets: Collection[str] = (),
-    ) -> None:
+    def wait_completed(self, project: str, service: str, **options: Unpack[WaitOne]) -> None:
         """Return when every container of the service exited with code 0."""
-        self._wait_one(project, service, "completed", timeout, interval, secrets)
+        self._wait_one(project, service, "completed", **options)
 
     def wait_services(
         self,
@@ -162,9 +155,10 @@ class DockerEngine:
         project: str,
         service: str,
         condition: Condition,
-        timeout: float,
-        interval: float,
-        secrets: Collection[str],
+        *,
+        timeout: float = 120.0,
+        interval: float = 1.0,
+        secrets: Collection[str] = (),
     ) -> None:
         failed = self.wait_services(project, {service: condition}, timeout=timeout, interval=interval, secrets=secrets)
         if service in failed:
