@@ -7,6 +7,7 @@ Run in a fresh interpreter (a subprocess), as a user runs it; what it imported i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,15 +32,15 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
-def modules_after(*argv: str) -> tuple[object, list[str]]:
+def modules_after(*argv: str, env: dict[str, str] | None = None) -> tuple[object, list[str]]:
     done = subprocess.run([sys.executable, "-c", _PROBE, *argv], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, check=True)
+                          timeout=60, check=True, env=None if env is None else {**os.environ, **env})
     result = json.loads(done.stdout.splitlines()[-1])
     return result["code"], result["modules"]
 
 
-def heavy(modules: list[str]) -> list[str]:
-    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+def heavy(modules: list[str], names: tuple[str, ...] = HEAVY) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in names)]
 
 
 @pytest.mark.parametrize(
@@ -60,3 +61,18 @@ def test_the_probe_sees_heavy_imports_when_a_command_runs(tmp_path: Path) -> Non
     code, modules = modules_after("validate", str(tmp_path / "nowhere"))
     assert code == 1
     assert "pydantic" in modules and "reconciler.app.environment" in modules
+
+
+#: What validating never needs: the AWS, Docker and HTTP clients, and the executor that uses them.
+CLIENTS = ("boto3", "botocore", "docker", "requests", "reconciler.executor")
+
+
+def test_a_first_validate_imports_no_client(tmp_path: Path) -> None:
+    """The first validate of a state dir checks the Compose files and saves the cache of the checks
+    that passed (a file in the state dir): nothing of that loads a client library."""
+    state_dir = tmp_path / "state"
+    code, modules = modules_after("validate", "environments/dev", env={"RECONCILER_STATE_DIR": str(state_dir)})
+    assert code == 0
+    assert (state_dir / "compose-checks.json").is_file()  # the cache was saved
+    assert "reconciler.drivers.compose" in modules
+    assert heavy(modules, CLIENTS) == []

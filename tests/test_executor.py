@@ -60,9 +60,11 @@ from reconciler.core.plan import (
     Unit,
     stack_unit_id,
 )
-from reconciler.drivers.aws import AwsClients, CallCounter, RateLimiter
+from reconciler.drivers.aws.clients import AwsClients, CallCounter
+from reconciler.drivers.aws.retrying import RateLimiter
 from reconciler.drivers.compose import ComposeRunner
-from reconciler.drivers.docker import DockerEngine, connect
+from reconciler.drivers.docker.client import connect
+from reconciler.drivers.docker.engine import DockerEngine
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
 from reconciler.planner.override import render_override

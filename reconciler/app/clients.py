@@ -17,19 +17,13 @@ from typing import TYPE_CHECKING
 
 from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 from reconciler.core.model import HostSpec, ImageSpec
-from reconciler.drivers.aws import AwsClients, CallCounter, aws_session, make_clients
+from reconciler.drivers.aws.clients import AwsClients, CallCounter, aws_session, make_clients
 from reconciler.drivers.compose import ComposeRunner, locate_compose, subprocess_run
-from reconciler.drivers.docker import DockerCallCounter, connect
+from reconciler.drivers.docker.client import DockerCallCounter, connect
 from reconciler.drivers.readonly import DockerApi, ReadOnlyDockerApi, ReadOnlySession, read_only_boto3, refuse_compose
-from reconciler.drivers.registry import (
-    EcrRegistry,
-    HttpSession,
-    OciRegistry,
-    RegistryAuth,
-    RegistryCallCounter,
-    cached_logins,
-    http_session,
-)
+from reconciler.drivers.registry.auth import RegistryAuth, cached_logins
+from reconciler.drivers.registry.ecr import EcrRegistry
+from reconciler.drivers.registry.oci import HttpSession, OciRegistry, RegistryCallCounter, http_session
 
 if TYPE_CHECKING:
     from reconciler.app.settings import Settings

@@ -18,7 +18,7 @@ def open_state_store(settings: Settings) -> StateStore:
     """The environment's state store (no call is made until it is used)."""
     spec = settings.state_store
     if spec.type == "dynamodb":
-        from reconciler.drivers.aws import aws_session
+        from reconciler.drivers.aws.clients import aws_session
         from reconciler.drivers.state.dynamodb import DynamoStateStore
         from reconciler.drivers.state.dynamodb_table import dynamodb_client
 

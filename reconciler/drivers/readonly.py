@@ -27,8 +27,9 @@ import docker
 import requests
 
 from reconciler.core.errors import ReadOnlyViolation
-from reconciler.drivers.aws import endpoint_of
-from reconciler.drivers.docker import DockerEngine, describe_host
+from reconciler.drivers.aws.errors import endpoint_of
+from reconciler.drivers.docker.client import describe_host
+from reconciler.drivers.docker.engine import DockerEngine
 
 __all__ = [
     "DOCKER_READS",
@@ -107,7 +108,7 @@ DOCKER_READS = frozenset(
 
 class ReadOnlyDockerApi:
     """A :class:`docker.APIClient` limited to :data:`DOCKER_READS`; usable wherever the observers
-    take the API (:class:`~reconciler.drivers.docker.DockerReadApi`). ``hooks`` (call counters)
+    take the API (:class:`~reconciler.drivers.docker.listing.DockerReadApi`). ``hooks`` (call counters)
     and ``close`` pass through; every other public attribute raises ReadOnlyViolation."""
 
     def __init__(self, api: docker.APIClient) -> None:

@@ -7,7 +7,7 @@ that does not exist is ``None``/absent, never an error; every other failure is a
 :class:`~reconciler.core.errors.TemporaryError` or :class:`~reconciler.core.errors.PermanentError`
 naming the parameter and the endpoint.
 
-Every mutating call goes through a shared :class:`~reconciler.drivers.aws.RateLimiter`
+Every mutating call goes through a shared :class:`~reconciler.drivers.aws.retrying.RateLimiter`
 (PutParameter has no batch form and about 3 TPS) and is retried on
 ThrottlingException/TooManyUpdates with backoff. AWS forbids ``Tags`` together
 with ``Overwrite``: a create sends Tags, an update sends Overwrite=True and, for
@@ -28,15 +28,8 @@ from botocore.exceptions import ClientError
 
 from reconciler.core.errors import PermanentError
 from reconciler.core.model import OWNER_KEY, ParamType, Value, reveal
-from reconciler.drivers.aws import (
-    READ_RETRY_BUDGET,
-    RateLimiter,
-    endpoint_of,
-    error_code,
-    read_retrying,
-    translate_errors,
-    write_retrying,
-)
+from reconciler.drivers.aws.errors import endpoint_of, error_code, translate_errors
+from reconciler.drivers.aws.retrying import READ_RETRY_BUDGET, RateLimiter, read_retrying, write_retrying
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient

@@ -30,7 +30,7 @@ from reconciler.core.plan import (
     StartService,
     Unit,
 )
-from reconciler.drivers.docker import DockerEngine
+from reconciler.drivers.docker.engine import DockerEngine
 from reconciler.drivers.waits import Condition
 from reconciler.executor.run import HostDrivers, Run
 

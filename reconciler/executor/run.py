@@ -25,8 +25,8 @@ from reconciler.core.plan import PARAMETERS_UNIT, Action, Plan, Unit
 from reconciler.core.report import ActionResult, ApplyReport, Status
 from reconciler.core.secrets import redact
 from reconciler.drivers.compose import ComposeRunner
-from reconciler.drivers.docker import DockerEngine
-from reconciler.drivers.registry import RegistryAuth
+from reconciler.drivers.docker.engine import DockerEngine
+from reconciler.drivers.registry.auth import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
 
 

@@ -1,5 +1,5 @@
 """Read the Docker engine: compose containers, networks, volumes and local image digests. Does I/O
-(the listings are :func:`reconciler.drivers.docker.list_compose_resources`; the parsing here is pure).
+(the listings are :func:`reconciler.drivers.docker.listing.list_compose_resources`; the parsing here is pure).
 
 Exactly four API calls per observation, whatever the number of containers:
 one label-filtered container listing (health is parsed from the listing's
@@ -25,9 +25,9 @@ from reconciler.core.model import (
     ObservedVolume,
     is_oneoff,
 )
-from reconciler.drivers.docker import (
+from reconciler.drivers.docker.client import DockerCallCounter
+from reconciler.drivers.docker.listing import (
     ComposeListing,
-    DockerCallCounter,
     DockerReadApi,
     list_compose_containers,
     list_compose_resources,

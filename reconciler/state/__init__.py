@@ -10,11 +10,12 @@ from reconciler.state.lease import (
     Clock,
     Fenced,
     Lease,
+    LeaseGrantor,
     LeaseHeld,
     LeaseLost,
     LeaseOwner,
     Sleep,
-    acquire_waiting,
+    acquire,
     iso,
 )
 from reconciler.state.reasons import Reason
@@ -33,6 +34,6 @@ from reconciler.state.store import StateStore
 
 __all__ = [
     "Clock", "Condition", "ConditionStatus", "ConditionType", "EnvironmentStatus", "Fenced", "HistoryEntry",
-    "Lease", "LeaseHeld", "LeaseLost", "LeaseOwner", "Reason", "Result", "Revision", "Sleep", "StateStore", "Trigger",
-    "acquire_waiting", "iso", "set_condition",
+    "Lease", "LeaseGrantor", "LeaseHeld", "LeaseLost", "LeaseOwner", "Reason", "Result", "Revision", "Sleep",
+    "StateStore", "Trigger", "acquire", "iso", "set_condition",
 ]  # fmt: skip

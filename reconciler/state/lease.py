@@ -5,8 +5,9 @@ A :class:`Lease` is granted to a :class:`LeaseOwner` (host, PID, command) until
 fencing ``token`` strictly greater than any granted before for that
 environment, so a paused holder that lost its lease is recognised by its stale
 token and its writes are refused (:class:`Fenced`). Times are epoch seconds
-from an injected clock. :func:`acquire_waiting` is the wait-or-refuse loop the
-backends share; it does no I/O itself.
+from an injected clock. :func:`acquire` is the one wait-or-refuse loop: every
+store (a :class:`LeaseGrantor`) gives a single attempt, ``try_acquire``; the
+loop itself does no I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from reconciler.core.errors import ReconcilerError
 
@@ -90,31 +92,42 @@ class Fenced(LeaseLost):
     """A status or history write with a stale, released or expired lease: refused, nothing written."""
 
 
-POLL_SECONDS = 0.25
+class LeaseGrantor(Protocol):
+    """What :func:`acquire` needs of a state store: one attempt at a grant, and the store's clock,
+    sleep and poll interval to wait on."""
+
+    clock: Clock
+    sleep: Sleep
+    poll: float  # seconds between attempts while waiting
+
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
+        """One attempt: a new lease (a new, greater token), or :class:`LeaseHeld` naming the holder."""
+        ...
 
 
-def acquire_waiting(
-    try_once: Callable[[], Lease],
+def acquire(
+    store: LeaseGrantor,
+    environment: str,
+    owner: LeaseOwner,
+    ttl: float,
     *,
-    wait: float,
-    clock: Clock,
-    sleep: Sleep,
+    wait: float = 0.0,
     on_wait: Callable[[Lease], None] | None = None,
-    poll: float = POLL_SECONDS,
 ) -> Lease:
-    """Call ``try_once`` (which raises :class:`LeaseHeld`) until it grants or ``wait`` seconds have
-    passed on ``clock``; then the last LeaseHeld is raised, saying how long it waited. Pure: all I/O
-    is in ``try_once``; shared by the backends."""
-    start = clock()
+    """A new lease on ``environment`` from ``store``, waiting up to ``wait`` seconds (on the store's
+    clock, trying every ``store.poll`` seconds) for the holder; ``on_wait`` is told once who it is.
+    Then the last :class:`LeaseHeld` is raised, saying how long it waited. Pure: all I/O is in
+    ``store.try_acquire``."""
+    start = store.clock()
     told = False
     while True:
         try:
-            return try_once()
+            return store.try_acquire(environment, owner, ttl)
         except LeaseHeld as held:
-            waited = clock() - start
+            waited = store.clock() - start
             if waited >= wait:
                 raise LeaseHeld(held.holder, waited if wait > 0 else 0.0) from None
             if not told and on_wait is not None:
                 on_wait(held.holder)
             told = True
-            sleep(max(0.0, min(poll, wait - waited)))
+            store.sleep(max(0.0, min(store.poll, wait - waited)))

@@ -1,5 +1,8 @@
 """The state store interface, implemented by SQLite and DynamoDB. Pure (a Protocol).
 
+A backend implements a single attempt at a grant, ``try_acquire``; waiting for
+a holder is :func:`~reconciler.state.lease.acquire`, the same for every backend.
+
 Guarantees every implementation keeps (``tests/state`` is their shared contract):
 
 * **Exclusive lease with fencing.** At most one unexpired lease per
@@ -23,28 +26,15 @@ Guarantees every implementation keeps (``tests/state`` is their shared contract)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-from reconciler.state.lease import Lease, LeaseOwner
+from reconciler.state.lease import Lease, LeaseGrantor
 from reconciler.state.status import EnvironmentStatus, HistoryEntry
 
 
-class StateStore(Protocol):
-    """Lease, status and history of environments; see the module docstring for the guarantees."""
-
-    def acquire(
-        self,
-        environment: str,
-        owner: LeaseOwner,
-        ttl: float,
-        *,
-        wait: float = 0.0,
-        on_wait: Callable[[Lease], None] | None = None,
-    ) -> Lease:
-        """A new lease (a new, greater token), waiting up to ``wait`` seconds for the holder
-        (``on_wait`` is told once who it is); raises :class:`LeaseHeld` naming the holder."""
-        ...
+class StateStore(LeaseGrantor, Protocol):
+    """Lease, status and history of environments; see the module docstring for the guarantees.
+    ``try_acquire``, ``clock``, ``sleep`` and ``poll``: :class:`~reconciler.state.lease.LeaseGrantor`."""
 
     def renew(self, lease: Lease) -> Lease:
         """Heartbeat: extend by ``lease.ttl`` from now, same token; :class:`LeaseLost` when the token

@@ -10,7 +10,9 @@ from drivers.worldkit import aws
 from reconciler.core.errors import WorldError
 from reconciler.core.model import MASK
 from reconciler.core.secrets import redact
-from reconciler.drivers.aws import CallCounter, RateLimiter, translate_errors, write_retrying
+from reconciler.drivers.aws.clients import CallCounter
+from reconciler.drivers.aws.errors import translate_errors
+from reconciler.drivers.aws.retrying import RateLimiter, write_retrying
 
 
 class FakeClock:

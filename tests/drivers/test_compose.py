@@ -23,7 +23,7 @@ from reconciler.core.model import (
     StackSpec,
 )
 from reconciler.drivers.compose import ComposeRunner, locate_compose
-from reconciler.drivers.docker import DockerEngine
+from reconciler.drivers.docker.engine import DockerEngine
 from reconciler.planner.override import render_override
 
 pytestmark = pytest.mark.world

@@ -13,7 +13,9 @@ from drivers.worldkit import PushedImage, remove_image_refs
 from reconciler.core.errors import WorldError
 from reconciler.core.model import COMPOSE_PROJECT, OWNER_KEY
 from reconciler.drivers.compose import ComposeRunner
-from reconciler.drivers.docker import DockerCallCounter, DockerEngine, ServiceFailed, connect
+from reconciler.drivers.docker.client import DockerCallCounter, connect
+from reconciler.drivers.docker.engine import DockerEngine
+from reconciler.drivers.waits import ServiceFailed
 from reconciler.observe.stacks import normalize_reference, observe_docker, parse_health
 
 pytestmark = pytest.mark.world

@@ -22,10 +22,12 @@ from botocore.exceptions import ClientError
 
 from drivers.worldkit import PushedImage, aws, uid
 from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
-from reconciler.drivers.aws import client_error_to_world, translate_errors
+from reconciler.drivers.aws.errors import client_error_to_world, translate_errors
 from reconciler.drivers.compose import ComposeRunner
-from reconciler.drivers.docker import DockerEngine, ServiceFailed, api_error_to_world, connect, translate_docker_errors
-from reconciler.drivers.registry import OciRegistry
+from reconciler.drivers.docker.client import api_error_to_world, connect, translate_docker_errors
+from reconciler.drivers.docker.engine import DockerEngine
+from reconciler.drivers.registry.oci import OciRegistry
+from reconciler.drivers.waits import ServiceFailed
 from reconciler.observe.stacks import observe_docker
 
 

@@ -17,7 +17,7 @@ from botocore.config import Config
 
 from reconciler.core.errors import TemporaryError
 from reconciler.core.model import ParameterPath
-from reconciler.drivers.aws import make_clients
+from reconciler.drivers.aws.clients import make_clients
 from reconciler.drivers.ssm import SsmReader
 from reconciler.observe.parameters import observe_parameters
 from reconciler.sandbox import SandboxInfo

@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from drivers.worldkit import PushedImage, uid
 from reconciler.core.errors import PermanentError, ReadOnlyViolation
 from reconciler.core.model import ParameterPath
-from reconciler.drivers.aws import AwsClients, CallCounter
-from reconciler.drivers.docker import DockerCallCounter, translate_docker_errors
+from reconciler.drivers.aws.clients import AwsClients, CallCounter
+from reconciler.drivers.docker.client import DockerCallCounter, translate_docker_errors
 from reconciler.drivers.readonly import (
     DOCKER_READS,
     ReadOnlyDockerApi,
@@ -25,7 +25,8 @@ from reconciler.drivers.readonly import (
     is_read_operation,
     read_only_boto3,
 )
-from reconciler.drivers.registry import EcrRegistry, OciRegistry
+from reconciler.drivers.registry.ecr import EcrRegistry
+from reconciler.drivers.registry.oci import OciRegistry
 from reconciler.observe.parameters import observe_owned, observe_parameters, observe_tags
 from reconciler.observe.stacks import observe_docker
 

@@ -13,8 +13,10 @@ import requests
 from drivers.worldkit import PushedImage, uid
 from reconciler.core.errors import WorldError
 from reconciler.core.model import ImageSpec
-from reconciler.drivers.aws import AwsClients, CallCounter
-from reconciler.drivers.registry import EcrRegistry, OciRegistry, cached_logins
+from reconciler.drivers.aws.clients import AwsClients, CallCounter
+from reconciler.drivers.registry.auth import cached_logins
+from reconciler.drivers.registry.ecr import EcrRegistry
+from reconciler.drivers.registry.oci import OciRegistry
 from reconciler.observe.images import Resolver, resolve_digests
 
 pytestmark = pytest.mark.world

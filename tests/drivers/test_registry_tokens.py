@@ -19,14 +19,9 @@ import requests
 from reconciler.core.errors import PermanentError
 from reconciler.core.model import Sensitive
 from reconciler.drivers.readonly import ReadOnlySession
-from reconciler.drivers.registry import (
-    DEFAULT_TOKEN_LIFETIME,
-    EcrRegistry,
-    OciRegistry,
-    RegistryAuth,
-    cached_logins,
-    token_expiry,
-)
+from reconciler.drivers.registry.auth import RegistryAuth, cached_logins
+from reconciler.drivers.registry.ecr import EcrRegistry
+from reconciler.drivers.registry.oci import DEFAULT_TOKEN_LIFETIME, OciRegistry, token_expiry
 
 DIGEST = "sha256:" + "ef" * 32
 

@@ -8,7 +8,8 @@ import pytest
 
 from reconciler.core.errors import WorldError
 from reconciler.core.model import OWNER_KEY, ParameterPath, Sensitive
-from reconciler.drivers.aws import AwsClients, CallCounter, RateLimiter
+from reconciler.drivers.aws.clients import AwsClients, CallCounter
+from reconciler.drivers.aws.retrying import RateLimiter
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.observe.parameters import (
     Read,

@@ -21,9 +21,9 @@ import docker.errors
 import pytest
 import requests
 
-from reconciler.drivers.aws import AwsClients, client_config, make_clients
+from reconciler.drivers.aws.clients import AwsClients, client_config, make_clients
 from reconciler.drivers.compose import ComposeRunner, locate_compose
-from reconciler.drivers.docker import connect
+from reconciler.drivers.docker.client import connect
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "httpd", "wget", "sleep", "true", "false", "echo", "cat", "env", "printenv", "ls", "test")

@@ -22,7 +22,7 @@ from reconciler import app
 from reconciler.app.clients import Counters
 from reconciler.core.events import Event
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE
-from reconciler.drivers.aws import AwsClients
+from reconciler.drivers.aws.clients import AwsClients
 from reconciler.executor import ApplyReport
 from reconciler.render import event_line
 from reconciler.sandbox import SandboxInfo

@@ -25,6 +25,7 @@ from reconciler.state import (
     Result,
     Revision,
     Trigger,
+    acquire,
     iso,
 )
 from state.kit import Backend, FakeClock
@@ -51,47 +52,47 @@ def entry(env: str, n: int, result: Result = Result.APPLIED) -> HistoryEntry:
 
 def test_a_second_actor_is_refused_naming_the_holder(backend: Backend, clock: FakeClock, env: str) -> None:
     loop, apply = backend.store(clock), backend.store(clock)
-    lease = loop.acquire(env, LOOP, TTL)
+    lease = acquire(loop, env, LOOP, TTL)
     assert (lease.environment, lease.owner, lease.ttl) == (env, LOOP, TTL)
     assert lease.expires_at == clock.now + TTL and lease.token >= 1
     with pytest.raises(LeaseHeld) as info:
-        apply.acquire(env, APPLY, TTL)
+        acquire(apply, env, APPLY, TTL)
     assert info.value.holder == lease
     message = str(info.value)
     for part in ("machine-a", "pid 4242", "reconciler run environments/dev", iso(lease.expires_at), env):
         assert part in message
     assert apply.holder(env) == lease
-    assert loop.acquire(f"{env}-other", APPLY, TTL).owner == APPLY  # other environments are not blocked
+    assert acquire(loop, f"{env}-other", APPLY, TTL).owner == APPLY  # other environments are not blocked
 
 
 def test_waiting_gives_up_after_the_timeout_naming_the_holder(backend: Backend, clock: FakeClock, env: str) -> None:
-    lease = backend.store(clock).acquire(env, LOOP, TTL)
+    lease = acquire(backend.store(clock), env, LOOP, TTL)
     told: list[Lease] = []
     start = clock.now
     with pytest.raises(LeaseHeld) as info:
-        backend.store(clock).acquire(env, APPLY, TTL, wait=5.0, on_wait=told.append)
+        acquire(backend.store(clock), env, APPLY, TTL, wait=5.0, on_wait=told.append)
     assert told == [lease]  # told once, whoever it waits for
     assert 5.0 <= clock.now - start < 5.5 and clock.slept  # it waited on the injected clock
     assert info.value.holder == lease and "after waiting 5s" in str(info.value)
 
 
 def test_a_waiter_gets_the_lease_when_the_holder_expires(backend: Backend, clock: FakeClock, env: str) -> None:
-    first = backend.store(clock).acquire(env, LOOP, 10.0)
-    second = backend.store(clock).acquire(env, APPLY, TTL, wait=60.0)
+    first = acquire(backend.store(clock), env, LOOP, 10.0)
+    second = acquire(backend.store(clock), env, APPLY, TTL, wait=60.0)
     assert second.owner == APPLY and second.token > first.token
     assert first.expires_at <= clock.now < first.expires_at + 1
 
 
 def test_a_waiter_gets_the_lease_when_the_holder_releases(backend: Backend, clock: FakeClock, env: str) -> None:
     holder = backend.store(clock)
-    first = holder.acquire(env, LOOP, TTL)
+    first = acquire(holder, env, LOOP, TTL)
 
     def sleep(seconds: float) -> None:  # the holder finishes while the waiter sleeps
         holder.release(first)
         clock.sleep(seconds)
 
     waiter = backend.open(clock, sleep)
-    second = waiter.acquire(env, APPLY, TTL, wait=60.0)
+    second = acquire(waiter, env, APPLY, TTL, wait=60.0)
     assert second.token == first.token + 1 and clock.now < first.expires_at
 
 
@@ -101,40 +102,40 @@ def test_a_waiter_gets_the_lease_when_the_holder_releases(backend: Backend, cloc
 def test_the_token_increases_on_every_grant(backend: Backend, clock: FakeClock, env: str) -> None:
     a, b = backend.store(clock), backend.store(clock)
     tokens = []
-    lease = a.acquire(env, LOOP, TTL)  # granted fresh
+    lease = acquire(a, env, LOOP, TTL)  # granted fresh
     tokens.append(lease.token)
     assert a.release(lease)
-    lease = b.acquire(env, APPLY, TTL)  # after a release
+    lease = acquire(b, env, APPLY, TTL)  # after a release
     tokens.append(lease.token)
     clock.advance(TTL)
-    lease = a.acquire(env, LOOP, TTL)  # takeover after expiry
+    lease = acquire(a, env, LOOP, TTL)  # takeover after expiry
     tokens.append(lease.token)
     clock.advance(TTL + 100)
-    lease = a.acquire(env, LOOP, TTL)  # the same owner again, after its own lease expired
+    lease = acquire(a, env, LOOP, TTL)  # the same owner again, after its own lease expired
     tokens.append(lease.token)
     assert a.release(lease)
     a.set_suspended(env, True)  # admin writes do not reset it
     a.set_pin(env, None)
-    tokens.append(b.acquire(env, APPLY, TTL).token)
+    tokens.append(acquire(b, env, APPLY, TTL).token)
     assert tokens == sorted(set(tokens)) and len(tokens) == 5
     assert tokens[0] >= 1
 
 
 def test_renew_extends_the_lease_with_the_same_token(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     clock.advance(TTL - 1)
     renewed = store.renew(lease)
     assert renewed.token == lease.token and renewed.expires_at == clock.now + TTL and renewed.owner == LOOP
     clock.advance(TTL - 1)  # past the first expiry, not the renewed one
     with pytest.raises(LeaseHeld):
-        backend.store(clock).acquire(env, APPLY, TTL)
+        acquire(backend.store(clock), env, APPLY, TTL)
     assert store.holder(env) == renewed
 
 
 def test_renew_of_an_expired_lease_nobody_took_succeeds(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     clock.advance(TTL + 5)
     assert store.holder(env) is None
     renewed = store.renew(lease)
@@ -143,9 +144,9 @@ def test_renew_of_an_expired_lease_nobody_took_succeeds(backend: Backend, clock:
 
 def test_renew_after_a_takeover_fails_naming_the_new_holder(backend: Backend, clock: FakeClock, env: str) -> None:
     paused = backend.store(clock)
-    lease = paused.acquire(env, LOOP, TTL)
+    lease = acquire(paused, env, LOOP, TTL)
     clock.advance(TTL + 1)  # the holder was paused (GC, SIGSTOP, a slow disk) past its expiry
-    taker = backend.store(clock).acquire(env, APPLY, TTL)
+    taker = acquire(backend.store(clock), env, APPLY, TTL)
     with pytest.raises(LeaseLost) as info:
         paused.renew(lease)
     assert info.value.current == taker and "machine-b" in str(info.value) and str(taker.token) in str(info.value)
@@ -154,7 +155,7 @@ def test_renew_after_a_takeover_fails_naming_the_new_holder(backend: Backend, cl
 
 def test_renew_after_release_fails(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     assert store.release(lease)
     with pytest.raises(LeaseLost):
         store.renew(lease)
@@ -166,15 +167,15 @@ def test_renew_after_release_fails(backend: Backend, clock: FakeClock, env: str)
 
 def test_release_is_owner_checked(backend: Backend, clock: FakeClock, env: str) -> None:
     old_holder, new_holder = backend.store(clock), backend.store(clock)
-    old = old_holder.acquire(env, LOOP, TTL)
+    old = acquire(old_holder, env, LOOP, TTL)
     clock.advance(TTL + 1)
-    new = new_holder.acquire(env, APPLY, TTL)
+    new = acquire(new_holder, env, APPLY, TTL)
     assert old_holder.release(old) is False  # never frees someone else's lease
     assert new_holder.holder(env) == new
     assert new_holder.release(new) is True
     assert new_holder.holder(env) is None
     assert new_holder.release(new) is False  # twice: nothing left to release
-    assert old_holder.acquire(env, LOOP, TTL).token == new.token + 1
+    assert acquire(old_holder, env, LOOP, TTL).token == new.token + 1
 
 
 def test_release_of_a_never_granted_environment_is_a_no_op(backend: Backend, clock: FakeClock, env: str) -> None:
@@ -188,11 +189,11 @@ def test_release_of_a_never_granted_environment_is_a_no_op(backend: Backend, clo
 
 def test_a_stale_holder_cannot_write_after_a_takeover(backend: Backend, clock: FakeClock, env: str) -> None:
     paused, taker = backend.store(clock), backend.store(clock)
-    old = paused.acquire(env, LOOP, TTL)
+    old = acquire(paused, env, LOOP, TTL)
     paused.write_status(old, EnvironmentStatus(env, last_error="written while holding"))
     paused.append_history(old, entry(env, 1))
     clock.advance(TTL + 1)
-    new = taker.acquire(env, APPLY, TTL)
+    new = acquire(taker, env, APPLY, TTL)
     with pytest.raises(Fenced) as info:
         paused.write_status(old, EnvironmentStatus(env, last_error="stale write"))
     assert info.value.current == new and "status write" in str(info.value)
@@ -208,7 +209,7 @@ def test_writes_are_refused_once_the_lease_expired_or_was_released(
     backend: Backend, clock: FakeClock, env: str
 ) -> None:
     store = backend.store(clock)
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     clock.advance(TTL)  # expired, nobody took it yet: still no writes without a renew
     with pytest.raises(Fenced) as info:
         store.write_status(lease, EnvironmentStatus(env, last_error="late"))
@@ -228,7 +229,7 @@ def test_writes_are_refused_once_the_lease_expired_or_was_released(
 
 def test_a_forged_token_is_refused(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     for token in (lease.token - 1, lease.token + 1):
         with pytest.raises(Fenced):
             store.write_status(replace(lease, token=token), EnvironmentStatus(env, last_error="forged"))
@@ -261,7 +262,7 @@ def full_status(env: str) -> EnvironmentStatus:
 def test_status_round_trips(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
     assert store.read_status(env) == EnvironmentStatus(env)  # nothing written yet
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     status = full_status(env)
     store.write_status(lease, status)
     assert backend.store(clock).read_status(env) == status
@@ -271,7 +272,7 @@ def test_status_round_trips(backend: Backend, clock: FakeClock, env: str) -> Non
 
 def test_last_transition_changes_only_when_the_status_does(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     t1 = clock.now
     status = EnvironmentStatus(env).with_condition(ConditionType.READY, F, "Progressing", "applying", t1)
     store.write_status(lease, status)
@@ -296,12 +297,12 @@ def test_last_transition_changes_only_when_the_status_does(backend: Backend, clo
 
 def test_history_is_newest_first_stamped_and_limited(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
-    first = store.acquire(env, LOOP, TTL)
+    first = acquire(store, env, LOOP, TTL)
     for n in range(3):
         stamped = store.append_history(first, replace(entry(env, n), token=0))
         assert stamped.token == first.token
     store.release(first)
-    second = store.acquire(env, APPLY, TTL)
+    second = acquire(store, env, APPLY, TTL)
     store.append_history(second, entry(env, 3, Result.FAILED))
     store.append_history(second, replace(entry(env, 4, Result.NO_CHANGE), revision=None, error="x", reason=""))
     everything = backend.store(clock).history(env, limit=100)
@@ -321,7 +322,7 @@ def test_suspend_and_pin_need_no_lease_and_never_clobber_the_status(
     backend: Backend, clock: FakeClock, env: str
 ) -> None:
     loop, admin = backend.store(clock), backend.store(clock)
-    lease = loop.acquire(env, LOOP, TTL)
+    lease = acquire(loop, env, LOOP, TTL)
     loop.write_status(lease, full_status(env))
     admin.set_suspended(env, True)  # while the loop holds the lease
     admin.set_pin(env, REV.sha)
@@ -344,12 +345,12 @@ def test_admin_writes_on_a_new_environment(backend: Backend, clock: FakeClock, e
     store.set_pin(env, REV2.sha)
     assert store.read_status(env) == EnvironmentStatus(env, pin=REV2.sha)
     assert store.holder(env) is None
-    assert store.acquire(env, LOOP, TTL).token >= 1
+    assert acquire(store, env, LOOP, TTL).token >= 1
 
 
 def test_writes_name_the_leased_environment(backend: Backend, clock: FakeClock, env: str) -> None:
     store = backend.store(clock)
-    lease = store.acquire(env, LOOP, TTL)
+    lease = acquire(store, env, LOOP, TTL)
     with pytest.raises(ValueError):
         store.write_status(lease, EnvironmentStatus(f"{env}-other"))
     with pytest.raises(ValueError):
@@ -374,7 +375,7 @@ def test_exactly_one_of_many_concurrent_acquirers_wins(backend: Backend, env: st
     def contend(i: int) -> None:
         barrier.wait()
         try:
-            won.append(stores[i].acquire(env, LeaseOwner("machine", i, f"contender {i}"), TTL))
+            won.append(acquire(stores[i], env, LeaseOwner("machine", i, f"contender {i}"), TTL))
         except LeaseHeld as e:
             refused.append(e)
 

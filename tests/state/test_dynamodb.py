@@ -12,7 +12,7 @@ from reconciler.core.errors import PermanentError, TemporaryError
 from reconciler.drivers.state.dynamodb import DynamoStateStore
 from reconciler.drivers.state.dynamodb import dynamodb_client as make_client
 from reconciler.sandbox import SandboxInfo, seed
-from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger
+from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger, acquire
 from state.conftest import dynamodb_client
 
 pytestmark = pytest.mark.world
@@ -36,7 +36,7 @@ def test_sandbox_up_creates_the_state_table(sandbox: SandboxInfo) -> None:
     assert events == [f"moto: DynamoDB table {seed.STATE_TABLE} present"]
     env = f"env-{uuid.uuid4().hex[:10]}"
     store = DynamoStateStore(client, seed.STATE_TABLE)  # type: ignore[arg-type]
-    store.release(store.acquire(env, ME, 5.0))  # usable as it is
+    store.release(acquire(store, env, ME, 5.0))  # usable as it is
 
 
 def test_ensure_table_is_idempotent(sandbox: SandboxInfo, dynamo_table: str) -> None:
@@ -48,7 +48,7 @@ def test_the_item_layout(sandbox: SandboxInfo, dynamo_table: str) -> None:
     client = dynamodb_client(sandbox)
     store = DynamoStateStore(client, dynamo_table)  # type: ignore[arg-type]
     env = f"env-{uuid.uuid4().hex[:10]}"
-    lease = store.acquire(env, ME, 60.0)
+    lease = acquire(store, env, ME, 60.0)
     store.write_status(lease, EnvironmentStatus(env, last_error="boom"))
     entry = HistoryEntry(environment=env, revision=None, started_at=1.0, finished_at=2.0, trigger=Trigger.POLL,
                          actor="loop", result=Result.FAILED)  # fmt: skip
@@ -76,7 +76,7 @@ def test_a_missing_table_is_a_permanent_error_naming_it(sandbox: SandboxInfo) ->
         store.read_status("dev")
     assert "dynamodb table no-such-table" in str(info.value) and sandbox.moto_url in str(info.value)
     with pytest.raises(PermanentError):
-        store.acquire("dev", ME, 5.0)
+        acquire(store, "dev", ME, 5.0)
 
 
 def test_an_unreachable_endpoint_is_a_temporary_error_naming_it(sandbox: SandboxInfo) -> None:
@@ -85,5 +85,5 @@ def test_an_unreachable_endpoint_is_a_temporary_error_naming_it(sandbox: Sandbox
         url = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there once closed
     store = DynamoStateStore(client_at(sandbox, url), "reconciler-state")  # type: ignore[arg-type]
     with pytest.raises(TemporaryError) as info:
-        store.acquire("dev", ME, 5.0)
+        acquire(store, "dev", ME, 5.0)
     assert url in str(info.value) and "dynamodb table reconciler-state" in str(info.value)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from reconciler.drivers.state.heartbeat import holding
-from reconciler.state import EnvironmentStatus, LeaseHeld, LeaseLost, LeaseOwner
+from reconciler.state import EnvironmentStatus, LeaseHeld, LeaseLost, LeaseOwner, acquire
 from state.kit import Backend
 
 LOOP = LeaseOwner("machine-a", 1, "reconciler run")
@@ -21,7 +21,7 @@ def test_the_heartbeat_keeps_the_lease_past_its_ttl(backend: Backend, env: str) 
         first = beat.check()
         time.sleep(2.5)  # well past the TTL
         with pytest.raises(LeaseHeld):
-            other.acquire(env, OTHER, 5.0)
+            acquire(other, env, OTHER, 5.0)
         lease = beat.check()
         assert lease.token == first.token and lease.expires_at > first.expires_at and beat.renewals >= 5
         store.write_status(lease, EnvironmentStatus(env, last_error="still ours"))
@@ -35,7 +35,7 @@ def test_a_lost_lease_stops_the_heartbeat_and_is_reported(backend: Backend, env:
     with holding(store, env, LOOP, 5.0, interval=0.05, on_lost=told.append) as beat:
         lease = beat.check()
         assert other.release(lease)  # as if it had expired while paused ...
-        taker = other.acquire(env, OTHER, 30.0)  # ... and someone else took it
+        taker = acquire(other, env, OTHER, 30.0)  # ... and someone else took it
         deadline = time.monotonic() + 5
         while beat.lost is None and time.monotonic() < deadline:
             time.sleep(0.02)

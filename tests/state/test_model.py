@@ -23,7 +23,7 @@ from reconciler.state import (
     Result,
     Revision,
     Trigger,
-    acquire_waiting,
+    acquire,
     set_condition,
 )
 from reconciler.state.codec import entry_from_json, entry_to_json, status_from_json, status_to_json
@@ -118,38 +118,40 @@ def test_lease_errors_say_who_holds_it_and_until_when() -> None:
     assert "released or expired" in str(Fenced(LEASE, None, "history write"))
 
 
-def test_acquire_waiting_refuses_at_once_without_a_wait() -> None:
-    clock = FakeClock()
+class Grantor:
+    """A store that answers each ``try_acquire`` with the next of ``answers`` (None: held by LEASE)."""
 
-    def held() -> Lease:
-        raise LeaseHeld(LEASE)
+    def __init__(self, answers: list[Lease | None], poll: float = 0.25) -> None:
+        self.answers = answers
+        self.clock = FakeClock()
+        self.sleep = self.clock.sleep
+        self.poll = poll
+        self.tries = 0
 
-    with pytest.raises(LeaseHeld) as info:
-        acquire_waiting(held, wait=0, clock=clock, sleep=clock.sleep)
-    assert clock.slept == [] and info.value.waited == 0
-
-
-def test_acquire_waiting_polls_until_granted_and_tells_once() -> None:
-    clock = FakeClock()
-    told: list[Lease] = []
-    answers: list[Lease | None] = [None, None, None, LEASE]
-
-    def try_once() -> Lease:
-        answer = answers.pop(0)
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
+        self.tries += 1
+        answer = self.answers.pop(0) if self.answers else None
         if answer is None:
             raise LeaseHeld(LEASE)
         return answer
 
-    assert acquire_waiting(try_once, wait=10, clock=clock, sleep=clock.sleep, on_wait=told.append, poll=2) == LEASE
-    assert told == [LEASE] and clock.slept == [2, 2, 2]
 
-
-def test_acquire_waiting_never_sleeps_past_the_deadline() -> None:
-    clock = FakeClock()
-
-    def held() -> Lease:
-        raise LeaseHeld(LEASE)
-
+def test_acquire_refuses_at_once_without_a_wait() -> None:
+    store = Grantor([])
     with pytest.raises(LeaseHeld) as info:
-        acquire_waiting(held, wait=5, clock=clock, sleep=clock.sleep, poll=2)
-    assert clock.slept == [2, 2, 1] and info.value.waited == 5
+        acquire(store, "prod", OWNER, 30.0)
+    assert store.tries == 1 and store.clock.slept == [] and info.value.waited == 0
+
+
+def test_acquire_polls_until_granted_and_tells_once() -> None:
+    store = Grantor([None, None, None, LEASE], poll=2)
+    told: list[Lease] = []
+    assert acquire(store, "prod", OWNER, 30.0, wait=10, on_wait=told.append) == LEASE
+    assert told == [LEASE] and store.clock.slept == [2, 2, 2]
+
+
+def test_acquire_never_sleeps_past_the_deadline() -> None:
+    store = Grantor([], poll=2)
+    with pytest.raises(LeaseHeld) as info:
+        acquire(store, "prod", OWNER, 30.0, wait=5)
+    assert store.clock.slept == [2, 2, 1] and info.value.waited == 5

@@ -18,7 +18,7 @@ import pytest
 
 from reconciler.core.errors import TemporaryError
 from reconciler.drivers.state.sqlite import SqliteStateStore
-from reconciler.state import EnvironmentStatus, LeaseHeld, LeaseOwner
+from reconciler.state import EnvironmentStatus, LeaseHeld, LeaseOwner, acquire
 
 ME = LeaseOwner("test-host", os.getpid(), "pytest")
 
@@ -29,11 +29,11 @@ WORKER = """
 import os, sys, time
 from pathlib import Path
 from reconciler.drivers.state.sqlite import SqliteStateStore
-from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger
+from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger, acquire
 store = SqliteStateStore(Path(sys.argv[1]), poll=0.005)
 owner = LeaseOwner("test-host", os.getpid(), sys.argv[2])
 for _ in range(int(sys.argv[3])):
-    lease = store.acquire("dev", owner, 30.0, wait=120.0)
+    lease = acquire(store, "dev", owner, 30.0, wait=120.0)
     start = time.time()
     last = store.history("dev", limit=1)
     n = last[0].actions["n"] + 1 if last else 1
@@ -50,9 +50,9 @@ HOLDER = """
 import os, sys
 from pathlib import Path
 from reconciler.drivers.state.sqlite import SqliteStateStore
-from reconciler.state import EnvironmentStatus, Fenced, LeaseOwner
+from reconciler.state import EnvironmentStatus, Fenced, LeaseOwner, acquire
 store = SqliteStateStore(Path(sys.argv[1]))
-lease = store.acquire("dev", LeaseOwner("test-host", os.getpid(), "reconciler run (test holder)"), 1.0)
+lease = acquire(store, "dev", LeaseOwner("test-host", os.getpid(), "reconciler run (test holder)"), 1.0)
 store.write_status(lease, EnvironmentStatus("dev", last_error="from the holder"))
 print("held", lease.token, flush=True)
 sys.stdin.readline()
@@ -116,12 +116,12 @@ def test_kill_9_of_the_holder_lets_another_take_over_after_expiry(
     proc, token = holder
     store = SqliteStateStore(db)
     with pytest.raises(LeaseHeld) as info:
-        store.acquire("dev", ME, 30.0)
+        acquire(store, "dev", ME, 30.0)
     assert f"pid {proc.pid}" in str(info.value) and "reconciler run (test holder)" in str(info.value)
     expires = info.value.holder.expires_at
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    lease = store.acquire("dev", ME, 30.0, wait=10.0)
+    lease = acquire(store, "dev", ME, 30.0, wait=10.0)
     assert time.time() >= expires and lease.token > token and lease.owner == ME
     assert store.read_status("dev").last_error == "from the holder"  # what it wrote survives
 
@@ -129,7 +129,7 @@ def test_kill_9_of_the_holder_lets_another_take_over_after_expiry(
 def test_a_paused_holder_cannot_write_after_a_takeover(db: Path, holder: tuple[subprocess.Popen[str], int]) -> None:
     proc, token = holder
     store = SqliteStateStore(db)
-    lease = store.acquire("dev", ME, 30.0, wait=10.0)  # the holder sleeps past its 1 s lease
+    lease = acquire(store, "dev", ME, 30.0, wait=10.0)  # the holder sleeps past its 1 s lease
     store.write_status(lease, EnvironmentStatus("dev", last_error="from the new holder"))
     out, _ = proc.communicate("resume\n", timeout=30)  # the holder wakes up and tries to write
     assert out.startswith("fenced:") and f"token {token}" in out and f"pid {os.getpid()}" in out
@@ -162,10 +162,10 @@ def test_a_busy_database_is_a_temporary_error_naming_the_file(db: Path) -> None:
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another writer that does not let go
         with pytest.raises(TemporaryError) as info:
-            store.acquire("dev", ME, 30.0)
+            acquire(store, "dev", ME, 30.0)
         assert str(db) in str(info.value)
         assert store.holder("dev") is None  # readers are not blocked by a writer (WAL)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert store.acquire("dev", ME, 30.0).token == 1
+    assert acquire(store, "dev", ME, 30.0).token == 1

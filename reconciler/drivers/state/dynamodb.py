@@ -18,7 +18,7 @@ history entry is written in one TransactWriteItems with the increment of
 nothing. The token only grows (release keeps it). DynamoDB's TTL is not used
 (moto never enforces it): expiry is always checked in the conditions.
 Admin writes (suspend, pin) are unconditional single UpdateItems of their own
-attributes. Throttling is retried (:func:`~reconciler.drivers.aws.write_retrying`);
+attributes. Throttling is retried (:func:`~reconciler.drivers.aws.retrying.write_retrying`);
 other failures become Temporary/PermanentError naming the table and endpoint.
 A write that timed out may have happened: a retried acquire then sees itself as
 the holder until the TTL ends. No secret values are stored: callers redact.
@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from reconciler.core.errors import TemporaryError
-from reconciler.drivers.aws import endpoint_of, error_code, read_retrying, translate_errors
-from reconciler.drivers.aws import write_retrying as _write_retrying
+from reconciler.drivers.aws.errors import endpoint_of, error_code, translate_errors
+from reconciler.drivers.aws.retrying import read_retrying
+from reconciler.drivers.aws.retrying import write_retrying as _write_retrying
 from reconciler.drivers.state.dynamodb_table import DEFAULT_TABLE, dynamodb_client, ensure_table
 from reconciler.state import codec
-from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep, acquire_waiting
+from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep
 from reconciler.state.status import EnvironmentStatus, HistoryEntry
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class DynamoStateStore:
 
     # ---------------------------------------------------------------- lease
 
-    def _try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
         for _ in range(3):  # a holder that released between our write and our read: try again
             now = self.clock()
             ok, item = self._update(
@@ -153,24 +154,6 @@ class DynamoStateStore:
                 raise LeaseHeld(lease)
         raise TemporaryError(
             self.resource, f"the lease on {environment} kept changing hands; try again", endpoint=self.endpoint
-        )
-
-    def acquire(
-        self,
-        environment: str,
-        owner: LeaseOwner,
-        ttl: float,
-        *,
-        wait: float = 0.0,
-        on_wait: Callable[[Lease], None] | None = None,
-    ) -> Lease:
-        return acquire_waiting(
-            lambda: self._try_acquire(environment, owner, ttl),
-            wait=wait,
-            clock=self.clock,
-            sleep=self.sleep,
-            on_wait=on_wait,
-            poll=self.poll,
         )
 
     def renew(self, lease: Lease) -> Lease:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from reconciler.drivers.aws import client_config, endpoint_of, error_code, translate_errors, write_retrying
+from reconciler.drivers.aws.clients import client_config
+from reconciler.drivers.aws.errors import endpoint_of, error_code, translate_errors
+from reconciler.drivers.aws.retrying import write_retrying
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

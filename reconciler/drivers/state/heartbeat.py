@@ -1,7 +1,7 @@
 """Holding a lease for as long as a run lasts: acquire, renew from a thread, release. Does I/O (a thread).
 
 :func:`holding` acquires an environment's lease (waiting or refusing as
-:meth:`~reconciler.state.StateStore.acquire` does), starts a
+:func:`~reconciler.state.lease.acquire` does), starts a
 :class:`Heartbeat` that renews it every ``ttl / 3`` seconds, and releases it
 when the block ends, however it ends (a release of a lease lost meanwhile
 changes nothing). The holder asks :meth:`Heartbeat.check` before each write
@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from reconciler.core.errors import WorldError
-from reconciler.state.lease import Lease, LeaseLost, LeaseOwner
+from reconciler.state.lease import Lease, LeaseLost, LeaseOwner, acquire
 from reconciler.state.store import StateStore
 
 
@@ -109,7 +109,7 @@ def holding(
     interval: float | None = None,
 ) -> Iterator[Heartbeat]:
     """Hold ``environment``'s lease while the block runs, renewed by a :class:`Heartbeat`."""
-    lease = store.acquire(environment, owner, ttl, wait=wait, on_wait=on_wait)
+    lease = acquire(store, environment, owner, ttl, wait=wait, on_wait=on_wait)
     beat = Heartbeat(store, lease, interval=interval, on_lost=on_lost).start()
     try:
         yield beat

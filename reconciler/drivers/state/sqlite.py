@@ -26,13 +26,13 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from reconciler.core.errors import PermanentError, TemporaryError
 from reconciler.state import codec
-from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep, acquire_waiting
+from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep
 from reconciler.state.status import EnvironmentStatus, HistoryEntry
 
 FILENAME = "state.db"
@@ -147,7 +147,7 @@ class SqliteStateStore:
 
     # ---------------------------------------------------------------- lease
 
-    def _try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
         with self._tx() as conn:
             last, current = self._current(conn, environment)
             now = self.clock()
@@ -162,24 +162,6 @@ class SqliteStateStore:
                 (environment, lease.token, owner.host, owner.pid, owner.command, lease.expires_at, ttl, now),
             )
             return lease
-
-    def acquire(
-        self,
-        environment: str,
-        owner: LeaseOwner,
-        ttl: float,
-        *,
-        wait: float = 0.0,
-        on_wait: Callable[[Lease], None] | None = None,
-    ) -> Lease:
-        return acquire_waiting(
-            lambda: self._try_acquire(environment, owner, ttl),
-            wait=wait,
-            clock=self.clock,
-            sleep=self.sleep,
-            on_wait=on_wait,
-            poll=self.poll,
-        )
 
     def renew(self, lease: Lease) -> Lease:
         with self._tx() as conn:

@@ -1,50 +1,36 @@
-"""Image registry clients: tag -> digest on an OCI registry or ECR, and ECR pull logins. Does I/O.
+"""The OCI (Docker distribution) registry: tag -> digest over HTTP, its session and request counting. Does I/O.
 
-Two resolvers share one shape, ``resolve(repository, tags) -> {tag: digest}``
-(a tag or repository that does not exist is simply absent, never an error):
-
-* :class:`OciRegistry` speaks the Docker/OCI distribution HTTP API: one
-  ``HEAD /v2/<repo>/manifests/<tag>`` per tag (what ``docker pull`` of an
-  unchanged image costs), anonymous Bearer tokens when the registry asks. It
-  only ever sends GET and HEAD (it works on a read-only session). A token is
-  kept for its ``expires_in`` (60 s when the token service does not say, per
-  the distribution spec's token protocol) and fetched again when it expired or
-  when the registry answers 401 to it (one retry).
-* :class:`EcrRegistry` makes ONE DescribeImages call per repository for all
-  wanted tags; only when a tag is missing (ECR then fails the whole call) does
-  it fall back to listing the repository's tagged images.
-
-:func:`cached_logins` keeps each registry's pull credentials until shortly
-before they expire (ECR's GetAuthorizationToken: 12 hours). Clocks are
-injected so tests never sleep. Failures are
-:class:`~reconciler.core.errors.TemporaryError` (unreachable, timeout, 429, 5xx) or
-:class:`~reconciler.core.errors.PermanentError` (denied, unsupported auth, other 4xx),
-naming the registry and its URL.
+:class:`OciRegistry` speaks the distribution HTTP API: one
+``HEAD /v2/<repo>/manifests/<tag>`` per tag (what ``docker pull`` of an
+unchanged image costs), anonymous Bearer tokens when the registry asks. It
+only ever sends GET and HEAD (it works on a read-only session). A token is
+kept for its ``expires_in`` (60 s when the token service does not say, per
+the distribution spec's token protocol; :func:`token_expiry`) and fetched
+again when it expired or when the registry answers 401 to it (one retry).
+A tag or repository that does not exist is simply absent from the answer.
+Failures are :class:`~reconciler.core.errors.TemporaryError` (unreachable,
+timeout, 429, 5xx) or :class:`~reconciler.core.errors.PermanentError`
+(denied, unsupported auth, other 4xx), naming the registry and its URL.
+:func:`http_session` is the session registries are read through;
+:class:`RegistryCallCounter` counts its requests.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import requests
-from botocore.exceptions import ClientError
 
 from reconciler.core.errors import PermanentError, TemporaryError
-from reconciler.core.model import Sensitive
-from reconciler.drivers.aws import endpoint_of, error_code, read_retrying, translate_errors
-
-if TYPE_CHECKING:
-    from mypy_boto3_ecr import ECRClient
+from reconciler.drivers.registry.auth import Clock
 
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -53,33 +39,8 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
 )
 DEFAULT_TIMEOUT = 10.0
-ECR_BATCH = 100  # DescribeImages imageIds limit
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, distribution token spec: expires_in when absent
 TOKEN_MARGIN = 5.0  # refresh a bearer token this long before it expires
-LOGIN_MARGIN = 300.0  # refresh pull credentials this long before they expire
-
-Clock = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class RegistryAuth:
-    """Credentials for pulling from one registry (the password is masked when printed).
-
-    ``expires_at``: epoch seconds after which they no longer work (None: unknown/never).
-    """
-
-    username: str
-    password: Sensitive
-    server: str
-    expires_at: float | None = None
-
-    def docker_auth_config(self) -> dict[str, str]:
-        return {"username": self.username, "password": self.password.reveal(), "serveraddress": self.server}
-
-
-# --------------------------------------------------------------------------
-# OCI / Docker distribution API
-# --------------------------------------------------------------------------
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -245,116 +206,6 @@ class OciRegistry:
         if status == 429 or status >= 500:
             raise TemporaryError(self.resource, message, endpoint=self.base, retry_after=_retry_after(resp))
         raise PermanentError(self.resource, message, endpoint=self.base)
-
-
-# --------------------------------------------------------------------------
-# Amazon ECR
-# --------------------------------------------------------------------------
-
-
-class EcrRegistry:
-    def __init__(self, ecr: ECRClient, registry_id: str | None = None) -> None:
-        self._ecr = ecr
-        self._registry_id = registry_id
-        self.endpoint = endpoint_of(ecr)
-
-    def _ids(self) -> dict[str, str]:
-        return {"registryId": self._registry_id} if self._registry_id else {}
-
-    def resolve(self, repository: str, tags: Sequence[str]) -> dict[str, str]:
-        wanted = list(dict.fromkeys(tags))
-        found: dict[str, str] = {}
-        with translate_errors(f"ecr {repository}", endpoint=self.endpoint):
-            try:
-                for start in range(0, len(wanted), ECR_BATCH):
-                    chunk = wanted[start : start + ECR_BATCH]
-                    resp = read_retrying(  # throttling and 5xx retried, bounded
-                        partial(
-                            self._ecr.describe_images,
-                            repositoryName=repository,
-                            imageIds=[{"imageTag": t} for t in chunk],
-                            **self._ids(),  # type: ignore[arg-type]
-                        )
-                    )
-                    _collect(resp.get("imageDetails", []), set(chunk), found)
-            except ClientError as exc:
-                code = error_code(exc)
-                if code == "RepositoryNotFoundException":
-                    return {}
-                if code != "ImageNotFoundException":
-                    raise
-                found = self._list_tagged(repository, set(wanted))
-        return found
-
-    def _list_tagged(self, repository: str, wanted: set[str]) -> dict[str, str]:
-        """Fallback when a tag is missing: page through the repository's tagged images."""
-        found: dict[str, str] = {}
-        paginator = self._ecr.get_paginator("describe_images")
-        pages = paginator.paginate(
-            repositoryName=repository,
-            filter={"tagStatus": "TAGGED"},
-            PaginationConfig={"PageSize": 1000},
-            **self._ids(),  # type: ignore[arg-type]
-        )
-        for page in pages:
-            _collect(page.get("imageDetails", []), wanted, found)
-            if wanted <= found.keys():
-                break
-        return found
-
-    def login(self) -> RegistryAuth:
-        """Pull credentials from GetAuthorizationToken (valid 12 hours; ``expires_at`` from ``expiresAt``)."""
-        with translate_errors("ecr authorization", endpoint=self.endpoint):
-            kwargs: dict[str, Any] = {"registryIds": [self._registry_id]} if self._registry_id else {}
-            data = self._ecr.get_authorization_token(**kwargs)["authorizationData"]
-        if not data:
-            raise PermanentError("ecr authorization", "GetAuthorizationToken returned no token", endpoint=self.endpoint)
-        token = base64.b64decode(data[0]["authorizationToken"]).decode()
-        username, _, password = token.partition(":")
-        expires = data[0].get("expiresAt")
-        return RegistryAuth(
-            username=username,
-            password=Sensitive(password),
-            server=data[0]["proxyEndpoint"],
-            expires_at=expires.timestamp() if isinstance(expires, datetime) else None,
-        )
-
-
-def _collect(details: Sequence[Any], wanted: set[str], found: dict[str, str]) -> None:
-    for detail in details:
-        for tag in detail.get("imageTags", []) or []:
-            if tag in wanted:
-                found[tag] = str(detail["imageDigest"])
-
-
-def cached_logins(
-    logins: Mapping[str, Callable[[], RegistryAuth]],
-    *,
-    clock: Clock = time.time,
-    margin: float = LOGIN_MARGIN,
-) -> Callable[[str], RegistryAuth | None]:
-    """Registry host -> pull credentials (e.g. ``EcrRegistry.login``), each kept until ``margin``
-    seconds before its ``expires_at`` (by ``clock``, epoch seconds), then fetched again; hosts
-    without an entry get None (anonymous pulls). Credentials that look expired as soon as they
-    arrive (a clock far off, or moto's fixed 2015 date) are kept ``margin`` seconds: logging in
-    again at once would not help, and this bounds the logins to one per ``margin``."""
-    cache: dict[str, tuple[RegistryAuth, float]] = {}  # host -> (credentials, refresh at)
-
-    def auth_for(registry: str) -> RegistryAuth | None:
-        if registry not in logins:
-            return None
-        now = clock()
-        cached = cache.get(registry)
-        if cached is not None and now < cached[1]:
-            return cached[0]
-        auth = logins[registry]()
-        refresh_at = float("inf") if auth.expires_at is None else auth.expires_at - margin
-        if refresh_at <= now:
-            refresh_at = now + margin
-        cache[registry] = (auth, refresh_at)
-        return auth
-
-    return auth_for
 
 
 HttpSession = requests.Session
