@@ -60,3 +60,12 @@ def test_the_probe_sees_heavy_imports_when_a_command_runs(tmp_path: Path) -> Non
     code, modules = modules_after("validate", str(tmp_path / "nowhere"))
     assert code == 1
     assert "pydantic" in modules and "reconciler.app.environment" in modules
+
+
+def test_sandbox_flag_loads_only_the_sandbox_layout(tmp_path: Path) -> None:
+    """--sandbox stands for computed overrides: none of the sandbox's daemons or clients is imported."""
+    code, modules = modules_after("plan", str(tmp_path / "nowhere"), "--sandbox")
+    assert code == 1
+    assert "reconciler.sandbox.layout" in modules  # the overrides were asked for (the check can fail)
+    sandbox = [m for m in modules if m.startswith("reconciler.sandbox")]
+    assert sandbox == ["reconciler.sandbox", "reconciler.sandbox.layout"]
