@@ -1,9 +1,10 @@
 """Command line: validate | plan | apply | status ENV_DIR, and sandbox up|down|status.
 
-Thin layer over reconciler.app.environment: parses arguments, prints, maps outcomes to
-exit codes (Terraform's: 0 no changes, 1 error, 2 changes with
---detailed-exitcode). Every ReconcilerError becomes a clear message on stderr
-and exit 1, never a stack trace.
+Thin layer over reconciler.app.environment (and reconciler.sandbox: ``sandbox
+up|down|status``, and ``--sandbox``, which stands for the sandbox's ordinary world
+overrides): parses arguments, prints, maps outcomes to exit codes (Terraform's: 0
+no changes, 1 error, 2 changes with --detailed-exitcode). Every ReconcilerError
+becomes a clear message on stderr and exit 1, never a stack trace.
 
 Starts fast: only the standard library is imported until the arguments are
 parsed, so ``--help`` and usage errors never load the application (pydantic,
@@ -53,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
             "--sandbox",
             action="store_true",
             default=os.environ.get("RECONCILER_SANDBOX", "") not in ("", "0", "false"),
-            help="point the environment at the embedded sandbox (moto, local registry, local Docker); "
-            "also RECONCILER_SANDBOX=1",
+            help="point the environment at the embedded sandbox (moto, local registry, local Docker): "
+            "--aws-endpoint-url, --docker-engine and --registry with the sandbox's addresses, the flags "
+            "given explicitly winning; also RECONCILER_SANDBOX=1",
         )
         c.add_argument(
             "--aws-endpoint-url",
@@ -68,6 +70,22 @@ def _parser() -> argparse.ArgumentParser:
             metavar="[HOST=]URL",
             help="override the Docker engine of every host (URL) or of one host (HOST=URL, repeatable); "
             "also RECONCILER_DOCKER_HOST",
+        )
+        c.add_argument(
+            "--docker-engine",
+            action="append",
+            default=[],
+            metavar="URL",
+            help="Docker engines for the hosts in the order the environment declares them, the first for "
+            "the first host (repeatable; a host given by --docker-host HOST=URL keeps that URL); unix://, "
+            "tcp:// or ssh://",
+        )
+        c.add_argument(
+            "--registry",
+            default=None,
+            metavar="URL",
+            help="pull every image from this OCI registry instead of the specs' registries (a mirror, a "
+            "local registry): HOST[:PORT] or https://HOST[:PORT] (TLS), http://HOST[:PORT] (plain HTTP)",
         )
         c.add_argument("--state-dir", type=Path, default=None, help="private working folder (default: XDG state)")
         c.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
@@ -163,14 +181,39 @@ def _duration(text: str) -> float:
 
 
 def _overrides(args: argparse.Namespace) -> app.Overrides:
-    from reconciler.app.environment import Overrides
+    """The world overrides given on the command line; with --sandbox, on top of the sandbox's."""
+    from reconciler.app.settings import Overrides
 
+    if getattr(args, "sandbox", False):
+        from reconciler.sandbox import layout  # computed addresses, no I/O
+
+        base = layout.overrides()
+    else:
+        base = Overrides()
+    engines = tuple(getattr(args, "docker_engine", None) or ())
     return Overrides(
-        sandbox=bool(getattr(args, "sandbox", False)),
-        aws_endpoint_url=getattr(args, "aws_endpoint_url", None),
-        docker_hosts=tuple(getattr(args, "docker_host", None) or ()),
-        state_dir=getattr(args, "state_dir", None),
+        aws_endpoint_url=getattr(args, "aws_endpoint_url", None) or base.aws_endpoint_url,
+        docker_hosts=tuple(getattr(args, "docker_host", None) or ()) or base.docker_hosts,
+        docker_engines=engines or base.docker_engines,
+        engines_from="--docker-engine" if engines else base.engines_from,
+        registry=getattr(args, "registry", None) or base.registry,
+        state_dir=getattr(args, "state_dir", None) or base.state_dir,
     )
+
+
+def _sandbox(action: str, state_dir: Path | None, err: _Err) -> int:
+    """``reconciler sandbox up|down|status``."""
+    from reconciler.sandbox import layout, lifecycle
+
+    folder = state_dir or layout.default_state_dir()
+    if action == "up":
+        err.say(lifecycle.ready_line(lifecycle.up(folder, on_event=err.say)))
+    elif action == "down":
+        lifecycle.down(folder, on_event=err.say)
+    else:
+        for line in lifecycle.status_lines(lifecycle.status(folder)):
+            err.say(line)
+    return EXIT_OK
 
 
 class _Err:
@@ -210,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, err: _Err, color: bool) -> int:
+    if args.command == "sandbox":
+        return _sandbox(args.action, args.state_dir, err)
     from reconciler import app, render
 
     def on_event(event: Event) -> None:
@@ -217,8 +262,6 @@ def _run(args: argparse.Namespace, err: _Err, color: bool) -> int:
         if line is not None:
             err.say(line)
 
-    if args.command == "sandbox":
-        return app.sandbox(args.action, args.state_dir, err.say)
     if args.command == "validate":
         from reconciler.render.style import clean
 

@@ -1,6 +1,6 @@
 """Shared fixtures: the sandbox (Docker engine, registry, moto) for I/O tests.
 
-The session fixture ``sandbox`` runs :func:`reconciler.sandbox.up` once per
+The session fixture ``sandbox`` runs :func:`reconciler.sandbox.lifecycle.up` once per
 test session, so a fresh machine (CI) gets dockerd, the registry, moto, the
 demo images and the seeded AWS resources before the first test that needs
 them; on a machine where they already run it only checks them (well under a
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.errors import ReconcilerError
-from reconciler.sandbox import SandboxInfo, up
+from reconciler.sandbox.lifecycle import SandboxInfo, up
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from reconciler import cli
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox.lifecycle import SandboxInfo
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "spec" / "cases"
@@ -203,6 +203,12 @@ def test_validate_the_examples(capsys: pytest.CaptureFixture[str], monkeypatch: 
         (["--aws-endpoint-url", "ftp://x"], "--aws-endpoint-url 'ftp://x': must be an http:// or https:// URL"),
         (["--docker-host", "localhost:2375"], "the URL one of unix://, tcp://, ssh://"),
         (["--docker-host", "web-9=tcp://127.0.0.1:1"], "no host named 'web-9' (hosts: default)"),
+        (["--docker-engine", "localhost:2375"], "--docker-engine 'localhost:2375': give a URL, one of unix://, "),
+        (["--docker-engine", "tcp://"], "--docker-engine 'tcp://': give a URL"),
+        (["--registry", "ftp://mirror:5000"], "--registry 'ftp://mirror:5000': give HOST[:PORT] or https://"),
+        (["--registry", "mirror:5000/popcon"], "--registry 'mirror:5000/popcon': give HOST[:PORT]"),
+        (["--registry", "mirror:99999"], "--registry 'mirror:99999': give HOST[:PORT]"),
+        (["--registry", "http://"], "or http://HOST[:PORT] (plain HTTP)"),
     ],
 )
 def test_bad_overrides_exit_1_before_any_call(
@@ -216,4 +222,17 @@ def test_bad_overrides_exit_1_before_any_call(
     code = cli.main(["plan", str(CASES / "_valid"), *flags])
     _, err = capsys.readouterr()
     assert code == 1 and message in err and "Traceback" not in err
+    assert listener.requests == []
+
+
+def test_too_few_docker_engines_exit_1_before_any_call(
+    listener: Listener, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POPCON_PROD_DB_PASSWORD", "pw")
+    url = f"http://127.0.0.1:{listener.port}"
+    code = cli.main(["plan", str(REPO / "environments" / "prod"), "--aws-endpoint-url", url,
+                     "--docker-engine", f"tcp://127.0.0.1:{listener.port}"])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "environment prod has 2 hosts (web-1, web-2) but 1 Docker engine given (--docker-engine)" in err
     assert listener.requests == []

@@ -76,3 +76,12 @@ def test_a_first_validate_imports_no_client(tmp_path: Path) -> None:
     assert (state_dir / "compose-checks.json").is_file()  # the cache was saved
     assert "reconciler.drivers.compose" in modules
     assert heavy(modules, CLIENTS) == []
+
+
+def test_sandbox_flag_loads_only_the_sandbox_layout(tmp_path: Path) -> None:
+    """--sandbox stands for computed overrides: none of the sandbox's daemons or clients is imported."""
+    code, modules = modules_after("plan", str(tmp_path / "nowhere"), "--sandbox")
+    assert code == 1
+    assert "reconciler.sandbox.layout" in modules  # the overrides were asked for (the check can fail)
+    sandbox = [m for m in modules if m.startswith("reconciler.sandbox")]
+    assert sandbox == ["reconciler.sandbox", "reconciler.sandbox.layout"]

@@ -26,8 +26,11 @@ import pytest
 
 from reconciler.core.errors import ReconcilerError, WorldError
 from reconciler.core.model import COMPOSE_PROJECT, OWNER_KEY
-from reconciler.sandbox import Engine, SandboxInfo, down, endpoints, images, seed, services, status, up
-from reconciler.sandbox.services import Clock, EngineDaemon
+from reconciler.sandbox import engines, images, layout, processes, registry, seed
+from reconciler.sandbox.layout import Engine, EngineDaemon, endpoints
+from reconciler.sandbox.lifecycle import SandboxInfo, down, status, up
+from reconciler.sandbox.network import shared_chain_rules
+from reconciler.sandbox.processes import Clock
 
 TEST_LABEL = "reconciler.test/sandbox"
 
@@ -141,32 +144,32 @@ class FakeClock:
 def test_wait_reports_the_timeout_and_the_log() -> None:
     fake = FakeClock()
     with pytest.raises(ReconcilerError, match=r"dockerd did not become ready in 30 s; see /x/dockerd.log"):
-        services._wait("dockerd", lambda: False, Clock(fake.now, fake.sleep), 30.0, "see /x/dockerd.log")
+        processes.wait("dockerd", lambda: False, Clock(fake.now, fake.sleep), 30.0, "see /x/dockerd.log")
     assert 30.0 <= fake.t < 31.0
 
 
 def test_wait_reports_a_process_that_died() -> None:
     fake = FakeClock()
     with pytest.raises(ReconcilerError, match="exited while starting"):
-        services._wait("moto", lambda: False, Clock(fake.now, fake.sleep), 30.0, "see log", lambda: False)
+        processes.wait("moto", lambda: False, Clock(fake.now, fake.sleep), 30.0, "see log", lambda: False)
     assert fake.t == 0.0
 
 
 def test_no_engine_and_not_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(services, "_is_root", lambda: False)
+    monkeypatch.setattr(processes, "is_root", lambda: False)
     with pytest.raises(ReconcilerError, match="only as root"):
-        services.ensure_dockerd(tmp_path, f"unix://{tmp_path}/docker.sock", Clock())
+        engines.ensure_dockerd(tmp_path, f"unix://{tmp_path}/docker.sock", Clock())
     with pytest.raises(ReconcilerError, match="DOCKER_HOST"):
-        services.ensure_dockerd(tmp_path, "tcp://127.0.0.1:1", Clock())
+        engines.ensure_dockerd(tmp_path, "tcp://127.0.0.1:1", Clock())
 
 
 def test_read_pid_ignores_stale_and_foreign_pidfiles(tmp_path: Path) -> None:
     pidfile = tmp_path / "x.pid"
-    assert services.read_pid(pidfile, "moto_server") is None
+    assert processes.read_pid(pidfile, "moto_server") is None
     pidfile.write_text("garbage\n")
-    assert services.read_pid(pidfile, "moto_server") is None
+    assert processes.read_pid(pidfile, "moto_server") is None
     pidfile.write_text("1\n")  # alive, but not a moto server
-    assert services.read_pid(pidfile, "moto_server") is None
+    assert processes.read_pid(pidfile, "moto_server") is None
 
 
 def test_a_foreign_process_on_the_registry_port_is_an_error(tmp_path: Path) -> None:
@@ -183,7 +186,7 @@ def test_a_foreign_process_on_the_registry_port_is_an_error(tmp_path: Path) -> N
         thread = threading.Thread(target=hang_up, daemon=True)
         thread.start()
         with pytest.raises(ReconcilerError, match="not a Docker registry"):
-            services.ensure_registry(tmp_path, port, Clock())
+            registry.ensure_registry(tmp_path, port, Clock())
         thread.join(timeout=5)
 
 
@@ -208,7 +211,7 @@ def test_endpoints_name_the_engines_without_io(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_engine_layouts_are_distinct_and_short() -> None:
-    daemons = [EngineDaemon(i) for i in range(1, services.MAX_ENGINES)]
+    daemons = [EngineDaemon(i) for i in range(1, layout.MAX_ENGINES)]
     for field_ in ("socket", "exec_root", "pidfile", "data_root", "bridge", "subnet"):
         assert len({getattr(d, field_) for d in daemons}) == len(daemons), field_
     nets = [ipaddress.ip_network(d.subnet) for d in daemons]
@@ -225,9 +228,9 @@ def test_engine_layouts_are_distinct_and_short() -> None:
 
 
 def test_an_extra_engine_is_started_only_as_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(services, "_is_root", lambda: False)
+    monkeypatch.setattr(processes, "is_root", lambda: False)
     with pytest.raises(ReconcilerError, match=r"host-48.*only as root"):
-        services.ensure_engine(tmp_path, EngineDaemon(48), Clock())
+        engines.ensure_engine(tmp_path, EngineDaemon(48), Clock())
 
 
 # --------------------------------------------------------------------------
@@ -261,7 +264,7 @@ def test_up_gives_three_engines_that_answer(sandbox: SandboxInfo) -> None:
     assert sandbox.engines == endpoints().engines
     ids = set()
     for engine in sandbox.engines:
-        assert services.docker_version(engine.docker_host) is not None, engine
+        assert engines.docker_version(engine.docker_host) is not None, engine
         client = docker.DockerClient(base_url=engine.docker_host)
         try:
             ids.add(client.info()["ID"])
@@ -295,7 +298,7 @@ def test_an_extra_engine_pulls_from_the_registry_and_publishes_on_loopback(sandb
 
 @pytest.mark.world
 def test_demo_images_resolve_in_the_registry(sandbox: SandboxInfo) -> None:
-    client = images.RegistryClient(sandbox.registry)
+    client = registry.RegistryClient(sandbox.registry)
     served = {i.ref: client.manifest_digest(i.repository, i.tag) for i in images.DEMO_IMAGES}
     assert served == dict(sandbox.images)
     assert all(d and d.startswith("sha256:") for d in served.values())
@@ -441,7 +444,7 @@ def test_an_engine_starts_from_nothing_and_down_stops_it(
 ) -> None:
     """host-3 (RECONCILER_SANDBOX_ENGINES=4) from a stale pidfile and socket, to down."""
     extra = EngineDaemon(3)
-    if services.docker_version(extra.docker_host) is not None:
+    if engines.docker_version(extra.docker_host) is not None:
         pytest.skip(f"{extra.name} already runs")
     monkeypatch.setenv("RECONCILER_SANDBOX_ENGINES", "4")
     state = tmp_path / "sandbox"
@@ -452,7 +455,7 @@ def test_an_engine_starts_from_nothing_and_down_stops_it(
     extra.pidfile.write_text(f"{dead.pid}\n")
     with socket.socket(socket.AF_UNIX) as stale:
         stale.bind(str(extra.socket))
-    rules_before = services._shared_chain_rules()
+    rules_before = shared_chain_rules()
     _cycle_engine(state, extra)  # once, so the next start finds a data root with its old networks
     assert Path("/sys/class/net/docker0").exists()
 
@@ -467,7 +470,7 @@ def test_an_engine_starts_from_nothing_and_down_stops_it(
         assert info.engines[3].docker_host == "unix:///run/reconciler-sandbox/host-3/docker.sock"
         assert any(f"engine {extra.name}: started at" in e and str(state / "host-3.log") in e for e in events)
         # the other engines' rules in the shared iptables chains survived the new daemon's start
-        rules_after = services._shared_chain_rules()
+        rules_after = shared_chain_rules()
         for chain, rules in rules_before.items():
             assert set(rules) <= set(rules_after[chain]), chain
         report = status(state)
@@ -486,21 +489,21 @@ def test_an_engine_starts_from_nothing_and_down_stops_it(
         down(state, on_event=events.append, remove_containers=False)
     assert any(f"engine {extra.name}: stopped" in e for e in events), events
     assert any("engine host-1: still answering" in e for e in events)
-    assert services.docker_version(extra.docker_host) is None
+    assert engines.docker_version(extra.docker_host) is None
     assert not extra.socket.exists() and not extra.pidfile.exists()
     assert not Path(f"/sys/class/net/{extra.bridge}").exists()
     assert not (state / "host-3.pid").exists()
     assert not _alive(info_pid(events))
     assert running.id  # its container went with the daemon: no process of it is left
-    assert not any(running.id in " ".join(services._cmdline(int(d.name))) for d in _procs())
+    assert not any(running.id in " ".join(processes.cmdline(int(d.name))) for d in _procs())
     # the session's engines are untouched
-    assert all(services.docker_version(e.docker_host) for e in sandbox.engines)
+    assert all(engines.docker_version(e.docker_host) for e in sandbox.engines)
 
 
 def _cycle_engine(state: Path, extra: EngineDaemon) -> None:
-    started = services.ensure_engine(state, extra, Clock())
+    started = engines.ensure_engine(state, extra, Clock())
     assert started.started
-    assert services.stop_engine(state, extra, Clock()) == started.pid
+    assert engines.stop_engine(state, extra, Clock()) == started.pid
 
 
 def info_pid(events: list[str]) -> int:
@@ -524,7 +527,7 @@ def test_publish_reports_an_unreachable_registry() -> None:
     busybox, demo = _demo_inputs()
     built = images.build(images.DEMO_IMAGES[:1], busybox, demo)
     with pytest.raises(WorldError, match="unreachable"):
-        images.publish(built, f"127.0.0.1:{_free_port()}", lambda _: None)
+        registry.publish(built, f"127.0.0.1:{_free_port()}", lambda _: None)
 
 
 @pytest.mark.world
@@ -561,7 +564,7 @@ def test_down_removes_the_reconcilers_containers_and_their_networks(
     assert any("moto server: not running" in e for e in events)
     assert any("docker engine: left running" in e for e in events)
     assert any("engine host-1: still answering" in e for e in events)  # not this state dir's: left running
-    assert all(services.docker_version(e.docker_host) for e in sandbox.engines)
+    assert all(engines.docker_version(e.docker_host) for e in sandbox.engines)
 
 
 @pytest.mark.world

@@ -13,7 +13,6 @@ from reconciler.app.environment import (
     PlanResult,
     environment_settings,
     open_environment,
-    sandbox,
     validate,
 )
 from reconciler.app.settings import Overrides
@@ -24,6 +23,5 @@ __all__ = [
     "PlanResult",
     "environment_settings",
     "open_environment",
-    "sandbox",
     "validate",
 ]

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.app.settings import Overrides, SandboxWorld, Settings, default_state_dir, resolve_settings
-from reconciler.core.errors import ReconcilerError
+from reconciler.app.settings import Overrides, Settings, default_state_dir, resolve_settings
 from reconciler.core.events import EventSink, PlanReady, PlanStarted, discard
 from reconciler.core.model import DEFAULT_STATE_TABLE, DesiredState, ObservedState, StateStoreSpec
 from reconciler.spec.desired import build_desired, image_registries
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from reconciler.spec.loader import LoadedEnvironment
     from reconciler.state import Lease, StateStore
 
-__all__ = ["EnvironmentContext", "Overrides", "PlanResult", "open_environment", "sandbox", "validate"]
+__all__ = ["EnvironmentContext", "Overrides", "PlanResult", "open_environment", "validate"]
 
 
 @dataclass(frozen=True)
@@ -82,14 +81,6 @@ def _state_store(section: StateStoreSection | None) -> StateStoreSpec:
     return StateStoreSpec(type=section.type, table=section.table or DEFAULT_STATE_TABLE)
 
 
-def _sandbox_world() -> SandboxWorld:
-    from reconciler import sandbox as sb
-
-    where = sb.endpoints()  # honours RECONCILER_SANDBOX_* (ports, engines); no I/O
-    engines = tuple(e.docker_host for e in where.engines) or (where.docker_host,)
-    return SandboxWorld(moto_url=where.moto_url, registry=where.registry, engines=engines)
-
-
 def _resolve(loaded: LoadedEnvironment, desired: DesiredState, overrides: Overrides) -> tuple[DesiredState, Settings]:
     env = loaded.environment.spec
     return resolve_settings(
@@ -98,7 +89,6 @@ def _resolve(loaded: LoadedEnvironment, desired: DesiredState, overrides: Overri
         env.aws.region,
         env.aws.endpoint_url,
         overrides,
-        _sandbox_world() if overrides.sandbox else None,
         self_heal=env.self_heal,
         state_store=_state_store(env.state_store),
     )
@@ -226,27 +216,3 @@ class EnvironmentContext:
     def close(self) -> None:
         self.world.close()
 
-
-def sandbox(action: str, state_dir: Path | None, say: Callable[[str], None]) -> int:
-    from reconciler import sandbox as sb
-
-    folder = state_dir or sb.default_state_dir()
-    if action == "up":
-        info = sb.up(folder, on_event=say)
-        engines = ", ".join(f"{e.name} {e.docker_host}" for e in info.engines)
-        say(f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker engines: {engines}")
-        return 0
-    if action == "down":
-        sb.down(folder, on_event=say)
-        return 0
-    if action == "status":
-        for key, value in sb.status(folder).items():
-            if key == "engines":
-                for e in value:
-                    state = f"running {e['version']}" if e["running"] else "not running"
-                    managed = f", started by the sandbox (pid {e['pid']})" if e["managed"] else ""
-                    say(f"engine {e['name']}: {e['docker_host']} {state}{managed}")
-            else:
-                say(f"{key}: {value}")
-        return 0
-    raise ReconcilerError(f"unknown sandbox action {action!r}")

@@ -1,18 +1,19 @@
-"""Where the world of an environment is, after command-line and sandbox overrides. Pure.
+"""Where the world of an environment is, after command-line overrides. Pure.
 
-:func:`resolve_settings` takes the validated specs and the overrides
-(``--sandbox``, ``--aws-endpoint-url``, ``--docker-host``, ``--state-dir``)
-and returns the desired state as it will be planned (the sandbox swaps
-registries and hosts) plus the :class:`Settings` the composition root
-builds clients from. The sandbox's addresses come in as plain values
-(:class:`SandboxWorld`), so nothing here does I/O.
+:func:`resolve_settings` takes the validated specs and the overrides any user
+can give (``--aws-endpoint-url``, ``--docker-host``, ``--docker-engine``,
+``--registry``, ``--state-dir``) and returns the desired state as it will be
+planned (a registry override swaps every image's registry, engine overrides
+the hosts' engines) plus the :class:`Settings` the composition root builds
+clients from. Overrides are plain values, so nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,20 +26,17 @@ SQLITE_STORE = StateStoreSpec()
 
 @dataclass(frozen=True)
 class Overrides:
-    sandbox: bool = False
+    """What the command line overrides in every environment's specs (each field has its flag)."""
+
     aws_endpoint_url: str | None = None
     # "URL" (every host) or "NAME=URL" (one host), as given on the command line
     docker_hosts: tuple[str, ...] = ()
+    # engines for the hosts in the order they are declared (a host given by NAME=URL keeps that URL)
+    docker_engines: tuple[str, ...] = ()
+    engines_from: str = "--docker-engine"  # where docker_engines came from, named when they are too few
+    # every image from this OCI registry: HOST[:PORT], https://HOST[:PORT], http://HOST[:PORT] (plain HTTP)
+    registry: str | None = None
     state_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class SandboxWorld:
-    """The sandbox's addresses: moto, the registry and its engines in order."""
-
-    moto_url: str
-    registry: str
-    engines: tuple[str, ...]  # docker hosts
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,6 @@ class Settings:
     hosts: tuple[HostSpec, ...]
     registries: Mapping[str, RegistrySettings]  # Images entry name -> registry
     state_dir: Path
-    sandbox: bool
     self_heal: bool = True  # the loop corrects drift (else reports it)
     state_store: StateStoreSpec = SQLITE_STORE
 
@@ -64,17 +61,90 @@ def default_state_dir() -> Path:
     return Path(xdg) / "reconciler"
 
 
-def _sandboxed(
-    desired: DesiredState, registries: Mapping[str, RegistrySettings], region: str, sandbox: SandboxWorld
-) -> tuple[DesiredState, dict[str, RegistrySettings], tuple[HostSpec, ...]]:
-    if len(desired.hosts) > len(sandbox.engines):
+DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://")
+_REGISTRY = re.compile(
+    r"(?:(?P<scheme>https?)://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?/?"
+)
+
+
+def _is_docker_url(url: str) -> bool:
+    return any(url.startswith(scheme) and url.removeprefix(scheme).strip("/") for scheme in DOCKER_SCHEMES)
+
+
+def _registry(value: str) -> tuple[str, bool] | None:
+    """``(host[:port], insecure)`` of a --registry value, None when it is not one."""
+    match = _REGISTRY.fullmatch(value)
+    if match is None or (match["port"] is not None and not 0 < int(match["port"]) < 65536):
+        return None
+    host = match["host"] + (f":{match['port']}" if match["port"] else "")
+    return host, match["scheme"] == "http"
+
+
+def check_overrides(overrides: Overrides) -> None:
+    """Overrides are validated like spec fields (a flag is no back door for a bad address)."""
+    url = overrides.aws_endpoint_url
+    if url is not None and (not url.startswith(("http://", "https://")) or len(url) <= len("https://")):
+        raise ReconcilerError(f"--aws-endpoint-url {url!r}: must be an http:// or https:// URL")
+    for item in overrides.docker_hosts:
+        name, sep, rest = item.partition("=")
+        if not _is_docker_url(rest if sep and "://" not in name else item):
+            raise ReconcilerError(
+                f"--docker-host {item!r}: give URL or HOST=URL, the URL one of unix://, tcp://, ssh://"
+            )
+    for item in overrides.docker_engines:
+        if not _is_docker_url(item):
+            raise ReconcilerError(f"--docker-engine {item!r}: give a URL, one of unix://, tcp://, ssh://")
+    if overrides.registry is not None and _registry(overrides.registry) is None:
         raise ReconcilerError(
-            f"environment {desired.environment} has {len(desired.hosts)} hosts but the sandbox runs "
-            f"{len(sandbox.engines)} Docker engines (set RECONCILER_SANDBOX_ENGINES and run "
-            "`reconciler sandbox up`)"
+            f"--registry {overrides.registry!r}: give HOST[:PORT] or https://HOST[:PORT] (TLS), "
+            "or http://HOST[:PORT] (plain HTTP)"
         )
-    registry = RegistrySettings(type="oci", host=sandbox.registry, insecure=True, account_id=None, region=region)
-    images = tuple(dataclasses.replace(ref, registry=sandbox.registry) for ref in desired.images)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _docker_overrides(desired: DesiredState, overrides: Overrides) -> tuple[HostSpec, ...]:
+    """Each host's engine: its NAME=URL override, else the URL override, else the engine at its
+    position among the ordered engines (the n-th declared host takes the n-th), else its spec."""
+    names = {h.name for h in desired.hosts}
+    every: str | None = None
+    per_host: dict[str, str] = {}
+    for item in overrides.docker_hosts:
+        name, sep, url = item.partition("=")
+        if sep and "://" not in name:
+            if name not in names:
+                known = ", ".join(sorted(names))
+                raise ReconcilerError(f"--docker-host {item}: no host named {name!r} (hosts: {known})")
+            per_host[name] = url
+        else:
+            every = item
+    engines = overrides.docker_engines
+    if engines and every is None:
+        hosts = desired.hosts
+        if any(h.name not in per_host for h in hosts[len(engines) :]):
+            raise ReconcilerError(
+                f"environment {desired.environment} has {_plural(len(hosts), 'host')} "
+                f"({', '.join(h.name for h in hosts)}) but {_plural(len(engines), 'Docker engine')} given "
+                f"({overrides.engines_from})"
+            )
+        for host, engine in zip(hosts, engines, strict=False):
+            per_host.setdefault(host.name, engine)
+    return tuple(
+        dataclasses.replace(h, docker_host=per_host.get(h.name, every), tls_cert_path=None)
+        if h.name in per_host or every
+        else h
+        for h in desired.hosts
+    )
+
+
+def _one_registry(
+    desired: DesiredState, registries: Mapping[str, RegistrySettings], registry: RegistrySettings
+) -> tuple[DesiredState, dict[str, RegistrySettings]]:
+    """Every image from ``registry`` instead of the specs' registries."""
+    images = tuple(dataclasses.replace(ref, registry=registry.host) for ref in desired.images)
     by_name = {ref.name: ref for ref in images}
     stacks = tuple(
         dataclasses.replace(
@@ -86,49 +156,7 @@ def _sandboxed(
         )
         for stack in desired.stacks
     )
-    hosts = tuple(
-        dataclasses.replace(host, docker_host=engine, tls_cert_path=None)
-        for host, engine in zip(desired.hosts, sandbox.engines, strict=False)
-    )
-    return dataclasses.replace(desired, images=images, stacks=stacks), dict.fromkeys(registries, registry), hosts
-
-
-DOCKER_SCHEMES = ("unix://", "tcp://", "ssh://")
-
-
-def check_overrides(overrides: Overrides) -> None:
-    """Overrides are validated like spec fields (a flag is no back door for a bad address)."""
-    url = overrides.aws_endpoint_url
-    if url is not None and (not url.startswith(("http://", "https://")) or len(url) <= len("https://")):
-        raise ReconcilerError(f"--aws-endpoint-url {url!r}: must be an http:// or https:// URL")
-    for item in overrides.docker_hosts:
-        name, sep, rest = item.partition("=")
-        target = rest if sep and "://" not in name else item
-        if not target.startswith(DOCKER_SCHEMES) or target.rstrip("/") in DOCKER_SCHEMES:
-            raise ReconcilerError(
-                f"--docker-host {item!r}: give URL or HOST=URL, the URL one of unix://, tcp://, ssh://"
-            )
-
-
-def _docker_overrides(hosts: tuple[HostSpec, ...], given: Sequence[str]) -> tuple[HostSpec, ...]:
-    names = {h.name for h in hosts}
-    every: str | None = None
-    per_host: dict[str, str] = {}
-    for item in given:
-        name, sep, url = item.partition("=")
-        if sep and "://" not in name:
-            if name not in names:
-                known = ", ".join(sorted(names))
-                raise ReconcilerError(f"--docker-host {item}: no host named {name!r} (hosts: {known})")
-            per_host[name] = url
-        else:
-            every = item
-    return tuple(
-        dataclasses.replace(h, docker_host=per_host.get(h.name, every), tls_cert_path=None)
-        if h.name in per_host or every
-        else h
-        for h in hosts
-    )
+    return dataclasses.replace(desired, images=images, stacks=stacks), dict.fromkeys(registries, registry)
 
 
 def resolve_settings(
@@ -137,24 +165,21 @@ def resolve_settings(
     region: str,
     endpoint_url: str | None,
     overrides: Overrides,
-    sandbox: SandboxWorld | None = None,
     *,
     self_heal: bool = True,
     state_store: StateStoreSpec = SQLITE_STORE,
 ) -> tuple[DesiredState, Settings]:
     """The desired state to plan and the settings to build clients from."""
     check_overrides(overrides)
-    hosts = desired.hosts
     found = dict(registries)
-    if overrides.sandbox:
-        if sandbox is None:
-            raise ReconcilerError("--sandbox: the sandbox's addresses are unknown")
-        desired, found, hosts = _sandboxed(desired, registries, region, sandbox)
-        endpoint_url = sandbox.moto_url
+    given = _registry(overrides.registry) if overrides.registry is not None else None
+    if given is not None:
+        host, insecure = given
+        registry = RegistrySettings(type="oci", host=host, insecure=insecure, account_id=None, region=region)
+        desired, found = _one_registry(desired, registries, registry)
     if overrides.aws_endpoint_url:
         endpoint_url = overrides.aws_endpoint_url
-    if overrides.docker_hosts:
-        hosts = _docker_overrides(hosts, overrides.docker_hosts)
+    hosts = _docker_overrides(desired, overrides)
     desired = dataclasses.replace(desired, hosts=hosts)
     settings = Settings(
         environment=desired.environment,
@@ -163,7 +188,6 @@ def resolve_settings(
         hosts=hosts,
         registries=found,
         state_dir=overrides.state_dir or default_state_dir(),
-        sandbox=overrides.sandbox,
         self_heal=self_heal,
         state_store=state_store,
     )

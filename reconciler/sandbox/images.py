@@ -1,4 +1,4 @@
-"""Demo images of the sandbox: built in memory, pushed to the local registry.
+"""Demo images of the sandbox, built in memory. Pure but for reading their inputs (busybox, demo files).
 
 The images stand in for pop-con's frontend, backend, mysql and redis. Each is
 two layers shared by all of them -- a root filesystem made of the host's
@@ -8,9 +8,9 @@ version and its port. No engine and no internet are needed: the layers are
 deterministic tars (fixed owners and mtimes, gzip without timestamp), so the
 same version always has the same digest and two versions never share one.
 
-:func:`build` is pure given its inputs (the busybox bytes and the demo files);
-:func:`publish` does the I/O: it talks to the registry's HTTP API (Docker
-Registry v2) and pushes only the blobs and manifests that are missing or differ.
+:func:`build` is pure given its inputs (the busybox bytes and the demo files,
+read by :func:`find_busybox` and :func:`read_demo_files`); pushing them to
+the local registry is :func:`reconciler.sandbox.registry.publish`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ import json
 import platform
 import struct
 import tarfile
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,104 +261,3 @@ def find_busybox() -> Path:
     raise WorldError(
         "busybox", "/bin/busybox not found; install the Debian package busybox-static (make install)"
     )
-
-
-# --------------------------------------------------------------------------
-# Publishing (I/O: the registry's HTTP API)
-# --------------------------------------------------------------------------
-
-
-class RegistryClient:
-    """Minimal Docker Registry v2 client over plain http (loopback registries only)."""
-
-    def __init__(self, registry: str, timeout: float = 30.0) -> None:
-        self.registry = registry
-        self.base = f"http://{registry}"
-        self.timeout = timeout
-
-    def _request(
-        self, method: str, url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str]]:
-        full = url if url.startswith("http") else self.base + url
-        req = urllib.request.Request(full, data=data, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                resp.read()
-                return resp.status, {k.lower(): v for k, v in resp.headers.items()}
-        except urllib.error.HTTPError as e:
-            e.read()
-            return e.code, {k.lower(): v for k, v in e.headers.items()}
-        except (urllib.error.URLError, OSError) as e:
-            raise WorldError(f"registry {self.registry}", f"unreachable: {e}") from None
-
-    def manifest_digest(self, repository: str, reference: str) -> str | None:
-        status, headers = self._request(
-            "HEAD", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_TYPE}
-        )
-        if status == 404:
-            return None
-        if status != 200:
-            raise WorldError(f"registry {self.registry}", f"HEAD manifest {repository}:{reference}: {status}")
-        return headers.get("docker-content-digest")
-
-    def has_blob(self, repository: str, digest: str) -> bool:
-        status, _ = self._request("HEAD", f"/v2/{repository}/blobs/{digest}")
-        return status == 200
-
-    def push_blob(self, repository: str, blob: Blob) -> None:
-        status, headers = self._request("POST", f"/v2/{repository}/blobs/uploads/", data=b"")
-        location = headers.get("location")
-        if status != 202 or not location:
-            raise WorldError(f"registry {self.registry}", f"cannot start upload to {repository}: {status}")
-        sep = "&" if "?" in location else "?"
-        status, _ = self._request(
-            "PUT",
-            f"{location}{sep}digest={blob.digest}",
-            data=blob.data,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        if status != 201:
-            raise WorldError(
-                f"registry {self.registry}", f"upload of {blob.digest} to {repository}: {status}"
-            )
-
-    def push_manifest(self, repository: str, tag: str, manifest: bytes) -> None:
-        status, _ = self._request(
-            "PUT", f"/v2/{repository}/manifests/{tag}", data=manifest, headers={"Content-Type": MANIFEST_TYPE}
-        )
-        if status != 201:
-            raise WorldError(f"registry {self.registry}", f"push of manifest {repository}:{tag}: {status}")
-
-
-def publish(
-    built: Iterable[BuiltImage], registry: str, on_event: Callable[[str], None]
-) -> tuple[dict[str, str], list[str]]:
-    """Make the registry serve every built image under its tag.
-
-    Returns (``repository:tag`` -> digest for all images, the refs pushed now).
-    An image whose tag already resolves to the expected digest is left alone.
-    """
-    client = RegistryClient(registry)
-    digests: dict[str, str] = {}
-    pushed: list[str] = []
-    for b in built:
-        repo, tag = b.image.repository, b.image.tag
-        digests[b.image.ref] = b.digest
-        current = client.manifest_digest(repo, tag)
-        if current == b.digest:
-            continue
-        for blob in (*b.layers, b.config):
-            if not client.has_blob(repo, blob.digest):
-                client.push_blob(repo, blob)
-        client.push_manifest(repo, tag, b.manifest)
-        after = client.manifest_digest(repo, tag)
-        if after != b.digest:
-            raise WorldError(
-                f"registry {registry}", f"{b.image.ref} resolves to {after} after push, expected {b.digest}"
-            )
-        verb = "pushed" if current is None else f"re-pushed (tag pointed at {current[:19]})"
-        on_event(f"image {registry}/{b.image.ref} {verb}: {b.digest[:19]}")
-        pushed.append(b.image.ref)
-    if not pushed:
-        on_event(f"images: all {len(digests)} demo images present in {registry}")
-    return digests, pushed

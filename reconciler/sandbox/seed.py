@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ssm import SSMClient
 
-REGION = "ap-northeast-2"
 ACCOUNT_ID = "123456789012"  # moto's default account
 STATE_TABLE = DEFAULT_TABLE  # reconciler-state
 SEED_DESCRIPTION = "created outside the reconciler (reconciler sandbox, standing in for terraform)"

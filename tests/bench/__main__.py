@@ -27,7 +27,8 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from reconciler.sandbox import default_state_dir, up
+from reconciler.sandbox.layout import default_state_dir
+from reconciler.sandbox.lifecycle import up
 from tests.bench import apply_vs_script, calls, gitops, nochange, scale, startup
 from tests.bench.report import Report
 from tests.bench.world import Sandbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox.lifecycle import SandboxInfo
 
 IMAGES = {"frontend": ("popcon/frontend", "1.5.0"), "backend": ("popcon/backend", "2.2.0"),
           "mysql": ("popcon/mysql", "8.0"), "redis": ("popcon/redis", "7.2")}

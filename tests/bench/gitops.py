@@ -445,15 +445,15 @@ class CountingStore:
 
 def _idle_tick(report: Report, bench: Bench, ticks: int) -> None:
     from reconciler import app
-    from reconciler.app.settings import Overrides
     from reconciler.app.statestore import open_state_store
     from reconciler.loop import GitRevisions, work_dir
     from reconciler.loop.tick import LoopOptions, Ticker
+    from reconciler.sandbox import layout
     from reconciler.state import Result, StateStore, Trigger
 
     report.line()
     report.line("-- calls per idle tick (in process: the Ticker `reconciler run` builds, after it converged)")
-    overrides = Overrides(sandbox=True, state_dir=bench.state_dir)
+    overrides = layout.overrides(state_dir=bench.state_dir)
     options = LoopOptions(repo=f"file://{bench.repo.bare}", path=PATH, interval=60.0, overrides=overrides)
     folder = work_dir(bench.state_dir, options)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from reconciler import app, planner
 from reconciler.core.events import Event
 from reconciler.core.model import ENVIRONMENT_KEY, OWNER_KEY
 from reconciler.render import render_report
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox.lifecycle import SandboxInfo
 from reconciler.spec.desired import build_desired
 from reconciler.spec.loader import load_environment
 from tests.bench.generate import write_environment

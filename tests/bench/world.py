@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import docker
 
-from reconciler.sandbox import CREDENTIALS, SandboxInfo
+from reconciler.sandbox.layout import CREDENTIALS
+from reconciler.sandbox.lifecycle import SandboxInfo
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient

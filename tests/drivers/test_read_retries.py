@@ -20,7 +20,7 @@ from reconciler.core.model import ParameterPath
 from reconciler.drivers.aws.clients import make_clients
 from reconciler.drivers.ssm import SsmReader
 from reconciler.observe.parameters import observe_parameters
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox.lifecycle import SandboxInfo
 
 pytestmark = pytest.mark.world
 

@@ -25,7 +25,8 @@ from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE
 from reconciler.drivers.aws.clients import AwsClients
 from reconciler.executor import ApplyReport
 from reconciler.render import event_line
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox import layout
+from reconciler.sandbox.lifecycle import SandboxInfo
 
 __all__ = ["docker_api"]
 
@@ -64,7 +65,7 @@ class Env:
         return f"{self.copy.prefix}/{key}"
 
     def open(self, events: list[Event], *, read_only: bool = False) -> app.EnvironmentContext:
-        overrides = app.Overrides(sandbox=True, state_dir=self.state_dir)
+        overrides = layout.overrides(state_dir=self.state_dir)
         return app.open_environment(self.root, overrides, read_only=read_only, on_event=events.append)
 
     def reconcile(self, *, apply: bool = True) -> Run:

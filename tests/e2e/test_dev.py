@@ -20,7 +20,7 @@ from e2e.conftest import FOREIGN, Env, EnvFactory
 from reconciler.core.model import OWNER_KEY
 from reconciler.core.plan import CreateService, DeleteParameter, Plan, PutParameter, RecreateService, StartService
 from reconciler.render import render_json, render_markdown, render_report, render_text
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox.lifecycle import SandboxInfo
 
 pytestmark = pytest.mark.world
 

@@ -25,7 +25,7 @@ from reconciler.core.events import ActionFinished, UnitStarted
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
 from reconciler.core.plan import Plan, PullImage, RecreateService, ServiceAction, StartService
 from reconciler.render import render_report
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox.lifecycle import SandboxInfo
 
 pytestmark = pytest.mark.world
 

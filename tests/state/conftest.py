@@ -18,7 +18,7 @@ import pytest
 
 from reconciler.drivers.state.dynamodb import DynamoStateStore
 from reconciler.drivers.state.sqlite import SqliteStateStore
-from reconciler.sandbox import SandboxInfo
+from reconciler.sandbox.lifecycle import SandboxInfo
 from state.kit import Backend, FakeClock
 
 

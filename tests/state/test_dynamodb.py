@@ -11,7 +11,8 @@ import pytest
 from reconciler.core.errors import PermanentError, TemporaryError
 from reconciler.drivers.state.dynamodb import DynamoStateStore
 from reconciler.drivers.state.dynamodb import dynamodb_client as make_client
-from reconciler.sandbox import SandboxInfo, seed
+from reconciler.sandbox import seed
+from reconciler.sandbox.lifecycle import SandboxInfo
 from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger, acquire
 from state.conftest import dynamodb_client
 

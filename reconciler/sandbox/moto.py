@@ -1,0 +1,101 @@
+"""The sandbox's AWS: a moto server, and the AWS clients that seed it. Does I/O.
+
+:func:`ensure_moto` uses a moto server that answers on the port, else starts
+``moto_server`` (the one beside this Python) without any real AWS credential
+in its environment. moto keeps everything in memory, so what terraform would
+have created is seeded again after each start (:mod:`.seed`) through
+:func:`clients`: one boto3 client per simulated AWS service, with the
+sandbox's fixed credentials and region. A newly simulated service (Auto
+Scaling, ELB, CloudWatch) adds its client to :class:`MotoClients` and its
+seeding to a module of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.core.errors import ReconcilerError
+from reconciler.sandbox import processes
+from reconciler.sandbox.layout import CREDENTIALS, HOST, REGION
+from reconciler.sandbox.processes import Clock, Daemon, Service
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ssm import SSMClient
+
+
+def moto_answers(port: int) -> bool:
+    got = processes.http_get(f"http://{HOST}:{port}/moto-api/config")
+    if got is None or got[0] not in (200, 201):
+        return False
+    try:
+        return isinstance(json.loads(got[2]), dict)
+    except ValueError:
+        return False
+
+
+DAEMON = Daemon("moto", "moto server", "a moto server", "moto_server", moto_answers)
+
+
+def moto_binary() -> Path | None:
+    beside = Path(sys.executable).parent / "moto_server"
+    if beside.is_file():
+        return beside
+    found = shutil.which("moto_server")
+    return Path(found) if found else None
+
+
+def ensure_moto(state_dir: Path, port: int, clock: Clock, timeout: float = 30.0) -> Service:
+    address = f"http://{HOST}:{port}"
+    found = DAEMON.running(state_dir, port, address)
+    if found is not None:
+        return found
+    binary = moto_binary()
+    if binary is None:
+        raise ReconcilerError(
+            "moto_server not found next to this Python; pip install 'moto[server]' (make install)"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # no real credentials leak into moto
+    argv = [str(binary), "-H", HOST, "-p", str(port)]
+    return DAEMON.start(state_dir, port, address, argv, clock, timeout, env=env)
+
+
+@dataclass(frozen=True)
+class MotoClients:
+    """The AWS clients on moto that seeding uses, one per simulated service."""
+
+    ssm: SSMClient
+    ecr: ECRClient
+    dynamodb: DynamoDBClient
+
+
+@contextlib.contextmanager
+def clients(moto_url: str) -> Iterator[MotoClients]:
+    """The seeding clients on moto, closed on the way out."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+    session = boto3.session.Session(
+        region_name=REGION, aws_access_key_id=CREDENTIALS[0], aws_secret_access_key=CREDENTIALS[1]
+    )
+    made = MotoClients(
+        ssm=session.client("ssm", endpoint_url=moto_url, config=config),
+        ecr=session.client("ecr", endpoint_url=moto_url, config=config),
+        dynamodb=session.client("dynamodb", endpoint_url=moto_url, config=config),
+    )
+    try:
+        yield made
+    finally:
+        made.ssm.close()
+        made.ecr.close()
+        made.dynamodb.close()
