@@ -30,9 +30,9 @@ from reconciler.core.model import (
     StackSpec,
     Value,
 )
-from reconciler.spec.compose_file import ComposeModel
-from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, RegistrySection
-from reconciler.spec.loader import LoadedEnvironment, environment_hosts
+from reconciler.spec.compose_model import ComposeModel
+from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, RegistrySection, environment_hosts
+from reconciler.spec.loader import LoadedEnvironment
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 

@@ -12,13 +12,9 @@ from hypothesis import strategies as st
 
 from reconciler.core.errors import SpecError
 from reconciler.core.model import Dependency
-from reconciler.spec.compose_file import (
-    ComposeModel,
-    InterpolationError,
-    canonical_json,
-    load_compose,
-    variables_in,
-)
+from reconciler.spec.compose_file import load_compose
+from reconciler.spec.compose_model import ComposeModel, canonical_json
+from reconciler.spec.interpolation import InterpolationError, variables_in
 
 
 def _compose(tmp_path: Path, text: str) -> ComposeModel:

@@ -1,0 +1,134 @@
+"""The Environment kind: where AWS and Docker are, the hosts, the SSM prefix, the state store. Pure."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from reconciler.core.model import DEFAULT_HOST
+from reconciler.spec.documents.base import Document, SpecModel
+from reconciler.spec.documents.field_types import (
+    DockerHost,
+    EnvName,
+    HttpUrl,
+    Ownership,
+    Reference,
+    Region,
+    ResourceName,
+    SsmPath,
+)
+from reconciler.spec.documents.messages import invalid
+from reconciler.spec.documents.registry import RegistrySection
+
+
+class AwsSection(SpecModel):
+    region: Region = Field(description="AWS region of SSM and ECR, e.g. ap-northeast-2.")
+    endpoint_url: HttpUrl | None = Field(
+        default=None,
+        description="Endpoint override for SSM and ECR (e.g. the sandbox's moto server "
+        "http://127.0.0.1:4566). Default: AWS.",
+    )
+
+
+class DockerSection(SpecModel):
+    host: DockerHost | None = Field(
+        default=None,
+        description="Docker engine address, e.g. unix:///var/run/docker.sock. Default: DOCKER_HOST, "
+        "else the local socket.",
+    )
+
+
+class TlsSection(SpecModel):
+    cert_path: Reference = Field(
+        description="Folder holding ca.pem, cert.pem and key.pem (Docker's layout), relative to the "
+        "environment folder or absolute."
+    )
+    verify: bool = Field(True, description="Verify the engine's certificate against ca.pem.")
+
+
+class HostEntry(SpecModel):
+    docker: DockerHost = Field(
+        description="The host's Docker engine: unix:///var/run/docker.sock, tcp://10.0.1.11:2376 (with "
+        "tls) or ssh://ec2-user@10.0.1.11."
+    )
+    tls: TlsSection | None = Field(None, description="Client certificates for a tcp:// engine with TLS.")
+    variables: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Plain Compose interpolation variables for the stacks on this host (e.g. a port "
+        "that differs per host). Not for secrets: they are in git.",
+    )
+
+
+class StateStoreSection(SpecModel):
+    type: Literal["sqlite", "dynamodb"] = Field(
+        "sqlite",
+        description="sqlite: a file in the state dir (one machine, no AWS needed). dynamodb: a table in "
+        "the environment's AWS account and region (aws.endpointUrl applies), for loops on several "
+        "machines and for reading status from anywhere; `reconciler sandbox up` creates the sandbox's.",
+    )
+    table: ResourceName | None = Field(
+        None, description="The DynamoDB table (type dynamodb only). Default: reconciler-state."
+    )
+
+    @model_validator(mode="after")
+    def _table_for_dynamodb(self) -> StateStoreSection:
+        if self.table is not None and self.type != "dynamodb":
+            raise invalid("table", "a table is for type dynamodb only")
+        return self
+
+
+class EnvironmentSection(SpecModel):
+    aws: AwsSection = Field(description="AWS settings for SSM Parameter Store and ECR.")
+    docker: DockerSection | None = Field(
+        default=None,
+        description="The Docker engine of an environment with one host (named 'default'). Use 'hosts' "
+        "for several.",
+    )
+    hosts: dict[ResourceName, HostEntry] | None = Field(
+        default=None,
+        description="Named Docker hosts (e.g. web-1, web-2), in rollout order. Default: one host named "
+        "'default' at docker.host.",
+    )
+    parameter_prefix: SsmPath = Field(
+        description="SSM path every ParameterSet of this environment must live under, e.g. /popcon/dev."
+    )
+    registry: RegistrySection | None = Field(
+        None, description="Default registry of Images entries that do not name their own."
+    )
+    ownership: Ownership | None = Field(
+        default=None,
+        description="Value of the reconciler.dev/owner tag and label on everything this environment "
+        "creates. Default: reconciler-<metadata.name>. Only resources carrying it are ever deleted.",
+    )
+    self_heal: bool = Field(
+        True,
+        description="In the reconcile loop (`reconciler run`): correct drift (out-of-band changes) at every "
+        "tick. false: drift is reported (condition OutOfSync) and nothing is changed until a new commit.",
+    )
+    state_store: StateStoreSection | None = Field(
+        None,
+        description="Where the loop's lease, status and history live. Default: sqlite in the state dir.",
+    )
+
+    @model_validator(mode="after")
+    def _one_host_form(self) -> EnvironmentSection:
+        if self.docker is not None and self.hosts is not None:
+            raise invalid("hosts", "give either 'docker' (one host) or 'hosts' (named hosts), not both")
+        if self.hosts is not None and not self.hosts:
+            raise invalid("hosts", "name at least one host, or leave 'hosts' out for the local engine")
+        return self
+
+
+class Environment(Document):
+    """The environment itself: where AWS and Docker are, the SSM prefix, the default registry.
+
+    Exactly one per environment folder."""
+
+    kind: Literal["Environment"] = Field(description="Environment")
+    spec: EnvironmentSection = Field(description="AWS, Docker, SSM prefix, registry and ownership settings.")
+
+
+def environment_hosts(env: Environment) -> list[str]:
+    """The Environment's host names in rollout order (one named 'default' without ``hosts``)."""
+    return list(env.spec.hosts) if env.spec.hosts else [DEFAULT_HOST]

@@ -1,0 +1,170 @@
+"""The ParameterSet kind: SSM parameters under one path, and the rules one parameter must keep. Pure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PlainValidator, model_validator
+
+from reconciler.spec.documents.base import Document, SpecModel
+from reconciler.spec.documents.field_types import EnvName, ParameterKey, SsmPath
+from reconciler.spec.documents.messages import describe_value, invalid, quote_hint
+from reconciler.spec.documents.ssm_names import MAX_VALUE_BYTES
+
+ParamType = Literal["String", "StringList", "SecureString"]
+
+
+def _string_list_value(value: object) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise invalid("value_type", f"item {i} must be a string, got {describe_value(item)}{quote_hint(item)}")
+        return value
+    raise invalid(
+        "value_type",
+        f"value must be a string (or a list of strings), got {describe_value(value)}{quote_hint(value)}",
+    )
+
+
+ParameterValue = Annotated[
+    str | list[str], PlainValidator(_string_list_value, json_schema_input_type=str | list[str])
+]
+
+
+class ParameterEntry(SpecModel):
+    """One parameter: a literal String/StringList value, or a SecureString taken from an
+    environment variable (fromEnv) or already in SSM (external)."""
+
+    type: ParamType = Field(default="String", description="SSM parameter type.")
+    value: ParameterValue | None = Field(
+        default=None,
+        description="Literal value (String, StringList). For StringList a list of strings without commas "
+        "(or one comma-separated string). At most 4096 bytes. Never for SecureString.",
+    )
+    from_env: EnvName | None = Field(
+        default=None,
+        description="SecureString only: read the value from this environment variable of the reconciler "
+        "process at plan/apply time. The parameter is written and kept in sync.",
+    )
+    external: bool | None = Field(
+        default=None,
+        description="SecureString only: the parameter must already exist in SSM; it is read to feed "
+        "containers and never written or deleted.",
+    )
+    description: str | None = Field(default=None, description="Free text for humans.")
+
+    @model_validator(mode="after")
+    def _rules(self) -> ParameterEntry:
+        if self.external is False:
+            raise invalid("parameter", "external: false means nothing here; remove it (or use external: true)")
+        if self.type == "SecureString":
+            _check_secure_source(self)
+        else:
+            _check_literal(self)
+        return self
+
+    def joined_value(self) -> str | None:
+        """The value as SSM stores it (StringList items joined with ',')."""
+        if isinstance(self.value, list):
+            return ",".join(self.value)
+        return self.value
+
+
+def _check_secure_source(entry: ParameterEntry) -> None:
+    """A SecureString comes from fromEnv or is external, never a literal in git."""
+    if entry.value is not None:
+        raise invalid(
+            "secure_literal",
+            "a SecureString cannot have a literal value in git; use fromEnv: VAR or external: true",
+        )
+    if entry.from_env is not None and entry.external:
+        raise invalid("parameter", "give either fromEnv or external: true, not both")
+    if entry.from_env is None and not entry.external:
+        raise invalid(
+            "parameter",
+            "a SecureString needs fromEnv: VAR (value from an environment variable at plan/apply "
+            "time) or external: true (already in SSM)",
+        )
+
+
+def _check_literal(entry: ParameterEntry) -> None:
+    """A String or StringList has a literal value of the right shape that SSM can store."""
+    if entry.from_env is not None or entry.external:
+        field = "fromEnv" if entry.from_env is not None else "external"
+        raise invalid(
+            "parameter",
+            f"{field} is for SecureString only; a {entry.type} takes a literal value "
+            "(for a secret use type: SecureString)",
+        )
+    if entry.value is None:
+        raise invalid("parameter", f"a {entry.type} needs a value")
+    if entry.type == "String" and isinstance(entry.value, list):
+        raise invalid("parameter", "a String value must be a string; for a list use type: StringList")
+    if isinstance(entry.value, list):
+        _check_list_items(entry.value)
+    _check_size(entry.joined_value() or "")
+
+
+def _check_list_items(items: list[str]) -> None:
+    if not items:
+        raise invalid("parameter", "a StringList needs at least one item")
+    for i, item in enumerate(items):
+        if "," in item:
+            raise invalid(
+                "parameter",
+                f"StringList item {i} ({item!r}) contains a comma; SSM separates items with commas",
+            )
+
+
+def _check_size(text: str) -> None:
+    if text == "":
+        raise invalid("parameter", "the value is empty; SSM cannot store an empty value")
+    size = len(text.encode())
+    if size > MAX_VALUE_BYTES:
+        raise invalid(
+            "parameter",
+            f"the value is {size} bytes; an SSM standard parameter holds at most {MAX_VALUE_BYTES}",
+        )
+
+
+def _parameter_shorthand(data: Any) -> Any:
+    if isinstance(data, str):
+        return {"value": data}
+    if isinstance(data, dict):
+        return data
+    raise invalid(
+        "parameter",
+        "a parameter is a string (a String value) or a mapping {type, value | fromEnv | external}; "
+        f"got {describe_value(data)}{quote_hint(data)}",
+    )
+
+
+Parameter = Annotated[
+    ParameterEntry, BeforeValidator(_parameter_shorthand, json_schema_input_type=str | ParameterEntry)
+]
+
+
+class ParameterSetSection(SpecModel):
+    path: SsmPath = Field(
+        description="SSM path of the set; a parameter's full name is path + '/' + key. Must be under "
+        "the Environment's parameterPrefix."
+    )
+    prune: bool = Field(
+        default=False,
+        description="Delete parameters under path that carry this environment's ownership tag but are "
+        "not in the set.",
+    )
+    parameters: dict[ParameterKey, Parameter] = Field(
+        default_factory=dict,
+        description="Key -> parameter. A plain string is shorthand for {type: String, value: ...}. "
+        "Keys of sets used by a ComposeStack become environment variable names.",
+    )
+
+
+class ParameterSet(Document):
+    """A group of SSM parameters under one path."""
+
+    kind: Literal["ParameterSet"] = Field(description="ParameterSet")
+    spec: ParameterSetSection = Field(description="The SSM path and the parameters under it.")
