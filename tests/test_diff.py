@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import jsonpatch
 import pytest
 
+from reconciler.core.actions import Change
 from reconciler.core.diff import entries, patch, sensitivity, text, to_jsonable
 from reconciler.core.model import MASK, Sensitive
-from reconciler.core.plan import Change
 
 
 @pytest.fixture(autouse=True)

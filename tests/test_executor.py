@@ -30,6 +30,18 @@ from drivers.worldkit import (
     uid,
 )
 
+from reconciler.core.actions import (
+    Action,
+    Change,
+    CreateService,
+    DeleteParameter,
+    ExpectNetwork,
+    ExpectVolume,
+    PullImage,
+    PutParameter,
+    RecreateService,
+    RemoveService,
+)
 from reconciler.core.events import Event
 from reconciler.core.model import (
     CONFIG_HASH_KEY,
@@ -42,24 +54,7 @@ from reconciler.core.model import (
     StackSpec,
     Value,
 )
-from reconciler.core.plan import (
-    PARAMETERS_UNIT,
-    PRUNE_UNIT,
-    Action,
-    Change,
-    ComposeProject,
-    CreateService,
-    DeleteParameter,
-    ExpectNetwork,
-    ExpectVolume,
-    Plan,
-    PullImage,
-    PutParameter,
-    RecreateService,
-    RemoveService,
-    Unit,
-    stack_unit_id,
-)
+from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, ComposeProject, Plan, Unit, stack_unit_id
 from reconciler.drivers.aws.clients import AwsClients, CallCounter
 from reconciler.drivers.aws.retrying import RateLimiter
 from reconciler.drivers.compose import ComposeRunner

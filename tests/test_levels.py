@@ -11,8 +11,9 @@ import pytest
 from drivers.worldkit import PushedImage, clients, compose, docker_api, prefix, project, test_image
 from test_executor import HOST, Recorder, change, service_action, stack, stack_unit, statuses, world
 
+from reconciler.core.actions import CreateService, ExpectNetwork, PullImage, RecreateService, RemoveService
 from reconciler.core.model import Dependency, ServiceSpec, ServiceTarget
-from reconciler.core.plan import CreateService, ExpectNetwork, Plan, PullImage, RecreateService, RemoveService, Unit
+from reconciler.core.plan import Plan, Unit
 from reconciler.executor import Drivers, ExecuteOptions, execute
 from reconciler.executor.stack import levels, steps
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli
 from reconciler.app.settings import Overrides, Settings, resolve_settings
+from reconciler.cli import arguments
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredState
 from reconciler.sandbox import layout
@@ -119,7 +119,7 @@ def test_too_few_sandbox_engines_says_how_to_get_more(monkeypatch: pytest.Monkey
 
 
 def overrides_of(*argv: str) -> Overrides:
-    return cli._overrides(cli._parser().parse_args(["plan", "env", *argv]))
+    return arguments.overrides(arguments.parser().parse_args(["plan", "env", *argv]))
 
 
 def test_the_command_line_puts_explicit_flags_over_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:

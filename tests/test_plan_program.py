@@ -7,24 +7,17 @@ import inspect
 
 from planner.build import desired_state, observed_state
 
-import reconciler.core.plan as plan_module
-from reconciler.core.plan import (
-    ACTION_TYPES,
-    PARAMETERS_UNIT,
-    PRUNE_UNIT,
-    Action,
-    ParameterVersion,
-    ProjectContainers,
-    ServiceAction,
-)
+import reconciler.core.actions as actions_module
+from reconciler.core.actions import ACTION_TYPES, Action, ServiceAction
+from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, ParameterVersion, ProjectContainers
 from reconciler.executor import HANDLERS, execute
 from reconciler.planner import plan
 
 
 def _concrete_action_types() -> set[type[Action]]:
     found = set()
-    for _, obj in inspect.getmembers(plan_module, inspect.isclass):
-        if issubclass(obj, Action) and obj.kind != "action" and obj.__module__ == plan_module.__name__:
+    for _, obj in inspect.getmembers(actions_module, inspect.isclass):
+        if issubclass(obj, Action) and obj.kind != "action" and obj.__module__ == actions_module.__name__:
             found.add(obj)
     return found
 

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from planner.build import desired_state, observed_state
 from worldmodel import apply_plan
 
-from reconciler.core.model import OWNER_KEY, DesiredState, ObservedState
-from reconciler.core.plan import DeleteParameter, RemoveContainer, RemoveService
+from reconciler.core.actions import DeleteParameter, RemoveContainer, RemoveService
+from reconciler.core.model import OWNER_KEY, DesiredState
+from reconciler.core.observed import ObservedState
 from reconciler.planner import ownership_queries, plan
 from reconciler.render import render_json, render_markdown, render_text
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.core import patch
+from reconciler.core import patch_arrays
 from reconciler.core.patch import make_patch, pointer
 
 #: Few keys and values, so that records share keys (replace), miss some (add/remove) and
@@ -137,7 +137,7 @@ def test_long_arrays_and_many_inserts_in_one_place() -> None:
     before = {"l": list(range(600)), "m": [[0, 1, 2] * 200]}
     after = {"l": [*range(0, 600, 2), *range(1, 600, 2)], "m": [[2, 1, 0] * 201]}
     assert make_patch(before, after) == expected(before, after)
-    ours, theirs = patch._ArrayItems(), jsonpatch._ArrayItems()
+    ours, theirs = patch_arrays.ArrayItems(), jsonpatch._ArrayItems()
     for n in range(40):
         for items in (ours, theirs):
             items.insert(1 if n % 3 else len(items.present))

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from planner.build import desired_state, observed_state
 
+from reconciler.core.actions import Change, PutParameter
 from reconciler.core.model import MASK, Sensitive
-from reconciler.core.plan import PARAMETERS_UNIT, Change, Plan, Problem, PutParameter, Unchanged, Unit
+from reconciler.core.plan import PARAMETERS_UNIT, Plan, Problem, Unchanged, Unit
 from reconciler.planner import plan
 from reconciler.render import render_json, render_markdown, render_status, render_text
 

@@ -15,8 +15,9 @@ from planschema import assert_valid
 from test_plan_golden import golden_path, golden_plan
 from test_render import DESIRED, OBSERVED
 
+from reconciler.core.actions import Change, PutParameter
 from reconciler.core.model import Sensitive
-from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, Change, Plan, Problem, PutParameter, Unchanged, Unit
+from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, Plan, Problem, Unchanged, Unit
 from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.planner import plan
 from reconciler.render import render_json, render_report, render_text

@@ -11,6 +11,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reconciler.core.actions import (
+    Action,
+    CreateService,
+    DeleteParameter,
+    ExpectNetwork,
+    ExpectVolume,
+    HostAction,
+    PullImage,
+    PutParameter,
+    RecreateService,
+    RemoveContainer,
+    RemoveNetwork,
+    RemoveService,
+    StartService,
+)
 from reconciler.core.model import (
     COMPOSE_CONTAINER_NUMBER,
     COMPOSE_ONEOFF,
@@ -21,6 +36,8 @@ from reconciler.core.model import (
     OWNER_KEY,
     STACK_KEY,
     DesiredState,
+)
+from reconciler.core.observed import (
     ObservedContainer,
     ObservedHost,
     ObservedNetwork,
@@ -28,22 +45,7 @@ from reconciler.core.model import (
     ObservedState,
     ObservedVolume,
 )
-from reconciler.core.plan import (
-    Action,
-    CreateService,
-    DeleteParameter,
-    ExpectNetwork,
-    ExpectVolume,
-    HostAction,
-    Plan,
-    PullImage,
-    PutParameter,
-    RecreateService,
-    RemoveContainer,
-    RemoveNetwork,
-    RemoveService,
-    StartService,
-)
+from reconciler.core.plan import Plan
 
 
 def _oneoff(c: ObservedContainer) -> bool:

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from reconciler.app.settings import Overrides, Settings, default_state_dir, resolve_settings
 from reconciler.core.events import EventSink, PlanReady, PlanStarted, discard
-from reconciler.core.model import DEFAULT_STATE_TABLE, DesiredState, ObservedState, StateStoreSpec
+from reconciler.core.model import DEFAULT_STATE_TABLE, DesiredState, StateStoreSpec
+from reconciler.core.observed import ObservedState
 from reconciler.spec.desired import build_desired, image_registries
 from reconciler.spec.loader import load_environment
-
-LEASE_TTL = 15.0  # seconds; renewed every 5 s while held (a killed holder blocks at most this long)
+from reconciler.state.lease import LEASE_TTL
 
 if TYPE_CHECKING:
     from reconciler.app.reconcile import Outcome

@@ -2,8 +2,8 @@
 
 ``stateStore.type: sqlite`` (the default) is ``<state dir>/state.db`` on this
 machine; ``dynamodb`` is the table in the environment's AWS account and
-region, through the environment's AWS endpoint (moto in the sandbox, where
-``reconciler sandbox up`` creates the table). Both keep the same contract
+region, through the environment's AWS endpoint (the table is made beforehand:
+its schema is in :mod:`reconciler.drivers.state.dynamodb_table`). Both keep the same contract
 (:class:`~reconciler.state.StateStore`): an exclusive lease with fencing,
 status and history.
 """

@@ -4,7 +4,7 @@ Part of the composition root: :class:`World` holds the environment's
 :class:`~reconciler.app.clients.Clients` and hands them to the observers
 (:mod:`reconciler.observe`) and the executor. It holds no decisions:
 ``observe`` reads SSM, the registries and Docker into an
-:class:`~reconciler.core.model.ObservedState` (parameters first, then the tags
+:class:`~reconciler.core.observed.ObservedState` (parameters first, then the tags
 the planner asks for, and nothing else), ``recheck`` reads only what a plan
 touches, ``apply`` runs a plan with the drivers.
 """
@@ -20,7 +20,8 @@ from reconciler.app.clients import Clients, Counters
 from reconciler.core.address import parameter_address
 from reconciler.core.errors import WorldError
 from reconciler.core.events import EventSink, HostObserved, discard
-from reconciler.core.model import OWNER_KEY, DesiredState, ObservedHost, ObservedState
+from reconciler.core.model import OWNER_KEY, DesiredState
+from reconciler.core.observed import ObservedHost, ObservedState
 from reconciler.core.plan import ParameterVersion, Plan, ProjectContainers, containers_fingerprint
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter

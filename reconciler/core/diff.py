@@ -1,4 +1,4 @@
-"""Diffs of one :class:`~reconciler.core.plan.Change`: RFC 6902 patches and readable lines. Pure.
+"""Diffs of one :class:`~reconciler.core.actions.Change`: RFC 6902 patches and readable lines. Pure.
 
 Secret values never leave this module in clear: before diffing, every
 :class:`Sensitive` is swapped for an opaque token (equal secrets get equal
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from reconciler.core.actions import Change
 from reconciler.core.model import MASK, Sensitive
 from reconciler.core.patch import make_patch
-from reconciler.core.plan import Change
 
 _TOKEN_MARK = "\x00reconciler-sensitive\x00"
 

@@ -1,8 +1,8 @@
-"""Plain data for the reconcile core: desired state, observed state. Pure.
+"""Plain data for the reconcile core: the desired state, and the keys and values both sides share. Pure.
 
-Everything here is a frozen dataclass built from the spec files (desired) or
-read from AWS and Docker by the observers (observed). The planner is a pure
-function of these two values; nothing in this module does I/O.
+Everything here is a frozen dataclass built from the spec files (the observed
+side is :mod:`reconciler.core.observed`). The planner is a pure function of the
+two; nothing in this module does I/O.
 
 Secret values are carried as :class:`Sensitive`, whose ``str``/``repr`` never
 show the value; only :meth:`Sensitive.reveal` does, and only drivers and the
@@ -15,7 +15,6 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -246,90 +245,6 @@ class DesiredState:
 
     def set_parameters(self, set_name: str) -> tuple[ParameterSpec, ...]:
         return tuple(p for p in self.parameters if p.set_name == set_name)
-
-
-# --------------------------------------------------------------------------
-# Observed state (read by reconciler.observe.*)
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObservedParameter:
-    name: str
-    type: ParamType
-    value: Value  # Sensitive for SecureString (decrypted) or a masked placeholder if not decrypted
-    version: int = 1
-    tags: Mapping[str, str] | None = None  # None: not fetched (only fetched where a decision needs it)
-
-
-@dataclass(frozen=True)
-class ObservedContainer:
-    id: str
-    name: str
-    project: str
-    service: str
-    state: str  # created | running | restarting | exited | paused | dead
-    health: str | None  # healthy | unhealthy | starting | None (no healthcheck)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    image: str = ""  # the image reference the container was created from
-
-    @property
-    def config_hash(self) -> str | None:
-        return self.labels.get(CONFIG_HASH_KEY)
-
-    @property
-    def owner(self) -> str | None:
-        return self.labels.get(OWNER_KEY)
-
-
-@dataclass(frozen=True)
-class ObservedNetwork:
-    name: str  # docker name, e.g. dev-popcon_default
-    project: str
-    key: str  # compose key, e.g. default
-    id: str = ""
-    created: str = ""  # as the engine reports it (ISO 8601), to keep the oldest of duplicates
-
-
-@dataclass(frozen=True)
-class ObservedVolume:
-    name: str
-    project: str
-    key: str
-
-
-@dataclass(frozen=True)
-class ObservedHost:
-    """One Docker host as observed: its compose containers, networks, volumes
-    and which pinned images it holds. ``error`` says why it could not be read
-    (then everything else is empty and nothing is planned on it)."""
-
-    name: str
-    # pinned references (registry/repository@sha256:...) present in this engine
-    local_images: frozenset[str] = frozenset()
-    containers: tuple[ObservedContainer, ...] = ()
-    networks: tuple[ObservedNetwork, ...] = ()
-    volumes: tuple[ObservedVolume, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedState:
-    parameters: Mapping[str, ObservedParameter] = field(default_factory=dict)
-    # ImageSpec.key -> digest the registry serves now; a missing key = not found
-    image_digests: Mapping[str, str] = field(default_factory=dict)
-    hosts: Mapping[str, ObservedHost] = field(default_factory=dict)  # host name -> what it runs
-
-    def host(self, name: str) -> ObservedHost:
-        """The host as observed; a host nobody observed is empty (fresh)."""
-        return self.hosts.get(name) or ObservedHost(name)
-
-
-class Health(str, Enum):
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"
-    STARTING = "starting"
-    NONE = "none"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ matched up item by item (the runs that differ between their common start and
 end, by :class:`difflib.SequenceMatcher` unless comparing by position takes
 fewer operations). :class:`_Builder` is a port of jsonpatch's DiffBuilder
 without its options (no test operations, moves always on, ``json.dumps``):
-operations keep *locations*, in which an :class:`_ArrayItem` stands for an
+operations keep *locations*, in which an :class:`~reconciler.core.patch_arrays.ArrayItem` stands for an
 array index, so that when a later move replaces an earlier add or remove the
 indices of the operations after it follow; :meth:`_Builder.result` replays
 them to write the indices. Values are shared with ``after``, not copied, and
@@ -18,195 +18,29 @@ jsonpatch itself, on generated records with and without arrays.
 
 from __future__ import annotations
 
-import bisect
-import collections
 import json
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import cast
 
-Op = dict[str, object]
-Part = str | int  # an object member's name or an array index
-Parts = tuple[Part, ...]
+from reconciler.core.patch_arrays import (
+    ArrayItem,
+    ArrayItems,
+    Location,
+    Part,
+    Parts,
+    differing_runs,
+    is_inside,
+    move_key,
+    without_item,
+)
 
-#: Up to which product of their lengths two arrays have all their equal items matched up.
-EXACT_MATCH_LIMIT = 500**2
+Op = dict[str, object]
 
 
 def pointer(parts: Sequence[Part]) -> str:
     """The JSON Pointer (RFC 6901) of ``parts``: ``~`` as ``~0``, ``/`` as ``~1``."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
-
-
-def _move_key(value: object) -> str:
-    """Equal for values equal in JSON (object members in any order); 1 and true differ."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    return json.dumps(value)  # the cached default encoder: much cheaper than with options
-
-
-# ---------------------------------------------------------------- array items
-
-
-class _ArrayItem:
-    """An item that an array has at some point of the diff, ordered in it by ``label``."""
-
-    __slots__ = ("array", "initial", "label")
-
-    def __init__(self, array: _ArrayItems, label: int, initial: bool) -> None:
-        self.array = array
-        self.label = label
-        self.initial = initial  # the item is in the array of ``before``
-
-    def index(self) -> int:
-        """The item's index in the array, or the index it would have if it were in it."""
-        return bisect.bisect_left(self.array.present_labels, self.label)
-
-
-class _ArrayItems:
-    """All items an array has at some point of the diff, and those it has now, both by label.
-
-    The array keeps its items in this order at every point, also when a move later
-    replaces the add or remove of an item: an item inserted at an index goes right
-    after the item before it (before a removed item at that index)."""
-
-    STEP = 1 << 16  # how far apart the labels of items inserted one after the other are
-    GAP = 1 << 32  # how far apart labels are at the start and at the ends
-
-    def __init__(self) -> None:
-        self.items: list[_ArrayItem] = []
-        self.labels: list[int] = []
-        self.present: list[_ArrayItem] = []
-        self.present_labels: list[int] = []
-
-    def at(self, index: int) -> _ArrayItem:
-        """The item at ``index`` now (items of ``before`` not dealt with yet are made when needed)."""
-        while len(self.present) <= index:
-            label = self.labels[-1] + self.GAP if self.labels else 0
-            item = _ArrayItem(self, label, True)
-            self.items.append(item)
-            self.labels.append(label)
-            self.present.append(item)
-            self.present_labels.append(label)
-        return self.present[index]
-
-    def insert(self, index: int) -> _ArrayItem:
-        """A new item inserted at ``index``."""
-        position = bisect.bisect_right(self.labels, self.at(index - 1).label) if index else 0
-        if position == 0 or position == len(self.labels):
-            if not self.labels:
-                label = 0
-            elif position == 0:
-                label = self.labels[0] - self.GAP
-            else:
-                label = self.labels[-1] + self.GAP
-        else:
-            if self.labels[position] - self.labels[position - 1] < 2:
-                self._relabel()
-            low, high = self.labels[position - 1], self.labels[position]
-            label = low + min(self.STEP, (high - low) // 2)
-        item = _ArrayItem(self, label, False)
-        self.items.insert(position, item)
-        self.labels.insert(position, label)
-        self.add(item)
-        return item
-
-    def _relabel(self) -> None:
-        self.labels = [i * self.GAP for i in range(len(self.items))]
-        for item, label in zip(self.items, self.labels, strict=True):
-            item.label = label
-        self.present_labels = [item.label for item in self.present]
-
-    def add(self, item: _ArrayItem) -> None:
-        position = bisect.bisect_left(self.present_labels, item.label)
-        self.present.insert(position, item)
-        self.present_labels.insert(position, item.label)
-
-    def remove(self, item: _ArrayItem) -> None:
-        position = bisect.bisect_left(self.present_labels, item.label)
-        del self.present[position]
-        del self.present_labels[position]
-
-    def reset(self) -> None:
-        """Back to the items of ``before``."""
-        self.present = [item for item in self.items if item.initial]
-        self.present_labels = [item.label for item in self.present]
-
-
-Location = tuple[str | _ArrayItem, ...]  # parts with each array index as the item it stands for
-
-
-def _is_inside(parts: Parts, container: Parts) -> bool:
-    return len(parts) > len(container) and parts[: len(container)] == container
-
-
-def _without_item(parts: Parts, location: Parts) -> Parts:
-    """``parts`` (which count an item at ``location``) as they are once that item is gone."""
-    depth = len(location) - 1
-    last = location[-1]
-    if isinstance(last, int) and _is_inside(parts, location[:-1]):
-        index = parts[depth]
-        if isinstance(index, int) and index > last:
-            return (*parts[:depth], index - 1, *parts[depth + 1 :])
-    return parts
-
-
-def _positional_cost(old: object, new: object) -> int:
-    """About how many operations change ``old`` into ``new`` when array items are compared by position."""
-    if old == new:
-        return 0
-    if isinstance(old, MutableMapping) and isinstance(new, MutableMapping):
-        return sum(_positional_cost(old[key], new[key]) if key in new else 1 for key in old) + sum(
-            key not in old for key in new
-        )
-    if isinstance(old, MutableSequence) and isinstance(new, MutableSequence):
-        return abs(len(old) - len(new)) + sum(_positional_cost(*items) for items in zip(old, new, strict=False))
-    return 1
-
-
-def _differing_runs(src: Sequence[object], dst: Sequence[object]) -> list[tuple[int, int, int, int]]:
-    """(i1, i2, j1, j2) for each run ``src[i1:i2]`` replaced by ``dst[j1:j2]``, between runs of items
-    both have (without matching those up, an item inserted in front would change all that follow)."""
-    src_keys = [_move_key(item) for item in src]
-    dst_keys = [_move_key(item) for item in dst]
-    shorter = min(len(src), len(dst))  # only what is between the common start and end is matched up
-    start = 0
-    while start < shorter and src_keys[start] == dst_keys[start]:
-        start += 1
-    common_end = 0
-    while common_end < shorter - start and src_keys[-1 - common_end] == dst_keys[-1 - common_end]:
-        common_end += 1
-    src_end, dst_end = len(src) - common_end, len(dst) - common_end
-
-    def cost(i1: int, i2: int, j1: int, j2: int) -> int:
-        """How many operations replacing src[i1:i2] by dst[j1:j2] takes."""
-        return abs((i2 - i1) - (j2 - j1)) + sum(
-            _positional_cost(src[i], dst[j])
-            for i, j in zip(range(i1, i2), range(j1, j2), strict=False)
-            if src_keys[i] != dst_keys[j]
-        )
-
-    by_position = (start, src_end, start, dst_end)
-    position_cost = cost(*by_position)
-    # Matching up all items takes time proportional to the product of the lengths; for longer
-    # arrays SequenceMatcher leaves out frequent items, and gives up where that still takes long.
-    exact = (src_end - start) * (dst_end - start) <= EXACT_MATCH_LIMIT
-    if not exact:
-        counts = collections.Counter(dst_keys[start:dst_end])
-        comparisons = sum(counts[key] for key in src_keys[start:src_end])
-        if comparisons > max(EXACT_MATCH_LIMIT, position_cost**2):
-            return [by_position]
-    matcher = SequenceMatcher(None, src_keys[start:src_end], dst_keys[start:dst_end], autojunk=not exact)
-    runs = [
-        (start + i1, start + i2, start + j1, start + j2)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-        if tag != "equal"
-    ]
-    # Items equal by chance can take more operations matched up than compared by position.
-    if sum(cost(*run) for run in runs) > position_cost:
-        return [by_position]
-    return runs
 
 
 # ---------------------------------------------------------------- the diff
@@ -230,7 +64,7 @@ class _Builder:
         self.ops: list[_Pending | None] = []  # None: dropped (a move took its place)
         self.added: dict[str, list[int]] = {}  # move key -> add ops, newest last
         self.removed: dict[str, list[int]] = {}  # move key -> remove ops, newest last
-        self.arrays: dict[Location, _ArrayItems] = {}  # by the location of the array
+        self.arrays: dict[Location, ArrayItems] = {}  # by the location of the array
         self.indexed = False  # an array was compared: parts may hold indices
 
     def _insert(self, op: _Pending) -> int:
@@ -239,7 +73,7 @@ class _Builder:
 
     def _take(self, storage: dict[str, list[int]], value: object) -> int | None:
         """The newest add (or remove) of a value equal to ``value``, no longer offered for a move."""
-        stored = storage.get(_move_key(value))
+        stored = storage.get(move_key(value))
         return stored.pop() if stored else None
 
     def _op(self, index: int) -> _Pending:
@@ -258,7 +92,7 @@ class _Builder:
             if isinstance(part, int):
                 items = self.arrays.get(location)
                 if items is None:
-                    items = self.arrays[location] = _ArrayItems()
+                    items = self.arrays[location] = ArrayItems()
                 location += (items.at(part),)
             else:
                 location += (part,)
@@ -270,20 +104,20 @@ class _Builder:
         if isinstance(key, int):
             items = self.arrays.get(location)
             if items is None:
-                items = self.arrays[location] = _ArrayItems()
+                items = self.arrays[location] = ArrayItems()
             return (*location, items.insert(key))
         return (*location, key)
 
     @staticmethod
     def _parts(location: Location) -> Parts:
         """The parts of ``location`` now (an array item not in its array: where it would be)."""
-        return tuple(part.index() if isinstance(part, _ArrayItem) else part for part in location)
+        return tuple(part.index() if isinstance(part, ArrayItem) else part for part in location)
 
     @staticmethod
     def _set_present(location: Location, present: bool) -> None:
         """Put the array item at ``location`` in its array, or take it out."""
         item = location[-1] if location else None
-        if isinstance(item, _ArrayItem):
+        if isinstance(item, ArrayItem):
             if present:
                 item.array.add(item)
             else:
@@ -297,7 +131,7 @@ class _Builder:
         if index is not None:
             removed = self._op(index).path
             source = self._parts(removed)  # where the removed item is if it is not removed
-            if not _is_inside(target, source):  # RFC 6902: no move into its own children
+            if not is_inside(target, source):  # RFC 6902: no move into its own children
                 self.ops[index] = None
                 if source != target:
                     self._insert(_Pending("move", self._new_location(path, key), removed))
@@ -305,7 +139,7 @@ class _Builder:
                     self._set_present(removed, True)
                 return
         index = self._insert(_Pending("add", self._new_location(path, key), value=value))
-        self.added.setdefault(_move_key(value), []).append(index)
+        self.added.setdefault(move_key(value), []).append(index)
 
     def _item_removed(self, path: Parts, key: Part, value: object) -> None:
         source = (*path, key)
@@ -316,7 +150,7 @@ class _Builder:
             self.ops[index] = None
             # the added item is in the part compared already: in front of this one, not inside it
             at = self._parts(added)
-            if _without_item(source, at) != at:
+            if without_item(source, at) != at:
                 self._set_present(location, False)
                 self._insert(_Pending("move", added, location))
             else:  # the removed item stays where the added one would be
@@ -324,7 +158,7 @@ class _Builder:
             return
         self._set_present(location, False)
         index = self._insert(_Pending("remove", location))
-        self.removed.setdefault(_move_key(value), []).append(index)
+        self.removed.setdefault(move_key(value), []).append(index)
 
     def _item_replaced(self, path: Parts, key: Part, value: object) -> None:
         self._insert(_Pending("replace", self._location((*path, key)), value=value))
@@ -345,7 +179,7 @@ class _Builder:
     def _compare_lists(self, path: Parts, src: Sequence[object], dst: Sequence[object]) -> None:
         # the array is dst[:j1] + src[i1:] when a run is compared, so src[i1] is at index j1
         self.indexed = True
-        for i1, i2, j1, j2 in _differing_runs(src, dst):
+        for i1, i2, j1, j2 in differing_runs(src, dst):
             paired = min(i2 - i1, j2 - j1)
             for key in range(j1, j1 + paired):
                 old, new = src[i1 + key - j1], dst[key]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from reconciler.core.errors import PermanentError
-from reconciler.core.model import Health
+from reconciler.core.observed import Health
 from reconciler.core.secrets import redact
 
 OUTPUT_TAIL = 400  # characters of health-check output / logs kept in a message

@@ -25,9 +25,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from reconciler.core.actions import PutParameter
 from reconciler.core.events import EventSink, LeftoverRemoved, discard
 from reconciler.core.model import Sensitive
-from reconciler.core.plan import Plan, PutParameter
+from reconciler.core.plan import Plan
 from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.executor.handlers import HANDLERS, up_services
 from reconciler.executor.run import Drivers, ExecuteOptions, HostDrivers, Run

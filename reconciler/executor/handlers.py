@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from reconciler.core.errors import ReconcilerError, TemporaryError
-from reconciler.core.events import ActionStarted, WaitProgress
-from reconciler.core.model import CONFIG_HASH_KEY, OWNER_KEY, reveal
-from reconciler.core.plan import (
+from reconciler.core.actions import (
     Action,
     CreateService,
     DeleteParameter,
@@ -28,8 +25,11 @@ from reconciler.core.plan import (
     RemoveService,
     ServiceAction,
     StartService,
-    Unit,
 )
+from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.events import ActionStarted, WaitProgress
+from reconciler.core.model import CONFIG_HASH_KEY, OWNER_KEY, reveal
+from reconciler.core.plan import Unit
 from reconciler.drivers.docker.engine import DockerEngine
 from reconciler.drivers.waits import Condition
 from reconciler.executor.run import HostDrivers, Run

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.core.actions import Action
 from reconciler.core.address import parameter_address
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.events import ActionFinished, Event, EventSink, UnitFinished, UnitStarted
-from reconciler.core.plan import PARAMETERS_UNIT, Action, Plan, Unit
+from reconciler.core.plan import PARAMETERS_UNIT, Plan, Unit
 from reconciler.core.report import ActionResult, ApplyReport, Status
 from reconciler.core.secrets import redact
 from reconciler.drivers.compose import ComposeRunner

@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.core.errors import ReconcilerError, TemporaryError
-from reconciler.core.plan import (
+from reconciler.core.actions import (
     Action,
     CreateService,
     ExpectNetwork,
@@ -29,8 +28,9 @@ from reconciler.core.plan import (
     RecreateService,
     ServiceAction,
     StartService,
-    Unit,
 )
+from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.plan import Unit
 from reconciler.core.report import Status
 from reconciler.drivers.files import ensure_private_dir, override_text, write_private
 from reconciler.executor.handlers import HANDLERS, LevelFailed, up_services

@@ -14,7 +14,7 @@ status or an entry can never pair one plan with another run's report.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.plan import Plan
@@ -92,6 +92,7 @@ class TickOutcome:
 
     result: Result
     reason: str
+    _: KW_ONLY
     revision: Revision | None = None
     environment: str | None = None
     error: str | None = None

@@ -36,12 +36,12 @@ from reconciler.loop.locked import LockedTick
 from reconciler.loop.outcome import Started, TickOutcome, invalid_spec_entry, summary
 from reconciler.loop.ports import OpenStore, OpenWorld, Source
 from reconciler.state import LeaseHeld, LeaseLost, Result, Revision, StateStore, Trigger
+from reconciler.state.lease import LEASE_TTL
 
 if TYPE_CHECKING:
     from reconciler.drivers.state.heartbeat import Heartbeat
 
 KEEP_CHECKOUTS = 3
-LEASE_TTL = 15.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class Ticker:
             head = self.source.fetch()
             head_dir = self.checkout(head)
         except ReconcilerError as exc:
-            return TickOutcome(Result.FAILED, "cannot read the repository", None, error=str(exc),
+            return TickOutcome(Result.FAILED, "cannot read the repository", error=str(exc),
                                temporary=isinstance(exc, TemporaryError))  # fmt: skip
         try:
             settings = app.environment_settings(head_dir, self.options.overrides)
@@ -119,14 +119,14 @@ class Ticker:
                                     started=started)  # fmt: skip
                 return summary(locked.run(head, head_dir))
         except LeaseHeld as held:
-            return TickOutcome(Result.SKIPPED, "another actor holds the environment", head, settings.environment,
-                               error=str(held), temporary=True)  # fmt: skip
+            return TickOutcome(Result.SKIPPED, "another actor holds the environment", revision=head,
+                               environment=settings.environment, error=str(held), temporary=True)  # fmt: skip
         except LeaseLost as lost:
-            return TickOutcome(Result.FAILED, "the lease was lost during the tick", head, settings.environment,
-                               error=str(lost), temporary=True)  # fmt: skip
+            return TickOutcome(Result.FAILED, "the lease was lost during the tick", revision=head,
+                               environment=settings.environment, error=str(lost), temporary=True)  # fmt: skip
         except TemporaryError as exc:
-            return TickOutcome(Result.FAILED, "the state store cannot be reached", head, settings.environment,
-                               error=str(exc), temporary=True)  # fmt: skip
+            return TickOutcome(Result.FAILED, "the state store cannot be reached", revision=head,
+                               environment=settings.environment, error=str(exc), temporary=True)  # fmt: skip
 
     def _hold(self, store: StateStore, environment: str) -> AbstractContextManager[Heartbeat]:
         """The environment's lease for one tick (refused at once when someone holds it)."""
@@ -139,7 +139,8 @@ class Ticker:
         """The head commit's specs do not load: a permanent failure of that revision, recorded in
         the store of the last revision that loaded (if any)."""
         reason = f"revision {describe(head)} cannot be applied: its specs are invalid"
-        outcome = TickOutcome(Result.FAILED, reason, head, error=str(exc), temporary=isinstance(exc, TemporaryError))
+        outcome = TickOutcome(Result.FAILED, reason, revision=head, error=str(exc),
+                              temporary=isinstance(exc, TemporaryError))  # fmt: skip
         if self.settings is None:
             return outcome
         store = self.open_store(self.settings)

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.core.model import ObservedParameter, ParameterPath, ParamType, Sensitive, Value, path_is_under
+from reconciler.core.model import ParameterPath, ParamType, Sensitive, Value, path_is_under
+from reconciler.core.observed import ObservedParameter
 from reconciler.drivers.ssm import PAGE_SIZE, SsmReader
 
 if TYPE_CHECKING:

@@ -15,17 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from reconciler.core.model import (
-    COMPOSE_NETWORK,
-    COMPOSE_PROJECT,
-    COMPOSE_SERVICE,
-    COMPOSE_VOLUME,
-    ObservedContainer,
-    ObservedNetwork,
-    ObservedVolume,
-    is_oneoff,
-)
-from reconciler.drivers.docker.client import DockerCallCounter
+from reconciler.core.model import COMPOSE_NETWORK, COMPOSE_PROJECT, COMPOSE_SERVICE, COMPOSE_VOLUME, is_oneoff
+from reconciler.core.observed import ObservedContainer, ObservedNetwork, ObservedVolume
 from reconciler.drivers.docker.listing import (
     ComposeListing,
     DockerReadApi,
@@ -34,7 +25,6 @@ from reconciler.drivers.docker.listing import (
 )
 
 __all__ = [
-    "DockerCallCounter",
     "DockerObservation",
     "normalize_reference",
     "observe_docker",

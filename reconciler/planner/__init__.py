@@ -21,19 +21,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from reconciler.core.model import DesiredState, ObservedState
+from reconciler.core.actions import Action, DeleteParameter, PutParameter, RemoveService, ServiceAction
+from reconciler.core.model import DesiredState
+from reconciler.core.observed import ObservedState
 from reconciler.core.plan import (
     PARAMETERS_UNIT,
     PRUNE_UNIT,
-    Action,
-    DeleteParameter,
     ParameterVersion,
     Plan,
     Precondition,
     Problem,
-    PutParameter,
-    RemoveService,
-    ServiceAction,
     Unchanged,
     Unit,
     stack_unit_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.core.actions import Action
 from reconciler.core.address import (
     container_address,
     duplicate_network_address,
@@ -22,8 +23,9 @@ from reconciler.core.address import (
     stack_image_address,
     volume_address,
 )
-from reconciler.core.model import DesiredState, ObservedContainer, ParameterSpec, Sensitive, Value
-from reconciler.core.plan import Action, Problem, Unchanged
+from reconciler.core.model import DesiredState, ParameterSpec, Sensitive, Value
+from reconciler.core.observed import ObservedContainer
+from reconciler.core.plan import Problem, Unchanged
 
 __all__ = [
     "Draft",

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from reconciler.core.model import DesiredState, ImageSpec, ObservedState
-from reconciler.core.plan import Action, Change, Problem, PullImage, Unchanged
+from reconciler.core.actions import Action, Change, PullImage
+from reconciler.core.model import DesiredState, ImageSpec
+from reconciler.core.observed import ObservedState
+from reconciler.core.plan import Problem, Unchanged
 from reconciler.planner.common import Draft, image_address, short, stack_image_address
 
 

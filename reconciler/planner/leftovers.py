@@ -13,16 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from reconciler.core.actions import Action, Change, RemoveContainer, RemoveNetwork, RemoveService
 from reconciler.core.model import (
     COMPOSE_CONTAINER_NUMBER,
-    ObservedContainer,
-    ObservedNetwork,
     ServiceSpec,
     StackSpec,
     leftover_of_recreate,
     made_by_compose,
 )
-from reconciler.core.plan import Action, Change, RemoveContainer, RemoveNetwork, RemoveService, Unchanged
+from reconciler.core.observed import ObservedContainer, ObservedNetwork
+from reconciler.core.plan import Unchanged
 from reconciler.planner.common import (
     Draft,
     container_address,

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from reconciler.core.actions import Action, Change, DeleteParameter, PutParameter
 from reconciler.core.model import (
     ENVIRONMENT_KEY,
     OWNER_KEY,
     DesiredState,
-    ObservedParameter,
-    ObservedState,
     ParameterPath,
     ParameterSpec,
     ParamType,
@@ -25,7 +24,8 @@ from reconciler.core.model import (
     Value,
     path_is_under,
 )
-from reconciler.core.plan import Action, Change, DeleteParameter, Problem, PutParameter, Unchanged
+from reconciler.core.observed import ObservedParameter, ObservedState
+from reconciler.core.plan import Problem, Unchanged
 from reconciler.planner.common import ParameterIndex, parameter_address, same_value, secret
 
 

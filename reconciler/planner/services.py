@@ -17,25 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from reconciler.core.model import (
-    HostSpec,
-    ObservedContainer,
-    ObservedState,
-    Sensitive,
-    ServiceSpec,
-    ServiceTarget,
-    StackSpec,
-    Value,
-)
-from reconciler.core.plan import (
-    Action,
-    Change,
-    CreateService,
-    RecreateService,
-    ServiceAction,
-    StartService,
-    Unchanged,
-)
+from reconciler.core.actions import Action, Change, CreateService, RecreateService, ServiceAction, StartService
+from reconciler.core.model import HostSpec, Sensitive, ServiceSpec, ServiceTarget, StackSpec, Value
+from reconciler.core.observed import ObservedContainer, ObservedState
+from reconciler.core.plan import Unchanged
 from reconciler.planner.common import (
     Draft,
     ParameterIndex,

@@ -17,31 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.core.model import (
-    DesiredState,
-    ImageSpec,
-    ObservedContainer,
-    ObservedHost,
-    ObservedState,
-    ServiceTarget,
-    StackSpec,
-    Value,
-    is_oneoff,
-    made_by_compose,
-)
-from reconciler.core.plan import (
-    Action,
-    Change,
-    ComposeProject,
-    ExpectNetwork,
-    ExpectVolume,
-    Problem,
-    ProjectContainers,
-    RemoveService,
-    ServiceAction,
-    Unchanged,
-    containers_fingerprint,
-)
+from reconciler.core.actions import Action, Change, ExpectNetwork, ExpectVolume, RemoveService, ServiceAction
+from reconciler.core.model import DesiredState, ImageSpec, ServiceTarget, StackSpec, Value, is_oneoff, made_by_compose
+from reconciler.core.observed import ObservedContainer, ObservedHost, ObservedState
+from reconciler.core.plan import ComposeProject, Problem, ProjectContainers, Unchanged, containers_fingerprint
 from reconciler.planner.common import (
     Draft,
     ParameterIndex,

@@ -20,13 +20,13 @@ from reconciler.core.model import (
     DesiredState,
     HostSpec,
     ImageSpec,
-    ObservedState,
     ServiceSpec,
     ServiceTarget,
     StackSpec,
     Value,
     reveal,
 )
+from reconciler.core.observed import ObservedState
 from reconciler.planner.common import ParameterIndex, secret
 from reconciler.planner.images import resolve
 

@@ -12,22 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
-from reconciler.core.diff import change_document
-from reconciler.core.plan import (
+from reconciler.core.actions import (
     Action,
     DeleteParameter,
     ExpectNetwork,
     ExpectVolume,
-    ParameterVersion,
-    Plan,
-    Precondition,
     PullImage,
     PutParameter,
     RemoveContainer,
     RemoveNetwork,
     ServiceAction,
-    Unit,
 )
+from reconciler.core.diff import change_document
+from reconciler.core.plan import ParameterVersion, Plan, Precondition, Unit
 
 
 def counts(plan: Plan) -> dict[str, int]:

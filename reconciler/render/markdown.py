@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from reconciler.core.actions import Action
 from reconciler.core.diff import entries
-from reconciler.core.plan import Action, Plan, Unchanged
+from reconciler.core.plan import Plan, Unchanged
 from reconciler.render.text import summary, symbol
 
 

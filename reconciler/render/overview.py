@@ -9,9 +9,11 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from reconciler.core.actions import Action, DeleteParameter, PutParameter
 from reconciler.core.address import host_stack_address, image_address, parameter_address, service_address, stack_address
-from reconciler.core.model import DesiredState, ObservedContainer, ObservedState, is_oneoff
-from reconciler.core.plan import Action, DeleteParameter, Plan, PutParameter
+from reconciler.core.model import DesiredState, is_oneoff
+from reconciler.core.observed import ObservedContainer, ObservedState
+from reconciler.core.plan import Plan
 from reconciler.render.text import STYLES as _STYLES
 from reconciler.render.text import summary, symbol
 

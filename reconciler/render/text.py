@@ -7,8 +7,9 @@ masks them.
 
 from __future__ import annotations
 
+from reconciler.core.actions import Action
 from reconciler.core.diff import text
-from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, Action, Plan
+from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, Plan
 from reconciler.render.json import counts
 from reconciler.render.style import Lines
 

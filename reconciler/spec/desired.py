@@ -63,18 +63,12 @@ def registry_settings(loaded: LoadedEnvironment, spec: RegistrySection) -> Regis
     return RegistrySettings("ecr", host, False, account, region)
 
 
-def image_registries(
-    loaded: LoadedEnvironment, *, override: RegistrySettings | None = None
-) -> dict[str, RegistrySettings]:
-    """Images entry name -> the registry that serves it.
-
-    ``override`` replaces every image's registry (the sandbox)."""
+def image_registries(loaded: LoadedEnvironment) -> dict[str, RegistrySettings]:
+    """Images entry name -> the registry that serves it (a ``--registry`` override is applied
+    later, by :func:`reconciler.app.settings.resolve_settings`)."""
     out: dict[str, RegistrySettings] = {}
     default = loaded.environment.spec.registry
     for name, (_doc, entry) in loaded.image_entries().items():
-        if override is not None:
-            out[name] = override
-            continue
         spec = entry.registry or default
         if spec is None:  # the loader rejects this; kept for a clear error if called otherwise
             raise SpecError([SpecIssue("", None, f"spec.images.{name}", "no registry for this image")])
@@ -217,11 +211,9 @@ def _hosts(loaded: LoadedEnvironment) -> tuple[HostSpec, ...]:
     return tuple(hosts)
 
 
-def build_desired(
-    loaded: LoadedEnvironment, getenv: GetEnv, *, registry: RegistrySettings | None = None
-) -> DesiredState:
-    """The desired state of ``loaded``. ``getenv`` supplies fromEnv values; ``registry`` replaces every
-    image's registry (the sandbox). Raises SpecError naming every fromEnv variable that is missing."""
+def build_desired(loaded: LoadedEnvironment, getenv: GetEnv) -> DesiredState:
+    """The desired state of ``loaded``. ``getenv`` supplies fromEnv values. Raises SpecError naming
+    every fromEnv variable that is missing."""
     params, issues = _parameters(loaded, getenv)
     if issues:
         raise SpecError(issues)
@@ -235,7 +227,7 @@ def build_desired(
         for set_name, pset in loaded.parameter_sets.items()
     ]
     paths.sort(key=lambda p: (p.path, p.set_name))
-    images = _images(loaded, image_registries(loaded, override=registry))
+    images = _images(loaded, image_registries(loaded))
     stacks = tuple(
         _stack(loaded, name, stack, loaded.compose[name], images)
         for name, stack in sorted(loaded.stacks.items())

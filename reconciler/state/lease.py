@@ -22,6 +22,10 @@ from reconciler.core.errors import ReconcilerError
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
+#: How long a lease lasts without a heartbeat (seconds): renewed every third of it while held,
+#: so a holder killed with -9 blocks the environment at most this long.
+LEASE_TTL = 15.0
+
 
 def iso(ts: float) -> str:
     """``ts`` (epoch seconds) as ISO 8601 in UTC, to the second."""

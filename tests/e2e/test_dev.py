@@ -17,8 +17,9 @@ import docker
 import pytest
 
 from e2e.conftest import FOREIGN, Env, EnvFactory
+from reconciler.core.actions import CreateService, DeleteParameter, PutParameter, RecreateService, StartService
 from reconciler.core.model import OWNER_KEY
-from reconciler.core.plan import CreateService, DeleteParameter, Plan, PutParameter, RecreateService, StartService
+from reconciler.core.plan import Plan
 from reconciler.render import render_json, render_markdown, render_report, render_text
 from reconciler.sandbox.lifecycle import SandboxInfo
 

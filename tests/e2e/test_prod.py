@@ -21,9 +21,10 @@ from drivers.worldkit import remove_project
 
 from e2e.conftest import Env, EnvFactory
 from e2e.envcopy import write_documents
+from reconciler.core.actions import PullImage, RecreateService, ServiceAction, StartService
 from reconciler.core.events import ActionFinished, UnitStarted
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
-from reconciler.core.plan import Plan, PullImage, RecreateService, ServiceAction, StartService
+from reconciler.core.plan import Plan
 from reconciler.render import render_report
 from reconciler.sandbox.lifecycle import SandboxInfo
 

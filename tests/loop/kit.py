@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.core.plan import Change, Plan, Problem, PutParameter, Unit
+from reconciler.core.actions import Change, PutParameter
+from reconciler.core.plan import Plan, Problem, Unit
 from reconciler.state import Revision
 
 A = Revision("a" * 40, "Dev <dev@example.com>", "first", 1.0)

@@ -46,12 +46,6 @@ from reconciler.core.model import (
     DesiredState,
     HostSpec,
     ImageSpec,
-    ObservedContainer,
-    ObservedHost,
-    ObservedNetwork,
-    ObservedParameter,
-    ObservedState,
-    ObservedVolume,
     ParameterPath,
     ParameterSpec,
     ParamType,
@@ -59,6 +53,14 @@ from reconciler.core.model import (
     ServiceSpec,
     StackSpec,
     Value,
+)
+from reconciler.core.observed import (
+    ObservedContainer,
+    ObservedHost,
+    ObservedNetwork,
+    ObservedParameter,
+    ObservedState,
+    ObservedVolume,
 )
 from reconciler.planner import service_targets
 from reconciler.planner.common import ParameterIndex

@@ -9,19 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from planner.build import desired_state, digest, observed_state
+from reconciler.core.actions import DeleteParameter, PutParameter, RecreateService
 from reconciler.core.model import (
     OWNER_KEY,
     Dependency,
     DesiredState,
-    ObservedParameter,
-    ObservedState,
     ParameterPath,
     ParameterSpec,
     Sensitive,
     ServiceSpec,
     StackSpec,
 )
-from reconciler.core.plan import DeleteParameter, PutParameter, RecreateService
+from reconciler.core.observed import ObservedParameter, ObservedState
 from reconciler.planner import ownership_queries, plan, service_targets
 from reconciler.planner.order import service_order
 

@@ -136,14 +136,6 @@ def test_deterministic_whatever_the_file_layout(tmp_path: Path, make_env: EnvFac
     assert [s.services for s in other.stacks] == [s.services for s in first.stacks]
 
 
-def test_registry_override_for_the_sandbox() -> None:
-    loaded = load_environment(VALID)
-    sandbox = RegistrySettings("oci", "localhost:5001", insecure=True)
-    desired = build_desired(loaded, ENV.get, registry=sandbox)
-    assert {i.registry for i in desired.images} == {"localhost:5001"}
-    assert set(image_registries(loaded, override=sandbox).values()) == {sandbox}
-
-
 def test_ecr_registry(make_env: EnvFactory) -> None:
     env = make_env()
     edit(

@@ -1,0 +1,193 @@
+"""The command line's arguments: the parser, durations, and the world overrides they give.
+
+Standard library only (``--help`` and usage errors never load the application). With
+``--sandbox`` the overrides start from the sandbox's computed addresses
+(:mod:`reconciler.sandbox.layout`, no I/O) and the flags given explicitly win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from reconciler.core.exitcodes import EXIT_ERROR
+
+if TYPE_CHECKING:
+    from reconciler.app.settings import Overrides
+
+__all__ = ["Parser", "duration", "overrides", "parser"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; here 2 means "changes present", so errors exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog="reconciler",
+        description="GitOps reconciler for Docker Compose stacks on AWS (SSM, ECR) and Docker.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def env_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_, description=help_)
+        c.add_argument("env_dir", metavar="ENV_DIR", type=Path, help="environment folder, e.g. environments/dev")
+        return c
+
+    def world_opts(c: argparse.ArgumentParser) -> None:
+        c.add_argument(
+            "--sandbox",
+            action="store_true",
+            default=os.environ.get("RECONCILER_SANDBOX", "") not in ("", "0", "false"),
+            help="point the environment at the embedded sandbox (moto, local registry, local Docker): "
+            "--aws-endpoint-url, --docker-engine and --registry with the sandbox's addresses, the flags "
+            "given explicitly winning; also RECONCILER_SANDBOX=1",
+        )
+        c.add_argument(
+            "--aws-endpoint-url",
+            default=os.environ.get("RECONCILER_AWS_ENDPOINT_URL"),
+            help="override the AWS endpoint (also RECONCILER_AWS_ENDPOINT_URL)",
+        )
+        c.add_argument(
+            "--docker-host",
+            action="append",
+            default=[h for h in [os.environ.get("RECONCILER_DOCKER_HOST")] if h],
+            metavar="[HOST=]URL",
+            help="override the Docker engine of every host (URL) or of one host (HOST=URL, repeatable); "
+            "also RECONCILER_DOCKER_HOST",
+        )
+        c.add_argument(
+            "--docker-engine",
+            action="append",
+            default=[],
+            metavar="URL",
+            help="Docker engines for the hosts in the order the environment declares them, the first for "
+            "the first host (repeatable; a host given by --docker-host HOST=URL keeps that URL); unix://, "
+            "tcp:// or ssh://",
+        )
+        c.add_argument(
+            "--registry",
+            default=None,
+            metavar="URL",
+            help="pull every image from this OCI registry instead of the specs' registries (a mirror, a "
+            "local registry): HOST[:PORT] or https://HOST[:PORT] (TLS), http://HOST[:PORT] (plain HTTP)",
+        )
+        c.add_argument("--state-dir", type=Path, default=None, help="private working folder (default: XDG state)")
+        c.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
+
+    env_cmd("validate", "check the environment's specs without touching AWS or Docker")
+
+    plan = env_cmd("plan", "show what apply would change (read-only)")
+    world_opts(plan)
+    plan.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes, 1 error")
+    plan.add_argument("--verbose", "-v", action="store_true", help="also list unchanged resources and why")
+
+    apply = env_cmd("apply", "plan, ask, plan again and apply")
+    world_opts(apply)
+    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument(
+        "--lock-timeout",
+        type=duration,
+        default=0.0,
+        metavar="DURATION",
+        help="wait this long (e.g. 30s, 5m) for another run holding the environment's lock; default: refuse at once",
+    )
+    apply.add_argument("--verbose", "-v", action="store_true", help="also list unchanged resources and why")
+
+    status = env_cmd("status", "show what runs, whether it matches the specs, and the loop's conditions")
+    world_opts(status)
+    status.add_argument(
+        "--format", choices=("text", "json"), default="text", help="json: the loop's recorded status (conditions...)"
+    )
+
+    history = env_cmd("history", "what the loop and apply did: revision, when, by whom, result, why")
+    world_opts(history)
+    history.add_argument("--limit", type=int, default=20, help="how many entries, newest first (default 20)")
+    history.add_argument("--format", choices=("text", "json"), default="text")
+
+    for name, help_ in (
+        ("suspend", "the loop keeps observing and reporting, and acts on nothing"),
+        ("resume", "the loop acts again"),
+        ("unpin", "the loop returns to the head of its branch"),
+    ):
+        world_opts(env_cmd(name, help_))
+
+    rollback = env_cmd(
+        "rollback", "go back to an earlier revision: a commit restoring the folder (the loop applies it) or a pin"
+    )
+    world_opts(rollback)
+    how = rollback.add_mutually_exclusive_group(required=True)
+    how.add_argument("--to", metavar="REV", help="write a commit on the branch restoring ENV_DIR to its content at REV")
+    how.add_argument("--pin", metavar="REV", help="when git cannot be written: the loop applies REV until unpin")
+    rollback.add_argument("--push", action="store_true", help="push the rollback commit to origin (--to)")
+    rollback.add_argument("--branch", default=None, help="the branch to commit on (default: the one checked out)")
+    rollback.add_argument("--message", "-m", default=None, help="why (added to the commit message)")
+
+    run = sub.add_parser(
+        "run",
+        help="the GitOps loop: make the world match a git branch, continuously",
+        description="The GitOps loop: every tick fetch the branch, check out the environment folder of its "
+        "head commit, plan, apply (or only report with --mode plan), record status and history, then wait "
+        "--interval (a push webhook or a local commit starts a tick at once).",
+    )
+    run.add_argument("--repo", required=True, help="a git URL or the path of a local repository")
+    run.add_argument("--branch", default="main", help="default main")
+    run.add_argument("--path", default="", help="the environment folder in the repository, e.g. environments/dev")
+    run.add_argument("--interval", type=duration, default=60.0, metavar="DURATION", help="between ticks (60s)")
+    run.add_argument("--once", action="store_true", help="one tick, then exit 0 ok, 1 error, 2 plan mode with changes")
+    run.add_argument("--mode", choices=("apply", "plan"), default="apply", help="plan: only report (OutOfSync)")
+    run.add_argument("--listen", default=None, metavar="HOST:PORT",
+                     help="serve POST /webhook (signed GitHub push events), /healthz, /readyz, /metrics; "
+                     "e.g. 127.0.0.1:9090")  # fmt: skip
+    run.add_argument("--webhook-secret-env", default="RECONCILER_WEBHOOK_SECRET", metavar="NAME",
+                     help="the environment variable holding the webhook's HMAC secret")  # fmt: skip
+    world_opts(run)
+
+    sb = sub.add_parser("sandbox", help="the embedded sandbox: moto, a local registry, Docker")
+    sb.add_argument("action", choices=("up", "down", "status"))
+    sb.add_argument("--state-dir", type=Path, default=None, help="sandbox folder (default: .sandbox)")
+    return p
+
+
+def duration(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h`` -> seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    raw = text.strip().lower()
+    factor = units.get(raw[-1:], 1.0) if raw else 1.0
+    number = raw[:-1] if raw[-1:] in units else raw
+    try:
+        value = float(number) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 30, 30s, 5m)") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 30, 30s, 5m)")
+    return value
+
+
+def overrides(args: argparse.Namespace) -> Overrides:
+    """The world overrides given on the command line; with --sandbox, on top of the sandbox's."""
+    from reconciler.app.settings import Overrides
+
+    if getattr(args, "sandbox", False):
+        from reconciler.sandbox import layout  # computed addresses, no I/O
+
+        base = layout.overrides()
+    else:
+        base = Overrides()
+    engines = tuple(getattr(args, "docker_engine", None) or ())
+    return Overrides(
+        aws_endpoint_url=getattr(args, "aws_endpoint_url", None) or base.aws_endpoint_url,
+        docker_hosts=tuple(getattr(args, "docker_host", None) or ()) or base.docker_hosts,
+        docker_engines=engines or base.docker_engines,
+        engines_from="--docker-engine" if engines else base.engines_from,
+        registry=getattr(args, "registry", None) or base.registry,
+        state_dir=getattr(args, "state_dir", None) or base.state_dir,
+    )
