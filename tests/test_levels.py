@@ -15,7 +15,7 @@ from reconciler.core.actions import CreateService, ExpectNetwork, PullImage, Rec
 from reconciler.core.model import Dependency, ServiceSpec, ServiceTarget
 from reconciler.core.plan import Plan, Unit
 from reconciler.executor import Drivers, ExecuteOptions, execute
-from reconciler.executor.stack import levels, steps
+from reconciler.executor.stacks import levels, steps
 
 __all__ = ["clients", "compose", "docker_api", "prefix", "project", "test_image", "world"]  # fixtures
 

@@ -30,9 +30,10 @@ from reconciler.core.events import EventSink, LeftoverRemoved, discard
 from reconciler.core.model import Sensitive
 from reconciler.core.plan import Plan
 from reconciler.core.report import ActionResult, ApplyReport
-from reconciler.executor.handlers import HANDLERS, up_services
+from reconciler.executor.handlers import HANDLERS
 from reconciler.executor.run import Drivers, ExecuteOptions, HostDrivers, Run
-from reconciler.executor.stack import run_unit
+from reconciler.executor.services import up_services
+from reconciler.executor.stacks import run_unit
 
 
 def execute(

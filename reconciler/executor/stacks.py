@@ -33,8 +33,9 @@ from reconciler.core.errors import ReconcilerError, TemporaryError
 from reconciler.core.plan import Unit
 from reconciler.core.report import Status
 from reconciler.drivers.files import ensure_private_dir, override_text, write_private
-from reconciler.executor.handlers import HANDLERS, LevelFailed, up_services
+from reconciler.executor.handlers import HANDLERS
 from reconciler.executor.run import Run
+from reconciler.executor.services import LevelFailed, up_services
 
 MAX_PARALLEL_PULLS = 4
 _UP = (CreateService, RecreateService, StartService)
