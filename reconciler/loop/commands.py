@@ -1,5 +1,6 @@
 """The GitOps commands besides ``run``: status (the loop's part), history, suspend/resume,
-rollback (a commit, or a pin) and unpin. Does I/O (the state store, git).
+rollback (a commit, or a pin) and unpin. Does I/O (the state store, git); their output is
+rendered by :mod:`reconciler.render.gitops`.
 
 Each names the environment by its folder, like every command: its specs give the
 environment's name and where its state store is (``stateStore``). Suspend, resume,
@@ -11,14 +12,12 @@ any deploy and the history shows it (nothing fights the loop).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.app.settings import Overrides, Settings
 from reconciler.core.errors import ReconcilerError
-from reconciler.state import EnvironmentStatus, HistoryEntry, StateStore
+from reconciler.state import StateStore
 
 Say = Callable[[str], None]
 
@@ -31,81 +30,22 @@ def _store(env_dir: Path, overrides: Overrides) -> tuple[Settings, StateStore]:
     return settings, open_state_store(settings)
 
 
-def _when(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def status_text(status: EnvironmentStatus, holder: str | None) -> str:
-    """The loop's view of the environment: conditions, revisions, last error, lease."""
-    lines = [f"GitOps status of {status.environment} (updated {_when(status.updated_at)})"]
-    if not status.conditions and status.last_attempted is None:
-        lines.append("  no loop has recorded anything yet (reconciler run)")
-    for c in status.conditions:
-        message = f": {c.message}" if c.message else ""
-        lines.append(f"  {c.type.value:<12} {c.status.value:<7} {c.reason} since {_when(c.last_transition)}{message}")
-    for label, rev in (("last applied", status.last_applied), ("last attempted", status.last_attempted)):
-        if rev is not None:
-            lines.append(f"  {label}: {rev.sha[:12]} {rev.message!r} by {rev.author} ({_when(rev.committed_at)})")
-    if status.last_error:
-        lines.append(f"  last error: {status.last_error}")
-    for key in sorted(status.failed_revisions):
-        lines.append(f"  failed revision (not retried until it changes): {key.split('@')[0][:12]}")
-    if status.suspended:
-        lines.append("  suspended: the loop observes and reports, and acts on nothing (reconciler resume)")
-    if status.pin:
-        lines.append(f"  pinned to {status.pin[:12]} (reconciler unpin returns to the branch head)")
-    for address in sorted(status.resources):
-        for c in status.resources[address]:
-            if c.status.value == "True":
-                lines.append(f"  {address}: {c.type.value} ({c.reason}): {c.message}")
-    lines.append(f"  lease: {holder or 'free'}")
-    return "\n".join(lines)
-
-
-def status_json(status: EnvironmentStatus, holder: str | None) -> str:
-    from reconciler.state.codec import status_to_json
-
-    data = json.loads(status_to_json(status))
-    data.pop("v", None)
-    data["environment"] = status.environment
-    data["lease"] = holder
-    return json.dumps(data, indent=2, sort_keys=True)
-
-
 def loop_status(env_dir: Path, overrides: Overrides, fmt: str) -> str:
     settings, store = _store(env_dir, overrides)
     status = store.read_status(settings.environment)
     lease = store.holder(settings.environment)
     holder = lease.describe() if lease is not None else None
+    from reconciler.render.gitops import status_json, status_text
+
     return status_json(status, holder) if fmt == "json" else status_text(status, holder)
 
 
 def history(env_dir: Path, overrides: Overrides, limit: int, fmt: str) -> str:
     settings, store = _store(env_dir, overrides)
     entries = store.history(settings.environment, limit)
-    if fmt == "json":
-        from reconciler.state.codec import entry_to_json
+    from reconciler.render.gitops import history_json, history_text
 
-        return json.dumps([_entry_dict(entry_to_json(e)) for e in entries], indent=2)
-    if not entries:
-        return f"no history for {settings.environment} yet"
-    return "\n".join(_entry_line(e) for e in entries)
-
-
-def _entry_dict(text: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads(text)
-    data.pop("v", None)
-    return data
-
-
-def _entry_line(e: HistoryEntry) -> str:
-    rev = e.revision.sha[:12] if e.revision is not None else "(local folder)"
-    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(e.actions.items())) or "no action"
-    line = f"{_when(e.started_at)}  {rev}  {e.result.value:<9} {e.duration:6.1f}s  {e.trigger.value} by {e.actor}"
-    line += f"\n    {counts}; why: {e.reason}"
-    if e.error:
-        line += f"\n    error: {e.error}"
-    return line
+    return history_json(entries) if fmt == "json" else history_text(settings.environment, entries)
 
 
 def suspend(env_dir: Path, overrides: Overrides, suspended: bool) -> str:
@@ -155,4 +95,4 @@ def rollback(env_dir: Path, to: str, *, branch: str | None, push: bool, message:
     )
 
 
-__all__ = ["history", "loop_status", "pin", "rollback", "status_text", "suspend"]
+__all__ = ["history", "loop_status", "pin", "rollback", "suspend"]
