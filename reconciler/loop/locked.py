@@ -1,5 +1,5 @@
 """The part of a tick that runs under the environment's lease: observe and plan once, decide,
-apply, record. Does I/O (the world, the state store) through what the ticker was given.
+apply, record. Does I/O (the world, the state store) through what it is given (:class:`TickInputs`).
 
 It reads the status (a pin makes it target the pinned commit), opens the
 world, plans once and decides (:mod:`.decide`). To act, it hands that plan
@@ -14,29 +14,44 @@ computed and written, fenced by the lease's token.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.app import reconcile
+from reconciler.app.settings import Overrides
 from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.events import EventSink
 from reconciler.core.plan import Plan
 from reconciler.loop.conditions import next_status
-from reconciler.loop.decide import Decision, decide
+from reconciler.loop.decide import Decision, Mode, decide
 from reconciler.loop.outcome import Attempt, Started, history_entry
-from reconciler.loop.ports import World
+from reconciler.loop.ports import OpenWorld, Source, World
 from reconciler.state import EnvironmentStatus, Lease, LeaseLost, Revision, StateStore
 
 if TYPE_CHECKING:
     from reconciler.drivers.state.heartbeat import Heartbeat
-    from reconciler.loop.tick import Ticker
+
+
+@dataclass(frozen=True, kw_only=True)
+class TickInputs:
+    """What the locked part of a tick uses of its :class:`~reconciler.loop.tick.Ticker`."""
+
+    source: Source  # a pinned revision is looked up here
+    checkout: Callable[[Revision], Path]  # the revision's environment folder, checked out
+    open_world: OpenWorld
+    overrides: Overrides
+    mode: Mode
+    on_event: EventSink
+    clock: Callable[[], float]
 
 
 @dataclass(frozen=True, kw_only=True)
 class LockedTick:
     """One tick under the lease held by ``beat``."""
 
-    ticker: Ticker
+    inputs: TickInputs
     store: StateStore
     beat: Heartbeat
     environment: str
@@ -52,8 +67,8 @@ class LockedTick:
         attempt = Attempt(environment=self.environment, target=head, pinned=False)
         target_dir = head_dir
         if status.pin:
-            attempt = replace(attempt, target=self.ticker.source.revision(status.pin), pinned=True)
-            target_dir = self.ticker.checkout(attempt.target)
+            attempt = replace(attempt, target=self.inputs.source.revision(status.pin), pinned=True)
+            target_dir = self.inputs.checkout(attempt.target)
         attempt = self._attempt(attempt, status, target_dir)
         self._record(status, attempt)
         return attempt
@@ -61,16 +76,16 @@ class LockedTick:
     def _attempt(self, attempt: Attempt, status: EnvironmentStatus, target_dir: Path) -> Attempt:
         """``attempt`` with its plan, decision and report; an error raised while planning or
         applying is kept in it, with the plan and the decision made before it."""
-        ticker = self.ticker
+        given = self.inputs
         try:
-            world = ticker.open_world(target_dir, ticker.options.overrides, read_only=ticker.options.mode == "plan",
-                                      on_event=ticker.on_event)  # fmt: skip
+            world = given.open_world(target_dir, given.overrides, read_only=given.mode == "plan",
+                                     on_event=given.on_event)  # fmt: skip
             try:
                 plan = world.plan().plan
                 attempt = replace(attempt, plan=plan, decision=self._decide(world, attempt, status, plan))
                 if attempt.acted:
                     applied = reconcile.apply(world, show=lambda _p, _f: None, confirm=lambda _p, _f: True,
-                                              on_event=ticker.on_event, plan=plan,
+                                              on_event=given.on_event, plan=plan,
                                               hold=lambda: contextlib.nullcontext(self.lease()))  # fmt: skip
                     attempt = replace(attempt, plan=applied.plan, report=applied.report)
                     if applied.plan is not plan:  # re-planned: the reason names what was applied
@@ -86,11 +101,11 @@ class LockedTick:
 
     def _decide(self, world: World, attempt: Attempt, status: EnvironmentStatus, plan: Plan) -> Decision:
         return decide(target=attempt.target, pinned=attempt.pinned, status=status, plan=plan,
-                      mode=self.ticker.options.mode, self_heal=world.settings.self_heal)  # fmt: skip
+                      mode=self.inputs.mode, self_heal=world.settings.self_heal)  # fmt: skip
 
     def _record(self, status: EnvironmentStatus, attempt: Attempt) -> None:
         """The status and (unless it only repeats the last one) the history entry of ``attempt``."""
-        now = self.ticker.clock()
+        now = self.inputs.clock()
         new = next_status(status, attempt=attempt, now=now)
         if _meaningful(new) != _meaningful(status):
             self.store.write_status(self.lease(), new)

@@ -32,7 +32,7 @@ from reconciler.core.errors import ReconcilerError, TemporaryError
 from reconciler.core.events import EventSink
 from reconciler.loop.conditions import invalid_spec_status
 from reconciler.loop.decide import Mode, describe
-from reconciler.loop.locked import LockedTick
+from reconciler.loop.locked import LockedTick, TickInputs
 from reconciler.loop.outcome import Started, TickOutcome, invalid_spec_entry, summary
 from reconciler.loop.ports import OpenStore, OpenWorld, Source
 from reconciler.state import LeaseHeld, LeaseLost, Result, Revision, StateStore, Trigger
@@ -115,7 +115,7 @@ class Ticker:
         store = self.open_store(settings)
         try:
             with self._hold(store, settings.environment) as beat:
-                locked = LockedTick(ticker=self, store=store, beat=beat, environment=settings.environment,
+                locked = LockedTick(inputs=self._inputs(), store=store, beat=beat, environment=settings.environment,
                                     started=started)  # fmt: skip
                 return summary(locked.run(head, head_dir))
         except LeaseHeld as held:
@@ -127,6 +127,11 @@ class Ticker:
         except TemporaryError as exc:
             return TickOutcome(Result.FAILED, "the state store cannot be reached", revision=head,
                                environment=settings.environment, error=str(exc), temporary=True)  # fmt: skip
+
+    def _inputs(self) -> TickInputs:
+        return TickInputs(source=self.source, checkout=self.checkout, open_world=self.open_world,
+                          overrides=self.options.overrides, mode=self.options.mode, on_event=self.on_event,
+                          clock=self.clock)  # fmt: skip
 
     def _hold(self, store: StateStore, environment: str) -> AbstractContextManager[Heartbeat]:
         """The environment's lease for one tick (refused at once when someone holds it)."""
