@@ -8,7 +8,7 @@ changed when it can be told (the image, the variables, with their values
 before and after); a stopped one is a :class:`StartService` (a
 :class:`RecreateService` when its network was removed); otherwise the
 service is :class:`Unchanged`. Look-alike containers not made by Compose are
-only noted in the reason. No I/O.
+never acted on; an action's reason notes them. No I/O.
 """
 
 from __future__ import annotations
@@ -252,13 +252,12 @@ def plan_service(inputs: ServiceInputs, containers: Sequence[ObservedContainer])
 
 def _noted(decision: ServiceAction | Unchanged, lookalikes: Sequence[ObservedContainer]) -> ServiceAction | Unchanged:
     """Containers that carry the service's labels but were not made by Compose are never acted on
-    or waited for; the decision says they were seen."""
-    if not lookalikes:
+    or waited for; an action on the service says they were seen (each is also listed as unchanged,
+    by :func:`reconciler.planner.leftovers.plan_lookalikes`)."""
+    if not lookalikes or isinstance(decision, Unchanged):
         return decision
     names = ", ".join(sorted(c.name for c in lookalikes))
     note = f"; {len(lookalikes)} look-alike container(s) not made by Compose left alone ({names})"
-    if isinstance(decision, Unchanged):
-        return Unchanged(decision.address, decision.reason + note)
     return replace(decision, reason=decision.reason + note)
 
 
