@@ -87,14 +87,18 @@ def _published(config: Mapping[str, object], host: str, stack: str) -> Iterable[
 
 def check_key(stack: StackSpec, env: Mapping[str, str], secrets: Collection[str]) -> str:
     """What a successful check depends on, hashed: the project, the compose file's bytes, the
-    names, sizes and times of the files beside it (an ``env_file`` or ``extends`` there), and the
-    interpolation values with secret ones left out (no secret goes into the key, so none is on
-    disk). A file naming ``extends``, ``env_file`` or ``include`` elsewhere is never cached."""
+    names, sizes and times of the files beside it and in the project directory (where its
+    relative ``env_file`` and ``extends`` paths resolve), and the interpolation values with
+    secret ones left out (no secret goes into the key, so none is on disk). A file naming
+    ``extends``, ``env_file`` or ``include`` elsewhere is never cached."""
     digest = hashlib.sha256()
     try:
         text = stack.compose_file.read_bytes()
         folder = sorted(
-            (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in stack.compose_file.parent.iterdir() if p.is_file()
+            (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+            for directory in dict.fromkeys((stack.compose_file.parent, stack.project_dir))
+            for p in directory.iterdir()
+            if p.is_file()
         )
     except OSError:
         return ""

@@ -169,7 +169,10 @@ class ServiceSpec:
     ``definition`` is the service mapping from the compose file, verbatim
     (before interpolation), as canonical JSON text. ``variables`` are the
     names it interpolates (``${DB_HOST}``); ``environment_from`` the
-    ParameterSets whose keys are injected as container environment.
+    ParameterSets whose keys are injected as container environment;
+    ``host_paths`` the relative host paths it names (bind-mount sources,
+    env files, build context, extends file), which resolve against the
+    stack's project directory.
     """
 
     name: str
@@ -179,6 +182,7 @@ class ServiceSpec:
     environment_from: tuple[str, ...] = ()  # ParameterSet names
     depends_on: tuple[Dependency, ...] = ()
     healthcheck: bool = False
+    host_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,13 +208,14 @@ class StackSpec:
     name: str
     project: str  # compose project name
     compose_file: Path  # absolute path of the user's docker-compose.yml
-    project_dir: Path
+    project_dir: Path  # absolute: where the compose file's relative paths resolve (Compose's --project-directory)
     services: tuple[ServiceSpec, ...]
     parameter_sets: tuple[str, ...] = ()  # sets feeding the stack's .env (interpolation)
     networks: tuple[str, ...] = ()  # compose network keys (incl. "default" when used)
     volumes: tuple[str, ...] = ()  # compose named-volume keys (not external)
     prune_services: bool = True  # remove owned containers of services no longer in the file
     hosts: tuple[str, ...] = (DEFAULT_HOST,)  # where it runs, in rollout order
+    project_folder: str = "."  # project_dir relative to the environment folder ("." = that folder)
 
 
 DEFAULT_STATE_TABLE = "reconciler-state"

@@ -5,7 +5,8 @@ containers beyond the replicas the compose file asks for and networks that
 share one project network's name (both from two runs at once) are removed;
 owned containers of services gone from the compose file (orphans) are
 removed when the stack prunes. What this environment does not own is
-reported and left alone. No I/O.
+reported and left alone, and so are look-alikes: containers that carry the
+project's labels but that Compose did not make. No I/O.
 """
 
 from __future__ import annotations
@@ -69,6 +70,20 @@ def plan_recreate_leftovers(
         reason = f"left by an interrupted recreate of {c.service} (still named {c.name})"
         actions.append(_remove_container(host, stack, c, owner, reason))
     return Draft(actions=tuple(actions), unchanged=tuple(unchanged))
+
+
+def plan_lookalikes(host: str, stack: StackSpec, containers: Sequence[ObservedContainer]) -> tuple[Unchanged, ...]:
+    """Containers that carry the project's labels but that Compose did not make (by name): never
+    acted on or waited for, and listed as unchanged with why."""
+    return tuple(
+        Unchanged(
+            container_address(host, stack.name, c.name),
+            f"container {c.name} on {host} carries project {c.project}'s labels"
+            f"{f' (service {c.service})' if c.service else ''} but was not made by Compose: left alone",
+        )
+        for c in sorted(containers, key=lambda c: c.name)
+        if not made_by_compose(c.labels)
+    )
 
 
 def plan_duplicate_networks(host: str, stack: StackSpec, networks: Iterable[ObservedNetwork]) -> tuple[Action, ...]:

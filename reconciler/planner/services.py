@@ -8,7 +8,7 @@ changed when it can be told (the image, the variables, with their values
 before and after); a stopped one is a :class:`StartService` (a
 :class:`RecreateService` when its network was removed); otherwise the
 service is :class:`Unchanged`. Look-alike containers not made by Compose are
-only noted in the reason. No I/O.
+never acted on; an action's reason notes them. No I/O.
 """
 
 from __future__ import annotations
@@ -74,8 +74,11 @@ class ServiceInputs:
     old_env: ObservedEnv
     missing_networks: frozenset[str] = frozenset()  # keys of the stack's networks gone from the host
 
-    def hash_with(self, image: str, env: Mapping[str, Value]) -> str:
-        return config_hash(self.service, image, self.stack.project, self.index, env)
+    def hash_with(self, image: str, env: Mapping[str, Value], folder: str | None = None) -> str:
+        """The config hash the service would have with ``image``, ``env`` and its relative paths
+        resolving in ``folder`` (default: the stack's project directory)."""
+        where = self.stack.project_folder if folder is None else folder
+        return config_hash(self.service, image, self.stack.project, self.index, env, where)
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ def _shown(inputs: ServiceInputs, key: str, value: Value) -> Value:
 
 def explain_recreate(inputs: ServiceInputs, container: ObservedContainer) -> RecreateExplanation:
     """Why ``container``'s config hash is not the target's: the image, the variables (the hashes
-    tell which), or else the configuration."""
+    tell which), its project directory (it was made when its relative paths resolved in the
+    environment folder), or else the configuration."""
     old_hash = container.config_hash
     if old_hash is None:
         return RecreateExplanation(("container has no config hash label",))
@@ -147,8 +151,22 @@ def explain_recreate(inputs: ServiceInputs, container: ObservedContainer) -> Rec
             variables_after={k: _shown(inputs, k, inputs.env[k]) for k in changed if k in inputs.env},
         )
     image_reasons = (_image_change(inputs, old_image),) if old_image is not None else ()
+    if _moved_project_dir(inputs, old_hash):
+        paths = ", ".join(inputs.service.host_paths)
+        folder = inputs.stack.project_folder
+        return RecreateExplanation((
+            f"its relative paths ({paths}) now resolve in {folder}/, not the environment folder",
+        ))
     configuration = f"configuration changed (hash {short(old_hash)} -> {short(inputs.target.config_hash)})"
     return RecreateExplanation((*image_reasons, configuration))
+
+
+def _moved_project_dir(inputs: ServiceInputs, old_hash: str) -> bool:
+    """The container was made with the environment folder as project directory (as before the
+    project directory followed the compose file), and nothing else differs."""
+    if inputs.stack.project_folder == "." or not inputs.service.host_paths:
+        return False
+    return inputs.hash_with(inputs.target.image, inputs.env, folder=".") == old_hash
 
 
 def _action(
@@ -234,13 +252,12 @@ def plan_service(inputs: ServiceInputs, containers: Sequence[ObservedContainer])
 
 def _noted(decision: ServiceAction | Unchanged, lookalikes: Sequence[ObservedContainer]) -> ServiceAction | Unchanged:
     """Containers that carry the service's labels but were not made by Compose are never acted on
-    or waited for; the decision says they were seen."""
-    if not lookalikes:
+    or waited for; an action on the service says they were seen (each is also listed as unchanged,
+    by :func:`reconciler.planner.leftovers.plan_lookalikes`)."""
+    if not lookalikes or isinstance(decision, Unchanged):
         return decision
     names = ", ".join(sorted(c.name for c in lookalikes))
     note = f"; {len(lookalikes)} look-alike container(s) not made by Compose left alone ({names})"
-    if isinstance(decision, Unchanged):
-        return Unchanged(decision.address, decision.reason + note)
     return replace(decision, reason=decision.reason + note)
 
 

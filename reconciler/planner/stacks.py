@@ -5,7 +5,8 @@ For each host a stack runs on (in the stack's rollout order), one
 host's engine (:mod:`.images`), duplicate networks to remove, the networks
 and volumes that are missing, leftover and extra containers to remove
 (:mod:`.leftovers`), a decision per service in dependency order
-(:mod:`.services`), then orphans to remove; and the Compose project
+(:mod:`.services`), then orphans to remove; look-alike containers (not made
+by Compose) are listed as unchanged, left alone; and the Compose project
 (override document, interpolation values) the executor hands to Compose.
 A stack whose image does not resolve or which needs a parameter without a
 value is a Problem, and so is a host that could not be observed, with the
@@ -35,6 +36,7 @@ from reconciler.planner.leftovers import (
     is_leftover,
     plan_duplicate_networks,
     plan_extras,
+    plan_lookalikes,
     plan_orphans,
     plan_recreate_leftovers,
 )
@@ -227,7 +229,14 @@ def _plan_host(stack: StackSpec, ctx: StackContext, host: str, view: HostView, d
         *decisions.actions,
         *orphans.actions,
     )
-    unchanged = (*pulls.unchanged, *resources.unchanged, *leftovers.unchanged, *decisions.unchanged, *orphans.unchanged)
+    unchanged = (
+        *pulls.unchanged,
+        *resources.unchanged,
+        *leftovers.unchanged,
+        *decisions.unchanged,
+        *plan_lookalikes(host, stack, lookalikes),
+        *orphans.unchanged,
+    )
     creates = any(isinstance(a, ServiceAction) and not isinstance(a, RemoveService) for a in decisions.actions)
     return HostPlan(
         host,

@@ -4,7 +4,8 @@ What each service of a stack should run (:class:`ServiceTarget`): the image
 pinned by digest and the config hash label, sha256 of the canonical JSON of
 the raw compose definition, the pinned image, the project and the values of
 the parameters (and host variables) the service interpolates or gets
-injected. The hash is the only place secret values are revealed, and only
+injected, and where its relative host paths resolve when that is not the
+environment folder. The hash is the only place secret values are revealed, and only
 into a sha256. No I/O.
 """
 
@@ -148,20 +149,32 @@ def compose_image(service: ServiceSpec) -> str:
 
 
 def config_hash(
-    service: ServiceSpec, image: str, project: str, index: ParameterIndex, env: Mapping[str, Value]
+    service: ServiceSpec,
+    image: str,
+    project: str,
+    index: ParameterIndex,
+    env: Mapping[str, Value],
+    folder: str = ".",
 ) -> str:
     """sha256 hex of the canonical JSON of what makes the service's container.
 
     {definition, image, project, variables: interpolated names the env
-    provides, environment: keys of environmentFrom sets}, values revealed.
+    provides, environment: keys of environmentFrom sets}, values revealed;
+    plus ``project_dir``, the stack's project directory relative to the
+    environment folder (``folder``), when the service names relative host
+    paths and that directory is not the environment folder itself (so the
+    hashes of stacks whose compose file sits in the environment folder are
+    what they always were).
     """
-    document = {
+    document: dict[str, object] = {
         "definition": _definition(service),
         "image": image,
         "project": project,
         "variables": {name: reveal(env[name]) for name in service.variables if name in env},
         "environment": {key: reveal(env[key]) for key in injected_keys(service, index) if key in env},
     }
+    if service.host_paths and folder != ".":
+        document["project_dir"] = folder
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -189,7 +202,9 @@ def targets(
     for service in stack.services:
         ref = service.image
         image = ref.pinned(digests[ref.name]) if ref is not None else compose_image(service)
-        out[service.name] = ServiceTarget(image, config_hash(service, image, stack.project, index, env))
+        out[service.name] = ServiceTarget(
+            image, config_hash(service, image, stack.project, index, env, stack.project_folder)
+        )
     return out
 
 

@@ -33,6 +33,7 @@ from reconciler.core.model import (
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, RegistrySection, environment_hosts
 from reconciler.spec.loader import LoadedEnvironment
+from reconciler.spec.stack_paths import host_paths, project_directory, project_folder
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
@@ -174,13 +175,16 @@ def _stack(
                 environment_from=_dedupe(settings.environment_from) if settings is not None else (),
                 depends_on=service.depends_on,
                 healthcheck=service.healthcheck,
+                host_paths=host_paths(service.raw),
             )
         )
+    project_dir = project_directory(loaded.env_dir, stack.spec)
     return StackSpec(
         name=name,
         project=stack.spec.project or f"{loaded.name}-{name}",
         compose_file=compose.path,
-        project_dir=loaded.env_dir,
+        project_dir=project_dir,
+        project_folder=project_folder(loaded.env_dir, project_dir),
         services=tuple(services),
         parameter_sets=_dedupe(stack.spec.parameter_sets),
         networks=compose.networks,

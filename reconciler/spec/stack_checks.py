@@ -3,9 +3,10 @@
 Once the documents are read (:class:`~reconciler.spec.checks.Declared`), each check here
 returns its issues, all stacks in name order: compose project names are unique, the hosts a
 stack names are the Environment's, its compose file exists and is valid and has the services
-the stack configures, ``services.*.image`` names an Images entry, the ParameterSets it uses
-exist and a variable comes from one of them only, their keys are environment variable names,
-and a host's variables do not clash with them. :func:`stack_issues` runs them all, in the
+the stack configures, its ``projectDirectory`` is a folder (:mod:`.stack_paths`),
+``services.*.image`` names an Images entry, the ParameterSets it uses exist and a variable
+comes from one of them only, their keys are environment variable names, and a host's
+variables do not clash with them. :func:`stack_issues` runs them all, in the
 order their messages are listed. Compose files are read once each by :func:`read_compose_files`.
 """
 
@@ -22,6 +23,7 @@ from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, ComposeStackSection, ParameterSet, environment_hosts
 from reconciler.spec.folder import Parsed
 from reconciler.spec.source import Loc, SourceDoc, display_path
+from reconciler.spec.stack_paths import project_directory_issues
 
 #: A stack's compose file as read: its model, why it is invalid, or None when there is no such file.
 ComposeRead = ComposeModel | SpecError | None
@@ -33,6 +35,7 @@ def stack_issues(found: Declared, composed: Mapping[Path, ComposeRead]) -> list[
         *project_name_issues(found),
         *host_list_issues(found),
         *compose_file_issues(found, composed),
+        *project_directory_issues(found),
         *image_reference_issues(found),
         *parameter_set_reference_issues(found),
         *variable_name_issues(found),

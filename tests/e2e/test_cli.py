@@ -12,11 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import docker
 import pytest
 from planschema import assert_valid
 
 from e2e.conftest import Env, EnvFactory
-from reconciler.core.model import MASK
+from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, MASK
 
 pytestmark = pytest.mark.world
 
@@ -152,3 +153,39 @@ def test_two_writers_the_second_waits_or_refuses_naming_the_holder(make_env: Env
     waited = run(env, "apply", "--auto-approve", "--lock-timeout", "30s")
     assert waited.returncode == 0, waited.stderr
     assert set(env.ids()) == {"mysql", "redis", "backend", "frontend"}
+
+
+def test_plan_verbose_names_a_lookalike_container_and_leaves_it_alone(
+    make_env: EnvFactory, docker_api: docker.APIClient
+) -> None:
+    env = make_env("dev")
+    assert run(env, "apply", "--auto-approve").returncode == 0
+    before = env.ids()
+    # the project's and a service's Compose labels, set by hand: Compose did not make this container
+    name = f"{env.copy.project}-redis-by-hand"
+    labels = {COMPOSE_PROJECT: env.copy.project, COMPOSE_SERVICE: "redis"}
+    made = docker_api.create_container(image=env.containers()["redis"]["Image"], name=name, labels=labels)
+    docker_api.start(made["Id"])
+    address = f"container:default/popcon/{name}"
+    why = (
+        f"container {name} on default carries project {env.copy.project}'s labels (service redis) "
+        "but was not made by Compose: left alone"
+    )
+
+    text = run(env, "plan", "--verbose", "--detailed-exitcode")
+    assert text.returncode == 0, text.stdout + text.stderr  # nothing to do
+    assert f"    = {address}  # {why}" in text.stdout.splitlines()
+
+    doc = json.loads(run(env, "plan", "--format", "json").stdout)
+    assert_valid(doc)
+    assert {"address": address, "reason": why} in doc["unchanged"]
+    assert doc["resource_changes"] == []
+
+    markdown = run(env, "plan", "--format", "markdown").stdout
+    assert f"| `{address}` | {why} |" in markdown
+
+    applied = run(env, "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert docker_api.inspect_container(made["Id"])["State"]["Running"]  # left alone
+    found = docker_api.containers(all=True, filters={"label": f"{COMPOSE_PROJECT}={env.copy.project}"})
+    assert {str(c["Labels"][COMPOSE_SERVICE]): c["Id"] for c in found if c["Id"] != made["Id"]} == before

@@ -8,14 +8,15 @@ Shorthands keep the cases readable: digests are written as short tokens
 
 desired: ``sets: {name: {path, prune, parameters: {KEY: value | {type, value,
 external}}}}``, ``images: {name: {repository, tag | digest}}``, ``stacks:
-{name: {project?, parameter_sets, networks, volumes, prune, services: {name:
-{image | compose_image, variables, environment_from, depends_on: {svc:
+{name: {project?, project_folder?, parameter_sets, networks, volumes, prune, services: {name:
+{image | compose_image, variables, environment_from, host_paths, depends_on: {svc:
 condition}}}}}``.
 observed: ``parameters: {full name: {value, type, owner | tags}}`` (no
 owner/tags key: tags not read; ``owner: null``: read, none), ``registry:
 {repository:tag: token}``, ``local: [repository@token]``, ``containers: [{stack?,
 service, id?, project?, state, health, owner (default ours, null = no label),
-hash (target | stale | as-observed | old-image | as-observed-old-image | null),
+hash (target | stale | as-observed | old-image | as-observed-old-image | env-folder
+(made with the environment folder as project directory) | null),
 image (target | repository@token | plain), oneoff, lookalike (no Compose labels but project and
 service), name}]``, ``networks`` /
 ``volumes``: ``{stack or project: [keys]}``.
@@ -142,6 +143,7 @@ def _service(name: str, body: Mapping[str, Any], images: Mapping[str, ImageSpec]
         environment_from=tuple(body.get("environment_from") or ()),
         depends_on=tuple(Dependency(str(dep), cond) for dep, cond in depends.items()),
         healthcheck=bool(body.get("healthcheck", False)),
+        host_paths=tuple(body.get("host_paths") or ()),
     )
 
 
@@ -166,6 +168,7 @@ def desired_state(data: Mapping[str, Any]) -> DesiredState:
                 volumes=tuple(body.get("volumes") or ()),
                 prune_services=bool(body.get("prune", True)),
                 hosts=tuple(str(h) for h in body.get("hosts") or [host_names[0]]),
+                project_folder=str(body.get("project_folder", ".")),
             )
         )
     return DesiredState(
@@ -253,6 +256,12 @@ def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: Obser
             hash_ = target.config_hash if target else "0" * 64
         elif hash_ == "stale":
             hash_ = "f" * 64
+        elif hash_ == "env-folder" and stack is not None and target is not None:
+            # made when the stack's relative paths resolved in the environment folder
+            service_spec = next(s for s in stack.services if s.name == service)
+            index = ParameterIndex.build(desired)
+            env = environment(stack, index, base, desired.host(name))
+            hash_ = config_hash(service_spec, target.image, stack.project, index, env, ".")
         elif hash_ in ("as-observed", "old-image", "as-observed-old-image") and target is None:
             hash_ = "e" * 64  # no target (image missing): just some other hash
         elif hash_ in ("as-observed", "old-image", "as-observed-old-image"):
@@ -263,7 +272,7 @@ def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: Obser
             index = ParameterIndex.build(desired)
             env = environment(stack, index, base, desired.host(name), as_observed=hash_ != "old-image")
             made_from = image if hash_ != "as-observed" else target.image
-            hash_ = config_hash(service_spec, made_from, stack.project, index, env)
+            hash_ = config_hash(service_spec, made_from, stack.project, index, env, stack.project_folder)
         labels = {COMPOSE_PROJECT: project, COMPOSE_SERVICE: service}
         if not body.get("lookalike"):  # a look-alike only carries the project's and service's labels
             labels[COMPOSE_ONEOFF] = "True" if body.get("oneoff") else "False"

@@ -7,7 +7,13 @@ from typing import Literal
 from pydantic import Field
 
 from reconciler.spec.documents.base import Document, SpecModel
-from reconciler.spec.documents.field_types import ComposeFilePath, ProjectName, Reference, ResourceName
+from reconciler.spec.documents.field_types import (
+    ComposeFilePath,
+    ProjectDirectory,
+    ProjectName,
+    Reference,
+    ResourceName,
+)
 
 
 class StackService(SpecModel):
@@ -26,6 +32,13 @@ class ComposeStackSection(SpecModel):
     compose_file: ComposeFilePath = Field(
         description="The stack's standard compose file, relative to the environment folder. It is "
         "never read as a spec document."
+    )
+    project_directory: ProjectDirectory | None = Field(
+        None,
+        description="Compose's --project-directory, relative to the environment folder: the folder the "
+        "compose file's relative paths (bind-mount sources, env_file, build contexts, extends files) "
+        "resolve against. Default: the compose file's own folder, as Compose does (for composeFile: "
+        "app/compose.yaml, ./data means app/data). '.' is the environment folder.",
     )
     project: ProjectName | None = Field(
         None, description="Compose project name. Default: <environment name>-<stack name>."

@@ -85,12 +85,18 @@ def _check_docker_host(value: str) -> str:
     return value
 
 
-def _check_compose_file(value: str) -> str:
-    if not value:
-        raise invalid("compose_file", "must name the compose file, e.g. docker-compose.yml")
-    if value.startswith("/"):
-        raise invalid("compose_file", f"'{value}' must be relative to the environment folder")
-    return value
+def _relative_path(kind: str, what: str) -> AfterValidator:
+    """A validator of a path relative to the environment folder: not empty (it must name ``what``)
+    and not absolute."""
+
+    def check(value: str) -> str:
+        if not value:
+            raise invalid(kind, f"must name {what}")
+        if value.startswith("/"):
+            raise invalid(kind, f"'{value}' must be relative to the environment folder")
+        return value
+
+    return AfterValidator(check)
 
 
 def _matching(regex: re.Pattern[str], kind: str, says: str, max_length: int | None = None) -> AfterValidator:
@@ -155,7 +161,8 @@ HttpUrl = Annotated[
 ]
 DockerHost = Annotated[str, AfterValidator(_check_docker_host)]
 Ownership = Annotated[str, _matching(OWNERSHIP_RE, "ownership", _OWNERSHIP_RULE), _pattern(OWNERSHIP_RE)]
-ComposeFilePath = Annotated[str, AfterValidator(_check_compose_file)]
+ComposeFilePath = Annotated[str, _relative_path("compose_file", "the compose file, e.g. docker-compose.yml")]
+ProjectDirectory = Annotated[str, _relative_path("project_directory", "a folder, e.g. '.' for the environment folder")]
 EntryName = Annotated[str, _matching(ENTRY_NAME_RE, "entry_name", _ENTRY_NAME_RULE), _pattern(ENTRY_NAME_RE)]
 Reference = Annotated[str, AfterValidator(_check_non_empty)]
 ProjectName = Annotated[str, _matching(PROJECT_RE, "project", _PROJECT_RULE), _pattern(PROJECT_RE)]
