@@ -209,6 +209,19 @@ def test_validate_the_examples(capsys: pytest.CaptureFixture[str], monkeypatch: 
         (["--registry", "mirror:5000/popcon"], "--registry 'mirror:5000/popcon': give HOST[:PORT]"),
         (["--registry", "mirror:99999"], "--registry 'mirror:99999': give HOST[:PORT]"),
         (["--registry", "http://"], "or http://HOST[:PORT] (plain HTTP)"),
+        (["--registry", "http://[1:2:3]:5000"], "--registry 'http://[1:2:3]:5000': give HOST[:PORT]"),
+        # malformed URLs urllib refuses (once a traceback from deep inside a client)
+        (["--aws-endpoint-url", "http://[::1"],
+         "--aws-endpoint-url 'http://[::1': not a valid URL: its host is not a valid address (an IPv6 address"),
+        (["--aws-endpoint-url", "http://[zz]:4566"], "'http://[zz]:4566': not a valid URL: its host"),
+        (["--aws-endpoint-url", "http://127.0.0.1:99999"], "not a valid URL: its port must be a number from 1"),
+        (["--aws-endpoint-url", "http://h:abc"], "--aws-endpoint-url 'http://h:abc': not a valid URL: its port"),
+        (["--aws-endpoint-url", "http://:4566"], "'http://:4566': not a valid URL: it names no host"),
+        (["--docker-host", "tcp://[::1"], "--docker-host 'tcp://[::1': not a valid URL: its host is not a valid"),
+        (["--docker-host", "default=tcp://h:abc"], "--docker-host 'default=tcp://h:abc': not a valid URL: its port"),
+        (["--docker-host", "ssh://u@[::1"], "--docker-host 'ssh://u@[::1': not a valid URL"),
+        (["--docker-engine", "tcp://[::1"], "--docker-engine 'tcp://[::1': not a valid URL: its host"),
+        (["--docker-engine", "tcp://127.0.0.1:70000"], "--docker-engine 'tcp://127.0.0.1:70000': not a valid URL"),
     ],
 )
 def test_bad_overrides_exit_1_before_any_call(
@@ -236,3 +249,13 @@ def test_too_few_docker_engines_exit_1_before_any_call(
     assert code == 1 and "Traceback" not in err
     assert "environment prod has 2 hosts (web-1, web-2) but 1 Docker engine given (--docker-engine)" in err
     assert listener.requests == []
+
+
+def test_a_malformed_file_url_as_repository_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["run", "--repo", "file://[x", "--path", "environments/dev", "--once",
+                     "--state-dir", str(tmp_path)])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "repository file://[x: a file:// URL names a folder" in err

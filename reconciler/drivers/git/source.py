@@ -59,7 +59,13 @@ class Revision:
 def local_path(url: str) -> Path | None:
     """The directory of a local repository (a path or a ``file://`` URL); None for a remote URL."""
     if url.startswith("file://"):
-        return Path(unquote(urlparse(url).path))
+        try:
+            path = urlparse(url).path
+        except ValueError:  # an unclosed '[' in the host part
+            path = ""
+        if not path:
+            raise PermanentError(f"repository {mask_url(url)}", "a file:// URL names a folder: file:///srv/gitops")
+        return Path(unquote(path))
     if "://" in url or ":" in url.split("/", 1)[0]:  # scheme://... or scp-like host:path
         return None
     return Path(url).expanduser().absolute()
