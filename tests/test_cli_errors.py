@@ -259,3 +259,25 @@ def test_a_malformed_file_url_as_repository_is_a_clear_error(
     _, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert "repository file://[x: a file:// URL names a folder" in err
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "status", "history", "suspend"])
+def test_an_environment_folder_that_is_a_symlink_loop_is_named(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ln -s loop loop``: the folder is reported like the folder's files are, never a traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    argv = [command, "loop"] + ([] if command == "validate" else ["--state-dir", str(tmp_path / "state")])
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert "loop: is a symlink that leads nowhere (dangling, or a loop)" in err
+
+
+def test_a_repository_that_is_a_symlink_loop_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    code = cli.main(["run", "--repo", str(tmp_path / "loop"), "--once", "--state-dir", str(tmp_path / "state")])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert f"repository {tmp_path / 'loop'}: is a symlink that leads nowhere (a loop)" in err

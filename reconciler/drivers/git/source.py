@@ -71,6 +71,13 @@ def local_path(url: str) -> Path | None:
     return Path(url).expanduser().absolute()
 
 
+def _resolved(path: Path, url: str) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: RuntimeError up to Python 3.12, OSError since
+        raise PermanentError(f"repository {mask_url(url)}", "is a symlink that leads nowhere (a loop)") from None
+
+
 def normalise_path(path: str, *, resource: str) -> str:
     """``path`` inside a commit as ``a/b`` (``""`` for the root); refuses absolute and ``..`` paths."""
     parts = [p for p in PurePosixPath(path.strip()).parts if p not in ("", ".")]
@@ -95,7 +102,7 @@ class GitSource:
         self.branch = branch
         self.timeout = timeout
         self.local = local_path(url)
-        self.remote = str(self.local.resolve()) if self.local and not url.startswith("file://") else url
+        self.remote = _resolved(self.local, url) if self.local and not url.startswith("file://") else url
         digest = hashlib.sha256(self.remote.encode()).hexdigest()[:24]
         self.mirror = cache_dir / f"{digest}.git"
         self.resource = f"git repository {mask_url(url)} (branch {branch})"
