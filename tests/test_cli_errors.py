@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from brokenengine import BrokenEngine
 
 from reconciler import cli
 from reconciler.sandbox.lifecycle import SandboxInfo
@@ -142,6 +143,37 @@ def test_unreachable_docker_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     _, err = capsys.readouterr()
     assert code == 1
     assert "cannot connect to the Docker engine" in err and "Traceback" not in err
+
+
+def test_a_closed_docker_port_is_cannot_connect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = _dev_copy(tmp_path)
+    url = f"tcp://127.0.0.1:{closed_port()}"
+    code = cli.main(["plan", str(env), "--docker-host", url, "--state-dir", str(tmp_path / "state")])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert f"host default: cannot connect to the Docker engine: is dockerd running? (at {url})" in err
+
+
+@pytest.mark.world
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_an_engine_answering_500_says_it_answered_not_cannot_connect(
+    command: str, tmp_path: Path, sandbox: SandboxInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Docker engine that is reachable but answers HTTP 500 (its JSON message): the user reads the
+    status and the engine's message, naming the host and endpoint; "cannot connect" would send them
+    looking for a stopped dockerd."""
+    env = _dev_copy(tmp_path)
+    with BrokenEngine(500, "devmapper: thin pool full") as engine:
+        argv = [command, str(env), "--sandbox", "--docker-host", engine.url, "--state-dir", str(tmp_path / "state")]
+        code = cli.main(argv + (["--auto-approve"] if command == "apply" else []))
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err + out
+    assert "cannot connect" not in err + out
+    assert (
+        f"host default: the Docker engine answered with an error: devmapper: thin pool full (HTTP 500) "
+        f"(at {engine.url})"
+    ) in err + out
+    assert engine.requests and all(r == "GET /version" for r in engine.requests)
 
 
 @pytest.mark.world
