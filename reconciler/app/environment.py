@@ -59,12 +59,12 @@ def _check_with_compose(desired: DesiredState, state_dir: Path | None = None) ->
     return ""
 
 
-def validate(env_dir: Path) -> str:
-    """Load and validate (Compose checks the compose files offline); no AWS or Docker call.
-    Raises SpecError."""
+def validate(env_dir: Path, state_dir: Path | None = None) -> str:
+    """Load and validate (Compose checks the compose files offline, the checks that passed cached
+    in ``state_dir``, default :func:`default_state_dir`); no AWS or Docker call. Raises SpecError."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, lambda _name: "(unchecked)")
-    note = _check_with_compose(desired, default_state_dir())
+    note = _check_with_compose(desired, state_dir or default_state_dir())
     n_params = len(desired.parameters)
     n_services = sum(len(s.services) for s in desired.stacks)
     hosts = ", ".join(h.name for h in desired.hosts)
