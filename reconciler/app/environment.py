@@ -158,9 +158,11 @@ class EnvironmentContext:
         self, command: str, timeout: float, on_wait: Callable[[str], None] = lambda _: None
     ) -> AbstractContextManager[Heartbeat]:
         """The environment's exclusive lease (held by apply for the whole run, renewed by a
-        heartbeat): a loop, another apply or a rollback never act at the same time."""
+        heartbeat): a loop, another apply or a rollback never act at the same time. A holder of this
+        machine that is gone (killed) is taken over at once; ``on_wait`` is told so, in one line."""
         from reconciler.drivers.state import this_process
         from reconciler.drivers.state.heartbeat import holding
+        from reconciler.state import takeover_line
 
         def waiting(holder: Lease) -> None:
             on_wait(
@@ -174,6 +176,7 @@ class EnvironmentContext:
             LEASE_TTL,
             wait=timeout,
             on_wait=waiting,
+            on_takeover=lambda previous: on_wait(takeover_line(previous)),
         )
 
     def record_apply(self, lease: Lease, outcome: Outcome, started: float, command: str) -> None:
