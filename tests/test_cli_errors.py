@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from brokenengine import BrokenEngine
 
 from reconciler import cli
 from reconciler.sandbox.lifecycle import SandboxInfo
@@ -144,6 +145,37 @@ def test_unreachable_docker_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     assert "cannot connect to the Docker engine" in err and "Traceback" not in err
 
 
+def test_a_closed_docker_port_is_cannot_connect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = _dev_copy(tmp_path)
+    url = f"tcp://127.0.0.1:{closed_port()}"
+    code = cli.main(["plan", str(env), "--docker-host", url, "--state-dir", str(tmp_path / "state")])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert f"host default: cannot connect to the Docker engine: is dockerd running? (at {url})" in err
+
+
+@pytest.mark.world
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_an_engine_answering_500_says_it_answered_not_cannot_connect(
+    command: str, tmp_path: Path, sandbox: SandboxInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Docker engine that is reachable but answers HTTP 500 (its JSON message): the user reads the
+    status and the engine's message, naming the host and endpoint; "cannot connect" would send them
+    looking for a stopped dockerd."""
+    env = _dev_copy(tmp_path)
+    with BrokenEngine(500, "devmapper: thin pool full") as engine:
+        argv = [command, str(env), "--sandbox", "--docker-host", engine.url, "--state-dir", str(tmp_path / "state")]
+        code = cli.main(argv + (["--auto-approve"] if command == "apply" else []))
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err + out
+    assert "cannot connect" not in err + out
+    assert (
+        f"host default: the Docker engine answered with an error: devmapper: thin pool full (HTTP 500) "
+        f"(at {engine.url})"
+    ) in err + out
+    assert engine.requests and all(r == "GET /version" for r in engine.requests)
+
+
 @pytest.mark.world
 def test_unreachable_aws_is_a_clear_error_and_nothing_runs(
     tmp_path: Path, sandbox: SandboxInfo, capsys: pytest.CaptureFixture[str]
@@ -209,6 +241,19 @@ def test_validate_the_examples(capsys: pytest.CaptureFixture[str], monkeypatch: 
         (["--registry", "mirror:5000/popcon"], "--registry 'mirror:5000/popcon': give HOST[:PORT]"),
         (["--registry", "mirror:99999"], "--registry 'mirror:99999': give HOST[:PORT]"),
         (["--registry", "http://"], "or http://HOST[:PORT] (plain HTTP)"),
+        (["--registry", "http://[1:2:3]:5000"], "--registry 'http://[1:2:3]:5000': give HOST[:PORT]"),
+        # malformed URLs urllib refuses (once a traceback from deep inside a client)
+        (["--aws-endpoint-url", "http://[::1"],
+         "--aws-endpoint-url 'http://[::1': not a valid URL: its host is not a valid address (an IPv6 address"),
+        (["--aws-endpoint-url", "http://[zz]:4566"], "'http://[zz]:4566': not a valid URL: its host"),
+        (["--aws-endpoint-url", "http://127.0.0.1:99999"], "not a valid URL: its port must be a number from 1"),
+        (["--aws-endpoint-url", "http://h:abc"], "--aws-endpoint-url 'http://h:abc': not a valid URL: its port"),
+        (["--aws-endpoint-url", "http://:4566"], "'http://:4566': not a valid URL: it names no host"),
+        (["--docker-host", "tcp://[::1"], "--docker-host 'tcp://[::1': not a valid URL: its host is not a valid"),
+        (["--docker-host", "default=tcp://h:abc"], "--docker-host 'default=tcp://h:abc': not a valid URL: its port"),
+        (["--docker-host", "ssh://u@[::1"], "--docker-host 'ssh://u@[::1': not a valid URL"),
+        (["--docker-engine", "tcp://[::1"], "--docker-engine 'tcp://[::1': not a valid URL: its host"),
+        (["--docker-engine", "tcp://127.0.0.1:70000"], "--docker-engine 'tcp://127.0.0.1:70000': not a valid URL"),
     ],
 )
 def test_bad_overrides_exit_1_before_any_call(
@@ -236,3 +281,35 @@ def test_too_few_docker_engines_exit_1_before_any_call(
     assert code == 1 and "Traceback" not in err
     assert "environment prod has 2 hosts (web-1, web-2) but 1 Docker engine given (--docker-engine)" in err
     assert listener.requests == []
+
+
+def test_a_malformed_file_url_as_repository_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["run", "--repo", "file://[x", "--path", "environments/dev", "--once",
+                     "--state-dir", str(tmp_path)])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "repository file://[x: a file:// URL names a folder" in err
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "status", "history", "suspend"])
+def test_an_environment_folder_that_is_a_symlink_loop_is_named(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ln -s loop loop``: the folder is reported like the folder's files are, never a traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    argv = [command, "loop"] + ([] if command == "validate" else ["--state-dir", str(tmp_path / "state")])
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert "loop: is a symlink that leads nowhere (dangling, or a loop)" in err
+
+
+def test_a_repository_that_is_a_symlink_loop_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    code = cli.main(["run", "--repo", str(tmp_path / "loop"), "--once", "--state-dir", str(tmp_path / "state")])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert f"repository {tmp_path / 'loop'}: is a symlink that leads nowhere (a loop)" in err

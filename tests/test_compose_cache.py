@@ -3,8 +3,10 @@ tick), and its cache holds no secret. Real Compose v2, real files."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,27 @@ def test_a_refused_file_is_refused_every_time(env_dir: Path, tmp_path: Path) -> 
         with pytest.raises(SpecError, match="Compose refuses this file"):
             check_compose_files(desired(env_dir), lambda: runner, CheckCache(tmp_path / "c.json"))
         assert counting.configs == expected
+
+
+def _validate(argv: list[str], home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``reconciler validate`` in a fresh interpreter, HOME at ``home``, no state dir in the environment."""
+    base = {k: v for k, v in os.environ.items() if k not in ("XDG_STATE_HOME", "RECONCILER_STATE_DIR")}
+    code = "import sys; from reconciler.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, "validate", *argv], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, env={**base, "HOME": str(home), **env})  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["--state-dir", "RECONCILER_STATE_DIR"])
+def test_validate_caches_its_checks_in_the_state_dir(how: str, env_dir: Path, tmp_path: Path) -> None:
+    """``validate --state-dir`` (or RECONCILER_STATE_DIR) keeps the cache of the Compose checks there,
+    as the other commands do, and writes nothing under ~/.local/state."""
+    home, state = tmp_path / "home", tmp_path / "state"
+    home.mkdir()
+    if how == "--state-dir":
+        done = _validate([str(env_dir), "--state-dir", str(state)], home)
+    else:
+        done = _validate([str(env_dir)], home, RECONCILER_STATE_DIR=str(state))
+    assert done.returncode == 0, done.stderr
+    assert "valid — environment dev" in done.stdout
+    assert (state / "compose-checks.json").is_file()
+    assert not (home / ".local").exists()

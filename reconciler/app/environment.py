@@ -59,12 +59,12 @@ def _check_with_compose(desired: DesiredState, state_dir: Path | None = None) ->
     return ""
 
 
-def validate(env_dir: Path) -> str:
-    """Load and validate (Compose checks the compose files offline); no AWS or Docker call.
-    Raises SpecError."""
+def validate(env_dir: Path, state_dir: Path | None = None) -> str:
+    """Load and validate (Compose checks the compose files offline, the checks that passed cached
+    in ``state_dir``, default :func:`default_state_dir`); no AWS or Docker call. Raises SpecError."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, lambda _name: "(unchecked)")
-    note = _check_with_compose(desired, default_state_dir())
+    note = _check_with_compose(desired, state_dir or default_state_dir())
     n_params = len(desired.parameters)
     n_services = sum(len(s.services) for s in desired.stacks)
     hosts = ", ".join(h.name for h in desired.hosts)
@@ -158,9 +158,11 @@ class EnvironmentContext:
         self, command: str, timeout: float, on_wait: Callable[[str], None] = lambda _: None
     ) -> AbstractContextManager[Heartbeat]:
         """The environment's exclusive lease (held by apply for the whole run, renewed by a
-        heartbeat): a loop, another apply or a rollback never act at the same time."""
+        heartbeat): a loop, another apply or a rollback never act at the same time. A holder of this
+        machine that is gone (killed) is taken over at once; ``on_wait`` is told so, in one line."""
         from reconciler.drivers.state import this_process
         from reconciler.drivers.state.heartbeat import holding
+        from reconciler.state import takeover_line
 
         def waiting(holder: Lease) -> None:
             on_wait(
@@ -174,6 +176,7 @@ class EnvironmentContext:
             LEASE_TTL,
             wait=timeout,
             on_wait=waiting,
+            on_takeover=lambda previous: on_wait(takeover_line(previous)),
         )
 
     def record_apply(self, lease: Lease, outcome: Outcome, started: float, command: str) -> None:

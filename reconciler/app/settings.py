@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredState, HostSpec, StateStoreSpec
+from reconciler.core.urls import url_problem
 from reconciler.spec.desired import RegistrySettings
 
 SQLITE_STORE = StateStoreSpec()
@@ -81,23 +82,42 @@ def _registry(value: str) -> tuple[str, bool] | None:
     return host, match["scheme"] == "http"
 
 
+def _malformed(flag: str, value: str, url: str) -> None:
+    """Refuse ``value`` (given as ``flag``) when ``url`` cannot be connected to."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise ReconcilerError(f"{flag} {value!r}: not a valid URL: {problem}")
+
+
+def _check_docker_url(flag: str, value: str, url: str) -> None:
+    if not url.startswith("unix://"):  # a socket path has no host to check
+        _malformed(flag, value, url)
+
+
 def check_overrides(overrides: Overrides) -> None:
     """Overrides are validated like spec fields (a flag is no back door for a bad address)."""
     url = overrides.aws_endpoint_url
-    if url is not None and (not url.startswith(("http://", "https://")) or len(url) <= len("https://")):
-        raise ReconcilerError(f"--aws-endpoint-url {url!r}: must be an http:// or https:// URL")
+    if url is not None:
+        if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+            raise ReconcilerError(f"--aws-endpoint-url {url!r}: must be an http:// or https:// URL")
+        _malformed("--aws-endpoint-url", url, url)
     for item in overrides.docker_hosts:
         name, sep, rest = item.partition("=")
-        if not _is_docker_url(rest if sep and "://" not in name else item):
+        engine = rest if sep and "://" not in name else item
+        if not _is_docker_url(engine):
             raise ReconcilerError(
                 f"--docker-host {item!r}: give URL or HOST=URL, the URL one of unix://, tcp://, ssh://"
             )
+        _check_docker_url("--docker-host", item, engine)
     for item in overrides.docker_engines:
         if not _is_docker_url(item):
             raise ReconcilerError(f"--docker-engine {item!r}: give a URL, one of unix://, tcp://, ssh://")
-    if overrides.registry is not None and _registry(overrides.registry) is None:
+        _check_docker_url("--docker-engine", item, item)
+    registry = overrides.registry
+    given = _registry(registry) if registry is not None else None
+    if registry is not None and (given is None or url_problem(f"https://{given[0]}") is not None):
         raise ReconcilerError(
-            f"--registry {overrides.registry!r}: give HOST[:PORT] or https://HOST[:PORT] (TLS), "
+            f"--registry {registry!r}: give HOST[:PORT] or https://HOST[:PORT] (TLS), "
             "or http://HOST[:PORT] (plain HTTP)"
         )
 

@@ -79,10 +79,19 @@ def parser() -> argparse.ArgumentParser:
             help="pull every image from this OCI registry instead of the specs' registries (a mirror, a "
             "local registry): HOST[:PORT] or https://HOST[:PORT] (TLS), http://HOST[:PORT] (plain HTTP)",
         )
-        c.add_argument("--state-dir", type=Path, default=None, help="private working folder (default: XDG state)")
+        state_dir_opt(c)
         c.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
 
-    env_cmd("validate", "check the environment's specs without touching AWS or Docker")
+    def state_dir_opt(c: argparse.ArgumentParser) -> None:
+        c.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="private working folder (default: RECONCILER_STATE_DIR, else $XDG_STATE_HOME/reconciler)",
+        )
+
+    validate = env_cmd("validate", "check the environment's specs without touching AWS or Docker")
+    state_dir_opt(validate)  # the cache of the Compose checks that passed
 
     plan = env_cmd("plan", "show what apply would change (read-only)")
     world_opts(plan)

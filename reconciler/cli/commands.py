@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, err: Err, color: bool) -> int:
     if args.command == "validate":
         from reconciler.render.style import clean
 
-        write(clean(app.validate(args.env_dir)))
+        write(clean(app.validate(args.env_dir, args.state_dir)))
         return EXIT_OK
     if args.command in _GITOPS:
         return _gitops(args, err, on_event)

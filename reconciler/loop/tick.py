@@ -35,7 +35,7 @@ from reconciler.loop.decide import Mode, describe
 from reconciler.loop.locked import LockedTick, TickInputs
 from reconciler.loop.outcome import Started, TickOutcome, invalid_spec_entry, summary
 from reconciler.loop.ports import OpenStore, OpenWorld, Source
-from reconciler.state import LeaseHeld, LeaseLost, Result, Revision, StateStore, Trigger
+from reconciler.state import LeaseHeld, LeaseLost, Result, Revision, StateStore, Trigger, takeover_line
 from reconciler.state.lease import LEASE_TTL
 
 if TYPE_CHECKING:
@@ -134,11 +134,13 @@ class Ticker:
                           clock=self.clock)  # fmt: skip
 
     def _hold(self, store: StateStore, environment: str) -> AbstractContextManager[Heartbeat]:
-        """The environment's lease for one tick (refused at once when someone holds it)."""
+        """The environment's lease for one tick (refused at once when someone holds it; taken over at
+        once, saying so, when its holder is a process of this machine that is gone)."""
         from reconciler.drivers.state import this_process
         from reconciler.drivers.state.heartbeat import holding
 
-        return holding(store, environment, this_process(self.owner_command), self.options.lease_ttl)
+        return holding(store, environment, this_process(self.owner_command), self.options.lease_ttl,
+                       on_takeover=lambda previous: self.say(takeover_line(previous)))  # fmt: skip
 
     def _broken_head(self, head: Revision, exc: ReconcilerError, started: Started) -> TickOutcome:
         """The head commit's specs do not load: a permanent failure of that revision, recorded in

@@ -29,9 +29,11 @@ from pydantic import ValidationError
 from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.spec.documents import API_VERSION, KINDS, Document, describe_value
 from reconciler.spec.model_errors import validation_issues
-from reconciler.spec.source import SourceDoc, display_path, read_yaml
+from reconciler.spec.source import SourceDoc, display_path, read_yaml, real_path
 
 _COMPOSE_KEYS = frozenset({"services", "networks", "volumes", "configs", "secrets", "include", "name"})
+
+LEADS_NOWHERE = "is a symlink that leads nowhere (dangling, or a loop)"
 
 #: A YAML file of the folder as parsed, or why it could not be.
 Parsed = tuple[SourceDoc, ...] | SpecError
@@ -82,7 +84,7 @@ def read_folder(env_dir: Path, cwd: Path | None) -> FolderRead:
     files, listing_issues = _spec_candidates(env_dir, cwd)
     parsed = {path: _parse(path, cwd) for path in files}
     compose_files = _compose_refs(env_dir, [docs for docs in parsed.values() if not isinstance(docs, SpecError)])
-    readings = [r for path in files for r in _read_file(parsed[path], path.resolve() in compose_files)]
+    readings = [r for path in files for r in _read_file(parsed[path], real_path(path) in compose_files)]
     return FolderRead(
         documents=tuple(r.document for r in readings if r.document is not None),
         issues=(*listing_issues, *(issue for r in readings for issue in r.issues)),
@@ -90,7 +92,7 @@ def read_folder(env_dir: Path, cwd: Path | None) -> FolderRead:
         invalid=frozenset(name for r in readings for name in r.invalid),
         invalid_entries=frozenset(entry for r in readings for entry in r.invalid_entries),
         incomplete=any(r.incomplete for r in readings),
-        parsed={path.resolve(): docs for path, docs in parsed.items()},
+        parsed={real_path(path): docs for path, docs in parsed.items()},
     )
 
 
@@ -118,7 +120,7 @@ def _not_a_file(path: Path) -> str | None:
     if is_file:
         return None
     if path.is_symlink() and not exists:
-        return "is a symlink that leads nowhere (dangling, or a loop)"
+        return LEADS_NOWHERE
     return "is not a file; spec files are read from the folder itself"
 
 
@@ -138,7 +140,7 @@ def _compose_refs(env_dir: Path, parsed: Iterable[tuple[SourceDoc, ...]]) -> set
             if isinstance(data, dict) and data.get("kind") == "ComposeStack":
                 spec = data.get("spec")
                 if isinstance(spec, dict) and isinstance(spec.get("composeFile"), str):
-                    refs.add((env_dir / spec["composeFile"]).resolve())
+                    refs.add(real_path(env_dir / spec["composeFile"]))
     return refs
 
 

@@ -34,8 +34,8 @@ from reconciler.spec.checks import (
 )
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ComposeStack, Environment, ImageEntry, Images, ParameterSet
-from reconciler.spec.folder import read_folder
-from reconciler.spec.source import SourceDoc, display_path, format_loc
+from reconciler.spec.folder import LEADS_NOWHERE, read_folder
+from reconciler.spec.source import SourceDoc, display_path, format_loc, real_path
 from reconciler.spec.stack_checks import read_compose_files, stack_compose_models, stack_issues
 
 
@@ -79,9 +79,10 @@ def load_environment(env_dir: Path, *, cwd: Path | None = None) -> LoadedEnviron
     """Read and validate every spec document of ``env_dir``. Raises SpecError listing all problems.
 
     ``cwd`` is the directory messages name files relative to (default: the working directory)."""
-    root = env_dir.resolve()
+    root = real_path(env_dir)
     if not root.is_dir():
-        raise SpecError([SpecIssue(display_path(env_dir, cwd), None, "", "not a directory")])
+        problem = LEADS_NOWHERE if env_dir.is_symlink() and not env_dir.exists() else "not a directory"
+        raise SpecError([SpecIssue(display_path(env_dir, cwd), None, "", problem)])
     folder = read_folder(root, cwd)
     by_kind = first_by_name(folder.documents)
     environment = the_environment(folder.documents)

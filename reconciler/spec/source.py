@@ -42,13 +42,23 @@ __all__ = [
     "format_loc",
     "parse_yaml",
     "read_yaml",
+    "real_path",
 ]
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with its symlinks resolved; absolute as written when they cannot be (a symlink loop),
+    so that reading it then fails as a missing file would, with a message instead of a crash."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: RuntimeError up to Python 3.12, OSError since
+        return Path(os.path.abspath(path))
 
 
 def display_path(path: Path, cwd: Path | None = None) -> str:
     """``path`` relative to ``cwd`` (default: the working directory) when it lies below it."""
-    base = (cwd or Path.cwd()).resolve()
-    absolute = path.resolve() if path.exists() else Path(os.path.abspath(path))
+    base = real_path(cwd or Path.cwd())
+    absolute = real_path(path) if path.exists() else Path(os.path.abspath(path))
     try:
         return str(absolute.relative_to(base))
     except ValueError:

@@ -22,7 +22,7 @@ from reconciler.spec.compose_file import load_compose, parse_compose
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, ComposeStackSection, ParameterSet, environment_hosts
 from reconciler.spec.folder import Parsed
-from reconciler.spec.source import Loc, SourceDoc, display_path
+from reconciler.spec.source import Loc, SourceDoc, display_path, real_path
 from reconciler.spec.stack_paths import project_directory_issues
 
 #: A stack's compose file as read: its model, why it is invalid, or None when there is no such file.
@@ -59,7 +59,7 @@ def stack_compose_models(found: Declared, composed: Mapping[Path, ComposeRead]) 
 
 
 def _compose_path(found: Declared, stack: ComposeStack) -> Path:
-    return (found.env_dir / stack.spec.compose_file).resolve()
+    return real_path(found.env_dir / stack.spec.compose_file)
 
 
 def _read_compose(path: Path, parsed: Parsed | None, display: str) -> ComposeRead:

@@ -17,6 +17,7 @@ from reconciler.state.lease import (
     Sleep,
     acquire,
     iso,
+    takeover_line,
 )
 from reconciler.state.reasons import Reason
 from reconciler.state.status import (
@@ -35,5 +36,5 @@ from reconciler.state.store import StateStore
 __all__ = [
     "Clock", "Condition", "ConditionStatus", "ConditionType", "EnvironmentStatus", "Fenced", "HistoryEntry",
     "Lease", "LeaseGrantor", "LeaseHeld", "LeaseLost", "LeaseOwner", "Reason", "Result", "Revision", "Sleep",
-    "StateStore", "Trigger", "acquire", "iso", "set_condition",
+    "StateStore", "Trigger", "acquire", "iso", "set_condition", "takeover_line",
 ]  # fmt: skip

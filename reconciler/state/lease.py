@@ -7,7 +7,11 @@ environment, so a paused holder that lost its lease is recognised by its stale
 token and its writes are refused (:class:`Fenced`). Times are epoch seconds
 from an injected clock. :func:`acquire` is the one wait-or-refuse loop: every
 store (a :class:`LeaseGrantor`) gives a single attempt, ``try_acquire``; the
-loop itself does no I/O.
+loop itself does no I/O. A holder that is *gone* (a process of this machine
+that no longer exists, as the injected ``gone`` judges it from the owner's host,
+PID and process start time) is replaced at once: a grant conditioned on its
+token, so of two actors replacing it only one wins. Holders on other machines,
+or whose start time is unknown, are waited out by their TTL.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ class LeaseOwner:
     host: str
     pid: int
     command: str  # e.g. "reconciler run environments/dev"
+    # when and where the process started, as its machine tells it (Linux: boot id, PID namespace, PID
+    # and start time in clock ticks, from /proc); with host and pid it tells a holder that is gone from
+    # a live one, even when its PID was reused. None: unknown (another system, or a lease of old code)
+    started: str | None = None
 
     def describe(self) -> str:
         return f"{self.command} (pid {self.pid} on {self.host})"
@@ -96,6 +104,14 @@ class Fenced(LeaseLost):
     """A status or history write with a stale, released or expired lease: refused, nothing written."""
 
 
+def takeover_line(previous: Lease) -> str:
+    """What an actor says when it replaced ``previous``, whose holder is gone."""
+    return (
+        f"took over the lease of environment {previous.environment} from {previous.owner.describe()}: "
+        "that process is gone"
+    )
+
+
 class LeaseGrantor(Protocol):
     """What :func:`acquire` needs of a state store: one attempt at a grant, and the store's clock,
     sleep and poll interval to wait on."""
@@ -104,8 +120,10 @@ class LeaseGrantor(Protocol):
     sleep: Sleep
     poll: float  # seconds between attempts while waiting
 
-    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
-        """One attempt: a new lease (a new, greater token), or :class:`LeaseHeld` naming the holder."""
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float, *, replacing: int | None = None) -> Lease:
+        """One attempt: a new lease (a new, greater token), or :class:`LeaseHeld` naming the holder.
+        ``replacing``: the token of a holder judged gone; a lease with that token is granted over as
+        an expired one is (one conditional write: while that token is still the current one)."""
         ...
 
 
@@ -117,17 +135,24 @@ def acquire(
     *,
     wait: float = 0.0,
     on_wait: Callable[[Lease], None] | None = None,
+    gone: Callable[[LeaseOwner], bool] | None = None,
+    on_takeover: Callable[[Lease], None] | None = None,
 ) -> Lease:
     """A new lease on ``environment`` from ``store``, waiting up to ``wait`` seconds (on the store's
     clock, trying every ``store.poll`` seconds) for the holder; ``on_wait`` is told once who it is.
-    Then the last :class:`LeaseHeld` is raised, saying how long it waited. Pure: all I/O is in
-    ``store.try_acquire``."""
+    Then the last :class:`LeaseHeld` is raised, saying how long it waited. A holder that ``gone``
+    says no longer exists is replaced at once, and ``on_takeover`` is told its lease. Pure: all I/O
+    is in ``store.try_acquire`` and ``gone``."""
     start = store.clock()
     told = False
+    stale: Lease | None = None
     while True:
         try:
-            return store.try_acquire(environment, owner, ttl)
+            lease = store.try_acquire(environment, owner, ttl, replacing=stale.token if stale else None)
         except LeaseHeld as held:
+            if gone is not None and (stale is None or held.holder.token != stale.token) and gone(held.holder.owner):
+                stale = held.holder  # try again at once, replacing it
+                continue
             waited = store.clock() - start
             if waited >= wait:
                 raise LeaseHeld(held.holder, waited if wait > 0 else 0.0) from None
@@ -135,3 +160,7 @@ def acquire(
                 on_wait(held.holder)
             told = True
             store.sleep(max(0.0, min(store.poll, wait - waited)))
+        else:
+            if stale is not None and lease.token == stale.token + 1 and on_takeover is not None:
+                on_takeover(stale)  # granted right after the gone holder's lease
+            return lease

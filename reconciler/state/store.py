@@ -8,6 +8,11 @@ Guarantees every implementation keeps (``tests/state`` is their shared contract)
 * **Exclusive lease with fencing.** At most one unexpired lease per
   environment. Every grant carries a token strictly greater than any granted
   before for that environment (across release, expiry and takeover too).
+* **Takeover of a holder that is gone.** ``try_acquire(..., replacing=T)`` grants
+  also while the current lease, expired or not, has token ``T`` (its holder was
+  judged gone: :func:`~reconciler.state.lease.acquire`), with a new, greater
+  token, in one conditional write on ``T``: of several actors replacing the same
+  holder exactly one wins, the others are refused naming the winner.
 * **Fenced writes.** ``write_status`` and ``append_history`` succeed only while
   ``lease.token`` is the environment's current token, the lease is not released
   and, by the store's clock, not expired; otherwise they raise

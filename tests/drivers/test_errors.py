@@ -19,6 +19,7 @@ import docker.errors
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from brokenengine import BrokenEngine
 
 from drivers.worldkit import PushedImage, aws, uid
 from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
@@ -138,7 +139,8 @@ def test_docker_api_errors_by_status(status: int, kind: type[WorldError]) -> Non
     exc = docker.errors.APIError("boom", response=response, explanation="it broke")
     err = api_error_to_world(exc, "container abc", endpoint="unix:///x.sock")
     assert type(err) is kind
-    assert str(err) == f"container abc: it broke (HTTP {status}) (at unix:///x.sock)"
+    answered = "the Docker engine answered with an error: " if status >= 500 else ""
+    assert str(err) == f"container abc: {answered}it broke (HTTP {status}) (at unix:///x.sock)"
 
 
 def fake_run(returncode: int, stderr: str) -> Any:
@@ -229,6 +231,45 @@ def test_missing_or_dead_docker_socket_is_temporary(tmp_path: Path) -> None:
 
 
 @pytest.mark.world
+@pytest.mark.parametrize("status", [500, 503])
+def test_an_engine_answering_5xx_is_temporary_and_says_it_answered(status: int) -> None:
+    """A real HTTP server answering the Docker API with an error: a connection was made, so it is
+    no "cannot connect"; the status and the engine's message are named, with the endpoint."""
+    with BrokenEngine(status, "the engine broke:\n  disk full") as engine:
+        with pytest.raises(TemporaryError) as info:
+            connect(engine.url, timeout=5)
+        assert engine.requests == ["GET /version"]
+    assert str(info.value) == (
+        f"docker {engine.url}: the Docker engine answered with an error: the engine broke: disk full (HTTP {status})"
+    )
+    assert info.value.endpoint == engine.url
+
+
+def test_an_engine_failing_after_the_version_is_temporary_and_says_it_answered() -> None:
+    with BrokenEngine(500, "listing failed", version="1.41") as engine:
+        api = connect(engine.url, timeout=5)
+        try:
+            with pytest.raises(TemporaryError) as info:
+                observe_docker(api)
+        finally:
+            api.close()
+    assert "the Docker engine answered with an error: listing failed (HTTP 500)" in str(info.value)
+    assert "cannot connect" not in str(info.value) and info.value.endpoint.endswith(engine.url[len("tcp://") :])
+
+
+def test_something_else_answering_is_permanent_and_no_engine() -> None:
+    with BrokenEngine(200, "hello", version=None) as engine, pytest.raises(PermanentError) as info:
+        connect(engine.url, timeout=5)
+    assert str(info.value).startswith(f"docker {engine.url}: answered, but not as a Docker engine: ")
+
+
+def test_a_closed_tcp_port_is_cannot_connect() -> None:
+    url = f"tcp://127.0.0.1:{closed_port()}"
+    with pytest.raises(TemporaryError) as info:
+        connect(url, timeout=5)
+    assert str(info.value) == f"docker {url}: cannot connect to the Docker engine: is dockerd running?"
+
+
 def test_docker_4xx_is_permanent(docker_api: docker.APIClient) -> None:
     with pytest.raises(PermanentError) as info, translate_docker_errors(docker_api, "network nope"):
         docker_api.inspect_network(f"nope-{uid()}")

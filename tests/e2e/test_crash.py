@@ -1,7 +1,8 @@
 """Crash safety: `reconciler apply` killed (the whole process group, SIGKILL: what a cancelled
 CI job or a lost machine does) at each step of a first deploy and of a tag bump. The next apply
-converges, a plan then finds nothing to do, and nothing is left behind: no container under
-Compose's temporary name, no duplicate network, no file holding a secret, no lock."""
+converges at once (the dead apply's lease is taken over, not waited out), a plan then finds
+nothing to do, and nothing is left behind: no container under Compose's temporary name, no
+duplicate network, no file holding a secret, no lock."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from e2e.test_cli import run
 pytestmark = pytest.mark.world
 
 
-def apply_until(env: Env, marker: str, *, after: float = 0.0) -> str:
+def apply_until(env: Env, marker: str, *, after: float = 0.0) -> int:
     """Start `reconciler apply`, kill its process group once ``marker`` shows on stderr (plus
-    ``after`` seconds); return what it printed. Fails if the run ends before the marker."""
+    ``after`` seconds); return its PID. Fails if the run ends before the marker."""
     argv = [sys.executable, "-m", "reconciler.cli", "apply", str(env.root), "--sandbox",
             "--state-dir", str(env.state_dir), "--auto-approve"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -44,14 +45,20 @@ def apply_until(env: Env, marker: str, *, after: float = 0.0) -> str:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         proc.stderr.close()
-    return "".join(seen)
+    return proc.pid
 
 
-def assert_clean_after_recovery(env: Env) -> None:
-    # the killed apply's lease expires (15 s TTL, no heartbeat any more); the next apply waits for it
-    again = run(env, "apply", "--auto-approve", "--lock-timeout", "40s")
+def assert_clean_after_recovery(env: Env, killed: int) -> None:
+    # the killed apply still holds the lease (15 s TTL), but it ran on this machine and its process
+    # is gone: the next apply takes the lease over at once (no --lock-timeout: a live holder would
+    # make it refuse) and says so; unless the killed one had done everything (Compose finished the
+    # recreate it started): then there is nothing to apply and no lease to take
+    again = run(env, "apply", "--auto-approve")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Traceback" not in again.stderr
+    took_over = f"took over the lease of environment dev from reconciler apply {env.root} (pid {killed} on "
+    if "No changes." not in again.stdout:
+        assert took_over in again.stderr and "): that process is gone" in again.stderr, again.stderr
     settled = run(env, "plan", "--detailed-exitcode")
     assert settled.returncode == 0, settled.stdout + settled.stderr
     project = {"label": f"com.docker.compose.project={env.copy.project}"}
@@ -82,8 +89,8 @@ def test_killed_during_a_first_deploy_the_next_apply_converges(
     make_env: EnvFactory, marker: str, after: float
 ) -> None:
     env = make_env("dev")
-    apply_until(env, marker, after=after)
-    assert_clean_after_recovery(env)
+    killed = apply_until(env, marker, after=after)
+    assert_clean_after_recovery(env, killed)
 
 
 @pytest.mark.parametrize("after", [0.0, 0.4], ids=["at-once", "mid-recreate"])
@@ -91,5 +98,5 @@ def test_killed_during_a_tag_bump_the_next_apply_converges(make_env: EnvFactory,
     env = make_env("dev")
     assert run(env, "apply", "--auto-approve").returncode == 0
     env.copy.edit("Images", None, lambda spec: spec["images"]["backend"].__setitem__("tag", "2.1.0"))
-    apply_until(env, "popcon/backend: recreating with docker compose", after=after)
-    assert_clean_after_recovery(env)
+    killed = apply_until(env, "popcon/backend: recreating with docker compose", after=after)
+    assert_clean_after_recovery(env, killed)

@@ -7,10 +7,13 @@ without sleeping; a "second process" is a second store on the same storage.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from reconciler.drivers.state import holder_gone, this_process
 from reconciler.state import (
     Condition,
     ConditionStatus,
@@ -28,7 +31,7 @@ from reconciler.state import (
     acquire,
     iso,
 )
-from state.kit import Backend, FakeClock
+from state.kit import Backend, FakeClock, gone_owner, restarted
 
 LOOP = LeaseOwner("machine-a", 4242, "reconciler run environments/dev")
 APPLY = LeaseOwner("machine-b", 777, "reconciler apply environments/dev")
@@ -94,6 +97,67 @@ def test_a_waiter_gets_the_lease_when_the_holder_releases(backend: Backend, cloc
     waiter = backend.open(clock, sleep)
     second = acquire(waiter, env, APPLY, TTL, wait=60.0)
     assert second.token == first.token + 1 and clock.now < first.expires_at
+
+
+# ---------------------------------------------------------------- a holder of this machine that is gone
+
+
+def test_a_holder_whose_process_is_gone_is_taken_over_at_once(backend: Backend, clock: FakeClock, env: str) -> None:
+    """kill -9 of an apply: its lease is taken over without waiting for the TTL, with a greater token,
+    and the taker is told whose lease it was; the dead holder's lease is fenced."""
+    dead = gone_owner("reconciler apply environments/dev")
+    old = acquire(backend.store(clock), env, dead, TTL)
+    assert backend.store(clock).holder(env) == old  # the start time is stored with the owner
+    me, told = this_process("reconciler apply environments/dev"), []
+    new = acquire(backend.store(clock), env, me, TTL, gone=holder_gone, on_takeover=told.append)
+    assert new.owner == me and new.token > old.token and told == [old]
+    assert clock.slept == [] and new.expires_at == clock.now + TTL  # at once
+    store = backend.store(clock)
+    assert store.holder(env) == new
+    with pytest.raises(LeaseLost):
+        store.renew(old)
+    with pytest.raises(Fenced):
+        store.write_status(old, EnvironmentStatus(env, last_error="from the dead"))
+    assert store.release(old) is False and store.holder(env) == new
+
+
+def test_a_live_pid_that_started_at_another_time_is_gone(backend: Backend, clock: FakeClock, env: str) -> None:
+    """The holder's PID now belongs to another process (this one): the PID was reused, the holder is gone."""
+    reused = restarted(this_process("reconciler run environments/dev"))
+    old = acquire(backend.store(clock), env, reused, TTL)
+    told: list[Lease] = []
+    new = acquire(backend.store(clock), env, APPLY, TTL, gone=holder_gone, on_takeover=told.append)
+    assert new.token == old.token + 1 and told == [old]
+
+
+def test_a_live_holder_and_holders_it_cannot_judge_wait_for_their_ttl(
+    backend: Backend, clock: FakeClock, env: str
+) -> None:
+    dead = gone_owner("reconciler apply environments/dev")
+    for n, holder in enumerate((
+        this_process("reconciler run environments/dev"),  # alive: this very process
+        replace(dead, host="machine-elsewhere"),  # another machine: its PIDs mean nothing here
+        replace(dead, started=None),  # written by code that did not record the start time
+    )):  # fmt: skip
+        name = f"{env}-{n}"
+        old = acquire(backend.store(clock), name, holder, TTL)
+        told: list[Lease] = []
+        with pytest.raises(LeaseHeld) as info:
+            acquire(backend.store(clock), name, APPLY, TTL, gone=holder_gone, on_takeover=told.append)
+        assert info.value.holder == old and told == []
+    clock.advance(TTL)
+    assert acquire(backend.store(clock), name, APPLY, TTL, gone=holder_gone).token == old.token + 1
+
+
+def test_of_two_actors_replacing_a_gone_holder_exactly_one_wins(backend: Backend, clock: FakeClock, env: str) -> None:
+    """The takeover is a write conditioned on the gone holder's token: the second is refused."""
+    old = acquire(backend.store(clock), env, gone_owner("reconciler apply environments/dev"), TTL)
+    first, second = backend.store(clock), backend.store(clock)
+    won = first.try_acquire(env, LOOP, TTL, replacing=old.token)
+    with pytest.raises(LeaseHeld) as info:
+        second.try_acquire(env, APPLY, TTL, replacing=old.token)
+    assert won.token == old.token + 1 and info.value.holder == won
+    assert second.holder(env) == won and first.renew(won).token == won.token
 
 
 # ---------------------------------------------------------------- tokens
@@ -360,29 +424,50 @@ def test_writes_name_the_leased_environment(backend: Backend, clock: FakeClock, 
 # ---------------------------------------------------------------- contention
 
 
+def contend(
+    backend: Backend, env: str, owner: Callable[[int], LeaseOwner], n: int = 6, **options: Any
+) -> tuple[list[Lease], list[LeaseHeld]]:
+    """``n`` threads, a store each (real clock), call ``acquire`` at once: (the leases won, the refusals)."""
+    stores = [backend.store() for _ in range(n)]
+    barrier = threading.Barrier(n)
+    won: list[Lease] = []
+    refused: list[LeaseHeld] = []
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            won.append(acquire(stores[i], env, owner(i), TTL, **options))
+        except LeaseHeld as e:
+            refused.append(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return won, refused
+
+
 def test_exactly_one_of_many_concurrent_acquirers_wins(backend: Backend, env: str) -> None:
     if backend.name == "dynamodb":
         # DynamoDB serializes conditional writes to one item; moto's server (5.2.5) answers each
         # request in its own thread without doing so: two concurrent conditional UpdateItems both
         # succeed there (seen: two winners with token 1). Nothing a client can do about it.
         pytest.skip("moto does not serialize concurrent conditional writes to one item")
-    n = 6
-    stores = [backend.store() for _ in range(n)]  # real clock, a client each
-    barrier = threading.Barrier(n)
-    won: list[Lease] = []
-    refused: list[LeaseHeld] = []
-
-    def contend(i: int) -> None:
-        barrier.wait()
-        try:
-            won.append(acquire(stores[i], env, LeaseOwner("machine", i, f"contender {i}"), TTL))
-        except LeaseHeld as e:
-            refused.append(e)
-
-    threads = [threading.Thread(target=contend, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert len(won) == 1 and len(refused) == n - 1
+    won, refused = contend(backend, env, lambda i: LeaseOwner("machine", i, f"contender {i}"))
+    assert len(won) == 1 and len(refused) == 5
     assert all(e.holder == won[0] for e in refused)
+
+
+def test_exactly_one_of_many_concurrent_takers_of_a_gone_holder_wins(backend: Backend, env: str) -> None:
+    if backend.name == "dynamodb":
+        pytest.skip("moto does not serialize concurrent conditional writes to one item (see above)")
+    old = acquire(backend.store(), env, gone_owner("reconciler apply environments/dev"), TTL)
+    told: list[Lease] = []
+
+    def owner(i: int) -> LeaseOwner:  # a start time recorded for another PID: never judged gone
+        return replace(this_process(f"contender {i}"), pid=10_000_000 + i)
+
+    won, refused = contend(backend, env, owner, gone=holder_gone, on_takeover=told.append)
+    assert len(won) == 1 and len(refused) == 5 and told == [old]
+    assert won[0].token == old.token + 1 and all(e.holder == won[0] for e in refused)

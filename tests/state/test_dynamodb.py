@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 
 import boto3
 import pytest
 
 from reconciler.core.errors import PermanentError, TemporaryError
+from reconciler.drivers.state import holder_gone, this_process
 from reconciler.drivers.state.dynamodb import DynamoStateStore
 from reconciler.drivers.state.dynamodb import dynamodb_client as make_client
 from reconciler.sandbox import seed
 from reconciler.sandbox.lifecycle import SandboxInfo
-from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseOwner, Result, Trigger, acquire
+from reconciler.state import EnvironmentStatus, HistoryEntry, LeaseHeld, LeaseOwner, Result, Trigger, acquire
 from state.conftest import dynamodb_client
 
 pytestmark = pytest.mark.world
@@ -69,6 +71,33 @@ def test_the_item_layout(sandbox: SandboxInfo, dynamo_table: str) -> None:
     assert store.release(lease)
     item = client.get_item(TableName=dynamo_table, Key=key, ConsistentRead=True)["Item"]  # type: ignore[attr-defined]
     assert "host" not in item and item["token"] == {"N": str(lease.token)}  # release keeps the token
+
+
+def test_a_lease_item_of_older_code_is_read_and_the_start_time_is_an_optional_attribute(
+    sandbox: SandboxInfo, dynamo_table: str
+) -> None:
+    """Older code wrote no ``started``: its lease is read (never judged gone), and what this code
+    writes only adds the attribute, which a release removes with the owner."""
+    client = dynamodb_client(sandbox)
+    store = DynamoStateStore(client, dynamo_table)  # type: ignore[arg-type]
+    env = f"env-{uuid.uuid4().hex[:10]}"
+    key = {"pk": {"S": env}, "sk": {"S": "environment"}}
+    old_item = {"token": {"N": "3"}, "host": {"S": socket.gethostname()}, "pid": {"N": "1"},
+                "command": {"S": "old apply"}, "expires_at": {"N": repr(time.time() + 60)}, "ttl": {"N": "60"},
+                "acquired_at": {"N": repr(time.time())}}  # fmt: skip
+    client.put_item(TableName=dynamo_table, Item=key | old_item)  # type: ignore[attr-defined]
+    held = store.holder(env)
+    assert held is not None and held.token == 3 and held.owner.started is None
+    with pytest.raises(LeaseHeld):
+        acquire(store, env, this_process("reconciler apply"), 60.0, gone=holder_gone)
+    assert store.release(held)
+    me = this_process("reconciler apply")
+    lease = acquire(store, env, me, 60.0)
+    item = client.get_item(TableName=dynamo_table, Key=key, ConsistentRead=True)["Item"]  # type: ignore[attr-defined]
+    assert item["started"] == {"S": me.started} and item["token"] == {"N": "4"}
+    assert store.release(lease)
+    item = client.get_item(TableName=dynamo_table, Key=key, ConsistentRead=True)["Item"]  # type: ignore[attr-defined]
+    assert "started" not in item and "host" not in item
 
 
 def test_a_missing_table_is_a_permanent_error_naming_it(sandbox: SandboxInfo) -> None:

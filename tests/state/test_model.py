@@ -25,6 +25,7 @@ from reconciler.state import (
     Trigger,
     acquire,
     set_condition,
+    takeover_line,
 )
 from reconciler.state.codec import entry_from_json, entry_to_json, status_from_json, status_to_json
 from state.kit import FakeClock
@@ -128,8 +129,13 @@ class Grantor:
         self.poll = poll
         self.tries = 0
 
-    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
+        self.replacing: list[int | None] = []
+
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float, *, replacing: int | None = None) -> Lease:
         self.tries += 1
+        self.replacing.append(replacing)
+        if replacing == LEASE.token:  # the store grants over the holder judged gone
+            return replace(LEASE, owner=owner, token=LEASE.token + 1)
         answer = self.answers.pop(0) if self.answers else None
         if answer is None:
             raise LeaseHeld(LEASE)
@@ -155,3 +161,30 @@ def test_acquire_never_sleeps_past_the_deadline() -> None:
     with pytest.raises(LeaseHeld) as info:
         acquire(store, "prod", OWNER, 30.0, wait=5)
     assert store.clock.slept == [2, 2, 1] and info.value.waited == 5
+
+
+def test_a_holder_judged_gone_is_replaced_at_once_and_told() -> None:
+    store = Grantor([])
+    judged: list[LeaseOwner] = []
+    told: list[Lease] = []
+
+    def gone(owner: LeaseOwner) -> bool:
+        judged.append(owner)
+        return True
+
+    me = LeaseOwner("web-1", 100, "reconciler apply environments/prod")
+    lease = acquire(store, "prod", me, 30.0, gone=gone, on_takeover=told.append)
+    assert (lease.owner, lease.token) == (me, LEASE.token + 1)
+    assert store.replacing == [None, LEASE.token]  # the second attempt names the token it replaces
+    assert judged == [OWNER] and told == [LEASE] and store.clock.slept == []  # no wait
+    assert takeover_line(LEASE) == (
+        "took over the lease of environment prod from reconciler run environments/prod (pid 99 on web-1): "
+        "that process is gone"
+    )
+
+
+def test_a_live_holder_is_waited_for_as_before() -> None:
+    store = Grantor([None, LEASE], poll=2)
+    told: list[Lease] = []
+    assert acquire(store, "prod", OWNER, 30.0, wait=10, gone=lambda _: False, on_takeover=told.append) == LEASE
+    assert store.replacing == [None, None] and told == [] and store.clock.slept == [2]

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.errors import TemporaryError
+from reconciler.drivers.state import holder_gone, this_process
 from reconciler.drivers.state.sqlite import SqliteStateStore
 from reconciler.state import EnvironmentStatus, LeaseHeld, LeaseOwner, acquire
+from state.kit import gone_owner
 
 ME = LeaseOwner("test-host", os.getpid(), "pytest")
 
@@ -169,3 +171,52 @@ def test_a_busy_database_is_a_temporary_error_naming_the_file(db: Path) -> None:
         blocker.execute("ROLLBACK")
         blocker.close()
     assert acquire(store, "dev", ME, 30.0).token == 1
+
+
+# The schema and the grant of the code before process start times were recorded: a file it made is
+# opened by this code, and it keeps reading and writing a file this code made.
+OLD_SCHEMA = """
+CREATE TABLE environments (environment TEXT PRIMARY KEY, token INTEGER NOT NULL DEFAULT 0,
+    host TEXT, pid INTEGER, command TEXT, expires_at REAL NOT NULL DEFAULT 0,
+    acquired_at REAL NOT NULL DEFAULT 0, ttl REAL NOT NULL DEFAULT 0, status TEXT,
+    suspended INTEGER NOT NULL DEFAULT 0, pin TEXT);
+CREATE TABLE history (seq INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT NOT NULL,
+    token INTEGER NOT NULL, entry TEXT NOT NULL);
+"""
+OLD_GRANT = (
+    "INSERT INTO environments (environment, token, host, pid, command, expires_at, ttl, acquired_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET"
+    " token = excluded.token, host = excluded.host, pid = excluded.pid, command = excluded.command,"
+    " expires_at = excluded.expires_at, ttl = excluded.ttl, acquired_at = excluded.acquired_at"
+)
+OLD_READ = "SELECT token, host, pid, command, expires_at, ttl, acquired_at FROM environments WHERE environment = ?"
+
+
+def test_a_file_of_older_code_is_read_and_stays_readable_by_it(db: Path) -> None:
+    db.parent.mkdir(mode=0o700, parents=True)
+    old = sqlite3.connect(db, isolation_level=None)
+    try:
+        old.executescript(OLD_SCHEMA)
+        old.execute(OLD_GRANT, ("dev", 3, "test-host", os.getpid(), "old apply", time.time() + 30, 30.0, time.time()))
+    finally:
+        old.close()
+    store = SqliteStateStore(db)  # gets the new column
+    held = store.holder("dev")
+    assert held is not None and held.token == 3 and held.owner.started is None  # no start time: never judged gone
+    with pytest.raises(LeaseHeld):
+        acquire(store, "dev", this_process("reconciler apply"), 30.0, gone=holder_gone)
+    store.release(held)
+    dead = gone_owner("reconciler apply environments/dev")
+    lease = acquire(store, "dev", dead, 30.0)
+    assert store.holder("dev") == lease and lease.owner.started == dead.started
+    old = sqlite3.connect(db, isolation_level=None)
+    try:
+        assert old.execute(OLD_READ, ("dev",)).fetchone()[:4] == (4, dead.host, dead.pid, dead.command)
+        # older code grants over the expired lease, leaving the start time of the gone holder behind
+        old.execute(OLD_GRANT, ("dev", 5, "test-host", os.getpid(), "old apply", time.time() + 30, 30.0, time.time()))
+    finally:
+        old.close()
+    live = store.holder("dev")
+    assert live is not None and live.owner.pid == os.getpid() and live.owner.started == dead.started
+    with pytest.raises(LeaseHeld):  # the start time is of another PID: the live older holder is not taken over
+        acquire(store, "dev", this_process("reconciler apply"), 30.0, gone=holder_gone)

@@ -62,7 +62,10 @@ def is_loopback(url: str | None) -> bool:
     """``url`` names this machine (localhost, 127.0.0.0/8, ::1)."""
     if not url:
         return False
-    host = urlparse(url).hostname or ""
+    try:
+        host = urlparse(url).hostname or ""
+    except ValueError:  # not a URL (an unclosed IPv6 bracket...): no machine at all, this one least
+        return False
     if host == "localhost":
         return True
     try:

@@ -4,8 +4,10 @@
 ``tcp://`` with TLS, ``ssh://``); the drivers receive it as an argument.
 :func:`translate_docker_errors` turns the SDK's and requests' failures into
 :class:`~reconciler.core.errors.TemporaryError` (engine unreachable, timed out,
-HTTP 5xx) or :class:`~reconciler.core.errors.PermanentError` (HTTP 4xx),
-naming the engine's socket/URL (:func:`describe_host`), with secrets masked.
+HTTP 5xx: "answered with an error", its status and message) or
+:class:`~reconciler.core.errors.PermanentError` (HTTP 4xx), naming the engine's
+socket/URL (:func:`describe_host`), with secrets masked; "cannot connect" only when
+no connection was made (also when :func:`connect` asks the engine its API version).
 :class:`DockerCallCounter` counts API calls through requests' response hook.
 """
 
@@ -26,11 +28,14 @@ import docker.errors
 import docker.tls
 import requests
 
-from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError
+from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 from reconciler.core.secrets import redact
 from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
 
-UNREACHABLE = "cannot connect to the Docker engine: is dockerd running?"
+UNREACHABLE = "cannot connect to the Docker engine: is dockerd running?"  # no connection was made
+NO_ANSWER = "the Docker engine did not answer in time"
+ANSWERED_WITH_ERROR = "the Docker engine answered with an error: "  # an HTTP 5xx, its status and message follow
+MAX_EXPLANATION = 300  # characters of an engine's (or a proxy's HTML) explanation kept in a message
 
 
 def connect(
@@ -66,8 +71,23 @@ def connect(
             )
         env = docker.from_env(version="auto", timeout=timeout)
         return env.api
-    except docker.errors.DockerException:
-        raise TemporaryError(f"docker {where}", UNREACHABLE, endpoint=where) from None
+    except docker.errors.DockerException as exc:
+        raise _connect_failure(exc, where) from None
+
+
+def _connect_failure(exc: docker.errors.DockerException, where: str) -> WorldError:
+    """Why asking the engine its API version failed: it answered with an error (an HTTP status
+    and its message), or answered but not as a Docker engine, or did not answer in time; only
+    when no connection was made at all is it "cannot connect"."""
+    cause = exc.__cause__
+    engine = f"docker {where}"
+    if isinstance(cause, docker.errors.APIError):
+        return api_error_to_world(cause, engine, endpoint=where)
+    if isinstance(cause, KeyError):  # answered 200 without an ApiVersion: something else listens there
+        return PermanentError(engine, f"answered, but not as a Docker engine: {one_line(str(exc))}", endpoint=where)
+    if isinstance(cause, requests.Timeout) and not isinstance(cause, requests.ConnectionError):
+        return TemporaryError(engine, NO_ANSWER, endpoint=where)
+    return TemporaryError(engine, UNREACHABLE, endpoint=where)
 
 
 def describe_host(api: Any) -> str:
@@ -79,19 +99,28 @@ def describe_host(api: Any) -> str:
     return str(getattr(api, "base_url", "engine"))
 
 
+def one_line(text: str, limit: int = MAX_EXPLANATION) -> str:
+    """``text`` on one line (whitespace runs as one space), cut at ``limit`` characters. Pure."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def api_error_text(exc: docker.errors.APIError) -> str:
-    """The engine's explanation of a failed call, with its HTTP status. Pure."""
+    """The engine's explanation of a failed call (on one line), with its HTTP status. Pure."""
     explanation = exc.explanation
     text = explanation.decode(errors="replace") if isinstance(explanation, bytes) else str(explanation or exc)
+    text = one_line(text)
     return f"{text} (HTTP {exc.status_code})" if exc.status_code else text
 
 
 def api_error_to_world(
     exc: docker.errors.APIError, resource: str, *, endpoint: str, prefix: str = "", secrets: Collection[str] = ()
 ) -> TemporaryError | PermanentError:
-    """HTTP 5xx (or a text saying unreachable/overloaded) -> Temporary; 4xx -> Permanent. Pure."""
-    message = prefix + redact(api_error_text(exc), secrets)
+    """HTTP 5xx (the engine answered with an error; or a text saying unreachable/overloaded) ->
+    Temporary; 4xx -> Permanent. Pure."""
     status = exc.status_code
+    answered = ANSWERED_WITH_ERROR if status is not None and status >= 500 else ""
+    message = prefix + answered + redact(api_error_text(exc), secrets)
     if (status is not None and (status >= 500 or status == 429)) or (status is None and looks_temporary(message)):
         return TemporaryError(resource, message, endpoint=endpoint)
     return PermanentError(resource, message, endpoint=endpoint)
@@ -109,7 +138,7 @@ def translate_docker_errors(api: Any, resource: str | None = None) -> Iterator[N
     except requests.ConnectionError:
         raise TemporaryError(engine, UNREACHABLE, endpoint=where) from None
     except requests.Timeout:
-        raise TemporaryError(engine, "the Docker engine did not answer in time", endpoint=where) from None
+        raise TemporaryError(engine, NO_ANSWER, endpoint=where) from None
     except docker.errors.APIError as exc:
         raise api_error_to_world(exc, resource or engine, endpoint=where) from None
     except docker.errors.DockerException as exc:

@@ -59,10 +59,23 @@ class Revision:
 def local_path(url: str) -> Path | None:
     """The directory of a local repository (a path or a ``file://`` URL); None for a remote URL."""
     if url.startswith("file://"):
-        return Path(unquote(urlparse(url).path))
+        try:
+            path = urlparse(url).path
+        except ValueError:  # an unclosed '[' in the host part
+            path = ""
+        if not path:
+            raise PermanentError(f"repository {mask_url(url)}", "a file:// URL names a folder: file:///srv/gitops")
+        return Path(unquote(path))
     if "://" in url or ":" in url.split("/", 1)[0]:  # scheme://... or scp-like host:path
         return None
     return Path(url).expanduser().absolute()
+
+
+def _resolved(path: Path, url: str) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: RuntimeError up to Python 3.12, OSError since
+        raise PermanentError(f"repository {mask_url(url)}", "is a symlink that leads nowhere (a loop)") from None
 
 
 def normalise_path(path: str, *, resource: str) -> str:
@@ -89,7 +102,7 @@ class GitSource:
         self.branch = branch
         self.timeout = timeout
         self.local = local_path(url)
-        self.remote = str(self.local.resolve()) if self.local and not url.startswith("file://") else url
+        self.remote = _resolved(self.local, url) if self.local and not url.startswith("file://") else url
         digest = hashlib.sha256(self.remote.encode()).hexdigest()[:24]
         self.mirror = cache_dir / f"{digest}.git"
         self.resource = f"git repository {mask_url(url)} (branch {branch})"

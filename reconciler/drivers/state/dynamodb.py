@@ -10,7 +10,9 @@ sk="history#<seq, 12 digits>")``, so a Query in reverse gives the newest first
 
 Every lease change is one conditional UpdateItem (``ConditionExpression``):
 acquire sets ``token = if_not_exists(token, 0) + 1`` only when nobody holds the
-lease or it expired by the caller's clock; renew and release only when
+lease, it expired by the caller's clock, or its token is the one of a holder
+judged gone (``replacing``: the optional ``started`` attribute says when the
+owner's process started); renew and release only when
 ``token`` is still the caller's and the lease is not released. Fencing: the
 status write is conditioned on ``token = :mine AND expires_at > :now``, and a
 history entry is written in one TransactWriteItems with the increment of
@@ -52,7 +54,7 @@ ENV_SK = "environment"
 HISTORY_PREFIX = "history#"
 REFUSED = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 # Every attribute goes through a placeholder: status, ttl and token are reserved words.
-NAMES = {f"#{n}": n for n in ("token", "host", "pid", "command", "expires_at", "ttl", "acquired_at")} | {
+NAMES = {f"#{n}": n for n in ("token", "host", "pid", "command", "started", "expires_at", "ttl", "acquired_at")} | {
     f"#{n}": n for n in ("status", "suspended", "pin", "seq")
 }
 HELD = "#token = :token AND attribute_exists(#host)"  # the caller's lease is current (maybe expired)
@@ -70,7 +72,8 @@ def _lease(environment: str, item: dict[str, Any] | None) -> Lease | None:
     """The lease in an environment item (expired or not); None when released or never granted."""
     if not item or "host" not in item:
         return None
-    owner = LeaseOwner(item["host"]["S"], int(item["pid"]["N"]), item["command"]["S"])
+    started = item.get("started", {}).get("S")  # optional: leases written by older code have none
+    owner = LeaseOwner(item["host"]["S"], int(item["pid"]["N"]), item["command"]["S"], started)
     num = {k: float(item[k]["N"]) for k in ("expires_at", "ttl", "acquired_at")}
     return Lease(environment, owner, int(item["token"]["N"]), num["expires_at"], num["ttl"], num["acquired_at"])
 
@@ -136,21 +139,30 @@ class DynamoStateStore:
 
     # ---------------------------------------------------------------- lease
 
-    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float, *, replacing: int | None = None) -> Lease:
         for _ in range(3):  # a holder that released between our write and our read: try again
             now = self.clock()
-            ok, item = self._update(
-                environment,
+            values = {":zero": _n(0), ":one": _n(1), ":host": {"S": owner.host}, ":pid": _n(owner.pid)} | {
+                ":command": {"S": owner.command}, ":exp": _n(now + ttl), ":ttl": _n(ttl), ":now": _n(now)
+            }  # fmt: skip
+            condition = "attribute_not_exists(#host) OR #expires_at <= :now"
+            if replacing is not None:  # a holder judged gone: its token, and only it, may be replaced
+                condition += " OR #token = :replacing"
+                values[":replacing"] = _n(replacing)
+            update = (
                 "SET #token = if_not_exists(#token, :zero) + :one, #host = :host, #pid = :pid,"
-                " #command = :command, #expires_at = :exp, #ttl = :ttl, #acquired_at = :now",
-                "attribute_not_exists(#host) OR #expires_at <= :now",
-                {":zero": _n(0), ":one": _n(1), ":host": {"S": owner.host}, ":pid": _n(owner.pid)}
-                | {":command": {"S": owner.command}, ":exp": _n(now + ttl), ":ttl": _n(ttl), ":now": _n(now)},
+                " #command = :command, #expires_at = :exp, #ttl = :ttl, #acquired_at = :now"
             )
+            if owner.started is None:
+                update += " REMOVE #started"
+            else:
+                update += ", #started = :started"
+                values[":started"] = {"S": owner.started}
+            ok, item = self._update(environment, update, condition, values)
             lease = _lease(environment, item if ok else (item or self._item(environment)))
             if ok and lease is not None:
                 return lease
-            if lease is not None and not lease.expired(self.clock()):
+            if lease is not None and not lease.expired(self.clock()) and lease.token != replacing:
                 raise LeaseHeld(lease)
         raise TemporaryError(
             self.resource, f"the lease on {environment} kept changing hands; try again", endpoint=self.endpoint
@@ -170,7 +182,7 @@ class DynamoStateStore:
 
     def release(self, lease: Lease) -> bool:
         ok, _ = self._update(
-            lease.environment, "REMOVE #host, #pid, #command SET #expires_at = :zero", HELD,
+            lease.environment, "REMOVE #host, #pid, #command, #started SET #expires_at = :zero", HELD,
             {":token": _n(lease.token), ":zero": _n(0)},
         )  # fmt: skip
         return ok

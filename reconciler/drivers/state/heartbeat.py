@@ -1,7 +1,8 @@
 """Holding a lease for as long as a run lasts: acquire, renew from a thread, release. Does I/O (a thread).
 
 :func:`holding` acquires an environment's lease (waiting or refusing as
-:func:`~reconciler.state.lease.acquire` does), starts a
+:func:`~reconciler.state.lease.acquire` does, taking over at once the lease of
+a holder of this machine that is gone), starts a
 :class:`Heartbeat` that renews it every ``ttl / 3`` seconds, and releases it
 when the block ends, however it ends (a release of a lease lost meanwhile
 changes nothing). The holder asks :meth:`Heartbeat.check` before each write
@@ -20,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from reconciler.core.errors import WorldError
+from reconciler.drivers.state import holder_gone
 from reconciler.state.lease import Lease, LeaseLost, LeaseOwner, acquire
 from reconciler.state.store import StateStore
 
@@ -107,9 +109,12 @@ def holding(
     on_wait: Callable[[Lease], None] | None = None,
     on_lost: Callable[[LeaseLost], None] | None = None,
     interval: float | None = None,
+    gone: Callable[[LeaseOwner], bool] = holder_gone,
+    on_takeover: Callable[[Lease], None] | None = None,
 ) -> Iterator[Heartbeat]:
-    """Hold ``environment``'s lease while the block runs, renewed by a :class:`Heartbeat`."""
-    lease = acquire(store, environment, owner, ttl, wait=wait, on_wait=on_wait)
+    """Hold ``environment``'s lease while the block runs, renewed by a :class:`Heartbeat`. A holder
+    of this machine that is ``gone`` is taken over at once (``on_takeover`` is told its lease)."""
+    lease = acquire(store, environment, owner, ttl, wait=wait, on_wait=on_wait, gone=gone, on_takeover=on_takeover)
     beat = Heartbeat(store, lease, interval=interval, on_lost=on_lost).start()
     try:
         yield beat

@@ -14,7 +14,9 @@ current?) is atomic across threads and processes. Fencing: the token column
 only grows (``token + 1`` on every grant; release keeps it), and status and
 history writes check, in the same transaction, that the lease's token is
 current, not released and not expired. A holder killed with SIGKILL leaves its
-row behind; it stops counting at ``expires_at``. SQLite's busy/locked errors
+row behind; it stops counting at ``expires_at``, or at once for an actor of the
+same machine that sees the process is gone (the ``started`` column: a grant
+``replacing`` its token). SQLite's busy/locked errors
 become :class:`~reconciler.core.errors.TemporaryError`, others
 :class:`~reconciler.core.errors.PermanentError`, naming the file. No secret values
 are stored: callers hand in messages already redacted.
@@ -42,7 +44,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS environments (
     environment TEXT PRIMARY KEY,
     token INTEGER NOT NULL DEFAULT 0,
-    host TEXT, pid INTEGER, command TEXT,
+    host TEXT, pid INTEGER, command TEXT, started TEXT,
     expires_at REAL NOT NULL DEFAULT 0,
     acquired_at REAL NOT NULL DEFAULT 0,
     ttl REAL NOT NULL DEFAULT 0,
@@ -58,16 +60,31 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_by_environment ON history (environment, seq);
 """
-LEASE_COLUMNS = "token, host, pid, command, expires_at, ttl, acquired_at"
+LEASE_COLUMNS = "token, host, pid, command, expires_at, ttl, acquired_at, started"
+# added after the first release: a file made before it gets the column when opened (code of
+# before it reads and writes the file as ever, ignoring the column)
+ADDED_COLUMNS = {"started": "TEXT"}
 
 
 def _lease(environment: str, row: tuple[object, ...] | None) -> Lease | None:
     """The lease in a row of LEASE_COLUMNS (expired or not), None when released or never granted."""
     if row is None or row[1] is None:
         return None
-    token, host, pid, command, expires_at, ttl, acquired_at = row
-    owner = LeaseOwner(str(host), int(str(pid)), str(command))
+    token, host, pid, command, expires_at, ttl, acquired_at, started = row
+    owner = LeaseOwner(str(host), int(str(pid)), str(command), None if started is None else str(started))
     return Lease(environment, owner, int(str(token)), float(str(expires_at)), float(str(ttl)), float(str(acquired_at)))
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Give a file made by older code the columns added since (another process may do it first)."""
+    have = {str(row[1]) for row in conn.execute("PRAGMA table_info(environments)")}
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE environments ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as e:
+                if "duplicate column" not in str(e):
+                    raise
 
 
 class SqliteStateStore:
@@ -95,6 +112,7 @@ class SqliteStateStore:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
+                _add_columns(conn)
             finally:
                 conn.close()
 
@@ -147,20 +165,22 @@ class SqliteStateStore:
 
     # ---------------------------------------------------------------- lease
 
-    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float) -> Lease:
-        with self._tx() as conn:
+    def try_acquire(self, environment: str, owner: LeaseOwner, ttl: float, *, replacing: int | None = None) -> Lease:
+        with self._tx() as conn:  # BEGIN IMMEDIATE: the check and the grant are one atomic step
             last, current = self._current(conn, environment)
             now = self.clock()
-            if current is not None and not current.expired(now):
+            if current is not None and not current.expired(now) and current.token != replacing:
                 raise LeaseHeld(current)
             lease = Lease(environment, owner, last + 1, now + ttl, ttl, now)
             conn.execute(
-                "INSERT INTO environments (environment, token, host, pid, command, expires_at, ttl, acquired_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET"
+                "INSERT INTO environments (environment, token, host, pid, command, started, expires_at, ttl,"
+                " acquired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET"
                 " token = excluded.token, host = excluded.host, pid = excluded.pid, command = excluded.command,"
-                " expires_at = excluded.expires_at, ttl = excluded.ttl, acquired_at = excluded.acquired_at",
-                (environment, lease.token, owner.host, owner.pid, owner.command, lease.expires_at, ttl, now),
-            )
+                " started = excluded.started, expires_at = excluded.expires_at, ttl = excluded.ttl,"
+                " acquired_at = excluded.acquired_at",
+                (environment, lease.token, owner.host, owner.pid, owner.command, owner.started, lease.expires_at,
+                 ttl, now),
+            )  # fmt: skip
             return lease
 
     def renew(self, lease: Lease) -> Lease:
@@ -178,7 +198,7 @@ class SqliteStateStore:
     def release(self, lease: Lease) -> bool:
         with self._tx() as conn:
             cursor = conn.execute(
-                "UPDATE environments SET host = NULL, pid = NULL, command = NULL, expires_at = 0"
+                "UPDATE environments SET host = NULL, pid = NULL, command = NULL, started = NULL, expires_at = 0"
                 " WHERE environment = ? AND token = ? AND host IS NOT NULL",
                 (lease.environment, lease.token),
             )

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
+from reconciler.core.urls import url_problem
 from reconciler.spec.documents.messages import invalid
 from reconciler.spec.documents.ssm_names import SSM_CHARS_RE, ssm_disallowed, ssm_path_problem
 
@@ -73,16 +74,25 @@ def _check_host(value: str) -> str:
     return value
 
 
+def _check_connectable(kind: str, value: str) -> str:
+    problem = url_problem(value)
+    if problem is not None:
+        raise invalid(kind, f"'{value}' is not a valid URL: {problem}")
+    return value
+
+
 def _check_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise invalid("url", f"'{value}' must be an http:// or https:// URL")
-    return value
+    return _check_connectable("url", value)
 
 
 def _check_docker_host(value: str) -> str:
     if not value.startswith(("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")):
         raise invalid("docker_host", f"'{value}' is not a Docker host (unix://, tcp:// or ssh://)")
-    return value
+    if value.startswith(("unix://", "npipe://")):  # a socket or pipe path has no host to check
+        return value
+    return _check_connectable("docker_host", value)
 
 
 def _relative_path(kind: str, what: str) -> AfterValidator:
