@@ -129,7 +129,7 @@ def test_validate_and_plan_agree_with_compose_on_the_resolved_paths(
 
     runner = ComposeRunner(locate_compose())
     as_validated = runner.config(stack.project, stack.project_dir, [stack.compose_file], environment={})
-    assert resolved(json.loads(as_validated)) == truth
+    assert resolved(json.loads(as_validated.text)) == truth
     assert check_compose_files(state, lambda: runner)  # validate passes
 
     planned = plan(state, observed_state({}, state))

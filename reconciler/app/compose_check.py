@@ -6,14 +6,18 @@ keys, ``extends`` of a missing file, a port like ``127.0.0.1:banana:3000``,
 a missing ``env_file``). Rather than re-implement them, every stack's file
 is handed to ``docker compose config`` (no engine is contacted) with the
 interpolation values it will get on each of its hosts, so what Compose
-would refuse at deploy time is refused at ``validate``. Across stacks, two
-projects publishing the same host port on the same host are refused too.
+would refuse at deploy time is refused at ``validate``; so is a variable
+Compose finds unset (it would substitute an empty string), which only a file
+our reading does not see can hold (an ``extends`` or ``include`` file, an
+``env_file``). Across stacks, two projects publishing the same host port on
+the same host are refused too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,12 @@ if TYPE_CHECKING:
     from reconciler.drivers.compose import ComposeRunner
 
 ANY_ADDRESS = ("", "0.0.0.0", "::")
+#: What an external SecureString holds while checking: its value is read from SSM only when
+#: planning, and it is never empty (SSM stores no empty value).
+EXTERNAL_STAND_IN = "(external)"
+#: Changes when a check that passed before may no longer pass (2: a variable Compose finds unset refuses).
+CHECK_VERSION = b"2\0"
+_UNSET_RE = re.compile(r'The \\?"([A-Za-z_][A-Za-z0-9_]*)\\?" variable is not set')
 
 
 @dataclass(frozen=True)
@@ -60,11 +70,30 @@ def _errors(error: WorldError) -> str:
 
 def _environment(stack: StackSpec, desired: DesiredState, host: HostSpec) -> dict[str, str]:
     """What Compose will interpolate on ``host``: the sets' declared values, then the host's variables.
-    External values are unknown here and left unset (Compose reads them as blank)."""
+    External values are unknown here: they stand as EXTERNAL_STAND_IN (set, not empty, as in SSM)."""
     sets = set(stack.parameter_sets) | {s for svc in stack.services for s in svc.environment_from}
-    env = {p.key: reveal(p.value) for p in desired.parameters if p.set_name in sets and p.value is not None}
+    env = {
+        p.key: EXTERNAL_STAND_IN if p.value is None else reveal(p.value)
+        for p in desired.parameters
+        if p.set_name in sets
+    }
     env.update(host.variables)
     return env
+
+
+def _unset_issue(stack: StackSpec, display: str, names: Collection[str], where: str) -> SpecIssue:
+    """Compose found variables unset that our reading of the compose file did not see (in a file it
+    extends, includes or an ``env_file``): it would substitute empty strings."""
+    listed = ", ".join(names)
+    return SpecIssue(
+        display,
+        None,
+        "",
+        f"Compose finds variable{'s' if len(names) > 1 else ''} {listed} not set{where} (in a file this one "
+        f"extends or includes, or an env_file) and would substitute an empty string: define "
+        f"{'them' if len(names) > 1 else 'it'} in a ParameterSet of stack '{stack.name}' or as a host variable, "
+        "or give a default ${VAR:-...}",
+    )
 
 
 def _published(config: Mapping[str, object], host: str, stack: str) -> Iterable[Published]:
@@ -91,7 +120,7 @@ def check_key(stack: StackSpec, env: Mapping[str, str], secrets: Collection[str]
     relative ``env_file`` and ``extends`` paths resolve), and the interpolation values with
     secret ones left out (no secret goes into the key, so none is on disk). A file naming
     ``extends``, ``env_file`` or ``include`` elsewhere is never cached."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(CHECK_VERSION)
     try:
         text = stack.compose_file.read_bytes()
         folder = sorted(
@@ -170,21 +199,24 @@ def check_compose_files(
     secrets = [p.value.reveal() for p in desired.parameters if isinstance(p.value, Sensitive)]
     compose: list[ComposeRunner | None] = []
 
-    def config(stack: StackSpec, env: Mapping[str, str]) -> object:
+    def config(stack: StackSpec, env: Mapping[str, str]) -> tuple[object, tuple[str, ...]]:
+        """The resolved project, and the variables Compose found unset (a check that found some is
+        not cached)."""
         key = check_key(stack, env, secrets) if cache is not None else ""
         found = cache.get(key) if cache is not None else None
         if found is not None:
-            return found
+            return found, ()
         if not compose:
             compose.append(runner())
         if compose[0] is None:
-            return None
-        text = compose[0].config(stack.project, stack.project_dir, [stack.compose_file], environment=env,
+            return None, ()
+        done = compose[0].config(stack.project, stack.project_dir, [stack.compose_file], environment=env,
                                  secrets=secrets)  # fmt: skip
-        parsed = json.loads(text)
-        if cache is not None:
+        parsed = json.loads(done.text)
+        unset = tuple(dict.fromkeys(m.group(1) for w in done.warnings if (m := _UNSET_RE.search(w))))
+        if cache is not None and not unset:
             cache.add(key, parsed)
-        return parsed
+        return parsed, unset
 
     for stack in desired.stacks:
         display = display_path(stack.compose_file)
@@ -193,11 +225,13 @@ def check_compose_files(
             host = desired.host(host_name) or HostSpec(host_name, None)
             env = _environment(stack, desired, host)
             key = tuple(sorted(env.items()))
+            where = f" with host {host_name}'s values" if len(stack.hosts) > 1 else ""
             if key not in seen:
                 try:
-                    seen[key] = config(stack, env)
+                    seen[key], unset = config(stack, env)
+                    if unset:
+                        issues.append(_unset_issue(stack, display, unset, where))
                 except WorldError as error:
-                    where = f" with host {host_name}'s values" if len(stack.hosts) > 1 else ""
                     issues.append(SpecIssue(display, None, "", f"Compose refuses this file{where}: {_errors(error)}"))
                     seen[key] = None
                 except ValueError:

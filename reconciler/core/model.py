@@ -33,6 +33,23 @@ COMPOSE_VOLUME = "com.docker.compose.volume"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 COMPOSE_CONTAINER_NUMBER = "com.docker.compose.container-number"
 
+# What Compose's process gets from the reconciler's besides a stack's values (its connection
+# settings): a compose file may interpolate these, and Compose sets COMPOSE_PROJECT_NAME itself.
+COMPOSE_PROCESS_ENV = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "XDG_RUNTIME_DIR",
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CONTEXT",
+)
+COMPOSE_SET_BY_COMPOSE = ("COMPOSE_PROJECT_NAME",)
+
 # The name of an environment's only Docker host when its spec names none.
 DEFAULT_HOST = "default"
 

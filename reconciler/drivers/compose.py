@@ -6,9 +6,11 @@ reconciler's override. The stack's interpolation values (secrets included)
 go to Compose in its process environment, never in a file; ``--env-file``
 points at /dev/null so a stray ``.env`` in the project folder is not read.
 Otherwise Compose runs with a *clean* environment (PATH, HOME and the
-DOCKER_* connection settings only): neither the reconciler's own variables
-(e.g. the ``fromEnv`` secrets) nor stray COMPOSE_* settings can leak into a
-stack. Output is captured; a failure raises
+DOCKER_* connection settings only, :data:`~reconciler.core.model.COMPOSE_PROCESS_ENV`):
+neither the reconciler's own variables (e.g. the ``fromEnv`` secrets) nor stray
+COMPOSE_* settings can leak into a stack. ``config`` returns the resolved
+project with the warnings Compose printed (a variable it found unset, say).
+Output is captured; a failure raises
 :class:`~reconciler.core.errors.PermanentError` with the tail of stderr, secret
 values masked, naming the Docker host; a :class:`~reconciler.core.errors.TemporaryError`
 when the daemon could not be reached or Compose timed out.
@@ -21,30 +23,28 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.core.errors import PermanentError, TemporaryError
+from reconciler.core.model import COMPOSE_PROCESS_ENV
 from reconciler.core.secrets import redact
 from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
 
 ERROR_TAIL_LINES = 12
-PASSED_ENV = (
-    "PATH",
-    "HOME",
-    "TMPDIR",
-    "LANG",
-    "LC_ALL",
-    "XDG_RUNTIME_DIR",
-    "DOCKER_HOST",
-    "DOCKER_CONFIG",
-    "DOCKER_CERT_PATH",
-    "DOCKER_TLS_VERIFY",
-    "DOCKER_CONTEXT",
-)
+PASSED_ENV = COMPOSE_PROCESS_ENV
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 subprocess_run: Runner = subprocess.run
+
+
+@dataclass(frozen=True)
+class ComposeConfig:
+    """What ``docker compose config`` printed: the resolved project (JSON) and its warnings."""
+
+    text: str
+    warnings: tuple[str, ...] = ()
 
 
 def _works(cmd: Sequence[str], run: Runner) -> bool:
@@ -157,11 +157,15 @@ class ComposeRunner:
         *,
         environment: Mapping[str, str],
         secrets: Collection[str] = (),
-    ) -> str:
-        """``config --format json``: the resolved project. Its text holds interpolated values
-        (secrets included): callers must not print it."""
+    ) -> ComposeConfig:
+        """``config --format json``: the resolved project, and the warnings Compose printed on the
+        way (secret values masked), e.g. ``The "X" variable is not set. Defaulting to a blank
+        string.`` Its text holds interpolated values (secrets included): callers must not print it."""
         cmd = self.command(project, project_dir, files, Path(os.devnull), "config", "--format", "json")
-        return self._exec(cmd, f"compose {project}", "config", secrets, environment)
+        done = self._exec(cmd, f"compose {project}", "config", secrets, environment)
+        stderr = redact(done.stderr or "", secrets)
+        warnings = tuple(line.strip() for line in stderr.splitlines() if "warn" in line.lower())
+        return ComposeConfig(str(done.stdout or ""), warnings)
 
     def _exec(
         self,
@@ -170,7 +174,7 @@ class ComposeRunner:
         verb: str,
         secrets: Collection[str],
         environment: Mapping[str, str] | None = None,
-    ) -> str:
+    ) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, Any] = {
             "capture_output": True,
             "text": True,
@@ -195,4 +199,4 @@ class ComposeRunner:
             message = f"docker compose {verb} failed (exit {done.returncode}): {tail}"
             error = TemporaryError if looks_temporary(tail) else PermanentError
             raise error(resource, message, endpoint=self.endpoint)
-        return str(done.stdout or "")
+        return done

@@ -5,7 +5,8 @@ runs it. This module only reads it, into a :class:`~reconciler.spec.compose_mode
 per service the raw mapping (hashed into the config hash), the variables it interpolates
 (:mod:`reconciler.spec.interpolation`), its ``depends_on`` (list or mapping form), whether it
 has a healthcheck, and the networks and named volumes it uses
-(:mod:`reconciler.spec.compose_services` reads one service); and it rejects what Compose would
+(:mod:`reconciler.spec.compose_services` reads one service), and every variable reference of
+the file with its line (:mod:`reconciler.spec.compose_variables`); and it rejects what Compose would
 reject or what would make a plan fail: no ``services`` mapping, unknown or cyclic
 dependencies, bad conditions, ``service_healthy`` on a service without a healthcheck,
 undefined networks/volumes, invalid interpolation. All problems are raised together as one
@@ -21,6 +22,7 @@ from typing import cast
 from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.spec.compose_model import ComposeModel, ComposeService
 from reconciler.spec.compose_services import FileDeclarations, has_healthcheck, read_service, value_kind
+from reconciler.spec.compose_variables import variable_uses
 from reconciler.spec.source import SourceDoc, read_yaml
 
 
@@ -59,10 +61,12 @@ def _model(doc: SourceDoc) -> ComposeModel:
     declared = FileDeclarations(frozenset(services_raw), healthy, networks, volumes)
     read = [read_service(doc, name, raws[name], declared) for name in sorted(raws)]
     services = {service.name: service for service, _ in read}
+    uses, use_issues = variable_uses(doc)
     issues = [
         *network_issues,
         *volume_issues,
         *raw_issues,
+        *use_issues,
         *(issue for _, service_issues in read for issue in service_issues),
         *_cycle_issues(doc, services),
     ]
@@ -76,6 +80,7 @@ def _model(doc: SourceDoc) -> ComposeModel:
         services=services,
         networks=tuple(sorted(n for n in used_networks if not _external(networks.get(n)))),
         volumes=tuple(sorted(v for v in used_volumes if not _external(volumes.get(v)))),
+        uses=uses,
     )
 
 

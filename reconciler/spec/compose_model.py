@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from reconciler.core.model import Dependency
+from reconciler.spec.interpolation import Reference
 
 Condition = Literal["service_started", "service_healthy", "service_completed_successfully"]
 CONDITIONS: tuple[Condition, ...] = ("service_started", "service_healthy", "service_completed_successfully")
@@ -43,9 +44,19 @@ class ComposeService:
 
 
 @dataclass(frozen=True)
+class VariableUse:
+    """A variable reference of the compose file and where it is written."""
+
+    reference: Reference
+    field: str  # e.g. services.backend.environment.DB_URL
+    line: int
+
+
+@dataclass(frozen=True)
 class ComposeModel:
     path: Path
     display: str
     services: Mapping[str, ComposeService] = field(default_factory=dict)
     networks: tuple[str, ...] = ()  # used by some service and not external, sorted
     volumes: tuple[str, ...] = ()  # named volumes used by some service and not external, sorted
+    uses: tuple[VariableUse, ...] = ()  # every variable reference of the file, in file order

@@ -81,7 +81,7 @@ def value_kind(value: object) -> str:
 def _variables(doc: SourceDoc, loc: Loc, raw: Mapping[str, object]) -> tuple[tuple[str, ...], list[SpecIssue]]:
     names: set[str] = set()
     issues: list[SpecIssue] = []
-    for where, text in _walk_strings(raw, loc):
+    for where, text in walk_strings(raw, loc):
         try:
             names |= variables_in(text)
         except InterpolationError as error:
@@ -89,13 +89,14 @@ def _variables(doc: SourceDoc, loc: Loc, raw: Mapping[str, object]) -> tuple[tup
     return tuple(sorted(names)), issues
 
 
-def _walk_strings(value: object, loc: Loc) -> list[tuple[Loc, str]]:
+def walk_strings(value: object, loc: Loc) -> list[tuple[Loc, str]]:
+    """Every string value under ``value`` (never a key: Compose interpolates values only) and where."""
     if isinstance(value, str):
         return [(loc, value)]
     if isinstance(value, dict):
-        return [found for k, v in value.items() for found in _walk_strings(v, (*loc, k))]
+        return [found for k, v in value.items() for found in walk_strings(v, (*loc, k))]
     if isinstance(value, list):
-        return [found for i, v in enumerate(value) for found in _walk_strings(v, (*loc, i))]
+        return [found for i, v in enumerate(value) for found in walk_strings(v, (*loc, i))]
     return []
 
 

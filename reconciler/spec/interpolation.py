@@ -1,34 +1,59 @@
-"""Compose's variable interpolation: which variables a string of a compose file uses. Pure.
+"""Compose's variable interpolation: which variables a string of a compose file uses, and how. Pure.
 
 Compose syntax: ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``,
 ``${VAR:?error}``, ``${VAR?error}``, ``${VAR:+replacement}``, ``${VAR+replacement}``, nested
-inside defaults; ``$$`` is a literal ``$``. :func:`variables_in` names the variables a string
-interpolates and rejects, as :class:`InterpolationError`, what Compose would reject.
+inside defaults; ``$$`` is a literal ``$``. :func:`references_in` lists each reference with
+what it needs of its variable, as Compose (compose-go) evaluates it: every reference, nested
+ones included, is evaluated whatever the outer variable holds; a plain ``$VAR``/``${VAR}``
+that is unset makes Compose warn and substitute an empty string, ``${VAR?err}`` fails when
+``VAR`` is unset and ``${VAR:?err}`` when it is unset or empty, and the other forms need
+nothing. :func:`variables_in` names the variables a string interpolates. Both reject, as
+:class:`InterpolationError`, what Compose would reject.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 _NAME_RE = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
+
+#: What a reference needs of its variable: nothing, to be set, or to be set and not empty.
+Need = Literal["nothing", "set", "value"]
 
 
 class InterpolationError(ValueError):
     """A string Compose would reject as an invalid interpolation format."""
 
 
-def _scan(text: str, start: int, nested: bool) -> tuple[set[str], int]:
-    """The variable names in ``text[start:]`` and the index where scanning stopped.
+@dataclass(frozen=True)
+class Reference:
+    """One ``$VAR`` / ``${VAR...}`` of a string: the variable, what it needs, and for the required
+    forms (``${VAR?err}``, ``${VAR:?err}``) the error text, as written."""
+
+    name: str
+    need: Need
+    form: str  # "", ":-", "-", ":?", "?", ":+", "+"
+    error: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.form in (":?", "?")
+
+
+def _scan(text: str, start: int, nested: bool) -> tuple[list[Reference], int]:
+    """The references in ``text[start:]`` and the index where scanning stopped.
 
     With ``nested`` the scan stops at the first unmatched ``}`` (the end of a
     ``${VAR:-...}`` default) and returns its index."""
-    names: set[str] = set()
+    found: list[Reference] = []
     i = start
     n = len(text)
     while i < n:
         c = text[i]
         if nested and c == "}":
-            return names, i
+            return found, i
         if c != "$":
             i += 1
             continue
@@ -37,17 +62,17 @@ def _scan(text: str, start: int, nested: bool) -> tuple[set[str], int]:
             i += 2
         elif nxt == "{":
             braced, i = _braced(text, i)
-            names |= braced
+            found += braced
         elif (match := _NAME_RE.match(text, i + 1)) is not None:
-            names.add(match.group())
+            found.append(Reference(match.group(), "set", ""))
             i = match.end()
         else:
             i += 1  # a lone '$' stays literal, as in Compose
-    return names, i
+    return found, i
 
 
-def _braced(text: str, start: int) -> tuple[set[str], int]:
-    """The variable names of the ``${...}`` at ``text[start]`` and the index just after it."""
+def _braced(text: str, start: int) -> tuple[list[Reference], int]:
+    """The references of the ``${...}`` at ``text[start]`` and the index just after it."""
     n = len(text)
     match = _NAME_RE.match(text, start + 2)
     if match is None:
@@ -55,23 +80,32 @@ def _braced(text: str, start: int) -> tuple[set[str], int]:
     name = match.group()
     j = match.end()
     if j < n and text[j] == "}":
-        return {name}, j + 1
+        return [Reference(name, "set", "")], j + 1
     if text.startswith((":-", ":?", ":+"), j):
-        j += 2
+        form = text[j : j + 2]
     elif j < n and text[j] in "-?+":
-        j += 1
+        form = text[j]
     else:
         raise InterpolationError(
             f"invalid interpolation format in {text!r}: expected '}}' or one of :- - :? ? :+ + after '${{{name}'"
         )
-    inner, end = _scan(text, j, nested=True)
+    inner, end = _scan(text, j + len(form), nested=True)
     if end >= n:
         raise InterpolationError(f"invalid interpolation format in {text!r}: missing '}}'")
-    return {name} | inner, end + 1
+    need: Need = "value" if form == ":?" else "set" if form == "?" else "nothing"
+    error = text[j + len(form) : end] if form in (":?", "?") else ""
+    return [Reference(name, need, form, error), *inner], end + 1
+
+
+def references_in(text: str) -> tuple[Reference, ...]:
+    """Every variable reference of ``text`` (compose syntax), nested ones included, in order. Pure.
+
+    Raises InterpolationError for what Compose rejects (``${``, ``${1}``, ``${A`` ...)."""
+    return tuple(_scan(text, 0, nested=False)[0])
 
 
 def variables_in(text: str) -> set[str]:
     """Names of the variables ``text`` interpolates (compose syntax). Pure.
 
     Raises InterpolationError for what Compose rejects (``${``, ``${1}``, ``${A`` ...)."""
-    return _scan(text, 0, nested=False)[0]
+    return {reference.name for reference in references_in(text)}

@@ -12,7 +12,9 @@ parameter full names unique across sets and valid for SSM and under the Environm
 ``parameterPrefix``, Images entry names unique, every reference resolves (parameterSets,
 environmentFrom, services.*.image, services keys in the compose file), keys of sets a stack
 uses are valid environment variable names and come from one set only, compose project names
-are unique, the compose files are valid.
+are unique, the compose files are valid; every compose service names its image
+(:mod:`reconciler.spec.service_image_checks`) and every variable a compose file needs is set
+where its stack runs (:mod:`reconciler.spec.variable_checks`).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from reconciler.spec.checks import (
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ComposeStack, Environment, ImageEntry, Images, ParameterSet
 from reconciler.spec.folder import LEADS_NOWHERE, read_folder
+from reconciler.spec.service_image_checks import build_only_service_issues
 from reconciler.spec.source import SourceDoc, display_path, format_loc, real_path
 from reconciler.spec.stack_checks import read_compose_files, stack_compose_models, stack_issues
+from reconciler.spec.variable_checks import unset_variable_issues
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ def load_environment(env_dir: Path, *, cwd: Path | None = None) -> LoadedEnviron
         *parameter_name_issues(found),
         *image_issues(found),
         *stack_issues(found, composed),
+        *build_only_service_issues(found, composed),
+        *unset_variable_issues(found, composed),
     ]
     if issues or environment is None:
         raise SpecError(_sorted(issues))

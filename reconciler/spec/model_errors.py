@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reconciler.core.errors import SpecIssue
-from reconciler.spec.documents import describe_value, quote_hint
+from reconciler.spec.documents import EMPTY_VALUE, describe_value, empty_value_message, quote_hint
 from reconciler.spec.source import SourceDoc
 
 
@@ -46,6 +46,8 @@ def _message(root: type[BaseModel], loc: tuple[Hashable, ...], error: Mapping[st
         return f"expected a list, got {describe_value(value)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"expected a mapping, got {describe_value(value)}"
+    if kind == EMPTY_VALUE and loc:
+        return empty_value_message(str(error["msg"]), str(loc[-1]))
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"must be {expected}; got {value!r}"

@@ -61,10 +61,22 @@ def test_values_round_trip_through_compose_verbatim(tmp_path: Path, compose: Com
     file = write(
         tmp_path / "docker-compose.yml", f"services:\n  a:\n    image: x\n    environment:\n{services}"
     )
-    out = json.loads(compose.config("rt", tmp_path, [file], environment=TRICKY))
+    out = json.loads(compose.config("rt", tmp_path, [file], environment=TRICKY).text)
     got = out["services"]["a"]["environment"]
     # `config` re-escapes a literal $ as $$ so its output can be interpolated again
     assert {k: v.replace("$$", "$") for k, v in got.items()} == TRICKY
+
+
+def test_config_reports_compose_warnings(tmp_path: Path, compose: ComposeRunner) -> None:
+    file = write(
+        tmp_path / "docker-compose.yml",
+        'services:\n  a:\n    image: x\n    environment: {A: "${NOT_SET_HERE}", B: "${TOKEN}"}\n',
+    )
+    done = compose.config("warns", tmp_path, [file], environment={"TOKEN": "tok-s3cret"}, secrets=["tok-s3cret"])
+    assert any('"NOT_SET_HERE" variable is not set' in w.replace("\\", "") for w in done.warnings), done.warnings
+    assert json.loads(done.text)["services"]["a"]["environment"]["A"] == ""
+    quiet = compose.config("quiet", tmp_path, [file], environment={"TOKEN": "t", "NOT_SET_HERE": "x"})
+    assert quiet.warnings == ()
 
 
 def test_shell_environment_does_not_leak_into_compose(tmp_path: Path) -> None:
@@ -76,7 +88,7 @@ def test_shell_environment_does_not_leak_into_compose(tmp_path: Path) -> None:
     file = write(
         tmp_path / "docker-compose.yml", 'services:\n  a:\n    image: x\n    environment: {V: "${V}"}\n'
     )
-    out = json.loads(runner.config("leak", tmp_path, [file], environment={"V": "from-the-spec"}))
+    out = json.loads(runner.config("leak", tmp_path, [file], environment={"V": "from-the-spec"}).text)
     assert out["services"]["a"]["environment"]["V"] == "from-the-spec"
 
 
@@ -86,7 +98,7 @@ def test_a_dotenv_file_in_the_project_folder_is_not_read(tmp_path: Path, compose
         tmp_path / "docker-compose.yml",
         'services:\n  a:\n    image: x\n    environment: {V: "${V}", W: "${W:-unset}"}\n',
     )
-    out = json.loads(compose.config("dotenv", tmp_path, [file], environment={"V": "given"}))
+    out = json.loads(compose.config("dotenv", tmp_path, [file], environment={"V": "given"}).text)
     assert out["services"]["a"]["environment"] == {"V": "given", "W": "unset"}
 
 

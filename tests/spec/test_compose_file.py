@@ -14,7 +14,7 @@ from reconciler.core.errors import SpecError
 from reconciler.core.model import Dependency
 from reconciler.spec.compose_file import load_compose
 from reconciler.spec.compose_model import ComposeModel, canonical_json
-from reconciler.spec.interpolation import InterpolationError, variables_in
+from reconciler.spec.interpolation import InterpolationError, Reference, references_in, variables_in
 
 
 def _compose(tmp_path: Path, text: str) -> ComposeModel:
@@ -68,6 +68,43 @@ def test_variables_in(text: str, names: set[str]) -> None:
 def test_invalid_interpolation(text: str) -> None:
     with pytest.raises(InterpolationError, match="invalid interpolation format"):
         variables_in(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "references"),
+    [
+        ("$A ${B}", [Reference("A", "set", ""), Reference("B", "set", "")]),
+        ("${A:-x}${A-x}${A:+x}${A+x}", [Reference("A", "nothing", f) for f in (":-", "-", ":+", "+")]),
+        ("${A:?say why}", [Reference("A", "value", ":?", "say why")]),
+        ("${A?}", [Reference("A", "set", "?", "")]),
+        ("${A:-${B}}", [Reference("A", "nothing", ":-"), Reference("B", "set", "")]),  # nested: evaluated too
+        ("${A:?${B:-x}}", [Reference("A", "value", ":?", "${B:-x}"), Reference("B", "nothing", ":-")]),
+        ("$$A $${B} ${A:-$$B}", [Reference("A", "nothing", ":-")]),
+    ],
+)
+def test_references_in_says_what_each_reference_needs(text: str, references: list[Reference]) -> None:
+    assert list(references_in(text)) == references
+
+
+def test_every_value_of_the_file_is_read_for_variables_keys_never(tmp_path: Path) -> None:
+    """A reference is listed once per line: a value an alias repeats has its anchor's line."""
+    model = _compose(
+        tmp_path,
+        "x-env: &env\n  E: ${IN_EXTENSION}\n"
+        "services:\n  a:\n    image: x\n    environment:\n      <<: *env\n      ${IN_KEY}: v\n"
+        "    env_file: []\n    labels: *env\n"
+        "volumes:\n  data: {name: '${IN_VOLUME:-data}'}\n",
+    )
+    assert [(u.reference.name, u.field, u.line) for u in model.uses] == [
+        ("IN_EXTENSION", "x-env.E", 2),  # and `labels: *env`, on that line too: listed once
+        ("IN_EXTENSION", "services.a.environment.E", 6),  # merged in at the `<<: *env` line
+        ("IN_VOLUME", "volumes.data.name", 12),
+    ]
+
+
+def test_invalid_interpolation_outside_services_is_an_error(tmp_path: Path) -> None:
+    message = _error(tmp_path, "x-logging:\n  driver: ${BAD\nservices:\n  a:\n    image: x\n")
+    assert "docker-compose.yml:2: x-logging.driver: invalid interpolation format" in message
 
 
 _NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)

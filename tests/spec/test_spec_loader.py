@@ -179,6 +179,7 @@ def test_stack_may_omit_services_and_sets(make_env: EnvFactory) -> None:
         stack__yaml="apiVersion: reconciler.dev/v1alpha1\nkind: ComposeStack\nmetadata: {name: popcon}\n"
         "spec:\n  composeFile: docker-compose.yml\n"
     )
+    (env / "docker-compose.yml").write_text("services:\n  web:\n    image: nginx:1.27\n")  # no variable to set
     assert load_environment(env).stacks["popcon"].spec.services == {}
 
 
@@ -225,7 +226,7 @@ def test_two_stacks_may_share_a_compose_file_with_distinct_projects(make_env: En
     env = make_env()
     (env / "stack2.yaml").write_text(
         "apiVersion: reconciler.dev/v1alpha1\nkind: ComposeStack\nmetadata: {name: popcon-b}\n"
-        "spec:\n  composeFile: docker-compose.yml\n"
+        "spec:\n  composeFile: docker-compose.yml\n  parameterSets: [popcon-config, popcon-secrets]\n"
     )
     loaded = load_environment(env)
     assert loaded.compose["popcon"] is loaded.compose["popcon-b"]

@@ -31,7 +31,7 @@ from reconciler.spec.documents.environment import (
 )
 from reconciler.spec.documents.field_types import ENV_NAME_RE
 from reconciler.spec.documents.images import ImageEntry, Images, ImagesSection
-from reconciler.spec.documents.messages import describe_value, quote_hint
+from reconciler.spec.documents.messages import EMPTY_VALUE, describe_value, empty_value_message, quote_hint
 from reconciler.spec.documents.parameter_set import ParameterEntry, ParameterSet, ParameterSetSection, ParamType
 from reconciler.spec.documents.registry import RegistrySection, RegistryType
 from reconciler.spec.documents.ssm_names import (
@@ -51,6 +51,7 @@ KINDS: dict[str, type[Document]] = {
 
 __all__ = [
     "API_VERSION",
+    "EMPTY_VALUE",
     "ENV_NAME_RE",
     "KINDS",
     "MAX_LEVELS",
@@ -79,6 +80,7 @@ __all__ = [
     "StateStoreSection",
     "TlsSection",
     "describe_value",
+    "empty_value_message",
     "environment_hosts",
     "quote_hint",
     "ssm_name_problem",

@@ -8,7 +8,7 @@ from pydantic import BeforeValidator, Field, PlainValidator, model_validator
 
 from reconciler.spec.documents.base import Document, SpecModel
 from reconciler.spec.documents.field_types import EnvName, ParameterKey, SsmPath
-from reconciler.spec.documents.messages import describe_value, invalid, quote_hint
+from reconciler.spec.documents.messages import EMPTY_VALUE, describe_value, invalid, quote_hint
 from reconciler.spec.documents.ssm_names import MAX_VALUE_BYTES
 
 ParamType = Literal["String", "StringList", "SecureString"]
@@ -120,7 +120,7 @@ def _check_list_items(items: list[str]) -> None:
 
 def _check_size(text: str) -> None:
     if text == "":
-        raise invalid("parameter", "the value is empty; SSM cannot store an empty value")
+        raise invalid(EMPTY_VALUE, "the value is empty")
     size = len(text.encode())
     if size > MAX_VALUE_BYTES:
         raise invalid(
@@ -134,6 +134,8 @@ def _parameter_shorthand(data: Any) -> Any:
         return {"value": data}
     if isinstance(data, dict):
         return data
+    if data is None:
+        raise invalid(EMPTY_VALUE, "no value (nothing after the key)")
     raise invalid(
         "parameter",
         "a parameter is a string (a String value) or a mapping {type, value | fromEnv | external}; "
