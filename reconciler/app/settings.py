@@ -143,7 +143,7 @@ def _docker_overrides(desired: DesiredState, overrides: Overrides) -> tuple[Host
             every = item
     engines = overrides.docker_engines
     if engines and every is None:
-        hosts = desired.hosts
+        hosts = tuple(h for h in desired.hosts if h.fleet is None)  # a fleet's instances have their own engines
         if any(h.name not in per_host for h in hosts[len(engines) :]):
             raise ReconcilerError(
                 f"environment {desired.environment} has {_plural(len(hosts), 'host')} "

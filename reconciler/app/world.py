@@ -20,12 +20,15 @@ from reconciler.app.clients import Clients, Counters
 from reconciler.core.address import parameter_address
 from reconciler.core.errors import WorldError
 from reconciler.core.events import EventSink, HostObserved, discard
+from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import OWNER_KEY, DesiredState
 from reconciler.core.observed import ObservedHost, ObservedState
 from reconciler.core.plan import ParameterVersion, Plan, ProjectContainers, containers_fingerprint
+from reconciler.drivers.aws.fleet import FleetReader
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.observe.fleet import observe_fleets
 from reconciler.observe.images import resolve_digests
 from reconciler.observe.parameters import (
     attach_tags,
@@ -49,6 +52,7 @@ class World:
 
     clients: Clients
     options: ExecuteOptions = field(default_factory=ExecuteOptions)
+    _fleet_reader: FleetReader | None = None
 
     @classmethod
     def connect(cls, settings: Settings, *, read_only: bool = False) -> World:
@@ -68,6 +72,8 @@ class World:
     def observe(self, desired: DesiredState, on_event: EventSink = discard) -> ObservedState:
         """Read everything the planner compares; tags only where a decision needs them. A Docker
         host that cannot be read is recorded as such (the planner makes it a Problem)."""
+        fleets = self.observe_fleets(desired)
+        expanded = planner.expand_fleets(desired, fleets)
         # SSM is read while the registries and the Docker hosts are (its errors come first)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-ssm") as ssm:
             reading = ssm.submit(observe_parameters, self.clients.aws.ssm, desired.parameter_paths)
@@ -76,7 +82,7 @@ class World:
                 digests = resolve_digests(refs, self.clients.resolver_for)
                 resolved = ObservedState(image_digests=digests)
                 pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, resolved)) is not None]
-                hosts = self._observe_hosts(desired, pinned)
+                hosts = self._observe_hosts(expanded, pinned)
             except BaseException:
                 reading.result()
                 raise
@@ -86,7 +92,17 @@ class World:
         names = sorted(hosts)
         for name in names:
             on_event(HostObserved(name, len(hosts[name].containers), hosts[name].error))
-        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts)
+        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts, fleets=fleets)
+
+    def observe_fleets(self, desired: DesiredState) -> dict[str, ObservedFleet]:
+        """Each fleet's group, target groups and alarms; its serving instances become known hosts."""
+        if not desired.fleets:
+            return {}
+        if self._fleet_reader is None:
+            self._fleet_reader = FleetReader(self.clients.fleet())
+        fleets = observe_fleets(self._fleet_reader, desired)
+        self.clients.add_instances(planner.expand_fleets(desired, fleets).hosts)
+        return fleets
 
     def _observe_hosts(self, desired: DesiredState, pinned: list[str]) -> dict[str, ObservedHost]:
         names = sorted({h for stack in desired.stacks for h in stack.hosts})

@@ -36,12 +36,13 @@ from reconciler.core.plan import (
     stack_unit_id,
 )
 from reconciler.planner.common import ParameterIndex
+from reconciler.planner.fleet import expand_fleets, fleet_findings
 from reconciler.planner.images import plan_images
 from reconciler.planner.parameters import ownership_queries, plan_parameters
 from reconciler.planner.stacks import StackContext, plan_stack
 from reconciler.planner.targets import parameters_read, service_targets, stack_sets
 
-__all__ = ["ownership_queries", "plan", "service_targets"]
+__all__ = ["expand_fleets", "ownership_queries", "plan", "service_targets"]
 
 
 def _with_needs(action: Action, reads: Mapping[str, frozenset[str]], written: set[str]) -> Action:
@@ -64,6 +65,8 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     no value, gets a Problem and no units; a host that could not be observed
     gets a Problem and so do the stack's hosts after it; the rest is planned.
     """
+    fleet_problems, fleet_notes = fleet_findings(desired, observed.fleets)
+    desired = expand_fleets(desired, observed.fleets)
     index = ParameterIndex.build(desired)
     parameters = plan_parameters(desired, observed, index)
     ctx = StackContext.build(desired, observed, index, parameters.unavailable)
@@ -116,10 +119,11 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     unchanged = [
         *sorted(parameters.unchanged, key=lambda u: u.address),
         *images.unchanged,
+        *fleet_notes,
         *stack_unchanged,
     ]
     problems = sorted(
-        [*parameters.problems, *images.problems, *stack_problems], key=lambda p: (p.address, p.message)
+        [*parameters.problems, *images.problems, *fleet_problems, *stack_problems], key=lambda p: (p.address, p.message)
     )
     return Plan(
         environment=desired.environment,

@@ -93,22 +93,31 @@ def test_defaults_are_one_at_a_time(tmp_path: Path) -> None:
         (("batch: 1", 'batch: "150%"'), "spec.rollout.batch: '150%' is out of range"),
         (("batch: 1", 'batch: "half"'), "spec.rollout.batch: 'half' is not a count or a percent"),
         (("batch: 1", "batch: true"), "spec.rollout.batch: must be a count or a percent"),
-        (("{privateIp}", "{privateIP}"), "environment.yaml:15: spec.hosts.web.docker: 'ssh://ec2-user@{privateIP}': "
-         "unknown placeholder {privateIP}"),
-        ((GOOD_TG, "arn:aws:elasticloadbalancing:ap-northeast-2:123:targetgroup/x"),
-         "environment.yaml:21: spec.rollout.loadBalancer.targetGroups[0]: 'arn:aws:elasticloadbalancing:"
-         "ap-northeast-2:123:targetgroup/x' is not a target group ARN"),
+        (
+            ("{privateIp}", "{privateIP}"),
+            "environment.yaml:15: spec.hosts.web.docker: 'ssh://ec2-user@{privateIP}': unknown placeholder {privateIP}",
+        ),
+        (
+            (GOOD_TG, "arn:aws:elasticloadbalancing:ap-northeast-2:123:targetgroup/x"),
+            "environment.yaml:21: spec.rollout.loadBalancer.targetGroups[0]: 'arn:aws:elasticloadbalancing:"
+            "ap-northeast-2:123:targetgroup/x' is not a target group ARN",
+        ),
         (("drainTimeout: 30s", "drainTimeout: 30"), "spec.rollout.loadBalancer.drainTimeout"),
         (("drainTimeout: 30s", "drainTimeout: thirty"), "'thirty' is not a duration"),
         (("bake: 2m", "bake: 2 minutes"), "environment.yaml:25: spec.rollout.bake: '2 minutes' is not a duration"),
         (("port: 3000,", "port: 0,"), "spec.rollout.healthCheck.port"),
         (("path: /health", "path: health"), "'health' must start with '/'"),
         (("popcon-prod-5xx,", "popcon:5xx,"), "'popcon:5xx' is not a CloudWatch alarm name"),
-        (("fromAutoScalingGroup: popcon-prod-asg", "fromAutoScalingGroup: 'bad:name'"),
-         "spec.hosts.web.fromAutoScalingGroup: 'bad:name' is not an Auto Scaling group name"),
+        (
+            ("fromAutoScalingGroup: popcon-prod-asg", "fromAutoScalingGroup: 'bad:name'"),
+            "spec.hosts.web.fromAutoScalingGroup: 'bad:name' is not an Auto Scaling group name",
+        ),
         (("  rollout:\n", "  rolout:\n"), "spec.rolout"),
-        (("service: SERVICE", "service: nosuch"), "environment.yaml:23: spec.rollout.healthCheck.service: service "
-         "'nosuch': no stack on a fleet has it (known: backend, frontend, mysql, redis)"),
+        (
+            ("service: SERVICE", "service: nosuch"),
+            "environment.yaml:23: spec.rollout.healthCheck.service: service "
+            "'nosuch': no stack on a fleet has it (known: backend, frontend, mysql, redis)",
+        ),
     ],
 )
 def test_bad_fleet_values_name_file_line_and_field(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
