@@ -11,6 +11,7 @@ touches, ``apply`` runs a plan with the drivers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,11 +24,13 @@ from reconciler.core.events import EventSink, HostObserved, discard
 from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import OWNER_KEY, DesiredState
 from reconciler.core.observed import ObservedHost, ObservedState
-from reconciler.core.plan import ParameterVersion, Plan, ProjectContainers, containers_fingerprint
-from reconciler.drivers.aws.fleet import FleetReader
+from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, ProjectContainers, containers_fingerprint
+from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.executor.rollout import FleetDrivers
 from reconciler.observe.fleet import observe_fleets
 from reconciler.observe.images import resolve_digests
 from reconciler.observe.parameters import (
@@ -53,6 +56,7 @@ class World:
     clients: Clients
     options: ExecuteOptions = field(default_factory=ExecuteOptions)
     _fleet_reader: FleetReader | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def connect(cls, settings: Settings, *, read_only: bool = False) -> World:
@@ -180,7 +184,13 @@ class World:
             return HostDrivers(engine=docker_engine(self.clients.host(name).api), compose=self.clients.compose(name))
 
         clients = self.clients
-        drivers = Drivers(ssm=SsmWriter(clients.aws.ssm), hosts=host_drivers, registry_auth=clients.registry_auth())
+        rolls = any(u.id.startswith(ROLLOUT_PREFIX) for u in plan.units)
+        drivers = Drivers(
+            ssm=SsmWriter(clients.aws.ssm),
+            hosts=host_drivers,
+            registry_auth=clients.registry_auth(),
+            fleet=self._fleet_drivers() if rolls else None,
+        )
         return execute(
             plan,
             drivers,
@@ -189,5 +199,17 @@ class World:
             on_event=on_event,
         )
 
+    def _fleet_drivers(self) -> FleetDrivers:
+        fleet = self.clients.fleet()
+        session = probe_session()
+        self._closers.append(session.close)
+        return FleetDrivers(
+            reader=FleetReader(fleet),
+            writer=FleetWriter(fleet),
+            probe=lambda url, timeout: probe(session, url, timeout),
+        )
+
     def close(self) -> None:
+        for close in self._closers:
+            close()
         self.clients.close()

@@ -29,6 +29,7 @@ from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker.engine import DockerEngine
 from reconciler.drivers.registry.auth import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
+from reconciler.executor.rollout import FleetDrivers
 
 
 def _no_auth(registry: str) -> RegistryAuth | None:
@@ -48,6 +49,7 @@ class Drivers:
     ssm: SsmWriter
     hosts: Callable[[str], HostDrivers]  # host name -> its clients (raises WorldError when unreachable)
     registry_auth: Callable[[str], RegistryAuth | None] = _no_auth  # registry host -> pull credentials
+    fleet: FleetDrivers | None = None  # the load balancer, alarms and probes of a fleet's rollout
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from reconciler.planner.common import ParameterIndex
 from reconciler.planner.fleet import expand_fleets, fleet_findings
 from reconciler.planner.images import plan_images
 from reconciler.planner.parameters import ownership_queries, plan_parameters
+from reconciler.planner.rollout import plan_rollouts
 from reconciler.planner.stacks import StackContext, plan_stack
 from reconciler.planner.targets import parameters_read, service_targets, stack_sets
 
@@ -66,7 +67,7 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     gets a Problem and so do the stack's hosts after it; the rest is planned.
     """
     fleet_problems, fleet_notes = fleet_findings(desired, observed.fleets)
-    desired = expand_fleets(desired, observed.fleets)
+    declared, desired = desired, expand_fleets(desired, observed.fleets)
     index = ParameterIndex.build(desired)
     parameters = plan_parameters(desired, observed, index)
     ctx = StackContext.build(desired, observed, index, parameters.unavailable)
@@ -115,6 +116,8 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     for name in (*(a.name for a in puts), *(a.name for a in deletes)):
         current = observed.parameters.get(name)
         versions.append(ParameterVersion(name, current.version if current is not None else None))
+    rollout = plan_rollouts(units, declared, observed.fleets)
+    units, fleet_problems = list(rollout.units), [*fleet_problems, *rollout.problems]
     images = plan_images(desired, observed, blocked)
     unchanged = [
         *sorted(parameters.unchanged, key=lambda u: u.address),

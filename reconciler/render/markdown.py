@@ -74,7 +74,8 @@ def render_markdown(plan: Plan) -> str:
     if plan.actions:
         lines += ["| | Address | Action | Reason |", "|---|---|---|---|"]
         for action in plan.actions:
-            verbs = "replace" if tuple(action.actions) == ("delete", "create") else action.actions[0]
+            verbs = "replace" if tuple(action.actions) == ("delete", "create") else next(iter(action.actions), "")
+            verbs = verbs or action.kind.replace("_", " ")  # a rollout step changes no resource of its own
             sym = _cell(symbol(action))
             lines.append(f"| `{sym}` | {_code(action.address)} | {verbs} | {_cell(action.reason)} |")
         lines += ["", "<details><summary>Diffs</summary>", ""]
