@@ -132,3 +132,20 @@ def test_missing_group_target_group_and_alarm_are_plan_problems(tmp_path: Path, 
     assert done.returncode == 1, done.stderr
     problems = {p["address"]: p["message"] for p in json.loads(done.stdout)["problems"]}
     assert problems["fleet:web"] == "Auto Scaling group no-such-asg: Auto Scaling group not found"
+
+
+def test_status_shows_the_fleet_and_its_instances_as_hosts(tmp_path: Path, fleet: MotoFleet) -> None:
+    text = fleet_text(fleet).replace("ssh://ec2-user@{privateIp}", "unix:///nonexistent/{instanceId}.sock")
+    env = make_env(tmp_path, text)
+    environ = {**os.environ, "POPCON_PROD_DB_PASSWORD": "s3cret"}
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "status", str(env), "--state-dir", str(tmp_path / "state")],
+        capture_output=True, text=True, env=environ, timeout=60, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr
+    assert f"Fleet web (Auto Scaling group {fleet.group}):" in done.stdout
+    for instance in fleet.instance_ids():
+        assert instance in done.stdout
+        assert f"Stack popcon on host {instance}" in done.stdout
+    assert f"{fleet.target_group_name}: healthy" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
