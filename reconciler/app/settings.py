@@ -51,6 +51,7 @@ class Settings:
     registries: Mapping[str, RegistrySettings]  # Images entry name -> registry
     state_dir: Path
     self_heal: bool = True  # the loop corrects drift (else reports it)
+    auto_rollback: bool = True  # the loop applies the last applied revision again after a failed rollout
     state_store: StateStoreSpec = SQLITE_STORE
 
 
@@ -209,6 +210,7 @@ def resolve_settings(
         registries=found,
         state_dir=overrides.state_dir or default_state_dir(),
         self_heal=self_heal,
+        auto_rollback=desired.rollout.auto_rollback,
         state_store=state_store,
     )
     return desired, settings

@@ -28,7 +28,7 @@ from reconciler.core.address import fleet_address, instance_address
 from reconciler.core.fleet import RolloutSpec, format_duration
 from reconciler.core.fleet_observed import ObservedFleet, ObservedInstance
 from reconciler.core.model import DesiredState
-from reconciler.core.plan import ROLLOUT_PREFIX, Problem, Unit
+from reconciler.core.plan import ROLLOUT_PREFIX, Plan, Problem, Unit
 from reconciler.core.rollout_actions import (
     Bake,
     CheckAlarms,
@@ -264,3 +264,28 @@ def _place_fleets(
         out.extend(units)
         if problem is not None:
             problems.append(problem)
+
+
+def without_alarm_steps(plan: Plan) -> Plan:
+    """``plan`` without its alarm checks and bake (a rollback restores what ran before: an alarm that
+    stopped the rollout may still be in ALARM and must not stop the way back). A rollout unit left
+    empty is dropped and the units after it wait for what it waited for."""
+    dropped: dict[str, tuple[str, ...]] = {}
+    kept: list[Unit] = []
+    for unit in plan.units:
+        if not unit.id.startswith(ROLLOUT_PREFIX):
+            kept.append(unit)
+            continue
+        actions = tuple(a for a in unit.actions if not isinstance(a, CheckAlarms | Bake))
+        if actions:
+            kept.append(replace(unit, actions=actions))
+        else:
+            dropped[unit.id] = unit.after
+
+    def resolve(after: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        for uid in after:
+            out.extend(resolve(dropped[uid]) if uid in dropped else (uid,))
+        return tuple(dict.fromkeys(out))
+
+    return replace(plan, units=tuple(replace(u, after=resolve(u.after)) for u in kept))
