@@ -197,9 +197,12 @@ def _fleet_units(
             out.append(Unit(id=leave_id, actions=tuple(build.leave(i, number) for i in batch), after=previous))
             previous = (leave_id,)
         stack_ids: list[str] = []
+        together = {u.id for i in batch for u in by_host.get(i.id, [])}
         for instance in batch:
             for unit in by_host.get(instance.id, []):
-                out.append(replace(unit, after=tuple(dict.fromkeys((*unit.after, *previous)))))
+                # the instances of a batch change together: not one after the other
+                after = tuple(a for a in unit.after if a not in together)
+                out.append(replace(unit, after=tuple(dict.fromkeys((*after, *previous)))))
                 stack_ids.append(unit.id)
         steps = [
             *(g for i in batch if (g := build.gate(i, number)) is not None),

@@ -187,3 +187,17 @@ def test_the_rollout_renders_and_validates(tmp_path: Path) -> None:
     assert "health gate" in markdown and "s3cret" not in markdown and "s3cret" not in text
     document = plan_document(result)
     assert_valid(json.loads(json.dumps(document)))
+
+
+def test_a_batchs_instances_change_together(tmp_path: Path) -> None:
+    from reconciler.executor.run import _waves
+
+    fleet = [instance(n) for n in range(1, 5)]
+    result = planned(desired_of(tmp_path, '"50%"'), fleet_of(fleet))
+    units = {u.id: u for u in result.units}
+    second = units[f"stack:{fleet[1].id}/popcon"]
+    assert second.after == ("rollout:web/1/leave",)  # not after the first instance of its batch
+    waves = [[u.id for u in wave] for wave in _waves(list(result.units))]
+    assert [f"stack:{fleet[0].id}/popcon", f"stack:{fleet[1].id}/popcon"] in waves
+    assert [f"stack:{fleet[2].id}/popcon", f"stack:{fleet[3].id}/popcon"] in waves
+    assert ["rollout:web/1/join"] in waves and ["parameters"] in waves
