@@ -203,10 +203,12 @@ class World:
         fleet = self.clients.fleet()
         session = probe_session()
         self._closers.append(session.close)
+        reader = FleetReader(fleet)
         return FleetDrivers(
-            reader=FleetReader(fleet),
+            reader=reader,
             writer=FleetWriter(fleet),
             probe=lambda url, timeout: probe(session, url, timeout),
+            gone=reader.instance_gone,
         )
 
     def close(self) -> None:

@@ -53,6 +53,20 @@ class FleetDrivers:
     join_timeout: float = JOIN_TIMEOUT
     poll: float = POLL
     ignored_alarms: frozenset[str] = field(default_factory=frozenset)
+    gone: Callable[[str], bool] = lambda _instance: False  # left its group or terminating (asked after a failure)
+
+
+GONE = "instance {} left its Auto Scaling group during the rollout (terminated or scaled in): skipped"
+
+
+def left_the_group(drivers: FleetDrivers | None, instance: str | None) -> bool:
+    """After a failure on ``instance``: has it gone (so the failure is no reason to stop)? Never raises."""
+    if drivers is None or instance is None:
+        return False
+    try:
+        return drivers.gone(instance)
+    except ReconcilerError:
+        return False
 
 
 def _states(drivers: FleetDrivers, groups: Sequence[TargetGroupRef], instance: str) -> dict[str, str]:
@@ -159,13 +173,23 @@ STEPS: dict[type[Action], Callable[[FleetDrivers, object], str]] = {
 
 
 def run_rollout_unit(unit: Unit, drivers: FleetDrivers | None, record: Callable[[Action, Status, str], None]) -> Status:
-    """Run the steps of a rollout unit in order; the first failure stops the unit."""
+    """Run the steps of a rollout unit in order; the first failure stops the unit, unless the instance it
+    concerns has left its group meanwhile: then its steps are skipped and the others go on."""
+    left: set[str] = set()
     for index, action in enumerate(unit.actions):
+        instance = getattr(action, "instance", None)
+        if instance in left:
+            record(action, "skipped", GONE.format(instance))
+            continue
         try:
             if drivers is None:
                 raise ReconcilerError("this environment has no fleet clients: a rollout step cannot run")
             message = STEPS[type(action)](drivers, action)
         except ReconcilerError as exc:
+            if left_the_group(drivers, instance):
+                left.add(str(instance))
+                record(action, "skipped", GONE.format(instance))
+                continue
             record(action, "failed", str(exc))
             for rest in unit.actions[index + 1 :]:
                 record(rest, "skipped", f"not done: {unit.id} stopped after a failure")

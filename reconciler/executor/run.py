@@ -31,7 +31,7 @@ from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker.engine import DockerEngine
 from reconciler.drivers.registry.auth import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.executor.rollout import FleetDrivers
+from reconciler.executor.rollout import GONE, FleetDrivers, left_the_group
 
 
 def _no_auth(registry: str) -> RegistryAuth | None:
@@ -199,6 +199,10 @@ class Run:
         else:
             self.emit(UnitStarted(unit.id, unit.host, unit.stack, len(unit.actions)))
             status = run_unit(self, unit)
+            if status == "failed" and _in_batch(unit) and left_the_group(self.drivers.fleet, unit.host):
+                for action in unit.actions:  # a gone instance is no failed rollout: the next batches go on
+                    self.record(action, "skipped", GONE.format(unit.host))
+                status = "done"
             self.emit(UnitFinished(unit.id, unit.host, unit.stack, status))
         with self._changed:
             self.units[unit.id] = status

@@ -176,3 +176,33 @@ def test_without_fleet_clients_a_step_is_refused() -> None:
     assert run_rollout_unit(unit, None, lambda a, s, m: recorded.append(m)) == "failed"
     assert "no fleet clients" in recorded[0]
     assert issubclass(RolloutFailed, ReconcilerError)
+
+
+def test_an_instance_that_left_the_group_is_skipped_not_a_failure(
+    fleet: MotoFleet, server: tuple[str, type[_Handler]]
+) -> None:
+    url, _handler = server
+    gone, alive = fleet.instance_ids()
+    fleet.aws("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=gone, ShouldDecrementDesiredCapacity=True
+    )
+    made = drivers(fleet)
+    run = FleetDrivers(**{**made.__dict__, "gone": made.reader.instance_gone})
+    assert run.gone(gone) and not run.gone(alive)
+    dead_gate = HealthGate(change=change(f"instance:{gone}/health"), reason="r", fleet="web", batch=1,
+                           instance=gone, url="http://127.0.0.1:9/health", service="frontend", attempts=1,
+                           interval=0.0, timeout=1.0)  # fmt: skip
+    ref = TargetGroupRef(fleet.target_group_arn, fleet.target_group_name, 3000)
+    dead_join = JoinTargetGroups(change=change(f"instance:{gone}/join"), reason="r", fleet="web", batch=1,
+                                 instance=gone, target_groups=(ref,))  # fmt: skip
+    live_gate = HealthGate(change=change(f"instance:{alive}/health"), reason="r", fleet="web", batch=1, instance=alive,
+                           url=url, service="frontend", attempts=1, interval=0.0, timeout=1.0)  # fmt: skip
+    recorded: list[tuple[str, Status, str]] = []
+    unit = Unit(id="rollout:web/1/join", actions=(dead_gate, live_gate, dead_join))
+    assert run_rollout_unit(unit, run, lambda a, s, m: recorded.append((a.address, s, m))) == "done"
+    assert [(a, s) for a, s, _ in recorded] == [
+        (f"instance:{gone}/health", "skipped"),
+        (f"instance:{alive}/health", "done"),
+        (f"instance:{gone}/join", "skipped"),
+    ]
+    assert "left its Auto Scaling group during the rollout" in recorded[0][2]

@@ -173,6 +173,15 @@ class FleetReader:
                 raise
         return [dict(d) for d in resp.get("TargetHealthDescriptions", [])]
 
+    def instance_gone(self, instance_id: str) -> bool:
+        """The instance left its group or is on its way out (Terminating, Terminated): one
+        DescribeAutoScalingInstances, asked only after something failed on it."""
+        client = self._c.autoscaling
+        with translate_errors(f"instance {instance_id}", endpoint=endpoint_of(client)):
+            resp = self._read(lambda: client.describe_auto_scaling_instances(InstanceIds=[instance_id]))
+        found = resp.get("AutoScalingInstances", [])
+        return not found or str(found[0].get("LifecycleState", "")).startswith("Terminat")
+
     def alarms(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The named metric alarms (absent when they do not exist): one DescribeAlarms per 100 names."""
         client = self._c.cloudwatch
