@@ -53,9 +53,7 @@ def first_by_name(documents: Iterable[ReadDocument]) -> dict[str, dict[str, Read
     return by_kind
 
 
-def declared_documents(
-    env_dir: Path, folder: FolderRead, by_kind: ByName, environment: Environment | None
-) -> Declared:
+def declared_documents(env_dir: Path, folder: FolderRead, by_kind: ByName, environment: Environment | None) -> Declared:
     """The documents the checks work on: the first of each name, each kind sorted by name."""
     return Declared(
         env_dir=env_dir,
@@ -112,11 +110,27 @@ def environment_count_issues(folder: FolderRead, by_kind: ByName, folder_display
 
 
 def parameter_path_issues(found: Declared) -> list[SpecIssue]:
-    """Each ParameterSet lies under the Environment's parameterPrefix."""
+    """Each ParameterSet lies under the Environment's parameterPrefix, which needs ``aws`` (SSM)."""
     env = found.environment
     if env is None:
         return []
+    where = found.source("Environment", env.metadata.name).where(("spec",))
     prefix = env.spec.parameter_prefix
+    if env.spec.aws is None or prefix is None:
+        missing = "aws (region) and parameterPrefix" if env.spec.aws is None else "parameterPrefix"
+        problem = (
+            "a ParameterSet lives in SSM Parameter Store, and this environment has no AWS"
+            if env.spec.aws is None
+            else "a ParameterSet must lie under the environment's parameterPrefix, and it has none"
+        )
+        return [
+            found.source("ParameterSet", set_name).issue(
+                ("kind",),
+                f"{problem}: add {missing} to the Environment's spec ({where}), or remove this ParameterSet "
+                "and give plain values as host variables or compose defaults",
+            )
+            for set_name in found.parameter_sets
+        ]
     return [
         found.source("ParameterSet", set_name).issue(
             ("spec", "path"), f"'{pset.spec.path}' is not under the environment's parameterPrefix '{prefix}'"
@@ -150,6 +164,7 @@ def image_issues(found: Declared) -> list[SpecIssue]:
     """Images entry names are unique across documents; each entry has a registry."""
     env = found.environment
     needs_registry = env is not None and env.spec.registry is None  # no default registry
+    no_aws = env is not None and env.spec.aws is None
     issues: list[SpecIssue] = []
     first_at: dict[str, str] = {}  # entry name -> where
     for doc_name, doc in found.images.items():
@@ -161,8 +176,16 @@ def image_issues(found: Declared) -> list[SpecIssue]:
                 issues.append(src.issue(loc, message))
                 continue
             first_at[entry_name] = src.where(loc)
-            if entry.registry is None and needs_registry:
-                message = "no registry for this image: set registry on the entry or spec.registry in the Environment"
+            if entry.registry is not None and entry.registry.type == "ecr" and no_aws:
+                message = (
+                    "an ecr registry needs AWS: add aws (region) to the Environment's spec, or use an oci registry"
+                )
+                issues.append(src.issue((*loc, "registry", "type"), message))
+            if entry.registry is None and entry.image is None and needs_registry:
+                message = (
+                    "no registry for this image: set registry on the entry or spec.registry in the Environment "
+                    "(url: docker.io for Docker Hub), or write it as image: (e.g. image: nginx:1.27)"
+                )
                 issues.append(src.issue(loc, message))
     return issues
 
