@@ -140,6 +140,27 @@ def parameter_path_issues(found: Declared) -> list[SpecIssue]:
     ]
 
 
+def environment_aws_issues(found: Declared) -> list[SpecIssue]:
+    """An Environment without ``aws`` has nothing that needs AWS: an SSM prefix, an ecr registry, a
+    dynamodb state store (ParameterSets and Images entries are checked where they are)."""
+    env = found.environment
+    if env is None or env.spec.aws is not None:
+        return []
+    src = found.source("Environment", env.metadata.name)
+    spec = env.spec
+    issues = []
+    if spec.parameter_prefix is not None:
+        message = "parameterPrefix is an SSM path: add aws (region) to use SSM, or leave parameterPrefix out"
+        issues.append(src.issue(("spec", "parameterPrefix"), message))
+    if spec.registry is not None and spec.registry.type == "ecr":
+        message = "an ecr registry needs aws (region, and the AWS credentials): add aws, or use an oci registry"
+        issues.append(src.issue(("spec", "registry", "type"), message))
+    if spec.state_store is not None and spec.state_store.type == "dynamodb":
+        message = "a dynamodb state store needs aws (region): add aws, or use type sqlite"
+        issues.append(src.issue(("spec", "stateStore", "type"), message))
+    return issues
+
+
 def parameter_name_issues(found: Declared) -> list[SpecIssue]:
     """Each parameter's full name (path/key) is valid for SSM and defined in one set only."""
     named = [

@@ -27,6 +27,7 @@ from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.spec.checks import (
     declared_documents,
     duplicate_name_issues,
+    environment_aws_issues,
     environment_count_issues,
     first_by_name,
     image_issues,
@@ -96,6 +97,7 @@ def load_environment(env_dir: Path, *, cwd: Path | None = None) -> LoadedEnviron
         *folder.issues,
         *duplicate_name_issues(folder.documents, by_kind),
         *environment_count_issues(folder, by_kind, display_path(env_dir, cwd)),
+        *environment_aws_issues(found),
         *parameter_path_issues(found),
         *parameter_name_issues(found),
         *image_issues(found),

@@ -2,7 +2,8 @@
 
 ``aws`` is optional: an environment without it uses no AWS at all (no SSM, no ECR,
 the state store in SQLite), and whatever needs AWS in it (a ParameterSet, an ecr
-registry, a dynamodb state store) is an error saying to add ``aws``.
+registry, a dynamodb state store) is an error saying to add ``aws``
+(:func:`reconciler.spec.checks.environment_aws_issues` and the checks of ParameterSets and Images).
 """
 
 from __future__ import annotations
@@ -128,23 +129,7 @@ class EnvironmentSection(SpecModel):
             raise invalid("hosts", "give either 'docker' (one host) or 'hosts' (named hosts), not both")
         if self.hosts is not None and not self.hosts:
             raise invalid("hosts", "name at least one host, or leave 'hosts' out for the local engine")
-        if self.aws is None:
-            _needs_no_aws(self)
         return self
-
-
-def _needs_no_aws(section: EnvironmentSection) -> None:
-    """What an environment without ``aws`` cannot have, each refused saying what to add."""
-    if section.parameter_prefix is not None:
-        raise invalid(
-            "aws", "parameterPrefix is an SSM path: add aws (region) to use SSM, or leave parameterPrefix out"
-        )
-    if section.registry is not None and section.registry.type == "ecr":
-        raise invalid(
-            "aws", "an ecr registry needs aws (region, and the AWS credentials): add aws, or use an oci registry"
-        )
-    if section.state_store is not None and section.state_store.type == "dynamodb":
-        raise invalid("aws", "a dynamodb state store needs aws (region): add aws, or use type sqlite")
 
 
 class Environment(Document):
