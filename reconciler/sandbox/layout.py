@@ -31,7 +31,7 @@ DEFAULT_MOTO_PORT = 4566
 DEFAULT_REGISTRY_PORT = 5000
 DEFAULT_HUB_PORT = 5001  # the registry behind a token service, as Docker Hub serves it
 #: the hub's private repositories (pulls need the credentials below); every other one is public
-HUB_PRIVATE = ("popcon/backend",)
+HUB_PRIVATE = ("popcon/backend", "private/")
 #: the hub's one account: a sandbox-only credential (like moto's), never a real one
 HUB_USERNAME = "sandbox-user"
 HUB_PASSWORD = "dckr_pat_sandbox-only"
