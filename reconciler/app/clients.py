@@ -69,7 +69,8 @@ class Clients:
     http: HttpSession
     counters: Counters
     read_only: bool = False
-    _registries: dict[str, EcrRegistry | OciRegistry] = field(default_factory=dict)
+    # (host, user name) -> its client: an image's own anonymous settings are honoured beside credentials
+    _registries: dict[tuple[str, str | None], EcrRegistry | OciRegistry] = field(default_factory=dict)
     _ecr_clients: dict[str, AwsClients] = field(default_factory=dict)
     _hosts: dict[str, HostClients] = field(default_factory=dict)
     _compose_binary: list[str] | None = None
@@ -143,19 +144,22 @@ class Clients:
         return self._ecr_clients[region]
 
     def registry(self, reg: RegistrySettings) -> EcrRegistry | OciRegistry:
-        """One client per registry host, shared by tag resolution and pull logins."""
-        if reg.host not in self._registries:
+        """One client per registry host and user, shared by tag resolution and pull logins."""
+        key = (reg.host, reg.username if reg.password is not None else None)
+        if key not in self._registries:
             if reg.type == "ecr":
-                self._registries[reg.host] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id)
+                self._registries[key] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id)
             else:
                 login = (reg.username, reg.password) if reg.username is not None and reg.password else None
-                self._registries[reg.host] = OciRegistry(self.http, reg.api_host, reg.insecure, credentials=login)
-        return self._registries[reg.host]
+                self._registries[key] = OciRegistry(self.http, reg.api_host, reg.insecure, credentials=login)
+        return self._registries[key]
 
     def resolver_for(self, ref: ImageSpec) -> EcrRegistry | OciRegistry:
         return self.registry(self.settings.registries[ref.name])
 
     def registry_auth(self) -> Callable[[str], RegistryAuth | None]:
+        """Registry host -> what the engine pulls with: ECR's login, or the credentials the specs give
+        for that host (per host, as ``docker login`` keeps them); anonymous otherwise."""
         logins: dict[str, Callable[[], RegistryAuth]] = {}
         for reg in self.settings.registries.values():
             registry = self.registry(reg)

@@ -15,8 +15,17 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from reconciler.core.errors import SpecIssue
+from reconciler.core.image_names import reference_host
 from reconciler.core.model import path_is_under
-from reconciler.spec.documents import KINDS, ComposeStack, Environment, Images, ParameterSet, ssm_name_problem
+from reconciler.spec.documents import (
+    KINDS,
+    ComposeStack,
+    Environment,
+    Images,
+    ParameterSet,
+    RegistrySection,
+    ssm_name_problem,
+)
 from reconciler.spec.folder import FolderRead, ReadDocument
 from reconciler.spec.source import SourceDoc
 
@@ -208,6 +217,40 @@ def image_issues(found: Declared) -> list[SpecIssue]:
                     "(url: docker.io for Docker Hub), or write it as image: (e.g. image: nginx:1.27)"
                 )
                 issues.append(src.issue(loc, message))
+    return issues
+
+
+def registry_credential_issues(found: Declared) -> list[SpecIssue]:
+    """One set of credentials per registry host (the engine keeps one login per host, as
+    ``docker login`` does): a second, different one is refused where it is written."""
+    blocks: list[tuple[str, RegistrySection, SourceDoc, tuple[str, ...]]] = []
+    env = found.environment
+    if env is not None and env.spec.registry is not None and env.spec.registry.url is not None:
+        src = found.source("Environment", env.metadata.name)
+        blocks.append((env.spec.registry.url, env.spec.registry, src, ("spec", "registry")))
+    for doc_name, doc in found.images.items():
+        for entry_name, entry in doc.spec.images.items():
+            ref = entry.reference()
+            if entry.registry is None:
+                continue
+            host = entry.registry.url or (ref.host if ref is not None else None)
+            if host is not None:
+                at = ("spec", "images", entry_name, "registry")
+                blocks.append((host, entry.registry, found.source("Images", doc_name), at))
+    first: dict[str, tuple[tuple[str, str], str]] = {}  # host -> (variables, where)
+    issues: list[SpecIssue] = []
+    for host, block, src, loc in blocks:
+        if block.credentials is None:
+            continue
+        key = reference_host(host)
+        names = (block.credentials.username_from_env, block.credentials.password_from_env)
+        seen = first.setdefault(key, (names, src.where((*loc, "credentials"))))
+        if seen[0] != names:
+            message = (
+                f"registry {key} already has other credentials at {seen[1]}: give one set per registry host "
+                "(the engine keeps one login per host, as docker login does)"
+            )
+            issues.append(src.issue((*loc, "credentials"), message))
     return issues
 
 

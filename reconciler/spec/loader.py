@@ -33,6 +33,7 @@ from reconciler.spec.checks import (
     image_issues,
     parameter_name_issues,
     parameter_path_issues,
+    registry_credential_issues,
     the_environment,
 )
 from reconciler.spec.compose_model import ComposeModel
@@ -101,6 +102,7 @@ def load_environment(env_dir: Path, *, cwd: Path | None = None) -> LoadedEnviron
         *parameter_path_issues(found),
         *parameter_name_issues(found),
         *image_issues(found),
+        *registry_credential_issues(found),
         *stack_issues(found, composed),
         *build_only_service_issues(found, composed),
         *unset_variable_issues(found, composed),
