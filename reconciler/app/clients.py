@@ -3,7 +3,7 @@
 The one place clients are built (through the drivers' factories: nothing here
 imports boto3, docker or requests). :class:`Clients` makes the AWS clients at
 once (none at all, not even a boto3 session, for an environment without AWS:
-``settings.uses_aws``) and each Docker host's client and Compose runner on first use; a
+``settings.region`` None) and each Docker host's client and Compose runner on first use; a
 ``read_only`` set refuses every mutating call (plan, status, dry runs). Every
 call to AWS, Docker and the registries is counted (botocore's ``before-call``
 event, requests' response hook), so tests and ``make bench`` can state what a

@@ -53,10 +53,6 @@ class Settings:
     self_heal: bool = True  # the loop corrects drift (else reports it)
     state_store: StateStoreSpec = SQLITE_STORE
 
-    @property
-    def uses_aws(self) -> bool:
-        return self.region is not None
-
 
 def default_state_dir() -> Path:
     base = os.environ.get("RECONCILER_STATE_DIR")
