@@ -45,7 +45,7 @@ class HostDrivers:
 
 @dataclass(frozen=True)
 class Drivers:
-    ssm: SsmWriter
+    ssm: SsmWriter | None  # None: the environment uses no AWS (its plans have no parameter action)
     hosts: Callable[[str], HostDrivers]  # host name -> its clients (raises WorldError when unreachable)
     registry_auth: Callable[[str], RegistryAuth | None] = _no_auth  # registry host -> pull credentials
 

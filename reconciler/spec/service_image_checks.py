@@ -52,8 +52,10 @@ def _message(stack_name: str, service: ComposeService, entry: tuple[str, ImageEn
     head = f"service '{service.name}' has build: but no image:; the reconciler deploys images and never builds them: "
     if entry is not None:
         entry_name, image = entry
+        ref = image.reference()
+        repository = ref.name if ref is not None else image.repository
         return head + (
-            f"add image: {image.repository}, the repository of Images entry '{entry_name}' that stack "
+            f"add image: {repository}, the repository of Images entry '{entry_name}' that stack "
             f"'{stack_name}' runs this service with (spec.services.{service.name}.image), and push what you "
             "build there"
         )
