@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spec.spec_helpers import copy_valid
 
 from reconciler.app.compose_check import CheckCache, check_compose_files
 from reconciler.core.errors import SpecError
@@ -18,7 +19,6 @@ from reconciler.core.model import DesiredState
 from reconciler.drivers.compose import ComposeRunner, locate_compose
 from reconciler.spec.desired import build_desired
 from reconciler.spec.loader import load_environment
-from spec.spec_helpers import copy_valid
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "cache-s3cret-value-42"
@@ -142,7 +142,7 @@ def test_included_extended_and_env_files_are_cached_and_each_change_checks_again
     monkeypatch.setenv("HOME", str(tmp_path / "another-home"))
     assert check() == expected + 1  # ~/popcon-cache now names another folder
     (env / "app.env").unlink()
-    with pytest.raises(SpecError, match="app.env"):  # a missing env_file is never a cached pass
+    with pytest.raises(SpecError, match=r"app\.env"):  # a missing env_file is never a cached pass
         check()
 
 

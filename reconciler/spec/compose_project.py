@@ -6,7 +6,8 @@ the document it is written in (for its ``file:line``) and its mapping, relative 
 the stack's project directory, ``extends`` resolved (:mod:`reconciler.spec.compose_extends`); the
 top-level ``networks`` and ``volumes`` of every file; every variable reference of every file
 Compose interpolates (included and extended files too, each with the values its include's env
-files give); and every file read. A service defined in two files is refused, as Compose refuses it.
+files give); and every file read. A service defined in two files is refused, as Compose refuses it
+(unless both definitions are the same).
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ def gather(tree: ComposeTree, project_dir: Path) -> Project:
                 cache[path] = None
         return cache[path]
 
+    seen: dict[str, dict[str, object]] = {}  # service -> its mapping where first written
     for source in tree.sources:
         written = _written(source, project_dir, project)
-        for name, (doc, _) in written.items():
-            if name in project.written:
+        for name, (doc, raw) in written.items():
+            if name in project.written and seen[name] == raw:
+                written[name] = (project.written[name], raw)  # the same definition twice: Compose takes it once
+            elif name in project.written:
                 first = project.written[name]
                 message = (
                     f"service '{name}' is also defined in {first.where(('services', name))}; "
@@ -66,7 +70,7 @@ def gather(tree: ComposeTree, project_dir: Path) -> Project:
                 )
                 project.issues.append(doc.issue(("services", name), message))
             else:
-                project.written[name] = doc
+                project.written[name], seen[name] = doc, raw
         project.names |= set(written)
         extended = resolve_extends(written, project_dir, read)
         project.services.update((n, s) for n, s in extended.services.items() if project.written[n] is written[n][0])

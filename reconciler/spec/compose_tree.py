@@ -142,7 +142,8 @@ class _Reader:
             return
         cycle = [p for p in files if real_path(p) in chain]
         if cycle:
-            names = [display_of(p, self.main) for p in (*chain[chain.index(real_path(cycle[0])):], cycle[0])]
+            loop = (*chain[chain.index(real_path(cycle[0])) :], real_path(cycle[0]))
+            names = [os.path.relpath(p, self.main.path.parent) for p in loop]
             self.issues.append(doc.issue(loc, f"include cycle: {' -> '.join(names)}"))
             return
         workdir = Path(os.path.normpath(source.workdir / project_directory)) if project_directory else files[0].parent
