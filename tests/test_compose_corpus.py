@@ -163,3 +163,15 @@ def test_the_corpus_covers_what_people_write() -> None:
         assert feature in text, feature
     verdicts = {yaml.safe_load((CORPUS / c / "case.yaml").read_text())["verdict"] for c in CASES}
     assert verdicts == {"accepted", "refused"} and len(CASES) >= 10
+
+
+def test_services_compose_has_and_the_reconciler_does_not_are_refused(tmp_path: Path) -> None:
+    """COMPOSE_PROFILES reaching Compose (a stack value) enables a profile the reconciler never
+    deploys: Compose's project and ours differ, and validate says so rather than deploy half of it."""
+    root = tmp_path / "project"
+    make_environment("anchors-profiles-secrets", root)
+    params = root / "params.yaml"
+    params.write_text(params.read_text() + '    COMPOSE_PROFILES: "debug"\n')
+    with pytest.raises(SpecError) as caught:
+        app.validate(root, tmp_path / "state")
+    assert "Compose's project has service(s) debug the reconciler does not deploy" in str(caught.value)

@@ -2,15 +2,17 @@
 
 Our own reading of a compose file (reconciler.spec.compose_file) gives line
 numbers and the checks a plan needs; Compose has many more rules (unknown
-keys, ``extends`` of a missing file, a port like ``127.0.0.1:banana:3000``,
-a missing ``env_file``). Rather than re-implement them, every stack's file
-is handed to ``docker compose config`` (no engine is contacted) with the
-interpolation values it will get on each of its hosts, so what Compose
-would refuse at deploy time is refused at ``validate``; so is a variable
-Compose finds unset (it would substitute an empty string), which only a file
-our reading does not see can hold (an ``extends`` or ``include`` file, an
-``env_file``). Across stacks, two projects publishing the same host port on
-the same host are refused too.
+keys, a port like ``127.0.0.1:banana:3000``, a missing ``env_file``). Rather
+than re-implement them, every stack's file is handed to ``docker compose
+config`` (no engine is contacted) with the interpolation values it will get
+on each of its hosts, so what Compose would refuse at deploy time is refused
+at ``validate``; so is a variable Compose finds unset (it would substitute an
+empty string), which only a file our reading does not interpolate can hold
+(an ``env_file``), and a project whose services are not the ones our reading
+of the compose file and the files it includes and extends found. Across
+stacks, two projects publishing the same host port on the same host are
+refused too. A check that passed is cached (:class:`CheckCache`) under a key
+covering every file Compose reads for the stack (:func:`check_key`).
 """
 
 from __future__ import annotations
@@ -84,15 +86,15 @@ def _environment(stack: StackSpec, desired: DesiredState, host: HostSpec) -> dic
 
 
 def _unset_issue(stack: StackSpec, display: str, names: Collection[str], where: str) -> SpecIssue:
-    """Compose found variables unset that our reading of the compose file did not see (in a file it
-    extends, includes or an ``env_file``): it would substitute empty strings."""
+    """Compose found variables unset that our reading of the compose files did not see (in an
+    ``env_file``'s values, which Compose interpolates too): it would substitute empty strings."""
     listed = ", ".join(names)
     return SpecIssue(
         display,
         None,
         "",
-        f"Compose finds variable{'s' if len(names) > 1 else ''} {listed} not set{where} (in a file this one "
-        f"extends or includes, or an env_file) and would substitute an empty string: define "
+        f"Compose finds variable{'s' if len(names) > 1 else ''} {listed} not set{where} (in an env_file "
+        f"this file or one it includes names) and would substitute an empty string: define "
         f"{'them' if len(names) > 1 else 'it'} in a ParameterSet of stack '{stack.name}' or as a host variable, "
         "or give a default ${VAR:-...}",
     )
