@@ -12,7 +12,7 @@ files give); and every file read. A service defined in two files is refused, as 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -128,7 +128,3 @@ def _uses(doc: SourceDoc, source: ComposeSource, project: Project) -> None:
     project.uses.extend(u if main else replace(u, file=doc.display, env=env) for u in uses)
     project.issues.extend(issues)
 
-
-def declared_services(project: Project) -> Mapping[str, bool]:
-    """Every service name of the project -> whether it was resolved (its extends found)."""
-    return {name: name in project.services for name in project.names}
