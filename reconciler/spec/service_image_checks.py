@@ -26,7 +26,7 @@ def build_only_service_issues(found: Declared, composed: Mapping[ComposeKey, Com
     entries = {name: entry for doc in found.images.values() for name, entry in doc.spec.images.items()}
     return [
         SpecIssue(
-            model.display,
+            service.display or model.display,
             service.line,
             f"services.{service.name}",
             _message(stack_name, service, _entry_of(found, stack_name, service.name, entries)),
