@@ -34,7 +34,7 @@ from reconciler.core.model import (
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, ImageEntry, RegistrySection, environment_hosts
 from reconciler.spec.loader import LoadedEnvironment
-from reconciler.spec.stack_paths import host_paths, project_directory, project_folder
+from reconciler.spec.stack_paths import env_files, host_paths, project_directory, project_folder
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
@@ -227,6 +227,8 @@ def _stack(
     services: list[ServiceSpec] = []
     for service_name in sorted(compose.services):
         service = compose.services[service_name]
+        if service.profiles:
+            continue  # not part of Compose's project unless its profile is enabled, which the reconciler never does
         settings = stack.spec.services.get(service_name)
         services.append(
             ServiceSpec(
@@ -241,6 +243,7 @@ def _stack(
             )
         )
     project_dir = project_directory(loaded.env_dir, stack.spec)
+    service_files = (path for service in compose.services.values() for path in env_files(service.raw, project_dir))
     return StackSpec(
         name=name,
         project=stack.spec.project or f"{loaded.name}-{name}",
@@ -253,6 +256,7 @@ def _stack(
         volumes=compose.volumes,
         prune_services=stack.spec.prune,
         hosts=tuple(stack.spec.hosts) or tuple(environment_hosts(loaded.environment)),
+        files=tuple(dict.fromkeys([*compose.files, *service_files])),
     )
 
 
