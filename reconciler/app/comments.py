@@ -97,18 +97,18 @@ def post_comments(pr: PullRequestRef, token: str, comments: Sequence[Environment
     Raises a WorldError (401, 403, 404, 422, 5xx, rate limit ...) with a clear message."""
     from reconciler.drivers.github import GitHubTarget
 
-    api = github_comments(GitHubTarget(pr.api_url, pr.repository, pr.number), token)
-    existing = api.existing()
     posted = []
-    for comment in comments:
-        head = marker(comment.key) + "\n"
-        mine = [c for c in existing if _normal(c.body).startswith(head)]
-        if mine and _normal(mine[-1].body) == _normal(comment.body):
-            posted.append(Posted(comment.key, Verb.UNCHANGED, mine[-1].id))
-        elif mine:
-            posted.append(Posted(comment.key, Verb.UPDATED, api.update(mine[-1].id, comment.body).id))
-        else:
-            posted.append(Posted(comment.key, Verb.CREATED, api.create(comment.body).id))
+    with github_comments(GitHubTarget(pr.api_url, pr.repository, pr.number), token) as api:
+        existing = api.existing()
+        for comment in comments:
+            head = marker(comment.key) + "\n"
+            mine = [c for c in existing if _normal(c.body).startswith(head)]
+            if mine and _normal(mine[-1].body) == _normal(comment.body):
+                posted.append(Posted(comment.key, Verb.UNCHANGED, mine[-1].id))
+            elif mine:
+                posted.append(Posted(comment.key, Verb.UPDATED, api.update(mine[-1].id, comment.body).id))
+            else:
+                posted.append(Posted(comment.key, Verb.CREATED, api.create(comment.body).id))
     return posted
 
 

@@ -4,12 +4,13 @@ A pull request's conversation comments are issue comments in GitHub's REST API
 (``GET/POST /repos/{owner}/{repo}/issues/{number}/comments``, ``PATCH
 /repos/{owner}/{repo}/issues/comments/{id}``). Listing reads every page (100 a page, following
 the ``Link`` header). Every GitHub error is translated (:func:`.client.translate`). ``calls``
-counts the requests made (retries aside).
+counts the requests made (retries aside). Used as a context manager, one connection serves them all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, cast
 
 from githubkit import GitHub
@@ -35,6 +36,16 @@ class PullRequestComments:
         self.github = github
         self.target = target
         self.calls = 0
+
+    def __enter__(self) -> PullRequestComments:
+        """One HTTP connection (and TLS context) for every call until the block ends."""
+        self.github.__enter__()  # type: ignore[no-untyped-call]  # githubkit leaves it unannotated
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.github.__exit__(kind, exc, trace)
 
     def existing(self) -> list[Comment]:
         found: list[Comment] = []
