@@ -38,17 +38,17 @@ def comment(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None
     else:
         _top, folders = changed.environment_folders(args.env_dirs)
 
-    pr = None
-    if not args.dry_run:
+    token = ""
+    if args.dry_run:
+        pr = pullrequest.PullRequestRef("", "", 0, args.head_sha, args.artifact_url)
+    else:
         flags = pullrequest.PullRequestFlags(repository=args.repository, number=args.pull_request,
                                              head_sha=args.head_sha, api_url=args.github_api_url,
                                              artifact=args.artifact_url)  # fmt: skip
         pr = pullrequest.pull_request(flags, os.environ)
-        if pr.head_sha is None:
-            pr = replace(pr, head_sha=changed.head_sha(args.env_dirs[0]))
         token = pullrequest.token(args.token_env, os.environ)
-    else:
-        pr = pullrequest.PullRequestRef("", "", 0, args.head_sha, args.artifact_url)
+    if pr.head_sha is None:
+        pr = replace(pr, head_sha=changed.head_sha(args.env_dirs[0]))
 
     def show(_key: str, markdown: str) -> None:
         if not args.dry_run:

@@ -198,3 +198,13 @@ def test_an_environment_that_cannot_be_planned_says_why_in_its_comment(
     [body] = github.bodies("octo", "gitops", 7)
     assert body.startswith(marker("environments/prod")) and ":x: **The plan could not be made:**" in body
     assert "parameters.yaml:" in body and problems(body) == []
+
+
+def test_a_dry_run_prints_the_comment_and_calls_nothing(
+    repo: Repo, actions_env: Path, github: GitHubAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.env("dev", {"A": "2"})
+    head = repo.commit("dev")
+    code, out, _ = run(repo, actions_env, capsys, "--dry-run")
+    assert code == 0 and github.requests == []
+    assert out.startswith(marker("environments/dev") + "\n") and f"Head commit: {head}" in out

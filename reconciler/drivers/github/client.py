@@ -79,8 +79,7 @@ def retry_decision(
 def connect(token: str, api_url: str = DEFAULT_API_URL, *, max_wait: float = RATE_LIMIT_MAX_WAIT,
             transport: httpx.BaseTransport | None = None) -> GitHub[Any]:  # fmt: skip
     """A client for ``api_url`` (``https://api.github.com``, or a GitHub Enterprise Server's
-    ``https://HOST/api/v3``) authenticated by ``token``; no HTTP cache, no proxy from the environment
-    for loopback."""
+    ``https://HOST/api/v3``) authenticated by ``token``; no HTTP cache (one run, a few calls)."""
     return GitHub(
         token,
         base_url=api_url.rstrip("/") + "/",
