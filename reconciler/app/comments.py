@@ -8,7 +8,9 @@ per pull request and environment, edited in place on the next push. Wiring; does
    ``<folder>.json`` and ``<folder>.md`` (the workflow's artifact).
 2. :func:`post_comments` lists the pull request's comments once (every page), then for each
    environment edits its comment (the last one starting with its marker) when the body
-   differs, creates one when there is none, and makes no call when the body is the same.
+   differs, creates one when there is none, and makes no call when the body is the same. The
+   comment of an environment the pull request no longer changes (``unchanged``: a later push
+   undid the change) is edited to say so; none is created for it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from reconciler.app.settings import Overrides
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.events import EventSink, discard
 from reconciler.core.plan import Plan
-from reconciler.render.comment import CommentContext, failure_comment, marker, plan_comment
+from reconciler.render.comment import CommentContext, failure_comment, marker, plan_comment, unchanged_comment
 
 __all__ = ["EnvironmentComment", "Posted", "Verb", "plan_comments", "post_comments"]
 
@@ -43,6 +45,7 @@ class Verb(str, Enum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    RETIRED = "retired"  # edited to say the pull request no longer changes the environment
 
 
 @dataclass(frozen=True)
@@ -92,22 +95,27 @@ def plan_comments(
     return results
 
 
-def post_comments(pr: PullRequestRef, token: str, comments: Sequence[EnvironmentComment]) -> list[Posted]:
-    """Create or edit each environment's comment on ``pr``; no call for a body already there.
-    Raises a WorldError (401, 403, 404, 422, 5xx, rate limit ...) with a clear message."""
+def post_comments(
+    pr: PullRequestRef, token: str, comments: Sequence[EnvironmentComment], unchanged: Sequence[str] = ()
+) -> list[Posted]:
+    """Create or edit each environment's comment on ``pr``, and retire those of the ``unchanged``
+    folders; no call for a body already there. Raises a WorldError (401, 403, 404, 422, 5xx,
+    rate limit ...) with a clear message."""
     from reconciler.drivers.github import GitHubTarget
 
+    retired = [EnvironmentComment(key, unchanged_comment(CommentContext(key, pr.head_sha)), None) for key in unchanged]
     posted = []
     with github_comments(GitHubTarget(pr.api_url, pr.repository, pr.number), token) as api:
         existing = api.existing()
-        for comment in comments:
+        for comment in [*comments, *retired]:
             head = marker(comment.key) + "\n"
             mine = [c for c in existing if _normal(c.body).startswith(head)]
             if mine and _normal(mine[-1].body) == _normal(comment.body):
                 posted.append(Posted(comment.key, Verb.UNCHANGED, mine[-1].id))
             elif mine:
-                posted.append(Posted(comment.key, Verb.UPDATED, api.update(mine[-1].id, comment.body).id))
-            else:
+                verb = Verb.RETIRED if comment in retired else Verb.UPDATED
+                posted.append(Posted(comment.key, verb, api.update(mine[-1].id, comment.body).id))
+            elif comment not in retired:
                 posted.append(Posted(comment.key, Verb.CREATED, api.create(comment.body).id))
     return posted
 

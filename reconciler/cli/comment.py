@@ -25,16 +25,19 @@ def comment(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None
     from reconciler.app import changed, comments, pullrequest
     from reconciler.core.errors import ReconcilerError
 
+    unchanged: list[str] = []
     if args.changed_since:
         folders = changed.changed_environments(args.env_dirs, args.changed_since)
         for f in folders:
             files = ", ".join(f.changed[:_SHOWN_FILES]) + (f" (+{len(f.changed) - _SHOWN_FILES} more)"
                                                            if len(f.changed) > _SHOWN_FILES else "")  # fmt: skip
             err.say(f"{f.key}: changed ({files})" if f.changed else f"{f.key}: unchanged since {args.changed_since}")
+        unchanged = [f.key for f in folders if not f.changed]
         folders = [f for f in folders if f.changed]
         if not folders:
-            err.say(f"No environment changed since {args.changed_since}: nothing to plan or post.")
-            return EXIT_OK
+            err.say(f"No environment changed since {args.changed_since}: nothing to plan.")
+            if args.dry_run:
+                return EXIT_OK
     else:
         _top, folders = changed.environment_folders(args.env_dirs)
 
@@ -61,10 +64,11 @@ def comment(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None
             write(r.body)
     else:
         try:
-            for posted in comments.post_comments(pr, token, results):
-                what = (
-                    "no call: the same body is there" if posted.verb == comments.Verb.UNCHANGED else posted.verb.value
-                )
+            for posted in comments.post_comments(pr, token, results, unchanged):
+                what = {
+                    comments.Verb.UNCHANGED: "no call: the same body is there",
+                    comments.Verb.RETIRED: "edited: the pull request no longer changes this environment",
+                }.get(posted.verb, posted.verb.value)
                 err.say(f"{posted.key}: comment {posted.comment_id} {what}")
         except ReconcilerError as exc:
             err.error(f"the plan(s) above were not posted: {exc}")

@@ -39,7 +39,16 @@ from reconciler.render.markdown import (
     unchanged_row,
 )
 
-__all__ = ["COLLAPSE_ROWS", "LIMIT", "CommentContext", "failure_comment", "marker", "plan_comment", "size"]
+__all__ = [
+    "COLLAPSE_ROWS",
+    "LIMIT",
+    "CommentContext",
+    "failure_comment",
+    "marker",
+    "plan_comment",
+    "size",
+    "unchanged_comment",
+]
 
 #: GitHub's largest issue or pull-request comment body, in characters
 LIMIT = 65_536
@@ -208,3 +217,10 @@ def failure_comment(ctx: CommentContext, message: str, limit: int = LIMIT) -> st
     if kept < len(lines):
         budget.add("", f"({len(lines) - kept:,} more line(s) of the error are in the workflow's log.)")
     return "\n".join(budget.lines) + "\n"
+
+
+def unchanged_comment(ctx: CommentContext) -> str:
+    """What the comment of an environment says once the pull request no longer changes it (a later
+    push undid the change): its earlier plan would mislead."""
+    lines = _head(f"### Reconciler plan for {code(ctx.key)}", ctx, [])
+    return "\n".join([*lines, "This pull request no longer changes this environment: nothing to plan."]) + "\n"

@@ -208,3 +208,20 @@ def test_a_dry_run_prints_the_comment_and_calls_nothing(
     code, out, _ = run(repo, actions_env, capsys, "--dry-run")
     assert code == 0 and github.requests == []
     assert out.startswith(marker("environments/dev") + "\n") and f"Head commit: {head}" in out
+
+
+def test_a_comment_whose_environment_is_no_longer_changed_says_so(
+    repo: Repo, actions_env: Path, github: GitHubAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.env("dev", {"A": "2"})
+    repo.commit("dev: A=2")
+    assert run(repo, actions_env, capsys)[0] == 0
+    repo.env("dev", {"A": "1"})  # the change undone: the pull request no longer changes dev
+    undone = repo.commit("dev: back to A=1")
+    code, out, err = run(repo, actions_env, capsys)
+    assert code == 0 and out == "" and "no longer changes this environment" in err
+    [body] = github.bodies("octo", "gitops", 7)
+    assert "This pull request no longer changes this environment" in body and f"Head commit: {undone}" in body
+    assert problems(body) == []
+    run(repo, actions_env, capsys)  # again: the same body, no call; prod never had a comment: none made
+    assert [r.method for r in github.requests] == ["GET", "POST", "GET", "PATCH", "GET"]
