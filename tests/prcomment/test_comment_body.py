@@ -11,7 +11,15 @@ from test_render_fast import TEXT, plans
 from reconciler.core.actions import Change, PutParameter
 from reconciler.core.model import Sensitive
 from reconciler.core.plan import PARAMETERS_UNIT, Plan, Problem, Unchanged, Unit
-from reconciler.render.comment import LIMIT, CommentContext, failure_comment, marker, plan_comment, size
+from reconciler.render.comment import (
+    LIMIT,
+    CommentContext,
+    failure_comment,
+    marker,
+    plan_comment,
+    size,
+    unchanged_comment,
+)
 
 from .markdowncheck import problems
 
@@ -109,3 +117,10 @@ def test_the_same_plan_at_the_same_commit_is_the_same_body() -> None:
 
 def test_the_marker_cannot_end_the_html_comment_early() -> None:
     assert marker("env --> <b>") == "<!-- reconciler:plan env%20--%3E%20%3Cb%3E -->"
+
+
+@settings(max_examples=50, deadline=None)
+@given(CONTEXTS)
+def test_the_retired_comment_is_valid(ctx: CommentContext) -> None:
+    body = unchanged_comment(ctx)
+    assert body.startswith(marker(ctx.key) + "\n") and problems(body) == [] and size(body) < 2_000

@@ -19,11 +19,10 @@ from reconciler.render.comment import LIMIT, marker
 from reconciler.sandbox.lifecycle import SandboxInfo
 
 from .apiserver import GitHubAPI
-from .conftest import TOKEN
+from .conftest import SECRET, TOKEN
 from .gitrepo import commit, git, init, write_environment
 from .markdowncheck import problems
 
-SECRET = "Sup3r-S3cret-" + uuid.uuid4().hex[:8]
 SECURE = "\n    DB_PASSWORD: {type: SecureString, fromEnv: PRC_DB_PASSWORD}"
 
 
