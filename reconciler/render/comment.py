@@ -137,7 +137,7 @@ def _head(title: str, ctx: CommentContext, status: Sequence[str], summary: Seque
 
 def _note(ctx: CommentContext, hidden: Sequence[tuple[int, int, str]]) -> str:
     parts = [f"{shown:,} of {total:,} {what}" for shown, total, what in hidden if shown < total]
-    where = cell(ctx.artifact[:_ARTIFACT_MAX]) if ctx.artifact else "the JSON plan of this workflow run"
+    where = cell(ctx.artifact)[:_ARTIFACT_MAX] if ctx.artifact else "the JSON plan of this workflow run"
     return f":warning: **Too long for one comment**: {'; '.join(parts)} shown. The whole plan: {where}."
 
 

@@ -58,7 +58,13 @@ def any_plans(draw: st.DrawFn) -> Plan:
     )
 
 
-CONTEXTS = st.builds(CommentContext, key=TEXT, head_sha=st.one_of(st.none(), TEXT), artifact=st.one_of(st.none(), TEXT))
+#: the artifact is free text (--artifact-url): as long and hostile as it may be
+CONTEXTS = st.builds(
+    CommentContext,
+    key=TEXT,
+    head_sha=st.one_of(st.none(), TEXT),
+    artifact=st.one_of(st.none(), TEXT, BIG_TEXT.map(lambda t: t * 5)),
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -124,3 +130,9 @@ def test_the_marker_cannot_end_the_html_comment_early() -> None:
 def test_the_retired_comment_is_valid(ctx: CommentContext) -> None:
     body = unchanged_comment(ctx)
     assert body.startswith(marker(ctx.key) + "\n") and problems(body) == [] and size(body) < 2_000
+
+
+def test_a_long_hostile_artifact_text_keeps_the_body_under_the_limit() -> None:
+    ctx = CommentContext("environments/dev", "a" * 40, artifact="<|>" * 5_000)
+    body = plan_comment(big_plan(10_000), ctx)
+    assert size(body) <= LIMIT and problems(body) == []
