@@ -57,6 +57,7 @@ COLLAPSE_ROWS = 20
 _MARKER = "<!-- reconciler:plan {} -->"
 _NOTE_RESERVE = 600  # room kept for the last line saying what was left out (numbers and the artifact)
 _ARTIFACT_MAX = 300
+_SHOWN_MAX = 100  # of a head commit or a folder as shown (a sha is 40; a flag could give anything)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ def _pieces(budget: _Budget, pieces: Iterable[Sequence[str]]) -> int:
 
 
 def _head(title: str, ctx: CommentContext, status: Sequence[str], summary: Sequence[str] = ()) -> list[str]:
-    where = f"Head commit: {cell(ctx.head_sha)} · folder {code(ctx.key)}" if ctx.head_sha else f"Folder {code(ctx.key)}"
+    folder = code(ctx.key[:_SHOWN_MAX])
+    where = f"Head commit: {cell(ctx.head_sha[:_SHOWN_MAX])} · folder {folder}" if ctx.head_sha else f"Folder {folder}"
     return [marker(ctx.key), title, "", *status, where, "", *summary]
 
 
