@@ -1,5 +1,8 @@
 """The plan as Markdown for a pull-request comment: summary, problems, a table of actions,
-collapsible diffs. Pure; every secret masked (values come only through :mod:`reconciler.core.diff`)."""
+collapsible diffs. Pure; every secret masked (values come only through :mod:`reconciler.core.diff`).
+
+Its pieces (a heading, a problem line, an action row, a diff block, an unchanged row, each whole
+and balanced) are public: :mod:`reconciler.render.comment` fits them under GitHub's size limit."""
 
 from __future__ import annotations
 
