@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
     from reconciler.app.settings import Settings
+    from reconciler.drivers.github import GitHubTarget, PullRequestComments
     from reconciler.spec.desired import RegistrySettings
 
-__all__ = ["Clients", "Counters", "HostClients"]
+__all__ = ["Clients", "Counters", "HostClients", "github_comments"]
 
 
 @dataclass
@@ -176,3 +177,10 @@ class Clients:
         for aws in (*([self.aws] if self.aws is not None else []), *self._ecr_clients.values()):
             aws.ssm.close()
             aws.ecr.close()
+
+
+def github_comments(target: GitHubTarget, token: str) -> PullRequestComments:
+    """The comments of ``target``'s pull request through GitHub's REST API (githubkit, imported only here)."""
+    from reconciler.drivers.github import PullRequestComments, connect
+
+    return PullRequestComments(connect(token, target.api_url), target)
