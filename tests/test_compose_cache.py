@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spec.spec_helpers import copy_valid
 
 from reconciler.app.compose_check import CheckCache, check_compose_files
 from reconciler.core.errors import SpecError
@@ -68,7 +69,81 @@ def test_a_passed_check_is_not_run_again_until_its_inputs_change(env_dir: Path, 
     assert counting.configs == 3  # a value Compose interpolates changed
     (env_dir / "extra.env").write_text("A=1\n")
     check()
-    assert counting.configs == 4  # a file beside the compose file appeared (env_file, extends)
+    assert counting.configs == 3  # a file Compose does not read appeared: still cached
+
+
+SHARED_DB = """\
+services:
+  mysql:
+    image: popcon/mysql:8.0
+    environment:
+      MYSQL_ROOT_PASSWORD: ${DB_ROOT_PASSWORD}
+      MYSQL_DATABASE: ${DB_NAME:-popcon}
+    healthcheck:
+      test: ["CMD", "true"]
+  redis:
+    extends: {file: base.yaml, service: cache}
+"""
+SHARED_BASE = """\
+services:
+  cache:
+    image: popcon/redis:7.2
+    healthcheck:
+      test: ["CMD", "true"]
+"""
+COMPOSE = """\
+include:
+  - ../shared/db.yaml
+services:
+  frontend:
+    image: popcon/frontend:1.4.0
+    ports: ["3000:80"]
+    depends_on: [backend]
+  backend:
+    image: popcon/backend:2.1.0
+    env_file: [app.env]
+    volumes:
+      - ~/popcon-cache:/cache
+      - /srv/popcon/logs:/logs
+    depends_on:
+      mysql: {condition: service_healthy}
+      redis: {condition: service_healthy}
+"""
+
+
+def test_included_extended_and_env_files_are_cached_and_each_change_checks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file with include, ../, ~/ and an absolute bind mount is cached (it was never cached before),
+    and a change in any file Compose reads for it (or in HOME, which ~ names) checks it again."""
+    env = copy_valid(tmp_path / "env", **{"docker-compose.yml": COMPOSE})
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "db.yaml").write_text(SHARED_DB)
+    (shared / "base.yaml").write_text(SHARED_BASE)
+    (shared / ".env").write_text("DB_NAME=popcon\n")
+    (env / "app.env").write_text("LOG_LEVEL=info\n")
+    counting = Counting()
+    runner = ComposeRunner(locate_compose(), run=counting)
+    cache_file = tmp_path / "state" / "compose-checks.json"
+
+    def check() -> int:
+        check_compose_files(desired(env), lambda: runner, CheckCache(cache_file))
+        return counting.configs
+
+    assert (check(), check()) == (1, 1)
+    (env / "notes.txt").write_text("not read by Compose\n")
+    assert check() == 1
+    expected = 1
+    for changed in (shared / "db.yaml", shared / "base.yaml", shared / ".env", env / "app.env"):
+        changed.write_text(changed.read_text() + "# changed\n")
+        expected += 1
+        assert (check(), check()) == (expected, expected), changed
+    monkeypatch.setenv("HOME", str(tmp_path / "another-home"))
+    assert check() == expected + 1  # ~/popcon-cache now names another folder
+    (env / "app.env").unlink()
+    with pytest.raises(SpecError, match=r"app\.env"):  # a missing env_file is never a cached pass
+        check()
 
 
 def test_a_refused_file_is_refused_every_time(env_dir: Path, tmp_path: Path) -> None:

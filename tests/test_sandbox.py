@@ -400,6 +400,7 @@ def test_seeding_never_overwrites_an_existing_value(sandbox: SandboxInfo) -> Non
 def test_status_reports_the_running_sandbox(sandbox: SandboxInfo) -> None:
     report = status(sandbox.state_dir)
     assert report["docker"]["running"] and report["registry"]["running"] and report["moto"]["running"]
+    assert report["hub"]["running"] and report["hub"]["address"] == sandbox.hub
     assert [(e["name"], e["docker_host"]) for e in report["engines"]] == [
         (e.name, e.docker_host) for e in sandbox.engines
     ]
@@ -412,27 +413,31 @@ def test_status_reports_the_running_sandbox(sandbox: SandboxInfo) -> None:
 @pytest.mark.world
 def test_cold_start_on_other_ports_then_down(sandbox: SandboxInfo, tmp_path: Path) -> None:
     state = tmp_path / "sandbox"
-    moto_port, registry_port = _free_port(), _free_port()
+    moto_port, registry_port, hub_port = _free_port(), _free_port(), _free_port()
+    ports = {"moto_port": moto_port, "registry_port": registry_port, "hub_port": hub_port}
     events: list[str] = []
-    info = up(state, on_event=events.append, moto_port=moto_port, registry_port=registry_port)
+    info = up(state, on_event=events.append, **ports)
     try:
-        assert set(info.started) >= {"registry", "moto"}
+        assert set(info.started) >= {"registry", "hub", "moto"}
+        assert info.hub == f"127.0.0.1:{hub_port}"
         assert "docker" not in info.started  # the shared engine was already there
         assert info.registry == f"127.0.0.1:{registry_port}"
         assert sorted(info.pushed) == sorted(i.ref for i in images.DEMO_IMAGES)
         assert dict(info.images) == dict(sandbox.images)  # same inputs, same digests, another registry
         assert any(p.startswith("/popcon/dev/") for p in info.seeded)
         assert (state / "registry" / "config.yml").read_text().count(f"127.0.0.1:{registry_port}") == 1
-        report = status(state, moto_port=moto_port, registry_port=registry_port)
-        assert report["registry"]["managed"] and report["moto"]["managed"]
+        report = status(state, **ports)
+        assert report["registry"]["managed"] and report["moto"]["managed"] and report["hub"]["managed"]
+        assert report["hub"]["realm"] == f"http://127.0.0.1:{hub_port}/token"
 
-        again = up(state, moto_port=moto_port, registry_port=registry_port)
+        again = up(state, **ports)
         assert (again.started, again.pushed, again.seeded) == ((), (), ())
     finally:
-        down(state, remove_containers=False, moto_port=moto_port, registry_port=registry_port)
-    report = status(state, moto_port=moto_port, registry_port=registry_port)
-    assert not report["registry"]["running"] and not report["moto"]["running"]
+        down(state, remove_containers=False, **ports)
+    report = status(state, **ports)
+    assert not report["registry"]["running"] and not report["moto"]["running"] and not report["hub"]["running"]
     assert not (state / "moto.pid").exists() and not (state / "registry.pid").exists()
+    assert not (state / "hub.pid").exists()
     # the shared sandbox is untouched
     assert status(sandbox.state_dir)["registry"]["running"]
 

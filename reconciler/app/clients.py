@@ -2,7 +2,8 @@
 
 The one place clients are built (through the drivers' factories: nothing here
 imports boto3, docker or requests). :class:`Clients` makes the AWS clients at
-once and each Docker host's client and Compose runner on first use; a
+once (none at all, not even a boto3 session, for an environment without AWS:
+``settings.region`` None) and each Docker host's client and Compose runner on first use; a
 ``read_only`` set refuses every mutating call (plan, status, dry runs). Every
 call to AWS, Docker and the registries is counted (botocore's ``before-call``
 event, requests' response hook), so tests and ``make bench`` can state what a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
@@ -27,10 +29,13 @@ from reconciler.drivers.registry.ecr import EcrRegistry
 from reconciler.drivers.registry.oci import HttpSession, OciRegistry, RegistryCallCounter, http_session
 
 if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
     from reconciler.app.settings import Settings
+    from reconciler.drivers.github import GitHubTarget, PullRequestComments
     from reconciler.spec.desired import RegistrySettings
 
-__all__ = ["Clients", "Counters", "HostClients"]
+__all__ = ["Clients", "Counters", "HostClients", "github_comments"]
 
 
 @dataclass
@@ -62,11 +67,12 @@ class Clients:
     """Clients for one environment, safe to keep for a long-running process; closed at the end."""
 
     settings: Settings
-    aws: AwsClients
+    aws: AwsClients | None  # None: the environment uses no AWS
     http: HttpSession
     counters: Counters
     read_only: bool = False
-    _registries: dict[str, EcrRegistry | OciRegistry] = field(default_factory=dict)
+    # (host, user name) -> its client: an image's own anonymous settings are honoured beside credentials
+    _registries: dict[tuple[str, str | None], EcrRegistry | OciRegistry] = field(default_factory=dict)
     _ecr_clients: dict[str, AwsClients] = field(default_factory=dict)
     _hosts: dict[str, HostClients] = field(default_factory=dict)
     _compose_binary: list[str] | None = None
@@ -77,20 +83,25 @@ class Clients:
     def connect(cls, settings: Settings, *, read_only: bool = False) -> Clients:
         """Build the AWS and registry clients; Docker hosts are connected on first use."""
         counters = Counters()
-        session = aws_session(settings.region, settings.aws_endpoint_url)
-        aws = make_clients(settings.region, settings.aws_endpoint_url, session=session)
-        counters.aws.attach(aws.ssm, aws.ecr)
+        aws: AwsClients | None = None
+        if settings.region is not None:
+            session = aws_session(settings.region, settings.aws_endpoint_url)
+            aws = make_clients(settings.region, settings.aws_endpoint_url, session=session)
+            counters.aws.attach(aws.ssm, aws.ecr)
+            if read_only:
+                aws = replace(aws, ssm=read_only_boto3(aws.ssm), ecr=read_only_boto3(aws.ecr))
         http = ReadOnlySession() if read_only else http_session()
         counters.registry.attach(http)
-        if read_only:
-            aws = replace(aws, ssm=read_only_boto3(aws.ssm), ecr=read_only_boto3(aws.ecr))
         return cls(settings=settings, aws=aws, http=http, counters=counters, read_only=read_only)
 
     def fleet(self) -> FleetClients:
         """The Auto Scaling, EC2, ELBv2 and CloudWatch clients (built on first use: only fleets need them)."""
         if self._fleet is None:
-            session = aws_session(self.settings.region, self.settings.aws_endpoint_url)
-            fleet = make_fleet_clients(session, self.settings.region, self.settings.aws_endpoint_url)
+            region = self.settings.region
+            if region is None:  # refused by the loader: a fleet needs aws
+                raise ReconcilerError(f"environment {self.settings.environment} has a fleet but no aws region")
+            session = aws_session(region, self.settings.aws_endpoint_url)
+            fleet = make_fleet_clients(session, region, self.settings.aws_endpoint_url)
             self.counters.aws.attach(*fleet.all())
             if self.read_only:
                 fleet = FleetClients(*(read_only_boto3(c) for c in fleet.all()))
@@ -139,8 +150,16 @@ class Clients:
             )
         return clients.compose
 
+    def ssm(self) -> SSMClient:
+        """The SSM client (only an environment with AWS has ParameterSets: the loader sees to it)."""
+        if self.aws is None:
+            raise ReconcilerError(f"environment {self.settings.environment} has no aws: it cannot use SSM")
+        return self.aws.ssm
+
     def _ecr_for(self, region: str | None) -> AwsClients:
         region = region or self.settings.region
+        if region is None or self.aws is None:
+            raise ReconcilerError(f"environment {self.settings.environment} has no aws: it cannot use ECR")
         if region == self.aws.region:
             return self.aws
         if region not in self._ecr_clients:
@@ -153,23 +172,29 @@ class Clients:
         return self._ecr_clients[region]
 
     def registry(self, reg: RegistrySettings) -> EcrRegistry | OciRegistry:
-        """One client per registry host, shared by tag resolution and pull logins."""
-        if reg.host not in self._registries:
+        """One client per registry host and user, shared by tag resolution and pull logins."""
+        key = (reg.host, reg.username if reg.password is not None else None)
+        if key not in self._registries:
             if reg.type == "ecr":
-                self._registries[reg.host] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id)
+                self._registries[key] = EcrRegistry(self._ecr_for(reg.region).ecr, reg.account_id)
             else:
-                self._registries[reg.host] = OciRegistry(self.http, reg.host, reg.insecure)
-        return self._registries[reg.host]
+                login = (reg.username, reg.password) if reg.username is not None and reg.password else None
+                self._registries[key] = OciRegistry(self.http, reg.api_host, reg.insecure, credentials=login)
+        return self._registries[key]
 
     def resolver_for(self, ref: ImageSpec) -> EcrRegistry | OciRegistry:
         return self.registry(self.settings.registries[ref.name])
 
     def registry_auth(self) -> Callable[[str], RegistryAuth | None]:
+        """Registry host -> what the engine pulls with: ECR's login, or the credentials the specs give
+        for that host (per host, as ``docker login`` keeps them); anonymous otherwise."""
         logins: dict[str, Callable[[], RegistryAuth]] = {}
         for reg in self.settings.registries.values():
             registry = self.registry(reg)
             if isinstance(registry, EcrRegistry):
                 logins[reg.host] = registry.login
+            elif reg.username is not None and reg.password is not None:
+                logins[reg.host] = partial(RegistryAuth, reg.username, reg.password, reg.host)
         return cached_logins(logins)
 
     def close(self) -> None:
@@ -178,6 +203,13 @@ class Clients:
             clients.close()
         if self._fleet is not None:
             self._fleet.close()
-        for aws in (self.aws, *self._ecr_clients.values()):
+        for aws in (*([self.aws] if self.aws is not None else []), *self._ecr_clients.values()):
             aws.ssm.close()
             aws.ecr.close()
+
+
+def github_comments(target: GitHubTarget, token: str) -> PullRequestComments:
+    """The comments of ``target``'s pull request through GitHub's REST API (githubkit, imported only here)."""
+    from reconciler.drivers.github import PullRequestComments, connect
+
+    return PullRequestComments(connect(token, target.api_url), target)

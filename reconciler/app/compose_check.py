@@ -2,21 +2,24 @@
 
 Our own reading of a compose file (reconciler.spec.compose_file) gives line
 numbers and the checks a plan needs; Compose has many more rules (unknown
-keys, ``extends`` of a missing file, a port like ``127.0.0.1:banana:3000``,
-a missing ``env_file``). Rather than re-implement them, every stack's file
-is handed to ``docker compose config`` (no engine is contacted) with the
-interpolation values it will get on each of its hosts, so what Compose
-would refuse at deploy time is refused at ``validate``; so is a variable
-Compose finds unset (it would substitute an empty string), which only a file
-our reading does not see can hold (an ``extends`` or ``include`` file, an
-``env_file``). Across stacks, two projects publishing the same host port on
-the same host are refused too.
+keys, a port like ``127.0.0.1:banana:3000``, a missing ``env_file``). Rather
+than re-implement them, every stack's file is handed to ``docker compose
+config`` (no engine is contacted) with the interpolation values it will get
+on each of its hosts, so what Compose would refuse at deploy time is refused
+at ``validate``; so is a variable Compose finds unset (it would substitute an
+empty string), which only a file our reading does not interpolate can hold
+(an ``env_file``), and a project whose services are not the ones our reading
+of the compose file and the files it includes and extends found. Across
+stacks, two projects publishing the same host port on the same host are
+refused too. A check that passed is cached (:class:`CheckCache`) under a key
+covering every file Compose reads for the stack (:func:`check_key`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,8 +37,9 @@ ANY_ADDRESS = ("", "0.0.0.0", "::")
 #: What an external SecureString holds while checking: its value is read from SSM only when
 #: planning, and it is never empty (SSM stores no empty value).
 EXTERNAL_STAND_IN = "(external)"
-#: Changes when a check that passed before may no longer pass (2: a variable Compose finds unset refuses).
-CHECK_VERSION = b"2\0"
+#: Changes when a check that passed before may no longer pass (2: a variable Compose finds unset refuses;
+#: 3: the key covers every file Compose reads, and Compose's services must be the reconciler's).
+CHECK_VERSION = b"3\0"
 _UNSET_RE = re.compile(r'The \\?"([A-Za-z_][A-Za-z0-9_]*)\\?" variable is not set')
 
 
@@ -82,18 +86,38 @@ def _environment(stack: StackSpec, desired: DesiredState, host: HostSpec) -> dic
 
 
 def _unset_issue(stack: StackSpec, display: str, names: Collection[str], where: str) -> SpecIssue:
-    """Compose found variables unset that our reading of the compose file did not see (in a file it
-    extends, includes or an ``env_file``): it would substitute empty strings."""
+    """Compose found variables unset that our reading of the compose files did not see (in an
+    ``env_file``'s values, which Compose interpolates too): it would substitute empty strings."""
     listed = ", ".join(names)
     return SpecIssue(
         display,
         None,
         "",
-        f"Compose finds variable{'s' if len(names) > 1 else ''} {listed} not set{where} (in a file this one "
-        f"extends or includes, or an env_file) and would substitute an empty string: define "
+        f"Compose finds variable{'s' if len(names) > 1 else ''} {listed} not set{where} (in an env_file "
+        f"this file or one it includes names) and would substitute an empty string: define "
         f"{'them' if len(names) > 1 else 'it'} in a ParameterSet of stack '{stack.name}' or as a host variable, "
         "or give a default ${VAR:-...}",
     )
+
+
+def _services_issues(stack: StackSpec, display: str, config: object, where: str) -> list[SpecIssue]:
+    """Compose's project has exactly the services the reconciler plans (its reading of the compose
+    file and the files it includes and extends must agree with Compose's resolved model)."""
+    services = config.get("services") if isinstance(config, dict) else None
+    theirs = {str(name) for name in services} if isinstance(services, dict) else set()
+    ours = {service.name for service in stack.services}
+    if theirs == ours:
+        return []
+    parts = []
+    if theirs - ours:
+        parts.append(f"Compose's project{where} has service(s) {', '.join(sorted(theirs - ours))} the reconciler "
+                     "does not deploy (it enables no profile: leave COMPOSE_PROFILES unset, and remove profiles: "
+                     "from a service it should deploy)")  # fmt: skip
+    if ours - theirs:
+        parts.append(f"the reconciler reads service(s) {', '.join(sorted(ours - theirs))} that Compose's "
+                     f"project{where} does not have")  # fmt: skip
+    return [SpecIssue(display, None, "", "; ".join(parts) + ": the reconciler deploys only what it and Compose "
+                                         "agree on; please report a file where they differ otherwise")]  # fmt: skip
 
 
 def _published(config: Mapping[str, object], host: str, stack: str) -> Iterable[Published]:
@@ -115,27 +139,30 @@ def _published(config: Mapping[str, object], host: str, stack: str) -> Iterable[
 
 
 def check_key(stack: StackSpec, env: Mapping[str, str], secrets: Collection[str]) -> str:
-    """What a successful check depends on, hashed: the project, the compose file's bytes, the
-    names, sizes and times of the files beside it and in the project directory (where its
-    relative ``env_file`` and ``extends`` paths resolve), and the interpolation values with
-    secret ones left out (no secret goes into the key, so none is on disk). A file naming
-    ``extends``, ``env_file`` or ``include`` elsewhere is never cached."""
+    """What Compose's answer depends on, hashed: the project, its directory and compose file, the
+    path and bytes of every file Compose reads for the stack (``stack.files``: the compose file,
+    the files it includes and extends, the env files of its includes and services; a missing one
+    as missing), ``HOME`` when one of them names ``~``, and the interpolation values with secret
+    ones left out (no secret goes into the key, so none is on disk). ``""`` (never cached) when
+    a file cannot be named (its path names a variable) or read."""
     digest = hashlib.sha256(CHECK_VERSION)
-    try:
-        text = stack.compose_file.read_bytes()
-        folder = sorted(
-            (str(p), p.stat().st_size, p.stat().st_mtime_ns)
-            for directory in dict.fromkeys((stack.compose_file.parent, stack.project_dir))
-            for p in directory.iterdir()
-            if p.is_file()
-        )
-    except OSError:
-        return ""
-    if any(marker in text for marker in (b"../", b"include", b": /", b"- /", b"~/")):
-        return ""  # it may read files elsewhere: always checked
-    for part in (stack.project, str(stack.project_dir), str(stack.compose_file), repr(folder)):
+    for part in (stack.project, str(stack.project_dir), str(stack.compose_file)):
         digest.update(part.encode() + b"\0")
-    digest.update(text)
+    home = False
+    for path in stack.files or (stack.compose_file,):
+        if "$" in str(path):
+            return ""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError:
+            return ""
+        digest.update(str(path).encode() + b"\0")
+        digest.update(b"(missing)\0" if data is None else hashlib.sha256(data).digest())
+        home = home or (data is not None and b"~" in data)
+    if home:
+        digest.update(f"HOME={os.environ.get('HOME', '')}\0".encode())
     hidden = set(secrets)
     for key, value in sorted(env.items()):
         digest.update(f"{key}={'(sensitive)' if value in hidden else value}\0".encode())
@@ -231,6 +258,7 @@ def check_compose_files(
                     seen[key], unset = config(stack, env)
                     if unset:
                         issues.append(_unset_issue(stack, display, unset, where))
+                    issues.extend(_services_issues(stack, display, seen[key], where))
                 except WorldError as error:
                     issues.append(SpecIssue(display, None, "", f"Compose refuses this file{where}: {_errors(error)}"))
                     seen[key] = None

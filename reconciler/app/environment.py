@@ -22,7 +22,7 @@ from reconciler.app.settings import Overrides, Settings, default_state_dir, reso
 from reconciler.core.events import EventSink, PlanReady, PlanStarted, discard
 from reconciler.core.model import DEFAULT_STATE_TABLE, DesiredState, StateStoreSpec
 from reconciler.core.observed import ObservedState
-from reconciler.spec.desired import build_desired, image_registries
+from reconciler.spec.desired import GetEnv, build_desired, image_registries
 from reconciler.spec.loader import load_environment
 from reconciler.state.lease import LEASE_TTL
 
@@ -81,13 +81,15 @@ def _state_store(section: StateStoreSection | None) -> StateStoreSpec:
     return StateStoreSpec(type=section.type, table=section.table or DEFAULT_STATE_TABLE)
 
 
-def _resolve(loaded: LoadedEnvironment, desired: DesiredState, overrides: Overrides) -> tuple[DesiredState, Settings]:
+def _resolve(
+    loaded: LoadedEnvironment, desired: DesiredState, overrides: Overrides, getenv: GetEnv = lambda _name: "(unchecked)"
+) -> tuple[DesiredState, Settings]:
     env = loaded.environment.spec
     return resolve_settings(
         desired,
-        image_registries(loaded),
-        env.aws.region,
-        env.aws.endpoint_url,
+        image_registries(loaded, getenv),
+        env.aws.region if env.aws is not None else None,
+        env.aws.endpoint_url if env.aws is not None else None,
         overrides,
         self_heal=env.self_heal,
         state_store=_state_store(env.state_store),
@@ -110,7 +112,7 @@ def open_environment(
     ``read_only`` clients refuse every mutating call (plan, status)."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
-    desired, settings = _resolve(loaded, desired, overrides)
+    desired, settings = _resolve(loaded, desired, overrides, os.environ.get)
     _check_with_compose(desired, settings.state_dir)  # nothing is observed or changed for a file Compose refuses
     from reconciler.app.world import World  # drivers are imported only once the specs are valid
 
@@ -219,4 +221,3 @@ class EnvironmentContext:
 
     def close(self) -> None:
         self.world.close()
-

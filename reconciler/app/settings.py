@@ -45,7 +45,7 @@ class Settings:
     """Where the world is, after overrides."""
 
     environment: str
-    region: str
+    region: str | None  # None: the environment uses no AWS (no client is ever built for it)
     aws_endpoint_url: str | None
     hosts: tuple[HostSpec, ...]
     registries: Mapping[str, RegistrySettings]  # Images entry name -> registry
@@ -183,14 +183,15 @@ def _one_registry(
 def resolve_settings(
     desired: DesiredState,
     registries: Mapping[str, RegistrySettings],
-    region: str,
+    region: str | None,
     endpoint_url: str | None,
     overrides: Overrides,
     *,
     self_heal: bool = True,
     state_store: StateStoreSpec = SQLITE_STORE,
 ) -> tuple[DesiredState, Settings]:
-    """The desired state to plan and the settings to build clients from."""
+    """The desired state to plan and the settings to build clients from. ``region`` None: the
+    environment uses no AWS, and an AWS endpoint override (``--sandbox`` gives one) is ignored."""
     check_overrides(overrides)
     found = dict(registries)
     given = _registry(overrides.registry) if overrides.registry is not None else None
@@ -200,6 +201,8 @@ def resolve_settings(
         desired, found = _one_registry(desired, registries, registry)
     if overrides.aws_endpoint_url:
         endpoint_url = overrides.aws_endpoint_url
+    if region is None:
+        endpoint_url = None
     hosts = _docker_overrides(desired, overrides)
     desired = dataclasses.replace(desired, hosts=hosts)
     settings = Settings(

@@ -11,6 +11,7 @@ status and history.
 from __future__ import annotations
 
 from reconciler.app.settings import Settings
+from reconciler.core.errors import ReconcilerError
 from reconciler.state import StateStore
 
 
@@ -18,6 +19,8 @@ def open_state_store(settings: Settings) -> StateStore:
     """The environment's state store (no call is made until it is used)."""
     spec = settings.state_store
     if spec.type == "dynamodb":
+        if settings.region is None:  # the loader refuses dynamodb without aws
+            raise ReconcilerError(f"environment {settings.environment} has no aws: a dynamodb state store needs it")
         from reconciler.drivers.aws.clients import aws_session
         from reconciler.drivers.state.dynamodb import DynamoStateStore
         from reconciler.drivers.state.dynamodb_table import dynamodb_client

@@ -23,7 +23,7 @@ from reconciler.core.errors import WorldError
 from reconciler.core.events import EventSink, HostObserved, discard
 from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import OWNER_KEY, DesiredState
-from reconciler.core.observed import ObservedHost, ObservedState
+from reconciler.core.observed import ObservedHost, ObservedParameter, ObservedState
 from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, ProjectContainers, containers_fingerprint
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
 from reconciler.drivers.probe import probe, probe_session
@@ -80,7 +80,7 @@ class World:
         expanded = planner.expand_fleets(desired, fleets)
         # SSM is read while the registries and the Docker hosts are (its errors come first)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-ssm") as ssm:
-            reading = ssm.submit(observe_parameters, self.clients.aws.ssm, desired.parameter_paths)
+            reading = ssm.submit(self._observe_parameters, desired)
             try:
                 refs = list(all_refs(desired).values())
                 digests = resolve_digests(refs, self.clients.resolver_for)
@@ -107,6 +107,12 @@ class World:
         fleets = observe_fleets(self._fleet_reader, desired)
         self.clients.add_instances(planner.expand_fleets(desired, fleets).hosts)
         return fleets
+
+    def _observe_parameters(self, desired: DesiredState) -> dict[str, ObservedParameter]:
+        """SSM under the desired paths (nothing to read, and no AWS client, without ParameterSets)."""
+        if not desired.parameter_paths:
+            return {}
+        return observe_parameters(self.clients.ssm(), desired.parameter_paths)
 
     def _observe_hosts(self, desired: DesiredState, pinned: list[str]) -> dict[str, ObservedHost]:
         names = sorted({h for stack in desired.stacks for h in stack.hosts})
@@ -137,8 +143,10 @@ class World:
         by one owner-filtered DescribeParameters per 50 names; undeclared ones under prune paths
         (prune?) by one owner-filtered listing per path."""
         wanted = planner.ownership_queries(desired, partial)
+        if not wanted:
+            return {}
         declared = {p.name for p in desired.parameters}
-        ssm = self.clients.aws.ssm
+        ssm = self.clients.ssm()
         tags = observe_ownership(ssm, sorted(n for n in wanted if n in declared), OWNER_KEY, desired.owner)
         undeclared = sorted(n for n in wanted if n not in declared)
         if undeclared:
@@ -157,7 +165,7 @@ class World:
         stale: list[str] = []
         versions = [p for p in plan.preconditions if isinstance(p, ParameterVersion)]
         if versions:
-            now = observe_versions(self.clients.aws.ssm, [p.name for p in versions])
+            now = observe_versions(self.clients.ssm(), [p.name for p in versions])
             for version in versions:
                 current = now.get(version.name)
                 if current != version.version:
@@ -186,7 +194,7 @@ class World:
         clients = self.clients
         rolls = any(u.id.startswith(ROLLOUT_PREFIX) for u in plan.units)
         drivers = Drivers(
-            ssm=SsmWriter(clients.aws.ssm),
+            ssm=SsmWriter(clients.aws.ssm) if clients.aws is not None else None,
             hosts=host_drivers,
             registry_auth=clients.registry_auth(),
             fleet=self._fleet_drivers() if rolls else None,

@@ -140,6 +140,39 @@ def parser() -> argparse.ArgumentParser:
     rollback.add_argument("--branch", default=None, help="the branch to commit on (default: the one checked out)")
     rollback.add_argument("--message", "-m", default=None, help="why (added to the commit message)")
 
+    comment = sub.add_parser(
+        "comment",
+        help="plan each environment a pull request changes and post the plan as a comment on it (read-only)",
+        description="Plan each environment (read-only, as `plan`) and post the Markdown plan on the pull "
+        "request: one comment per environment, found again by a hidden marker and edited in place on the next "
+        "push (no call when it is the same). The whole plans are printed on stdout first, whatever GitHub "
+        "answers. In GitHub Actions the repository, pull request, head commit and API URL come from the "
+        "workflow's environment; the token from GITHUB_TOKEN. Exit 0, 1 error or problems, 2 changes "
+        "(--detailed-exitcode).",
+    )
+    comment.add_argument("env_dirs", nargs="+", metavar="ENV_DIR", type=Path,
+                         help="environment folders, e.g. environments/*/ (candidates of --changed-since)")  # fmt: skip
+    world_opts(comment)
+    comment.add_argument("--changed-since", metavar="REV", default=None,
+                         help="only the environments whose files (folder, compose files, included files) changed "
+                         "between the merge base of REV and HEAD, e.g. origin/main")  # fmt: skip
+    comment.add_argument("--repository", metavar="OWNER/NAME", default=None, help="default: GITHUB_REPOSITORY")
+    comment.add_argument("--pull-request", type=int, metavar="N", default=None,
+                         help="default: the pull request of the workflow's event (GITHUB_EVENT_PATH)")  # fmt: skip
+    comment.add_argument("--head-sha", metavar="SHA", default=None,
+                         help="the commit the comment names; default: the event's head commit, else HEAD")  # fmt: skip
+    comment.add_argument("--github-api-url", metavar="URL", default=None,
+                         help="GitHub Enterprise Server: https://HOST/api/v3; default: GITHUB_API_URL, else "
+                         "https://api.github.com")  # fmt: skip
+    comment.add_argument("--token-env", metavar="NAME", default="GITHUB_TOKEN",
+                         help="the environment variable holding the token (default GITHUB_TOKEN)")  # fmt: skip
+    comment.add_argument("--artifact-url", metavar="TEXT", default=None,
+                         help="where a comment cut for size says the whole plan is (default: the run)")  # fmt: skip
+    comment.add_argument("--out", type=Path, metavar="DIR", default=None,
+                         help="also write each plan as DIR/<folder>.json and .md (an artifact)")  # fmt: skip
+    comment.add_argument("--dry-run", action="store_true", help="print the comments instead of posting them")
+    comment.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes, 1 error")
+
     run = sub.add_parser(
         "run",
         help="the GitOps loop: make the world match a git branch, continuously",

@@ -44,6 +44,10 @@ def run(args: argparse.Namespace, err: Err, color: bool) -> int:
         return EXIT_OK
     if args.command in _GITOPS:
         return _gitops(args, err, on_event)
+    if args.command == "comment":
+        from reconciler.cli.comment import comment
+
+        return comment(args, err, on_event)
 
     read_only = args.command != "apply"
     ctx = app.open_environment(args.env_dir, overrides(args), read_only=read_only, on_event=on_event)

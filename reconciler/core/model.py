@@ -237,6 +237,8 @@ class StackSpec:
     prune_services: bool = True  # remove owned containers of services no longer in the file
     hosts: tuple[str, ...] = (DEFAULT_HOST,)  # where it runs, in rollout order
     project_folder: str = "."  # project_dir relative to the environment folder ("." = that folder)
+    # every file Compose reads for it: the compose file, the files it includes and extends, env files
+    files: tuple[Path, ...] = ()
 
 
 DEFAULT_STATE_TABLE = "reconciler-state"

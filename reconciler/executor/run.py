@@ -48,7 +48,7 @@ class HostDrivers:
 
 @dataclass(frozen=True)
 class Drivers:
-    ssm: SsmWriter
+    ssm: SsmWriter | None  # None: the environment uses no AWS (its plans have no parameter action)
     hosts: Callable[[str], HostDrivers]  # host name -> its clients (raises WorldError when unreachable)
     registry_auth: Callable[[str], RegistryAuth | None] = _no_auth  # registry host -> pull credentials
     fleet: FleetDrivers | None = None  # the load balancer, alarms and probes of a fleet's rollout

@@ -1,9 +1,11 @@
 """One tick of the loop: fetch, check out, take the lease, then the locked part
 (:mod:`.locked`). Does I/O (git, the state store) through what it is given (:mod:`.ports`).
 
-A tick fetches the branch and checks out the head commit's environment
-folder into a private directory (committed content only, never a working
-tree), loads its settings, and takes the environment's lease for the rest
+A tick fetches the branch and checks out the head commit's tree into a private
+directory (committed content only, never a working tree; the whole tree, so
+that files a compose file includes or extends from outside the environment
+folder are those of the same commit), loads its environment folder's
+settings, and takes the environment's lease for the rest
 of the tick (a manual apply or another loop holding it makes the tick wait
 for its next turn); under it, :mod:`.locked` reads the status (a pin makes
 it target the pinned commit instead), opens the world through the injected
@@ -18,6 +20,7 @@ mark the revision failed and are not retried until it changes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from reconciler import app
 from reconciler.app.settings import Overrides, Settings
-from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError
 from reconciler.core.events import EventSink
 from reconciler.loop.conditions import invalid_spec_status
 from reconciler.loop.decide import Mode, describe
@@ -85,11 +88,24 @@ class Ticker:
     # ---- checkouts ---------------------------------------------------------------
 
     def checkout(self, revision: Revision) -> Path:
-        dest = self.work_dir / "checkouts" / revision.sha
+        """The environment folder of ``revision``, inside a checkout of the commit's whole tree: a
+        compose file may include or extend files outside the environment folder (``../shared``),
+        and they must be those of the same commit."""
+        from reconciler.drivers.git.command import mask_url
+        from reconciler.drivers.git.source import normalise_path
+
+        resource = f"repository {mask_url(self.options.repo)}"
+        rel = normalise_path(self.options.path, resource=resource)
+        dest = self.work_dir / "trees" / revision.sha
         if not dest.is_dir():
-            self.source.checkout(revision.sha, self.options.path, dest)
+            shutil.rmtree(self.work_dir / "checkouts", ignore_errors=True)  # the environment folders alone, before
+            self.source.checkout(revision.sha, "", dest)
             self._prune_checkouts(keep=dest)
-        return dest
+        folder = dest.joinpath(*rel.split("/")) if rel else dest
+        if not folder.is_dir() or folder.is_symlink():
+            what = "is not a folder" if os.path.lexists(folder) else "does not exist"
+            raise PermanentError(resource, f"path {self.options.path!r} {what} at commit {revision.sha[:12]}")
+        return folder
 
     def _prune_checkouts(self, keep: Path) -> None:
         folders = sorted((p for p in keep.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)

@@ -2,9 +2,10 @@
 
 Everything here is computed from constants and a few environment variables
 (RECONCILER_SANDBOX_MOTO_PORT, RECONCILER_SANDBOX_REGISTRY_PORT,
-RECONCILER_SANDBOX_ENGINES, RECONCILER_SANDBOX_DIR, DOCKER_HOST), so the
+RECONCILER_SANDBOX_HUB_PORT, RECONCILER_SANDBOX_ENGINES, RECONCILER_SANDBOX_DIR, DOCKER_HOST), so the
 command line can ask for the sandbox's addresses cheaply (standard library
-only): :func:`endpoints` (moto, the registry, the engines in order),
+only): :func:`endpoints` (moto, the registry, the hub -- the registry behind a
+Docker Hub-like token service -- and the engines in order),
 :class:`EngineDaemon` (the fixed, machine-wide paths, bridge and address pool
 of each extra engine) and :func:`overrides`, the ordinary world overrides any
 user could give (an AWS endpoint, Docker engines, a registry) that
@@ -28,6 +29,13 @@ HOST = "127.0.0.1"  # every sandbox service listens on loopback only
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_MOTO_PORT = 4566
 DEFAULT_REGISTRY_PORT = 5000
+DEFAULT_HUB_PORT = 5001  # the registry behind a token service, as Docker Hub serves it
+#: the hub's private repositories (pulls need the credentials below); every other one is public
+HUB_PRIVATE = ("popcon/backend", "private/")
+#: the hub's one account: a sandbox-only credential (like moto's), never a real one
+HUB_USERNAME = "sandbox-user"
+HUB_PASSWORD = "dckr_pat_sandbox-only"
+HUB_SERVICE = "sandbox-hub"  # the token service's name (Docker Hub's: registry.docker.io)
 DEFAULT_ENGINES = 3  # host-0 (the main engine), host-1, host-2
 MAX_ENGINES = 50  # host-1 .. host-49: 10.201 .. 10.249
 REGION = "ap-northeast-2"
@@ -54,6 +62,16 @@ class Endpoints:
     registry_port: int
     engines: tuple[Engine, ...]  # host-0 (the main engine) first
     region: str = REGION
+    hub_port: int = DEFAULT_HUB_PORT
+
+    @property
+    def hub(self) -> str:
+        """The registry as Docker Hub serves it: token auth, plain http on loopback."""
+        return f"{HOST}:{self.hub_port}"
+
+    @property
+    def hub_realm(self) -> str:
+        return f"http://{HOST}:{self.hub_port}/token"
 
     @property
     def moto_url(self) -> str:
@@ -179,12 +197,13 @@ def extra_engines() -> tuple[EngineDaemon, ...]:
     return tuple(EngineDaemon(i) for i in range(1, _engine_count()))
 
 
-def endpoints(moto_port: int | None = None, registry_port: int | None = None) -> Endpoints:
-    """The sandbox addresses: explicit ports, else the environment, else 4566/5000."""
+def endpoints(moto_port: int | None = None, registry_port: int | None = None, hub_port: int | None = None) -> Endpoints:
+    """The sandbox addresses: explicit ports, else the environment, else 4566/5000/5001."""
     moto = moto_port or _port("RECONCILER_SANDBOX_MOTO_PORT", DEFAULT_MOTO_PORT)
     registry = registry_port or _port("RECONCILER_SANDBOX_REGISTRY_PORT", DEFAULT_REGISTRY_PORT)
+    hub = hub_port or _port("RECONCILER_SANDBOX_HUB_PORT", DEFAULT_HUB_PORT)
     engines = (Engine("host-0", docker_host()), *(Engine(e.name, e.docker_host) for e in extra_engines()))
-    return Endpoints(moto, registry, engines)
+    return Endpoints(moto, registry, engines, hub_port=hub)
 
 
 def default_state_dir(root: Path | None = None) -> Path:

@@ -1,7 +1,8 @@
 """The sandbox's lifecycle: ``up``, ``down`` and ``status``, and what the command line prints of them. Does I/O.
 
 ``up`` makes the sandbox whole and is idempotent: it starts what does not
-answer (dockerd only as root), pushes the demo images the registry lacks and
+answer (dockerd only as root; the hub, the registry behind a Docker Hub-like
+token service, after the registry), pushes the demo images the registry lacks and
 seeds moto with what terraform would have created, the state store's
 DynamoDB table included (moto forgets everything when it restarts). ``down``
 stops the registry, moto and extra engines this state dir started and removes
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
-from reconciler.sandbox import compose_plugin, engines, images, moto, registry, seed
+from reconciler.sandbox import compose_plugin, engines, hub, images, moto, registry, seed
 from reconciler.sandbox.layout import REGION, Engine, endpoints, extra_engines
 from reconciler.sandbox.processes import Clock, Service
 
@@ -51,6 +52,7 @@ class SandboxInfo:
     pushed: tuple[str, ...] = ()  # demo images this call pushed (repository:tag)
     seeded: tuple[str, ...] = ()  # moto resources this call created
     engines: tuple[Engine, ...] = ()  # host-0 (= docker_host), host-1, ...
+    hub: str = ""  # 127.0.0.1:5001: the registry behind a token service, as Docker Hub serves it
 
 
 @contextlib.contextmanager
@@ -81,11 +83,12 @@ def up(
     on_event: Events = _quiet,
     moto_port: int | None = None,
     registry_port: int | None = None,
+    hub_port: int | None = None,
     clock: Clock | None = None,
 ) -> SandboxInfo:
     """Make the sandbox whole; start, push and seed only what is missing."""
     clock = clock or Clock()
-    where = endpoints(moto_port, registry_port)
+    where = endpoints(moto_port, registry_port, hub_port)
     state_dir = state_dir.absolute()
     t0 = time.monotonic()
     with _locked(state_dir):
@@ -99,9 +102,11 @@ def up(
         on_event(f"docker compose: plugin {'linked ' if compose.started else ''}at {compose.address}")
         local = registry.ensure_registry(state_dir, where.registry_port, clock)
         on_event(_describe(local, "registry"))
+        front = hub.ensure_hub(state_dir, where.hub_port, where.registry, clock)
+        on_event(_describe(front, "hub (token auth)"))
         aws = moto.ensure_moto(state_dir, where.moto_port, clock)
         on_event(_describe(aws, "moto server"))
-        started = [s.name for s in (docker, *hosts, compose, local, aws) if s.started]
+        started = [s.name for s in (docker, *hosts, compose, local, front, aws) if s.started]
 
         built = images.build(images.DEMO_IMAGES, images.find_busybox().read_bytes(), images.read_demo_files())
         digests, pushed = registry.publish(built, where.registry, on_event)
@@ -113,6 +118,7 @@ def up(
     return SandboxInfo(
         moto_url=where.moto_url,
         registry=where.registry,
+        hub=where.hub,
         docker_host=where.docker_host,
         state_dir=state_dir,
         region=where.region,
@@ -132,6 +138,7 @@ def down(
     owner: str | None = None,
     moto_port: int | None = None,
     registry_port: int | None = None,
+    hub_port: int | None = None,
     clock: Clock | None = None,
 ) -> None:
     """Stop the sandbox's registry, moto and extra engines; remove the reconciler's containers.
@@ -143,7 +150,7 @@ def down(
     registry's storage are kept; the main Docker engine keeps running.
     """
     clock = clock or Clock()
-    where = endpoints(moto_port, registry_port)
+    where = endpoints(moto_port, registry_port, hub_port)
     state_dir = state_dir.absolute()
     with _locked(state_dir):
         if remove_containers:
@@ -160,6 +167,7 @@ def down(
             else:
                 on_event(f"engine {extra.name}: not running")
         for daemon, port, address in (
+            (hub.DAEMON, where.hub_port, where.hub),
             (moto.DAEMON, where.moto_port, where.moto_url),
             (registry.DAEMON, where.registry_port, where.registry),
         ):
@@ -173,9 +181,11 @@ def down(
         on_event(f"docker engine: left running at {where.docker_host} (stop it yourself if you started it)")
 
 
-def status(state_dir: Path, *, moto_port: int | None = None, registry_port: int | None = None) -> dict[str, Any]:
+def status(
+    state_dir: Path, *, moto_port: int | None = None, registry_port: int | None = None, hub_port: int | None = None
+) -> dict[str, Any]:
     """What runs, as plain JSON-able data."""
-    where = endpoints(moto_port, registry_port)
+    where = endpoints(moto_port, registry_port, hub_port)
     state_dir = state_dir.absolute()
     version = engines.docker_version(where.docker_host)
     found: list[dict[str, Any]] = []
@@ -197,6 +207,12 @@ def status(state_dir: Path, *, moto_port: int | None = None, registry_port: int 
         "engines": found,
         "compose": {"plugin": str(plugin) if plugin else None},
         "registry": {"address": where.registry, "running": registry_up, "pid": registry.DAEMON.pid(state_dir)},
+        "hub": {
+            "address": where.hub,
+            "running": hub.hub_answers(where.hub_port),
+            "pid": hub.DAEMON.pid(state_dir),
+            "realm": where.hub_realm,
+        },
         "moto": {
             "address": where.moto_url,
             "running": moto.moto_answers(where.moto_port),
@@ -205,7 +221,7 @@ def status(state_dir: Path, *, moto_port: int | None = None, registry_port: int 
         "images": {},
         "containers": [],
     }
-    for key in ("registry", "moto"):
+    for key in ("registry", "hub", "moto"):
         result[key]["managed"] = result[key]["pid"] is not None
     if registry_up:
         client = registry.RegistryClient(where.registry)
@@ -229,7 +245,10 @@ def status(state_dir: Path, *, moto_port: int | None = None, registry_port: int 
 def ready_line(info: SandboxInfo) -> str:
     """What ``reconciler sandbox up`` says last: where everything answers."""
     listed = ", ".join(f"{e.name} {e.docker_host}" for e in info.engines)
-    return f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker engines: {listed}"
+    return (
+        f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry} (and behind token auth, as "
+        f"Docker Hub: {info.hub}), Docker engines: {listed}"
+    )
 
 
 def status_lines(report: Mapping[str, Any]) -> list[str]:

@@ -15,8 +15,17 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from reconciler.core.errors import SpecIssue
+from reconciler.core.image_names import reference_host
 from reconciler.core.model import path_is_under
-from reconciler.spec.documents import KINDS, ComposeStack, Environment, Images, ParameterSet, ssm_name_problem
+from reconciler.spec.documents import (
+    KINDS,
+    ComposeStack,
+    Environment,
+    Images,
+    ParameterSet,
+    RegistrySection,
+    ssm_name_problem,
+)
 from reconciler.spec.folder import FolderRead, ReadDocument
 from reconciler.spec.source import SourceDoc
 
@@ -53,9 +62,7 @@ def first_by_name(documents: Iterable[ReadDocument]) -> dict[str, dict[str, Read
     return by_kind
 
 
-def declared_documents(
-    env_dir: Path, folder: FolderRead, by_kind: ByName, environment: Environment | None
-) -> Declared:
+def declared_documents(env_dir: Path, folder: FolderRead, by_kind: ByName, environment: Environment | None) -> Declared:
     """The documents the checks work on: the first of each name, each kind sorted by name."""
     return Declared(
         env_dir=env_dir,
@@ -112,11 +119,27 @@ def environment_count_issues(folder: FolderRead, by_kind: ByName, folder_display
 
 
 def parameter_path_issues(found: Declared) -> list[SpecIssue]:
-    """Each ParameterSet lies under the Environment's parameterPrefix."""
+    """Each ParameterSet lies under the Environment's parameterPrefix, which needs ``aws`` (SSM)."""
     env = found.environment
     if env is None:
         return []
+    where = found.source("Environment", env.metadata.name).where(("spec",))
     prefix = env.spec.parameter_prefix
+    if env.spec.aws is None or prefix is None:
+        missing = "aws (region) and parameterPrefix" if env.spec.aws is None else "parameterPrefix"
+        problem = (
+            "a ParameterSet lives in SSM Parameter Store, and this environment has no AWS"
+            if env.spec.aws is None
+            else "a ParameterSet must lie under the environment's parameterPrefix, and it has none"
+        )
+        return [
+            found.source("ParameterSet", set_name).issue(
+                ("kind",),
+                f"{problem}: add {missing} to the Environment's spec ({where}), or remove this ParameterSet "
+                "and give plain values as host variables or compose defaults",
+            )
+            for set_name in found.parameter_sets
+        ]
     return [
         found.source("ParameterSet", set_name).issue(
             ("spec", "path"), f"'{pset.spec.path}' is not under the environment's parameterPrefix '{prefix}'"
@@ -124,6 +147,31 @@ def parameter_path_issues(found: Declared) -> list[SpecIssue]:
         for set_name, pset in found.parameter_sets.items()
         if not path_is_under(pset.spec.path, prefix)
     ]
+
+
+def environment_aws_issues(found: Declared) -> list[SpecIssue]:
+    """An Environment without ``aws`` has nothing that needs AWS: an SSM prefix, an ecr registry, a
+    dynamodb state store (ParameterSets and Images entries are checked where they are)."""
+    env = found.environment
+    if env is None or env.spec.aws is not None:
+        return []
+    src = found.source("Environment", env.metadata.name)
+    spec = env.spec
+    issues = []
+    if spec.parameter_prefix is not None:
+        message = "parameterPrefix is an SSM path: add aws (region) to use SSM, or leave parameterPrefix out"
+        issues.append(src.issue(("spec", "parameterPrefix"), message))
+    if spec.registry is not None and spec.registry.type == "ecr":
+        message = "an ecr registry needs aws (region, and the AWS credentials): add aws, or use an oci registry"
+        issues.append(src.issue(("spec", "registry", "type"), message))
+    if spec.state_store is not None and spec.state_store.type == "dynamodb":
+        message = "a dynamodb state store needs aws (region): add aws, or use type sqlite"
+        issues.append(src.issue(("spec", "stateStore", "type"), message))
+    for name, entry in (spec.hosts or {}).items():
+        if entry.from_auto_scaling_group is not None:
+            message = "a fleet's instances come from an Auto Scaling group: add aws (region), or name the hosts"
+            issues.append(src.issue(("spec", "hosts", name, "fromAutoScalingGroup"), message))
+    return issues
 
 
 def parameter_name_issues(found: Declared) -> list[SpecIssue]:
@@ -150,6 +198,7 @@ def image_issues(found: Declared) -> list[SpecIssue]:
     """Images entry names are unique across documents; each entry has a registry."""
     env = found.environment
     needs_registry = env is not None and env.spec.registry is None  # no default registry
+    no_aws = env is not None and env.spec.aws is None
     issues: list[SpecIssue] = []
     first_at: dict[str, str] = {}  # entry name -> where
     for doc_name, doc in found.images.items():
@@ -161,9 +210,51 @@ def image_issues(found: Declared) -> list[SpecIssue]:
                 issues.append(src.issue(loc, message))
                 continue
             first_at[entry_name] = src.where(loc)
-            if entry.registry is None and needs_registry:
-                message = "no registry for this image: set registry on the entry or spec.registry in the Environment"
+            if entry.registry is not None and entry.registry.type == "ecr" and no_aws:
+                message = (
+                    "an ecr registry needs AWS: add aws (region) to the Environment's spec, or use an oci registry"
+                )
+                issues.append(src.issue((*loc, "registry", "type"), message))
+            if entry.registry is None and entry.image is None and needs_registry:
+                message = (
+                    "no registry for this image: set registry on the entry or spec.registry in the Environment "
+                    "(url: docker.io for Docker Hub), or write it as image: (e.g. image: nginx:1.27)"
+                )
                 issues.append(src.issue(loc, message))
+    return issues
+
+
+def registry_credential_issues(found: Declared) -> list[SpecIssue]:
+    """One set of credentials per registry host (the engine keeps one login per host, as
+    ``docker login`` does): a second, different one is refused where it is written."""
+    blocks: list[tuple[str, RegistrySection, SourceDoc, tuple[str, ...]]] = []
+    env = found.environment
+    if env is not None and env.spec.registry is not None and env.spec.registry.url is not None:
+        src = found.source("Environment", env.metadata.name)
+        blocks.append((env.spec.registry.url, env.spec.registry, src, ("spec", "registry")))
+    for doc_name, doc in found.images.items():
+        for entry_name, entry in doc.spec.images.items():
+            ref = entry.reference()
+            if entry.registry is None:
+                continue
+            host = entry.registry.url or (ref.host if ref is not None else None)
+            if host is not None:
+                at = ("spec", "images", entry_name, "registry")
+                blocks.append((host, entry.registry, found.source("Images", doc_name), at))
+    first: dict[str, tuple[tuple[str, str], str]] = {}  # host -> (variables, where)
+    issues: list[SpecIssue] = []
+    for host, block, src, loc in blocks:
+        if block.credentials is None:
+            continue
+        key = reference_host(host)
+        names = (block.credentials.username_from_env, block.credentials.password_from_env)
+        seen = first.setdefault(key, (names, src.where((*loc, "credentials"))))
+        if seen[0] != names:
+            message = (
+                f"registry {key} already has other credentials at {seen[1]}: give one set per registry host "
+                "(the engine keeps one login per host, as docker login does)"
+            )
+            issues.append(src.issue((*loc, "credentials"), message))
     return issues
 
 

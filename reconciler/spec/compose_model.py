@@ -3,7 +3,9 @@
 :class:`ComposeModel` is built by :func:`reconciler.spec.compose_file.parse_compose`; the
 planner and the renderers work from it (through :mod:`reconciler.spec.desired`), never from
 the file itself. A service's :attr:`ComposeService.definition` is the canonical JSON text of
-its mapping before interpolation, hashed into the config hash.
+its mapping before interpolation (``extends`` resolved, relative paths meaning the project
+directory), hashed into the config hash. A project spans the files the compose file includes
+and extends: a service carries the file it is written in (:attr:`ComposeService.display`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class ComposeService:
     healthcheck: bool = False
     networks: tuple[str, ...] = ()  # keys, sorted ("default" when the service names none)
     volumes: tuple[str, ...] = ()  # named volume keys, sorted
+    display: str = ""  # the file it is written in, as messages name it
+    profiles: tuple[str, ...] = ()  # Compose's profiles: a service with some is not part of the project
 
     @property
     def definition(self) -> str:
@@ -50,6 +54,8 @@ class VariableUse:
     reference: Reference
     field: str  # e.g. services.backend.environment.DB_URL
     line: int
+    file: str = ""  # the file it is written in, as messages name it ("": the compose file itself)
+    env: tuple[tuple[str, str], ...] = ()  # values that file's include env files give (Compose reads them)
 
 
 @dataclass(frozen=True)
@@ -59,4 +65,5 @@ class ComposeModel:
     services: Mapping[str, ComposeService] = field(default_factory=dict)
     networks: tuple[str, ...] = ()  # used by some service and not external, sorted
     volumes: tuple[str, ...] = ()  # named volumes used by some service and not external, sorted
-    uses: tuple[VariableUse, ...] = ()  # every variable reference of the file, in file order
+    uses: tuple[VariableUse, ...] = ()  # every variable reference Compose interpolates, file by file
+    files: tuple[Path, ...] = ()  # every file read: the compose file, included and extended files, env files

@@ -47,8 +47,14 @@ def read_service(
         healthcheck=declared.healthy[name],
         networks=networks,
         volumes=volumes,
+        display=doc.display,
+        profiles=_profiles(raw.get("profiles")),
     )
     return service, [*variable_issues, *dependency_issues, *network_issues, *volume_issues]
+
+
+def _profiles(value: object) -> tuple[str, ...]:
+    return tuple(str(p) for p in value) if isinstance(value, list) else ()
 
 
 def has_healthcheck(raw: Mapping[str, object]) -> bool:

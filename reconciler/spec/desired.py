@@ -19,6 +19,7 @@ from typing import Literal
 
 from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.core.fleet import FleetSpec
+from reconciler.core.image_names import api_host, is_loopback_host, normalise_repository, reference_host
 from reconciler.core.model import (
     DEFAULT_HOST,
     DesiredState,
@@ -32,10 +33,10 @@ from reconciler.core.model import (
     Value,
 )
 from reconciler.spec.compose_model import ComposeModel
-from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, RegistrySection, environment_hosts
+from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, ImageEntry, RegistrySection, environment_hosts
 from reconciler.spec.loader import LoadedEnvironment
 from reconciler.spec.rollout_spec import rollout_spec
-from reconciler.spec.stack_paths import host_paths, project_directory, project_folder
+from reconciler.spec.stack_paths import env_files, host_paths, project_directory, project_folder
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
@@ -47,18 +48,56 @@ class RegistrySettings:
     """How to reach the registry of an image."""
 
     type: Literal["oci", "ecr"]
-    host: str  # host[:port], the registry part of image references
+    host: str  # host[:port], the registry part of image references (docker.io for Docker Hub)
     insecure: bool = False  # oci: plain http
     account_id: str | None = None  # ecr
     region: str | None = None  # ecr: the region of the ECR API
+    username: str | None = None  # oci: pull credentials (from the environment variables the spec names)
+    password: Sensitive | None = None
+
+    @property
+    def api_host(self) -> str:
+        """Where its HTTP API answers (Docker Hub's is registry-1.docker.io)."""
+        return api_host(self.host)
 
 
-def registry_settings(loaded: LoadedEnvironment, spec: RegistrySection) -> RegistrySettings:
+def _credentials(
+    loaded: LoadedEnvironment, spec: RegistrySection, where: tuple[str, str, tuple[Hashable, ...]], getenv: GetEnv
+) -> tuple[tuple[str, Sensitive] | None, list[SpecIssue]]:
+    """The user name and password of ``spec`` read from the variables it names (None: anonymous)."""
+    if spec.credentials is None:
+        return None, []
+    kind, name, loc = where
+    src = loaded.source(kind, name)
+    values: list[str] = []
+    issues: list[SpecIssue] = []
+    for field, var in (("usernameFromEnv", spec.credentials.username_from_env),
+                       ("passwordFromEnv", spec.credentials.password_from_env)):  # fmt: skip
+        raw = getenv(var)
+        if not raw:
+            state = "is not set" if raw is None else "is empty"
+            issues.append(
+                src.issue(
+                    (*loc, "credentials", field), f"environment variable {var} {state} (pull credentials of {spec.url})"
+                )
+            )
+        values.append(raw or "")
+    if issues:
+        return None, issues
+    return (values[0], Sensitive(values[1])), []
+
+
+def registry_settings(
+    loaded: LoadedEnvironment, spec: RegistrySection, credentials: tuple[str, Sensitive] | None = None
+) -> RegistrySettings:
     """Resolve a registry block (an entry's or the Environment's) to concrete settings."""
-    env_region = loaded.environment.spec.aws.region
     if spec.type == "oci":
         assert spec.url is not None  # enforced by RegistrySection
-        return RegistrySettings("oci", spec.url, spec.insecure)
+        username, password = credentials if credentials is not None else (None, None)
+        return RegistrySettings("oci", reference_host(spec.url), spec.insecure, username=username, password=password)
+    aws = loaded.environment.spec.aws
+    assert aws is not None  # an ecr registry without aws is refused by the loader
+    env_region = aws.region
     host = spec.url or f"{spec.account_id}.dkr.ecr.{env_region}.amazonaws.com"
     match = _ECR_HOST_RE.fullmatch(host)
     account = spec.account_id or (match.group(1) if match else None)
@@ -66,16 +105,42 @@ def registry_settings(loaded: LoadedEnvironment, spec: RegistrySection) -> Regis
     return RegistrySettings("ecr", host, False, account, region)
 
 
-def image_registries(loaded: LoadedEnvironment) -> dict[str, RegistrySettings]:
+def _entry_registry(
+    loaded: LoadedEnvironment, doc_name: str, entry_name: str, entry: ImageEntry, getenv: GetEnv
+) -> tuple[RegistrySettings, list[SpecIssue]]:
+    env = loaded.environment
+    default = env.spec.registry
+    ref = entry.reference()
+    if entry.registry is not None:
+        spec = entry.registry
+        if ref is not None and spec.url is None:
+            spec = spec.model_copy(update={"url": ref.host})
+        where: tuple[str, str, tuple[Hashable, ...]] = ("Images", doc_name, ("spec", "images", entry_name, "registry"))
+    elif default is not None and (ref is None or (default.url is not None and reference_host(default.url) == ref.host)):
+        spec, where = default, ("Environment", env.metadata.name, ("spec", "registry"))
+    elif ref is not None:  # a registry named only by the image: anonymous, https (plain http on loopback, as Docker)
+        return RegistrySettings("oci", ref.host, is_loopback_host(ref.host)), []
+    else:  # the loader rejects this; kept for a clear error if called otherwise
+        return RegistrySettings("oci", ""), [
+            SpecIssue("", None, f"spec.images.{entry_name}", "no registry for this image")
+        ]
+    credentials, issues = _credentials(loaded, spec, where, getenv)
+    return registry_settings(loaded, spec, credentials), issues
+
+
+def image_registries(
+    loaded: LoadedEnvironment, getenv: GetEnv = lambda _name: "(unchecked)"
+) -> dict[str, RegistrySettings]:
     """Images entry name -> the registry that serves it (a ``--registry`` override is applied
-    later, by :func:`reconciler.app.settings.resolve_settings`)."""
+    later, by :func:`reconciler.app.settings.resolve_settings`). ``getenv`` supplies the pull
+    credentials the registries name; raises SpecError naming every variable that is not set."""
     out: dict[str, RegistrySettings] = {}
-    default = loaded.environment.spec.registry
-    for name, (_doc, entry) in loaded.image_entries().items():
-        spec = entry.registry or default
-        if spec is None:  # the loader rejects this; kept for a clear error if called otherwise
-            raise SpecError([SpecIssue("", None, f"spec.images.{name}", "no registry for this image")])
-        out[name] = registry_settings(loaded, spec)
+    issues: list[SpecIssue] = []
+    for name, (doc_name, entry) in loaded.image_entries().items():
+        out[name], found = _entry_registry(loaded, doc_name, name, entry, getenv)
+        issues.extend(found)
+    if issues:
+        raise SpecError(list(dict.fromkeys(issues)))
     return out
 
 
@@ -98,8 +163,7 @@ def _parameters(loaded: LoadedEnvironment, getenv: GetEnv) -> tuple[list[Paramet
                     issues.append(
                         src.issue(
                             (*loc, "fromEnv"),
-                            f"environment variable {entry.from_env} is not set "
-                            f"(it holds the value of {name})",
+                            f"environment variable {entry.from_env} is not set (it holds the value of {name})",
                         )
                     )
                     continue
@@ -107,8 +171,7 @@ def _parameters(loaded: LoadedEnvironment, getenv: GetEnv) -> tuple[list[Paramet
                     issues.append(
                         src.issue(
                             (*loc, "fromEnv"),
-                            f"environment variable {entry.from_env} is empty; "
-                            "SSM cannot store an empty value",
+                            f"environment variable {entry.from_env} is empty; SSM cannot store an empty value",
                         )
                     )
                     continue
@@ -141,16 +204,15 @@ def _parameters(loaded: LoadedEnvironment, getenv: GetEnv) -> tuple[list[Paramet
 
 
 def _images(loaded: LoadedEnvironment, registries: dict[str, RegistrySettings]) -> dict[str, ImageSpec]:
-    return {
-        name: ImageSpec(
-            name=name,
-            registry=registries[name].host,
-            repository=entry.repository,
-            tag=entry.tag,
-            digest=entry.digest,
+    images: dict[str, ImageSpec] = {}
+    for name, (_doc, entry) in loaded.image_entries().items():
+        ref = entry.reference()
+        host = registries[name].host
+        repository = ref.repository if ref is not None else normalise_repository(host, entry.repository or "")
+        images[name] = ImageSpec(
+            name=name, registry=host, repository=repository, tag=entry.pinned_tag(), digest=entry.pinned_digest()
         )
-        for name, (_doc, entry) in loaded.image_entries().items()
-    }
+    return images
 
 
 def _dedupe(names: list[str]) -> tuple[str, ...]:
@@ -167,6 +229,8 @@ def _stack(
     services: list[ServiceSpec] = []
     for service_name in sorted(compose.services):
         service = compose.services[service_name]
+        if service.profiles:
+            continue  # not part of Compose's project unless its profile is enabled, which the reconciler never does
         settings = stack.spec.services.get(service_name)
         services.append(
             ServiceSpec(
@@ -181,6 +245,7 @@ def _stack(
             )
         )
     project_dir = project_directory(loaded.env_dir, stack.spec)
+    service_files = (path for service in compose.services.values() for path in env_files(service.raw, project_dir))
     return StackSpec(
         name=name,
         project=stack.spec.project or f"{loaded.name}-{name}",
@@ -193,6 +258,7 @@ def _stack(
         volumes=compose.volumes,
         prune_services=stack.spec.prune,
         hosts=tuple(stack.spec.hosts) or tuple(environment_hosts(loaded.environment)),
+        files=tuple(dict.fromkeys([*compose.files, *service_files])),
     )
 
 
@@ -239,8 +305,7 @@ def build_desired(loaded: LoadedEnvironment, getenv: GetEnv) -> DesiredState:
     paths.sort(key=lambda p: (p.path, p.set_name))
     images = _images(loaded, image_registries(loaded))
     stacks = tuple(
-        _stack(loaded, name, stack, loaded.compose[name], images)
-        for name, stack in sorted(loaded.stacks.items())
+        _stack(loaded, name, stack, loaded.compose[name], images) for name, stack in sorted(loaded.stacks.items())
     )
     return DesiredState(
         environment=loaded.name,

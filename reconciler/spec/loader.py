@@ -27,11 +27,13 @@ from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.spec.checks import (
     declared_documents,
     duplicate_name_issues,
+    environment_aws_issues,
     environment_count_issues,
     first_by_name,
     image_issues,
     parameter_name_issues,
     parameter_path_issues,
+    registry_credential_issues,
     the_environment,
 )
 from reconciler.spec.compose_model import ComposeModel
@@ -97,9 +99,11 @@ def load_environment(env_dir: Path, *, cwd: Path | None = None) -> LoadedEnviron
         *folder.issues,
         *duplicate_name_issues(folder.documents, by_kind),
         *environment_count_issues(folder, by_kind, display_path(env_dir, cwd)),
+        *environment_aws_issues(found),
         *parameter_path_issues(found),
         *parameter_name_issues(found),
         *image_issues(found),
+        *registry_credential_issues(found),
         *stack_issues(found, composed),
         *build_only_service_issues(found, composed),
         *unset_variable_issues(found, composed),

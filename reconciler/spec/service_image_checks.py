@@ -12,29 +12,28 @@ compose file's line, saying which ``image:`` to add. A service with both is acce
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from reconciler.core.errors import SpecIssue
 from reconciler.spec.checks import Declared
 from reconciler.spec.compose_model import ComposeService
 from reconciler.spec.documents import ImageEntry
-from reconciler.spec.stack_checks import ComposeRead, stack_compose_models
+from reconciler.spec.stack_checks import ComposeKey, ComposeRead, stack_compose_models
 
 
-def build_only_service_issues(found: Declared, composed: Mapping[Path, ComposeRead]) -> list[SpecIssue]:
+def build_only_service_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> list[SpecIssue]:
     """Each service with ``build:`` and no ``image:`` in a stack's compose file, per stack."""
     models = stack_compose_models(found, composed)
     entries = {name: entry for doc in found.images.values() for name, entry in doc.spec.images.items()}
     return [
         SpecIssue(
-            model.display,
+            service.display or model.display,
             service.line,
             f"services.{service.name}",
             _message(stack_name, service, _entry_of(found, stack_name, service.name, entries)),
         )
         for stack_name, model in models.items()
         for service in model.services.values()
-        if service.raw.get("build") is not None and not service.raw.get("image")
+        if service.raw.get("build") is not None and not service.raw.get("image") and not service.profiles
     ]
 
 
@@ -52,8 +51,10 @@ def _message(stack_name: str, service: ComposeService, entry: tuple[str, ImageEn
     head = f"service '{service.name}' has build: but no image:; the reconciler deploys images and never builds them: "
     if entry is not None:
         entry_name, image = entry
+        ref = image.reference()
+        repository = ref.name if ref is not None else image.repository
         return head + (
-            f"add image: {image.repository}, the repository of Images entry '{entry_name}' that stack "
+            f"add image: {repository}, the repository of Images entry '{entry_name}' that stack "
             f"'{stack_name}' runs this service with (spec.services.{service.name}.image), and push what you "
             "build there"
         )

@@ -23,13 +23,15 @@ from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, ComposeStackSection, ParameterSet, environment_hosts
 from reconciler.spec.folder import Parsed
 from reconciler.spec.source import Loc, SourceDoc, display_path, real_path
-from reconciler.spec.stack_paths import project_directory_issues
+from reconciler.spec.stack_paths import project_directory, project_directory_issues
 
 #: A stack's compose file as read: its model, why it is invalid, or None when there is no such file.
 ComposeRead = ComposeModel | SpecError | None
+#: A compose file as a stack reads it: the file (resolved) and the stack's project directory.
+ComposeKey = tuple[Path, Path]
 
 
-def stack_issues(found: Declared, composed: Mapping[Path, ComposeRead]) -> list[SpecIssue]:
+def stack_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> list[SpecIssue]:
     """Every check of the stacks, in the order their messages are listed."""
     return [
         *project_name_issues(found),
@@ -46,46 +48,50 @@ def stack_issues(found: Declared, composed: Mapping[Path, ComposeRead]) -> list[
 # ---- compose files ----------------------------------------------------------------------
 
 
-def read_compose_files(found: Declared, parsed: Mapping[Path, Parsed], cwd: Path | None) -> dict[Path, ComposeRead]:
-    """Each stack's compose file by resolved path, read once; one the folder's reading parsed is not read again."""
-    paths = dict.fromkeys(_compose_path(found, stack) for stack in found.stacks.values())
-    return {path: _read_compose(path, parsed.get(path), display_path(path, cwd)) for path in paths}
+def read_compose_files(
+    found: Declared, parsed: Mapping[Path, Parsed], cwd: Path | None
+) -> dict[ComposeKey, ComposeRead]:
+    """Each stack's compose file (with the files it includes and extends) by resolved path and project
+    directory, read once; one the folder's reading parsed is not read again."""
+    keys = dict.fromkeys(_compose_key(found, stack) for stack in found.stacks.values())
+    return {key: _read_compose(key, parsed.get(key[0]), display_path(key[0], cwd)) for key in keys}
 
 
-def stack_compose_models(found: Declared, composed: Mapping[Path, ComposeRead]) -> dict[str, ComposeModel]:
+def stack_compose_models(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> dict[str, ComposeModel]:
     """Stack name -> its compose file, for the stacks whose compose file is valid."""
-    models = {name: composed[_compose_path(found, stack)] for name, stack in found.stacks.items()}
+    models = {name: composed[_compose_key(found, stack)] for name, stack in found.stacks.items()}
     return {name: model for name, model in models.items() if isinstance(model, ComposeModel)}
 
 
-def _compose_path(found: Declared, stack: ComposeStack) -> Path:
-    return real_path(found.env_dir / stack.spec.compose_file)
+def _compose_key(found: Declared, stack: ComposeStack) -> ComposeKey:
+    return real_path(found.env_dir / stack.spec.compose_file), project_directory(found.env_dir, stack.spec)
 
 
-def _read_compose(path: Path, parsed: Parsed | None, display: str) -> ComposeRead:
+def _read_compose(key: ComposeKey, parsed: Parsed | None, display: str) -> ComposeRead:
+    path, project_dir = key
     if not path.is_file():
         return None
     if isinstance(parsed, SpecError):
         return parsed
     try:
         if parsed is None:
-            return load_compose(path, display)
-        return parse_compose(tuple(replace(doc, path=path) for doc in parsed), path, display)
+            return load_compose(path, display, project_dir)
+        return parse_compose(tuple(replace(doc, path=path) for doc in parsed), path, display, project_dir)
     except SpecError as error:
         return error
 
 
-def compose_file_issues(found: Declared, composed: Mapping[Path, ComposeRead]) -> list[SpecIssue]:
+def compose_file_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> list[SpecIssue]:
     """Each stack's compose file exists and is valid (said once per file, at the first stack naming
     it), and has every service the stack configures."""
-    paths = {name: _compose_path(found, stack) for name, stack in found.stacks.items()}
-    first_user = {path: name for name, path in reversed(paths.items())}
+    keys = {name: _compose_key(found, stack) for name, stack in found.stacks.items()}
+    first_user = {key: name for name, key in reversed(keys.items())}
     issues: list[SpecIssue] = []
     for name, stack in found.stacks.items():
         src = found.source("ComposeStack", name)
-        compose = composed[paths[name]]
-        if first_user[paths[name]] == name:
-            issues += _compose_read_issues(src, stack, paths[name], compose)
+        compose = composed[keys[name]]
+        if first_user[keys[name]] == name:
+            issues += _compose_read_issues(src, stack, keys[name][0], compose)
         if isinstance(compose, ComposeModel):
             issues += _unknown_service_issues(src, stack, compose)
     return issues

@@ -69,6 +69,17 @@ def host_paths(raw: Mapping[str, object]) -> tuple[str, ...]:
     return tuple(sorted({path for path in found if path and not path.startswith(_NOT_RELATIVE)}))
 
 
+def env_files(raw: Mapping[str, object], project_dir: Path) -> tuple[Path, ...]:
+    """The files a compose service's ``env_file`` and ``label_file`` name (which Compose reads), resolved
+    against ``project_dir`` (``~`` is the home folder); one naming a variable stays as written (with
+    its ``$``: which file it is cannot be told here)."""
+    named = [*_env_files(raw.get("env_file")), *_env_files(raw.get("label_file"))]
+    return tuple(
+        Path(path) if "$" in path else Path(os.path.normpath(project_dir / os.path.expanduser(path)))
+        for path in named
+    )
+
+
 def _bind_sources(volumes: object) -> Iterable[str]:
     for entry in volumes if isinstance(volumes, list) else ():
         if isinstance(entry, str):

@@ -26,7 +26,7 @@ from reconciler.spec.checks import Declared
 from reconciler.spec.compose_model import ComposeModel, VariableUse
 from reconciler.spec.documents import ComposeStack, environment_hosts
 from reconciler.spec.source import MAX_FILE_BYTES
-from reconciler.spec.stack_checks import ComposeRead, stack_compose_models, stack_variables
+from reconciler.spec.stack_checks import ComposeKey, ComposeRead, stack_compose_models, stack_variables
 
 #: Host name -> variable name -> its value there (None: set, value not known here, never empty).
 HostValues = Mapping[str, Mapping[str, str | None]]
@@ -34,7 +34,7 @@ HostValues = Mapping[str, Mapping[str, str | None]]
 _DOTENV_NAME_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*[=:]", re.MULTILINE)
 
 
-def unset_variable_issues(found: Declared, composed: Mapping[Path, ComposeRead]) -> list[SpecIssue]:
+def unset_variable_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> list[SpecIssue]:
     """Each reference of a stack's compose file whose variable is unset (or, for ``${VAR:?err}``,
     empty) on a host the stack runs on, once per line and stack."""
     if found.environment is None or found.incomplete:
@@ -71,13 +71,16 @@ def _stack_issues(stack_name: str, stack: ComposeStack, model: ComposeModel, val
     known = sorted({name for host in values.values() for name in host} - set(COMPOSE_PROCESS_ENV))
     issues: list[SpecIssue] = []
     for use in model.uses:
-        problems = {host: _problem(use, host_values) for host, host_values in values.items()}
+        given: dict[str, str | None] = dict(use.env)  # an included file's env files (the stack's values win)
+        problems = {host: _problem(use, {**given, **host_values}) for host, host_values in values.items()}
         for problem in dict.fromkeys(p for p in problems.values() if p):
             hosts = [host for host, p in problems.items() if p == problem]
             partial = len(hosts) < len(values)
             set_on = [host for host, p in problems.items() if p is None] if partial else []
             context = _Context(stack_name, stack.spec.parameter_sets, hosts if partial else [], set_on)
-            issues.append(SpecIssue(model.display, use.line, use.field, _message(use, problem, context, dotenv, known)))
+            beside = dotenv if not use.file else frozenset()  # the .env beside the compose file itself
+            message = _message(use, problem, context, beside, known)
+            issues.append(SpecIssue(use.file or model.display, use.line, use.field, message))
     return issues
 
 

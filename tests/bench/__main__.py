@@ -1,6 +1,6 @@
 """``make bench``: the report of issue 8, every figure next to its target. Not a test.
 
-    python -m tests.bench [--only apply,scale,render,startup,calls,nochange,gitops] [--runs 5] ...
+    python -m tests.bench [--only apply,scale,render,startup,calls,nochange,gitops,comment] [--runs 5] ...
 
 Sections (all by default, in this order):
   apply     reconciler apply vs the deploy.sh replica, four scenarios (apply_vs_script)
@@ -11,6 +11,8 @@ Sections (all by default, in this order):
   nochange  calls and time of a no-change reconcile at N parameters (nochange)
   gitops    the GitOps loop: commit-to-converged latency (local repository, signed webhook,
             polling) and the calls of an idle tick (gitops)
+  comment   the pull-request comment of a 10,000-parameter plan: create, edit, unchanged,
+            each beyond the plan itself (comment; the local GitHub API of tests/prcomment)
 
 Everything it creates (SSM parameters, containers, networks, volumes, temp
 dirs, git repositories, `reconciler run` loops) is removed at the end, on an error and on Ctrl-C or SIGTERM.
@@ -29,11 +31,11 @@ from types import FrameType
 
 from reconciler.sandbox.layout import default_state_dir
 from reconciler.sandbox.lifecycle import up
-from tests.bench import apply_vs_script, calls, gitops, nochange, scale, startup
+from tests.bench import apply_vs_script, calls, comment, gitops, nochange, scale, startup
 from tests.bench.report import Report
 from tests.bench.world import Sandbox
 
-SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops")
+SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment")
 
 
 def _ints(text: str) -> list[int]:
@@ -59,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gitops-runs", type=int, default=3, help="gitops: commits per way (median; default 3)")
     p.add_argument("--gitops-ways", default=",".join(gitops.MODES), help="gitops: " + ", ".join(gitops.MODES))
     p.add_argument("--idle-ticks", type=int, default=3, help="gitops: idle ticks counted (default 3; 0: none)")
+    p.add_argument("--comment-params", type=int, default=10_000, help="comment: N parameters (default 10000)")
+    p.add_argument("--comment-runs", type=int, default=5, help="comment: runs of each (median; default 5)")
     return p
 
 
@@ -100,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 ways = [w.strip() for w in args.gitops_ways.split(",") if w.strip()]
                 gitops.run(report, sandbox, work / "gitops", runs=args.gitops_runs, modes=ways,
                            idle_ticks=args.idle_ticks, cleanup=cleanup)  # fmt: skip
+            if "comment" in only:
+                comment.run(report, sandbox, work / "comment", n=args.comment_params, runs=args.comment_runs)
     except KeyboardInterrupt:
         print("\nInterrupted: cleaned up.", file=sys.stderr)
         return 130

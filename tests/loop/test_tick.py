@@ -41,8 +41,8 @@ SPECS = Path(__file__).resolve().parents[2] / "environments" / "dev"
 
 
 class FakeSource:
-    """A branch whose head is ``head``; every commit checks out the same specs (the fake world
-    decides what there is to do)."""
+    """A branch whose head is ``head``; every commit holds the same specs, at environments/dev (the
+    fake world decides what there is to do)."""
 
     def __init__(self, head: Revision) -> None:
         self.head = head
@@ -55,7 +55,8 @@ class FakeSource:
         return self.known[sha]
 
     def checkout(self, sha: str, path: str, dest: Path) -> Path:
-        shutil.copytree(SPECS, dest)
+        assert path == ""  # the whole tree: a compose file may include files outside its folder
+        shutil.copytree(SPECS, dest / "environments" / "dev")
         return dest
 
 

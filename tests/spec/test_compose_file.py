@@ -293,3 +293,64 @@ def test_one_cycle_is_reported_once(tmp_path: Path) -> None:
 def test_missing_compose_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="compose file not found"):
         load_compose(tmp_path / "nope.yml", "nope.yml")
+
+
+# ---- include and extends -----------------------------------------------------------
+
+
+def test_included_services_are_seen_with_their_own_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "compose.yaml").write_text(
+        "services:\n  db:\n    image: busybox\n    volumes: [./data:/data]\n    healthcheck: {test: [CMD, 'true']}\n"
+    )
+    model = _compose(
+        tmp_path,
+        "include: [db/compose.yaml]\nservices:\n  web:\n    image: busybox\n"
+        "    depends_on: {db: {condition: service_healthy}}\n",
+    )
+    assert sorted(model.services) == ["db", "web"]  # Compose lists 2 services: so do we
+    db = model.services["db"]
+    assert (db.display, db.line, db.healthcheck) == ("db/compose.yaml", 2, True)
+    assert db.raw["volumes"] == ["./db/data:/data"]  # the included file's folder, seen from the project
+    assert model.files == (tmp_path / "docker-compose.yml", tmp_path / "db" / "compose.yaml")
+
+
+def test_a_file_that_only_includes_is_a_compose_file(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text("services:\n  app:\n    image: busybox\n")
+    assert list(_compose(tmp_path, "include:\n  - path: app.yaml\n").services) == ["app"]
+
+
+def test_a_healthcheck_inherited_through_extends_from_another_file_counts(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "services:\n  checked:\n    image: busybox\n    healthcheck: {test: [CMD, 'true']}\n"
+    )
+    model = _compose(
+        tmp_path,
+        "services:\n  db:\n    extends: {file: base.yaml, service: checked}\n  web:\n    image: busybox\n"
+        "    depends_on: {db: {condition: service_healthy}}\n",
+    )
+    assert model.services["db"].healthcheck and model.services["db"].raw["image"] == "busybox"
+    assert "extends" not in model.services["db"].raw
+
+
+def test_an_included_file_has_the_compose_files_limits(tmp_path: Path) -> None:
+    (tmp_path / "big.yaml").write_text("services:\n  a:\n    image: busybox\n" + "# padding\n" * 600_000)
+    message = _error(tmp_path, "include: [big.yaml]\nservices:\n  web:\n    image: busybox\n")
+    assert "big.yaml: " in message and "a spec or compose file is at most" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("include: other.yaml\nservices: {a: {image: x}}\n", "docker-compose.yml:1: include: include must be a list"),
+        ("include: [{project_directory: x}]\nservices: {a: {image: x}}\n", "include[0]: include needs path:"),
+        ("include: [missing.yaml]\nservices: {a: {image: x}}\n", "included file 'missing.yaml' not found"),
+        ("include: [{path: a.yaml, env_file: nope.env}]\nservices: {a: {image: x}}\n", "env file 'nope.env' not found"),
+        ("services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n", "extends cycle: a (docker-"),
+        ("services:\n  a:\n    extends: {service: zz}\n", "extends service 'zz', which is not a service there"),
+        ("services:\n  a:\n    extends: {file: none.yaml, service: b}\n", "extends file 'none.yaml' not found"),
+    ],
+)
+def test_include_and_extends_problems_are_file_line_errors(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "a.yaml").write_text("services:\n  other:\n    image: busybox\n")
+    assert expected in _error(tmp_path, text)

@@ -40,3 +40,8 @@ def test_broken_environment_is_rejected(case: str) -> None:
             assert line in output, f"{line!r} not in:\n{output}"
     for issue in caught.value.issues:
         assert issue.file, issue
+
+
+def test_valid_environment_without_aws_loads() -> None:
+    loaded = load_environment(CASES / "_valid_no_aws")
+    assert loaded.environment.spec.aws is None and not loaded.parameter_sets

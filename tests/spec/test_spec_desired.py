@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from spec_helpers import VALID, EnvFactory, edit
+from spec_helpers import CASES, VALID, EnvFactory, edit
 
 from reconciler.core.errors import SpecError
 from reconciler.core.model import Dependency, ImageSpec, Sensitive
@@ -191,3 +191,31 @@ def test_tls_cert_path_is_relative_to_the_environment_folder(make_env: EnvFactor
     desired = build_desired(load_environment(env), lambda _: "pw")
     (host,) = desired.hosts
     assert host.tls_cert_path == env.resolve() / "certs" / "web-1" and host.tls_verify
+
+
+def test_an_environment_without_aws_resolves_docker_hub_and_other_registries() -> None:
+    loaded = load_environment(CASES / "_valid_no_aws")
+    env = {"DOCKERHUB_USERNAME": "me", "DOCKERHUB_TOKEN": "dckr_pat_s3cret"}
+    registries = image_registries(loaded, env.get)
+    hub = registries["web"]  # repository: nginx in the Environment's registry docker.io, with its credentials
+    assert (hub.type, hub.host, hub.api_host, hub.insecure) == ("oci", "docker.io", "registry-1.docker.io", False)
+    assert hub.username == "me" and hub.password is not None and hub.password.reveal() == "dckr_pat_s3cret"
+    assert "dckr_pat_s3cret" not in repr(hub)
+    ghcr = registries["app"]  # image: ghcr.io/org/app:2.0, another host: anonymous
+    assert (ghcr.host, ghcr.api_host, ghcr.username, ghcr.password) == ("ghcr.io", "ghcr.io", None, None)
+    desired = build_desired(loaded, env.get)
+    images = {i.name: i for i in desired.images}
+    web, app = images["web"], images["app"]
+    assert (web.registry, web.repository, web.tag) == ("docker.io", "library/nginx", "1.27")
+    assert (app.registry, app.repository, app.tag) == ("ghcr.io", "org/app", "2.0")
+    assert desired.parameters == () and desired.parameter_paths == ()
+
+
+def test_registry_credentials_not_set_are_spec_errors_naming_the_variable() -> None:
+    loaded = load_environment(CASES / "_valid_no_aws")
+    with pytest.raises(SpecError) as caught:
+        image_registries(loaded, {"DOCKERHUB_USERNAME": "me", "DOCKERHUB_TOKEN": ""}.get)
+    message = str(caught.value)
+    where = "environment.yaml:8: spec.registry.credentials.passwordFromEnv"
+    assert f"{where}: environment variable DOCKERHUB_TOKEN is empty" in message
+    assert "DOCKERHUB_USERNAME" not in message

@@ -113,14 +113,21 @@ def api_error_text(exc: docker.errors.APIError) -> str:
     return f"{text} (HTTP {exc.status_code})" if exc.status_code else text
 
 
+#: what the engine relays when a registry refused the credentials (Docker Hub, distribution's token service)
+_REGISTRY_REFUSED = re.compile(r"unauthorized: incorrect username or password|unauthorized: authentication required")
+
+
 def api_error_to_world(
     exc: docker.errors.APIError, resource: str, *, endpoint: str, prefix: str = "", secrets: Collection[str] = ()
 ) -> TemporaryError | PermanentError:
     """HTTP 5xx (the engine answered with an error; or a text saying unreachable/overloaded) ->
-    Temporary; 4xx -> Permanent. Pure."""
+    Temporary, unless a registry refused the credentials (the engine says so with a 500: trying
+    again cannot help); 4xx -> Permanent. Pure."""
     status = exc.status_code
     answered = ANSWERED_WITH_ERROR if status is not None and status >= 500 else ""
     message = prefix + answered + redact(api_error_text(exc), secrets)
+    if _REGISTRY_REFUSED.search(message):
+        return PermanentError(resource, message, endpoint=endpoint)
     if (status is not None and (status >= 500 or status == 429)) or (status is None and looks_temporary(message)):
         return TemporaryError(resource, message, endpoint=endpoint)
     return PermanentError(resource, message, endpoint=endpoint)

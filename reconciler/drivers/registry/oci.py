@@ -2,7 +2,12 @@
 
 :class:`OciRegistry` speaks the distribution HTTP API: one
 ``HEAD /v2/<repo>/manifests/<tag>`` per tag (what ``docker pull`` of an
-unchanged image costs), anonymous Bearer tokens when the registry asks. It
+unchanged image costs), Bearer tokens when the registry asks: anonymous, or
+with the registry's credentials as Basic auth on the token request (Docker
+Hub's and GHCR's token flow: ``GET realm?service=...&scope=repository:X:pull``
+-> ``{"token": ...}``); a registry asking for Basic auth itself gets the
+credentials directly. Credentials only ever travel over https, or to a
+registry the spec marks ``insecure``. It
 only ever sends GET and HEAD (it works on a read-only session). A token is
 kept for its ``expires_in`` (60 s when the token service does not say, per
 the distribution spec's token protocol; :func:`token_expiry`) and fetched
@@ -17,6 +22,7 @@ timeout, 429, 5xx) or :class:`~reconciler.core.errors.PermanentError`
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import time
@@ -30,6 +36,7 @@ from urllib.parse import urlparse
 import requests
 
 from reconciler.core.errors import PermanentError, TemporaryError
+from reconciler.core.model import Sensitive
 from reconciler.drivers.registry.auth import Clock
 
 MANIFEST_TYPES = (
@@ -92,9 +99,12 @@ class OciRegistry:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Clock = time.time,
+        credentials: tuple[str, Sensitive] | None = None,
     ) -> None:
         self._session = session
         self.host = host
+        self.insecure = insecure
+        self._credentials = credentials
         self.base = f"{'http' if insecure else 'https'}://{host}"
         self._timeout = timeout
         self._clock = clock
@@ -144,15 +154,18 @@ class OciRegistry:
             return resp
         challenge = resp.headers.get("WWW-Authenticate", "")
         if not challenge.lower().startswith("bearer "):
-            if token is None:
+            if token is not None or "Authorization" in headers:
+                return resp
+            if self._credentials is None:
                 raise PermanentError(
                     self.resource,
-                    "asks for credentials (basic auth), which are not supported for tag resolution",
+                    "asks for credentials (basic auth): give the registry credentials",
                     endpoint=self.base,
                 )
-            return resp
+            headers["Authorization"] = self._basic(self.base)
+            return self._send(method, url, headers)
         self._tokens.pop(scope, None)
-        token = self._anonymous_token(challenge, scope)
+        token = self._token(challenge, scope)
         self._tokens[scope] = token
         headers["Authorization"] = f"Bearer {token.value}"
         return self._send(method, url, headers)
@@ -169,19 +182,35 @@ class OciRegistry:
         except requests.RequestException as exc:
             raise TemporaryError(self.resource, f"request failed: {type(exc).__name__}", endpoint=self.base) from None
 
-    def _anonymous_token(self, challenge: str, scope: str) -> BearerToken:
+    def _basic(self, where: str) -> str:
+        """The Basic Authorization header of the credentials, for ``where`` (https, or an insecure registry)."""
+        assert self._credentials is not None
+        if not where.startswith("https://") and not self.insecure:
+            raise PermanentError(self.resource, f"will not send credentials over plain http to {where}", endpoint=where)
+        username, password = self._credentials
+        raw = f"{username}:{password.reveal()}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    def _token(self, challenge: str, scope: str) -> BearerToken:
         params = dict(_CHALLENGE_PARAM.findall(challenge))
         realm = params.pop("realm", "")
         if not realm:
             raise PermanentError(self.resource, "sent a Bearer challenge without a realm", endpoint=self.base)
         query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
+        headers = {"Authorization": self._basic(realm)} if self._credentials is not None else {}
         try:
-            resp = self._session.get(realm, params=query, timeout=self._timeout)
+            resp = self._session.get(realm, params=query, headers=headers, timeout=self._timeout)
         except requests.RequestException:
             raise TemporaryError(self.resource, f"cannot reach its token service {realm}", endpoint=realm) from None
         fetched_at = self._clock()
         if resp.status_code != 200:
-            message = f"token service {realm} refused anonymous access (HTTP {resp.status_code})"
+            if self._credentials is None:
+                message = f"token service {realm} refused anonymous access (HTTP {resp.status_code})"
+            else:
+                message = (
+                    f"token service {realm} refused the credentials of user '{self._credentials[0]}' "
+                    f"(HTTP {resp.status_code}): check the user name and the password or token"
+                )
             if resp.status_code == 429 or resp.status_code >= 500:
                 raise TemporaryError(self.resource, message, endpoint=realm, retry_after=_retry_after(resp))
             raise PermanentError(self.resource, message, endpoint=realm)
@@ -199,8 +228,14 @@ class OciRegistry:
         if status == 200:
             return
         if status in (401, 403):
+            hint = (
+                "anonymous pulls are not allowed: the repository is private (give the registry credentials) "
+                "or does not exist"
+                if self._credentials is None
+                else f"user '{self._credentials[0]}' may not pull it"
+            )
             raise PermanentError(
-                self.resource, f"access to {repository}:{reference} denied (HTTP {status})", endpoint=self.base
+                self.resource, f"access to {repository}:{reference} denied (HTTP {status}): {hint}", endpoint=self.base
             )
         message = f"unexpected HTTP {status} for {repository}:{reference}"
         if status == 429 or status >= 500:

@@ -31,13 +31,14 @@ class StackService(SpecModel):
 class ComposeStackSection(SpecModel):
     compose_file: ComposeFilePath = Field(
         description="The stack's standard compose file, relative to the environment folder. It is "
-        "never read as a spec document."
+        "never read as a spec document. The files it includes (include:) and extends (extends: {file: "
+        "...}) are part of the stack, read as Compose reads them."
     )
     project_directory: ProjectDirectory | None = Field(
         None,
         description="Compose's --project-directory, relative to the environment folder: the folder the "
-        "compose file's relative paths (bind-mount sources, env_file, build contexts, extends files) "
-        "resolve against. Default: the compose file's own folder, as Compose does (for composeFile: "
+        "compose file's relative paths (bind-mount sources, env_file, build contexts, extends and "
+        "include files) resolve against. Default: the compose file's own folder, as Compose does (for composeFile: "
         "app/compose.yaml, ./data means app/data). '.' is the environment folder.",
     )
     project: ProjectName | None = Field(

@@ -1,4 +1,10 @@
-"""The Environment kind: where AWS and Docker are, the hosts, the SSM prefix, the state store. Pure."""
+"""The Environment kind: where AWS and Docker are, the hosts, the SSM prefix, the state store. Pure.
+
+``aws`` is optional: an environment without it uses no AWS at all (no SSM, no ECR,
+the state store in SQLite), and whatever needs AWS in it (a ParameterSet, an ecr
+registry, a dynamodb state store) is an error saying to add ``aws``
+(:func:`reconciler.spec.checks.environment_aws_issues` and the checks of ParameterSets and Images).
+"""
 
 from __future__ import annotations
 
@@ -98,19 +104,25 @@ class StateStoreSection(SpecModel):
 
 
 class EnvironmentSection(SpecModel):
-    aws: AwsSection = Field(description="AWS settings for SSM Parameter Store and ECR.")
+    aws: AwsSection | None = Field(
+        None,
+        description="AWS settings for SSM Parameter Store, ECR and a dynamodb state store. Leave it out for "
+        "an environment without AWS: images from any registry (Docker Hub, GHCR, your own), no "
+        "ParameterSet, the state store in SQLite; no AWS client is then ever built.",
+    )
     docker: DockerSection | None = Field(
         default=None,
-        description="The Docker engine of an environment with one host (named 'default'). Use 'hosts' "
-        "for several.",
+        description="The Docker engine of an environment with one host (named 'default'). Use 'hosts' for several.",
     )
     hosts: dict[ResourceName, HostEntry] | None = Field(
         default=None,
         description="Named Docker hosts (e.g. web-1, web-2), in rollout order. Default: one host named "
         "'default' at docker.host.",
     )
-    parameter_prefix: SsmPath = Field(
-        description="SSM path every ParameterSet of this environment must live under, e.g. /popcon/dev."
+    parameter_prefix: SsmPath | None = Field(
+        None,
+        description="SSM path every ParameterSet of this environment must live under, e.g. /popcon/dev. "
+        "Required (with aws) as soon as the environment has a ParameterSet.",
     )
     registry: RegistrySection | None = Field(
         None, description="Default registry of Images entries that do not name their own."

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
+from reconciler.core.image_names import ImageNameError, parse_image
 from reconciler.core.urls import url_problem
 from reconciler.spec.documents.messages import invalid
 from reconciler.spec.documents.ssm_names import SSM_CHARS_RE, ssm_disallowed, ssm_path_problem
@@ -58,8 +59,16 @@ def _check_repository_host(value: str) -> str:
         raise invalid(
             "repository",
             f"'{value}' starts with a registry host ('{first}'); put the host in registry.url "
-            "and keep only the path here",
+            f"and keep only the path here, or write the whole reference as image: (e.g. image: {value}:TAG)",
         )
+    return value
+
+
+def _check_image(value: str) -> str:
+    try:
+        parse_image(value)
+    except ImageNameError as exc:
+        raise invalid("image", f"'{value}': {exc}") from None
     return value
 
 
@@ -164,6 +173,7 @@ Repository = Annotated[
     _pattern(REPOSITORY_RE),
 ]
 HostPort = Annotated[str, AfterValidator(_check_host), _pattern(HOST_RE)]
+ImageReference = Annotated[str, AfterValidator(_check_image), WithJsonSchema({"type": "string", "minLength": 1})]
 Region = Annotated[str, _matching(REGION_RE, "region", _REGION_RULE), _pattern(REGION_RE)]
 AccountId = Annotated[str, _matching(ACCOUNT_RE, "account", _ACCOUNT_RULE), _pattern(ACCOUNT_RE)]
 HttpUrl = Annotated[

@@ -127,8 +127,8 @@ class LoadBalancerSection(SpecModel):
 
 class HealthCheckSection(SpecModel):
     service: Reference = Field(
-        description="The compose service the check is for (it must run on the fleet): the gate also waits "
-        "for its container health."
+        description="The compose service the check is for: it must run on the fleet, and answer on the "
+        "instance's address at this port (a published port)."
     )
     path: str = Field("/health", description="The HTTP path asked, e.g. /actuator/health.")
     port: int = Field(description="The port on the instance's private address, e.g. 3000.", ge=1, le=65535)

@@ -1,0 +1,89 @@
+"""The environments a branch changed since a revision: git's changed files against what each
+environment reads. Does I/O (git, the spec files).
+
+One workflow serves a repository with many environments: ``reconciler comment
+environments/*/ --changed-since origin/main`` plans only those whose folder, compose file or
+included files changed (:mod:`reconciler.spec.inputs` says what an environment reads,
+:mod:`reconciler.drivers.git.changes` what changed). An environment whose specs are invalid
+reads at least its folder. Meant to serve the commands that will write commits (set-image,
+promote) as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from reconciler.core.errors import ReconcilerError, SpecError
+from reconciler.drivers.git.changes import changed_files, head_commit, repository_top
+from reconciler.spec.inputs import EnvironmentInputs, environment_inputs, touched
+
+__all__ = ["EnvironmentFolder", "changed_environments", "environment_folders", "head_sha"]
+
+
+@dataclass(frozen=True)
+class EnvironmentFolder:
+    """An environment folder as given, its ``key`` (the folder relative to the repository's
+    top, POSIX: the comment's marker) and the changed files it reads (empty: unchanged, or
+    not asked)."""
+
+    env_dir: Path
+    key: str
+    changed: tuple[str, ...] = ()
+
+
+def environment_folders(env_dirs: Sequence[Path]) -> tuple[Path | None, list[EnvironmentFolder]]:
+    """The repository's top (None outside git) and each folder with its key."""
+    if not env_dirs:
+        raise ReconcilerError("no environment folder given (e.g. environments/*/)")
+    missing = [str(d) for d in env_dirs if not d.is_dir()]
+    if missing:
+        raise ReconcilerError(f"not a folder: {', '.join(missing)}")
+    try:
+        top: Path | None = repository_top(env_dirs[0].resolve())
+    except ReconcilerError:
+        top = None
+    folders = [EnvironmentFolder(d, _key(d, top)) for d in env_dirs]
+    keys = [f.key for f in folders]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ReconcilerError(f"an environment folder is given twice: {', '.join(twice)}")
+    return top, folders
+
+
+def _key(env_dir: Path, top: Path | None) -> str:
+    if top is not None:
+        try:
+            return PurePosixPath(env_dir.resolve().relative_to(top.resolve()).as_posix()).as_posix()
+        except ValueError:
+            pass
+    return PurePosixPath(env_dir.as_posix()).as_posix().rstrip("/") or "."
+
+
+def changed_environments(env_dirs: Sequence[Path], since: str) -> list[EnvironmentFolder]:
+    """Every folder of ``env_dirs`` with the files changed since ``since`` that it reads (those
+    with none are unchanged). ReconcilerError when the folders are not in one git repository."""
+    top, folders = environment_folders(env_dirs)
+    if top is None:
+        raise ReconcilerError(f"--changed-since needs a git repository: {env_dirs[0]} is not in one")
+    outside = [str(f.env_dir) for f in folders if f.key.startswith("../") or f.key == ".."]
+    if outside:
+        raise ReconcilerError(f"not in the repository of {env_dirs[0]}: {', '.join(outside)}")
+    changed = changed_files(top, since)
+    result = []
+    for folder in folders:
+        try:
+            inputs = environment_inputs(folder.env_dir)
+        except SpecError:
+            inputs = EnvironmentInputs(folder.env_dir.resolve())
+        result.append(EnvironmentFolder(folder.env_dir, folder.key, touched(inputs, changed, top)))
+    return result
+
+
+def head_sha(env_dir: Path) -> str | None:
+    """The commit checked out where ``env_dir`` is (None outside git)."""
+    try:
+        return head_commit(repository_top(env_dir.resolve()))
+    except ReconcilerError:
+        return None

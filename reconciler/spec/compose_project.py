@@ -1,0 +1,130 @@
+"""Gather a compose project's services and declarations across its files. Pure apart from reading files.
+
+From the :class:`~reconciler.spec.compose_tree.ComposeTree` of a stack (the compose file and the
+files it includes), :func:`gather` collects, as Compose's project has them: every service with
+the document it is written in (for its ``file:line``) and its mapping, relative paths rebased to
+the stack's project directory, ``extends`` resolved (:mod:`reconciler.spec.compose_extends`); the
+top-level ``networks`` and ``volumes`` of every file; every variable reference of every file
+Compose interpolates (included and extended files too, each with the values its include's env
+files give); and every file read. A service defined in two files is refused, as Compose refuses it
+(unless both definitions are the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import cast
+
+from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.spec.compose_extends import Written, resolve_extends
+from reconciler.spec.compose_merge import merge_service, rebase_paths
+from reconciler.spec.compose_model import VariableUse
+from reconciler.spec.compose_services import value_kind
+from reconciler.spec.compose_tree import ComposeSource, ComposeTree, display_of, read_compose_doc
+from reconciler.spec.compose_variables import variable_uses
+from reconciler.spec.source import SourceDoc
+
+
+@dataclass
+class Project:
+    """A compose project as the reconciler reads it."""
+
+    written: dict[str, SourceDoc] = field(default_factory=dict)  # service -> the document it is written in
+    services: dict[str, dict[str, object]] = field(default_factory=dict)  # service -> its resolved mapping
+    names: set[str] = field(default_factory=set)  # every service name, resolved or not
+    networks: dict[Hashable, object] = field(default_factory=dict)
+    volumes: dict[Hashable, object] = field(default_factory=dict)
+    uses: list[VariableUse] = field(default_factory=list)
+    files: dict[Path, None] = field(default_factory=dict)
+    issues: list[SpecIssue] = field(default_factory=list)
+
+
+def gather(tree: ComposeTree, project_dir: Path) -> Project:
+    project = Project(files=dict.fromkeys(tree.files), issues=list(tree.issues))
+    main = tree.sources[0].doc
+    cache: dict[Path, SourceDoc | None] = {}
+
+    def read(path: Path) -> SourceDoc | None:
+        if path not in cache:
+            project.files[path] = None
+            try:
+                cache[path] = read_compose_doc(path, display_of(path, main))
+            except SpecError as error:
+                project.issues.extend(error.issues)
+                cache[path] = None
+        return cache[path]
+
+    seen: dict[str, dict[str, object]] = {}  # service -> its mapping where first written
+    for source in tree.sources:
+        written = _written(source, project_dir, project)
+        for name, (doc, raw) in written.items():
+            if name in project.written and seen[name] == raw:
+                written[name] = (project.written[name], raw)  # the same definition twice: Compose takes it once
+            elif name in project.written:
+                first = project.written[name]
+                message = (
+                    f"service '{name}' is also defined in {first.where(('services', name))}; "
+                    "Compose refuses a service defined twice"
+                )
+                project.issues.append(doc.issue(("services", name), message))
+            else:
+                project.written[name], seen[name] = doc, raw
+        project.names |= set(written)
+        extended = resolve_extends(written, project_dir, read)
+        project.services.update((n, s) for n, s in extended.services.items() if project.written[n] is written[n][0])
+        project.issues.extend(extended.issues)
+        for doc in (source.doc, *source.overrides):
+            _declarations(doc, project)
+            _uses(doc, source, project)
+        for doc in extended.docs.values():
+            _uses(doc, source, project)
+    return project
+
+
+def _written(source: ComposeSource, project_dir: Path, project: Project) -> dict[str, Written]:
+    """The services of ``source`` (merged with its overriding files), paths rebased to the project directory."""
+    found: dict[str, Written] = {}
+    for doc in (source.doc, *source.overrides):
+        data = doc.data
+        if not isinstance(data, dict):
+            project.issues.append(doc.issue((), "a compose file must be a mapping with a services: section"))
+            continue
+        services = data.get("services")
+        if services is None:
+            continue
+        if not isinstance(services, dict):
+            project.issues.append(doc.issue(("services",), "services must be a mapping of service names"))
+            continue
+        for name, raw in services.items():
+            if not isinstance(raw, dict):
+                message = f"service '{name}' must be a mapping, got {value_kind(raw)}"
+                project.issues.append(doc.issue(("services", name), message))
+                continue
+            mapping = rebase_paths(cast(dict[str, object], raw), source.workdir, project_dir)
+            key = str(name)
+            found[key] = (found[key][0], merge_service(found[key][1], mapping)) if key in found else (doc, mapping)
+    return found
+
+
+def _declarations(doc: SourceDoc, project: Project) -> None:
+    """The top-level ``networks`` and ``volumes`` of ``doc`` (the first declaration of a name stays)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for key, into in (("networks", project.networks), ("volumes", project.volumes)):
+        declared = data.get(key) or {}
+        if not isinstance(declared, dict):
+            project.issues.append(doc.issue((key,), f"top-level {key} must be a mapping"))
+            continue
+        for name, value in declared.items():
+            into.setdefault(name, value)
+
+
+def _uses(doc: SourceDoc, source: ComposeSource, project: Project) -> None:
+    """The variable references of ``doc``, which Compose interpolates with ``source``'s env values."""
+    uses, issues = variable_uses(doc)
+    main = doc is source.doc and not source.included_at
+    env = tuple(sorted(source.env.items()))
+    project.uses.extend(u if main else replace(u, file=doc.display, env=env) for u in uses)
+    project.issues.extend(issues)
+
