@@ -163,3 +163,23 @@ def test_durations(text: str, seconds: float) -> None:
 @pytest.mark.parametrize("text", ["", "30", "s", "1x", "1m 30s", "-1s", "1s2"])
 def test_not_durations(text: str) -> None:
     assert parse_duration(text) is None
+
+
+def test_a_fleet_needs_aws(tmp_path: Path) -> None:
+    text = fleet_env().split("  rollout:")[0]
+    text = text.replace("  aws:\n    region: ap-northeast-2\n", "").replace("  parameterPrefix: /popcon/prod\n", "")
+    text = text.replace('  registry:\n    type: ecr\n    accountId: "123456789012"\n', "")
+    env = make_env(tmp_path, text)
+    for name in ("parameters.yaml",):
+        (env / name).unlink()
+    stack = (
+        (env / "stack.yaml")
+        .read_text(encoding="utf-8")
+        .replace("  parameterSets: [popcon-config, popcon-secrets]\n", "")
+    )
+    (env / "stack.yaml").write_text(stack.replace(", environmentFrom: [popcon-config]", ""), encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_environment(env)
+    assert "spec.hosts.web.fromAutoScalingGroup: a fleet's instances come from an Auto Scaling group: add aws" in str(
+        caught.value
+    )
