@@ -18,8 +18,7 @@ from test_plan_golden import golden_path, golden_plan
 from test_properties import PROPERTY_SETTINGS, worlds
 from test_render import DESIRED, OBSERVED
 
-from reconciler.core.actions import ACTION_TYPES
-from reconciler.core.plan import PLAN_FORMAT_VERSION, Plan
+from reconciler.core.plan import ACTION_TYPES, PLAN_FORMAT_VERSION, Plan
 from reconciler.planner import plan
 from reconciler.render.json import plan_document
 

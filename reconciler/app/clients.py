@@ -12,7 +12,7 @@ reconcile costs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryError, WorldError
 from reconciler.core.model import HostSpec, ImageSpec
 from reconciler.drivers.aws.clients import AwsClients, CallCounter, aws_session, make_clients
+from reconciler.drivers.aws.fleet import FleetClients, make_fleet_clients
 from reconciler.drivers.compose import ComposeRunner, locate_compose, subprocess_run
 from reconciler.drivers.docker.client import DockerCallCounter, connect
 from reconciler.drivers.readonly import DockerApi, ReadOnlyDockerApi, ReadOnlySession, read_only_boto3, refuse_compose
@@ -75,6 +76,8 @@ class Clients:
     _ecr_clients: dict[str, AwsClients] = field(default_factory=dict)
     _hosts: dict[str, HostClients] = field(default_factory=dict)
     _compose_binary: list[str] | None = None
+    _instances: dict[str, HostSpec] = field(default_factory=dict)  # a fleet's instances, as last observed
+    _fleet: FleetClients | None = None
 
     @classmethod
     def connect(cls, settings: Settings, *, read_only: bool = False) -> Clients:
@@ -91,12 +94,36 @@ class Clients:
         counters.registry.attach(http)
         return cls(settings=settings, aws=aws, http=http, counters=counters, read_only=read_only)
 
+    def fleet(self) -> FleetClients:
+        """The Auto Scaling, EC2, ELBv2 and CloudWatch clients (built on first use: only fleets need them)."""
+        if self._fleet is None:
+            region = self.settings.region
+            if region is None:  # refused by the loader: a fleet needs aws
+                raise ReconcilerError(f"environment {self.settings.environment} has a fleet but no aws region")
+            session = aws_session(region, self.settings.aws_endpoint_url)
+            fleet = make_fleet_clients(session, region, self.settings.aws_endpoint_url)
+            self.counters.aws.attach(*fleet.all())
+            if self.read_only:
+                fleet = FleetClients(*(read_only_boto3(c) for c in fleet.all()))
+            self._fleet = fleet
+        return self._fleet
+
+    def add_instances(self, hosts: Iterable[HostSpec]) -> None:
+        """Make a fleet's instances known as hosts (after each observation of the fleet)."""
+        for spec in hosts:
+            known = self._instances.get(spec.name)
+            if known is not None and known.docker_host != spec.docker_host and spec.name in self._hosts:
+                self._hosts.pop(spec.name).close()
+            self._instances[spec.name] = spec
+
     def host(self, name: str) -> HostClients:
         """The clients of host ``name``; raises WorldError when its engine cannot be reached."""
         if name not in self._hosts:
-            spec = next((h for h in self.settings.hosts if h.name == name), None)
+            spec = next((h for h in self.settings.hosts if h.name == name), None) or self._instances.get(name)
             if spec is None:
                 raise ReconcilerError(f"host {name} is not declared in environment {self.settings.environment}")
+            if spec.fleet is not None:
+                raise ReconcilerError(f"host {name} is a fleet: its instances are hosts once it has been observed")
             try:
                 raw = connect(spec.docker_host, tls_cert_path=spec.tls_cert_path, tls_verify=spec.tls_verify)
             except TemporaryError as exc:
@@ -174,6 +201,8 @@ class Clients:
         self.http.close()
         for clients in self._hosts.values():
             clients.close()
+        if self._fleet is not None:
+            self._fleet.close()
         for aws in (*([self.aws] if self.aws is not None else []), *self._ecr_clients.values()):
             aws.ssm.close()
             aws.ecr.close()

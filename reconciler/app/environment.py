@@ -214,9 +214,10 @@ class EnvironmentContext:
 
     def status(self, color: bool) -> str:
         result = self.plan()
-        from reconciler import render
+        from reconciler import planner, render
 
-        return render.render_status(result.plan, result.desired, result.observed, color=color)
+        desired = planner.expand_fleets(result.desired, result.observed.fleets)  # a fleet's instances are its hosts
+        return render.render_status(result.plan, desired, result.observed, color=color)
 
     def close(self) -> None:
         self.world.close()

@@ -51,6 +51,7 @@ class Settings:
     registries: Mapping[str, RegistrySettings]  # Images entry name -> registry
     state_dir: Path
     self_heal: bool = True  # the loop corrects drift (else reports it)
+    auto_rollback: bool = True  # the loop applies the last applied revision again after a failed rollout
     state_store: StateStoreSpec = SQLITE_STORE
 
 
@@ -143,7 +144,7 @@ def _docker_overrides(desired: DesiredState, overrides: Overrides) -> tuple[Host
             every = item
     engines = overrides.docker_engines
     if engines and every is None:
-        hosts = desired.hosts
+        hosts = tuple(h for h in desired.hosts if h.fleet is None)  # a fleet's instances have their own engines
         if any(h.name not in per_host for h in hosts[len(engines) :]):
             raise ReconcilerError(
                 f"environment {desired.environment} has {_plural(len(hosts), 'host')} "
@@ -212,6 +213,7 @@ def resolve_settings(
         registries=found,
         state_dir=overrides.state_dir or default_state_dir(),
         self_heal=self_heal,
+        auto_rollback=desired.rollout.auto_rollback,
         state_store=state_store,
     )
     return desired, settings

@@ -11,6 +11,7 @@ touches, ``apply`` runs a plan with the drivers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,12 +21,17 @@ from reconciler.app.clients import Clients, Counters
 from reconciler.core.address import parameter_address
 from reconciler.core.errors import WorldError
 from reconciler.core.events import EventSink, HostObserved, discard
+from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import OWNER_KEY, DesiredState
 from reconciler.core.observed import ObservedHost, ObservedParameter, ObservedState
-from reconciler.core.plan import ParameterVersion, Plan, ProjectContainers, containers_fingerprint
+from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, ProjectContainers, containers_fingerprint
+from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.executor.rollout import FleetDrivers
+from reconciler.observe.fleet import observe_fleets
 from reconciler.observe.images import resolve_digests
 from reconciler.observe.parameters import (
     attach_tags,
@@ -49,6 +55,8 @@ class World:
 
     clients: Clients
     options: ExecuteOptions = field(default_factory=ExecuteOptions)
+    _fleet_reader: FleetReader | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def connect(cls, settings: Settings, *, read_only: bool = False) -> World:
@@ -68,6 +76,8 @@ class World:
     def observe(self, desired: DesiredState, on_event: EventSink = discard) -> ObservedState:
         """Read everything the planner compares; tags only where a decision needs them. A Docker
         host that cannot be read is recorded as such (the planner makes it a Problem)."""
+        fleets = self.observe_fleets(desired)
+        expanded = planner.expand_fleets(desired, fleets)
         # SSM is read while the registries and the Docker hosts are (its errors come first)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-ssm") as ssm:
             reading = ssm.submit(self._observe_parameters, desired)
@@ -76,7 +86,7 @@ class World:
                 digests = resolve_digests(refs, self.clients.resolver_for)
                 resolved = ObservedState(image_digests=digests)
                 pinned = [ref.pinned(d) for ref in refs if (d := resolve(ref, resolved)) is not None]
-                hosts = self._observe_hosts(desired, pinned)
+                hosts = self._observe_hosts(expanded, pinned)
             except BaseException:
                 reading.result()
                 raise
@@ -86,7 +96,17 @@ class World:
         names = sorted(hosts)
         for name in names:
             on_event(HostObserved(name, len(hosts[name].containers), hosts[name].error))
-        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts)
+        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts, fleets=fleets)
+
+    def observe_fleets(self, desired: DesiredState) -> dict[str, ObservedFleet]:
+        """Each fleet's group, target groups and alarms; its serving instances become known hosts."""
+        if not desired.fleets:
+            return {}
+        if self._fleet_reader is None:
+            self._fleet_reader = FleetReader(self.clients.fleet())
+        fleets = observe_fleets(self._fleet_reader, desired)
+        self.clients.add_instances(planner.expand_fleets(desired, fleets).hosts)
+        return fleets
 
     def _observe_parameters(self, desired: DesiredState) -> dict[str, ObservedParameter]:
         """SSM under the desired paths (nothing to read, and no AWS client, without ParameterSets)."""
@@ -172,8 +192,13 @@ class World:
             return HostDrivers(engine=docker_engine(self.clients.host(name).api), compose=self.clients.compose(name))
 
         clients = self.clients
-        ssm = SsmWriter(clients.aws.ssm) if clients.aws is not None else None
-        drivers = Drivers(ssm=ssm, hosts=host_drivers, registry_auth=clients.registry_auth())
+        rolls = any(u.id.startswith(ROLLOUT_PREFIX) for u in plan.units)
+        drivers = Drivers(
+            ssm=SsmWriter(clients.aws.ssm) if clients.aws is not None else None,
+            hosts=host_drivers,
+            registry_auth=clients.registry_auth(),
+            fleet=self._fleet_drivers() if rolls else None,
+        )
         return execute(
             plan,
             drivers,
@@ -182,5 +207,19 @@ class World:
             on_event=on_event,
         )
 
+    def _fleet_drivers(self) -> FleetDrivers:
+        fleet = self.clients.fleet()
+        session = probe_session()
+        self._closers.append(session.close)
+        reader = FleetReader(fleet)
+        return FleetDrivers(
+            reader=reader,
+            writer=FleetWriter(fleet),
+            probe=lambda url, timeout: probe(session, url, timeout),
+            gone=reader.instance_gone,
+        )
+
     def close(self) -> None:
+        for close in self._closers:
+            close()
         self.clients.close()

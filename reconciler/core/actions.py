@@ -4,7 +4,8 @@ Every action carries a :class:`Change` (before/after of the resource it
 touches, values possibly :class:`~reconciler.core.model.Sensitive`), a
 one-line reason and its ``kind``; ``terraform`` gives its verbs as Terraform
 writes them: ``["create"]``, ``["update"]``, ``["delete"]``, ``["delete",
-"create"]`` (replace). :data:`ACTION_TYPES` lists every concrete kind: the
+"create"]`` (replace). :data:`BASE_ACTION_TYPES` lists the concrete kinds here (with the rollout steps of
+:mod:`reconciler.core.rollout_actions`, :data:`reconciler.core.plan.ACTION_TYPES` lists them all): the
 executor has a handler for each (``reconciler.executor.HANDLERS``) and the plan's
 JSON a serialiser. Units, preconditions and the plan itself are
 :mod:`reconciler.core.plan`.
@@ -19,7 +20,7 @@ from typing import ClassVar
 from reconciler.core.model import ParamType, Value
 
 __all__ = [
-    "ACTION_TYPES",
+    "BASE_ACTION_TYPES",
     "Action",
     "Change",
     "CreateService",
@@ -209,7 +210,7 @@ class RemoveNetwork(StackAction):
     name: str
 
 
-ACTION_TYPES: tuple[type[Action], ...] = (
+BASE_ACTION_TYPES: tuple[type[Action], ...] = (
     PutParameter,
     DeleteParameter,
     PullImage,

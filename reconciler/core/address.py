@@ -69,3 +69,21 @@ def host_of(address: str) -> str | None:
     if kind == "stack" and len(parts) == 2:
         return parts[0]
     return None
+
+
+def fleet_address(fleet: str) -> str:
+    """A fleet (an Environment hosts entry fromAutoScalingGroup): ``fleet:web``."""
+    return f"fleet:{fleet}"
+
+
+def instance_address(instance_id: str) -> str:
+    """One instance of a fleet: ``instance:i-0abc...``."""
+    return f"instance:{instance_id}"
+
+
+def target_group_address(name: str) -> str:
+    return f"targetgroup:{name}"
+
+
+def alarm_address(name: str) -> str:
+    return f"alarm:{name}"

@@ -96,6 +96,15 @@ class LeftoverRemoved:
     what: str
 
 
+@dataclass(frozen=True)
+class RollbackStarted:
+    """A fleet's rollout failed: the last applied revision ``to`` (a commit) is applied again."""
+
+    environment: str
+    to: str
+    cause: str
+
+
 Event = (
     PlanStarted
     | HostObserved
@@ -107,6 +116,7 @@ Event = (
     | ActionFinished
     | WaitProgress
     | LeftoverRemoved
+    | RollbackStarted
 )
 
 EventSink = Callable[[Event], None]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from reconciler.core.fleet import FleetSpec, RolloutSpec
+
 # Tag keys on SSM parameters and label keys on containers; both say who owns
 # the resource. The world is the state: nothing else records ownership.
 OWNER_KEY = "reconciler.dev/owner"
@@ -218,6 +220,8 @@ class HostSpec:
     tls_cert_path: Path | None = None
     tls_verify: bool = True
     variables: Mapping[str, str] = field(default_factory=dict)
+    fleet: FleetSpec | None = None  # set: a fleet, standing for its group's instances until observed
+    member_of: str | None = None  # an instance of the fleet of this name (set when a fleet is expanded)
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,12 @@ class DesiredState:
     images: tuple[ImageSpec, ...] = ()
     stacks: tuple[StackSpec, ...] = ()
     hosts: tuple[HostSpec, ...] = (HostSpec(DEFAULT_HOST, None),)
+    rollout: RolloutSpec = field(default_factory=RolloutSpec)
+
+    @property
+    def fleets(self) -> tuple[HostSpec, ...]:
+        """The hosts entries that are fleets (not yet expanded into their instances)."""
+        return tuple(h for h in self.hosts if h.fleet is not None)
 
     def host(self, name: str) -> HostSpec | None:
         return next((h for h in self.hosts if h.name == name), None)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import CONFIG_HASH_KEY, OWNER_KEY, ParamType, Value
 
 __all__ = [
@@ -90,6 +91,7 @@ class ObservedState:
     # ImageSpec.key -> digest the registry serves now; a missing key = not found
     image_digests: Mapping[str, str] = field(default_factory=dict)
     hosts: Mapping[str, ObservedHost] = field(default_factory=dict)  # host name -> what it runs
+    fleets: Mapping[str, ObservedFleet] = field(default_factory=dict)  # fleet name -> its group as observed
 
     def host(self, name: str) -> ObservedHost:
         """The host as observed; a host nobody observed is empty (fresh)."""

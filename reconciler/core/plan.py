@@ -24,15 +24,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.core.actions import Action
+from reconciler.core.actions import BASE_ACTION_TYPES, Action
 from reconciler.core.address import host_stack_address
 from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
+from reconciler.core.rollout_actions import ROLLOUT_TYPES
 
-PLAN_FORMAT_VERSION = "2.1"
+PLAN_FORMAT_VERSION = "2.2"
+
+#: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
+ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"
+ROLLOUT_PREFIX = "rollout:"  # units of a fleet's rollout: rollout:<fleet>/<batch>/leave ...
 
 
 # ---- units --------------------------------------------------------------

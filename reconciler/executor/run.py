@@ -5,7 +5,8 @@ The parameter unit (PutParameters, paced for SSM) runs in a thread of its
 own from the start, so pulls and container work overlap it; each service
 action waits only for the writes it reads (``ServiceAction.needs``), and is
 skipped, stopping its stack there, when one of them failed. The other units
-run one after the other in plan order: a stack unit after its ``after``
+run one after the other in plan order (the stack units of one batch of a fleet's rollout
+together, one thread per instance): a stack unit after its ``after``
 units fully succeeded, the prune unit once everything else finished and
 succeeded. Results and events are recorded under one lock, so the report and
 the event stream stay whole whatever thread an action ran in.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +24,14 @@ from reconciler.core.actions import Action
 from reconciler.core.address import parameter_address
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.events import ActionFinished, Event, EventSink, UnitFinished, UnitStarted
-from reconciler.core.plan import PARAMETERS_UNIT, Plan, Unit
+from reconciler.core.plan import PARAMETERS_UNIT, ROLLOUT_PREFIX, Plan, Unit
 from reconciler.core.report import ActionResult, ApplyReport, Status
 from reconciler.core.secrets import redact
 from reconciler.drivers.compose import ComposeRunner
 from reconciler.drivers.docker.engine import DockerEngine
 from reconciler.drivers.registry.auth import RegistryAuth
 from reconciler.drivers.ssm import SsmWriter
+from reconciler.executor.rollout import GONE, FleetDrivers, left_the_group
 
 
 def _no_auth(registry: str) -> RegistryAuth | None:
@@ -48,6 +51,7 @@ class Drivers:
     ssm: SsmWriter | None  # None: the environment uses no AWS (its plans have no parameter action)
     hosts: Callable[[str], HostDrivers]  # host name -> its clients (raises WorldError when unreachable)
     registry_auth: Callable[[str], RegistryAuth | None] = _no_auth  # registry host -> pull credentials
+    fleet: FleetDrivers | None = None  # the load balancer, alarms and probes of a fleet's rollout
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,31 @@ class ExecuteOptions:
 
 
 UnitRunner = Callable[["Run", Unit], Status]
+
+
+def _in_batch(unit: Unit) -> bool:
+    """A stack unit of a fleet's rollout batch (it comes after the batch's leave unit)."""
+    return unit.host is not None and any(a.startswith(ROLLOUT_PREFIX) for a in unit.after)
+
+
+def _waves(units: list[Unit]) -> list[list[Unit]]:
+    """``units`` in order, as waves run one after the other: the stack units of one rollout batch,
+    on distinct instances and not waiting for each other, form one wave and run together; every
+    other unit is a wave of its own."""
+    waves: list[list[Unit]] = []
+    for unit in units:
+        last = waves[-1] if waves else None
+        if (
+            last is not None
+            and _in_batch(unit)
+            and all(_in_batch(u) for u in last)
+            and unit.host not in {u.host for u in last}
+            and not set(unit.after) & {u.id for u in last}
+        ):
+            last.append(unit)
+        else:
+            waves.append([unit])
+    return waves
 
 
 class Run:
@@ -134,7 +163,12 @@ class Run:
         else:
             self._parameters_done()
         try:
-            for unit in units:
+            for wave in _waves(units):
+                if len(wave) > 1:
+                    with ThreadPoolExecutor(max_workers=len(wave), thread_name_prefix="reconciler-batch") as pool:
+                        list(pool.map(lambda u: self._unit(u, run_unit), wave))
+                    continue
+                unit = wave[0]
                 if unit.requires_all and background is not None:
                     background.join()
                 self._unit(unit, run_unit)
@@ -165,6 +199,10 @@ class Run:
         else:
             self.emit(UnitStarted(unit.id, unit.host, unit.stack, len(unit.actions)))
             status = run_unit(self, unit)
+            if status == "failed" and _in_batch(unit) and left_the_group(self.drivers.fleet, unit.host):
+                for action in unit.actions:  # a gone instance is no failed rollout: the next batches go on
+                    self.record(action, "skipped", GONE.format(unit.host))
+                status = "done"
             self.emit(UnitFinished(unit.id, unit.host, unit.stack, status))
         with self._changed:
             self.units[unit.id] = status

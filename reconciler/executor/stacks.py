@@ -30,10 +30,11 @@ from reconciler.core.actions import (
     StartService,
 )
 from reconciler.core.errors import ReconcilerError, TemporaryError
-from reconciler.core.plan import Unit
+from reconciler.core.plan import ROLLOUT_PREFIX, Unit
 from reconciler.core.report import Status
 from reconciler.drivers.files import ensure_private_dir, override_text, write_private
 from reconciler.executor.handlers import HANDLERS
+from reconciler.executor.rollout import run_rollout_unit
 from reconciler.executor.run import Run
 from reconciler.executor.services import LevelFailed, up_services
 
@@ -43,6 +44,8 @@ _UP = (CreateService, RecreateService, StartService)
 
 def run_unit(run: Run, unit: Unit) -> Status:
     """Run one unit that may run (its ``after`` units succeeded)."""
+    if unit.id.startswith(ROLLOUT_PREFIX):
+        return run_rollout_unit(unit, run.drivers.fleet, run.record)
     if unit.stack is None:
         ok = True
         for action in unit.actions:

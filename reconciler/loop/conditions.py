@@ -42,6 +42,14 @@ def next_status(status: EnvironmentStatus, *, attempt: Attempt, now: float) -> E
         if failed is not None:
             new = replace(new, failed_revisions=new.failed_revisions | {failed})
         why = Reason.APPLY_FAILED if attempt.acted else Reason.PLAN_FAILED
+        rollback = attempt.rollback
+        if rollback is not None:
+            why = Reason.ROLLED_BACK if rollback.ok else Reason.ROLLBACK_FAILED
+            done = "rolled back to" if rollback.ok else "rollback failed, to"
+            message = f"{done} {rollback.to.sha[:12]} after: {rollback.cause}"
+            if not rollback.ok:
+                message += f"; {rollback.error or 'the rollback did not complete'}"
+            new = replace(new, last_error=message)
         new = new.with_condition(ConditionType.READY, F, why, message, now)
         new = new.with_condition(ConditionType.DEGRADED, T, why, message, now)
         if plan is not None and plan.has_changes:

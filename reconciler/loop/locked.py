@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING
 from reconciler.app import reconcile
 from reconciler.app.settings import Overrides
 from reconciler.core.errors import ReconcilerError, TemporaryError
-from reconciler.core.events import EventSink
+from reconciler.core.events import EventSink, RollbackStarted
 from reconciler.core.plan import Plan
 from reconciler.loop.conditions import next_status
 from reconciler.loop.decide import Decision, Mode, decide
-from reconciler.loop.outcome import Attempt, Started, history_entry
+from reconciler.loop.outcome import Attempt, Started, history_entry, rollback_entry
 from reconciler.loop.ports import OpenWorld, Source, World
+from reconciler.loop.rollback import Rollback, rollout_failure
+from reconciler.planner.rollout import without_alarm_steps
 from reconciler.state import EnvironmentStatus, Lease, LeaseLost, Revision, StateStore
 
 if TYPE_CHECKING:
@@ -91,6 +93,11 @@ class LockedTick:
                     if applied.plan is not plan:  # re-planned: the reason names what was applied
                         again = self._decide(world, attempt, status, applied.plan)
                         attempt = replace(attempt, decision=again) if again.act else attempt
+                    cause = rollout_failure(applied.plan, applied.report)
+                    last = status.last_applied
+                    if cause and world.settings.auto_rollback and last is not None and last.sha != attempt.target.sha:
+                        world.close()
+                        attempt = replace(attempt, rollback=self._rollback(last, cause))
             finally:
                 world.close()
         except LeaseLost:
@@ -98,6 +105,27 @@ class LockedTick:
         except ReconcilerError as exc:
             return replace(attempt, error=str(exc), temporary=isinstance(exc, TemporaryError))
         return attempt
+
+    def _rollback(self, last: Revision, cause: str) -> Rollback:
+        """Apply ``last`` (the last applied revision) again after a failed rollout: the instances the
+        rollout changed go back through the same batches and gates; alarms are not checked (they
+        may still be in ALARM from the failure)."""
+        given = self.inputs
+        given.on_event(RollbackStarted(self.environment, last.sha, cause))
+        try:
+            world = given.open_world(given.checkout(last), given.overrides, read_only=False, on_event=given.on_event)
+            try:
+                plan = without_alarm_steps(world.plan().plan)
+                applied = reconcile.apply(world, show=lambda _p, _f: None, confirm=lambda _p, _f: True,
+                                          on_event=given.on_event, plan=plan,
+                                          hold=lambda: contextlib.nullcontext(self.lease()))  # fmt: skip
+                return Rollback(to=last, cause=cause, plan=applied.plan, report=applied.report)
+            finally:
+                world.close()
+        except LeaseLost:
+            raise
+        except ReconcilerError as exc:
+            return Rollback(to=last, cause=cause, error=str(exc))
 
     def _decide(self, world: World, attempt: Attempt, status: EnvironmentStatus, plan: Plan) -> Decision:
         return decide(target=attempt.target, pinned=attempt.pinned, status=status, plan=plan,
@@ -113,6 +141,9 @@ class LockedTick:
         entry = history_entry(attempt, started=self.started, now=now, last=last[0] if last else None)
         if entry is not None:
             self.store.append_history(self.lease(), entry)
+        rolled = rollback_entry(attempt, started=self.started, now=now)
+        if rolled is not None:
+            self.store.append_history(self.lease(), rolled)
 
 
 def _meaningful(status: EnvironmentStatus) -> EnvironmentStatus:

@@ -20,6 +20,7 @@ from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.plan import Plan
 from reconciler.core.report import ApplyReport
 from reconciler.loop.decide import Decision, describe, failed_key
+from reconciler.loop.rollback import Rollback
 from reconciler.state import HistoryEntry, Result, Revision, Trigger
 from reconciler.state.records import action_counts, apply_result, failures
 
@@ -38,6 +39,7 @@ class Attempt:
     report: ApplyReport | None = None  # what apply did; None: nothing was applied
     error: str | None = None  # raised while planning or applying (redacted)
     temporary: bool = False  # ``error`` may pass (unreachable, throttled)
+    rollback: Rollback | None = None  # a failed rollout rolled back to the last applied revision
 
     @property
     def acted(self) -> bool:
@@ -70,7 +72,10 @@ class Attempt:
 
     @property
     def transient(self) -> bool:
-        """The failure may pass: retried with backoff, the revision is not marked failed."""
+        """The failure may pass: retried with backoff, the revision is not marked failed. A rollout
+        that was rolled back is never transient: it is not retried until something changes."""
+        if self.rollback is not None:
+            return False
         report = self.report
         return self.temporary or (self.acted and report is not None and not report.ok and report.temporary_only)
 
@@ -147,6 +152,25 @@ def history_entry(attempt: Attempt, *, started: Started, now: float, last: Histo
     plan = attempt.plan
     actions = action_counts(plan, attempt.report) if plan is not None else None
     return started.entry(attempt.environment, attempt.target, now=now, result=result, reason=reason, error=failure,
+                         actions=actions)  # fmt: skip
+
+
+def rollback_entry(attempt: Attempt, *, started: Started, now: float) -> HistoryEntry | None:
+    """The history entry of the attempt's rollback (None without one): the revision applied again."""
+    rollback = attempt.rollback
+    if rollback is None:
+        return None
+    result = Result.FAILED
+    if rollback.error is None and rollback.plan is not None:
+        result = apply_result(rollback.plan, rollback.report) if rollback.report is not None else Result.NO_CHANGE
+    reason = (
+        f"rollback to {describe(rollback.to)} after the rollout of {attempt.target.sha[:12]} failed: {rollback.cause}"
+    )
+    error = rollback.error or (
+        failures(rollback.plan, rollback.report) if result in FAILING and rollback.plan else None
+    )
+    actions = action_counts(rollback.plan, rollback.report) if rollback.plan is not None else None
+    return started.entry(attempt.environment, rollback.to, now=now, result=result, reason=reason, error=error,
                          actions=actions)  # fmt: skip
 
 

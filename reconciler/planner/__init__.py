@@ -36,12 +36,14 @@ from reconciler.core.plan import (
     stack_unit_id,
 )
 from reconciler.planner.common import ParameterIndex
+from reconciler.planner.fleet import expand_fleets, fleet_findings
 from reconciler.planner.images import plan_images
 from reconciler.planner.parameters import ownership_queries, plan_parameters
+from reconciler.planner.rollout import plan_rollouts
 from reconciler.planner.stacks import StackContext, plan_stack
 from reconciler.planner.targets import parameters_read, service_targets, stack_sets
 
-__all__ = ["ownership_queries", "plan", "service_targets"]
+__all__ = ["expand_fleets", "ownership_queries", "plan", "service_targets"]
 
 
 def _with_needs(action: Action, reads: Mapping[str, frozenset[str]], written: set[str]) -> Action:
@@ -64,6 +66,8 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     no value, gets a Problem and no units; a host that could not be observed
     gets a Problem and so do the stack's hosts after it; the rest is planned.
     """
+    fleet_problems, fleet_notes = fleet_findings(desired, observed.fleets)
+    declared, desired = desired, expand_fleets(desired, observed.fleets)
     index = ParameterIndex.build(desired)
     parameters = plan_parameters(desired, observed, index)
     ctx = StackContext.build(desired, observed, index, parameters.unavailable)
@@ -112,14 +116,17 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     for name in (*(a.name for a in puts), *(a.name for a in deletes)):
         current = observed.parameters.get(name)
         versions.append(ParameterVersion(name, current.version if current is not None else None))
+    rollout = plan_rollouts(units, declared, observed.fleets)
+    units, fleet_problems = list(rollout.units), [*fleet_problems, *rollout.problems]
     images = plan_images(desired, observed, blocked)
     unchanged = [
         *sorted(parameters.unchanged, key=lambda u: u.address),
         *images.unchanged,
+        *fleet_notes,
         *stack_unchanged,
     ]
     problems = sorted(
-        [*parameters.problems, *images.problems, *stack_problems], key=lambda p: (p.address, p.message)
+        [*parameters.problems, *images.problems, *fleet_problems, *stack_problems], key=lambda p: (p.address, p.message)
     )
     return Plan(
         environment=desired.environment,

@@ -11,6 +11,7 @@ from reconciler.core.events import (
     PlanReady,
     PlanStale,
     PlanStarted,
+    RollbackStarted,
     UnitFinished,
     UnitStarted,
     WaitProgress,
@@ -41,6 +42,8 @@ def event_line(event: Event) -> str | None:
         return f"{event.address}: waiting until {event.condition} (up to {event.timeout:g}s)"
     if isinstance(event, LeftoverRemoved):
         return f"removed {event.what} an earlier interrupted run left: {event.path}"
+    if isinstance(event, RollbackStarted):
+        return f"rollout failed ({event.cause}): rolling {event.environment} back to {event.to[:12]}"
     if isinstance(event, PlanStarted | PlanReady):
         return None
     return None  # pragma: no cover - every event type is handled above

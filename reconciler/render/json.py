@@ -10,7 +10,7 @@ carries for Compose are not serialised at all (only their names).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from reconciler.core.actions import (
     Action,
@@ -25,6 +25,14 @@ from reconciler.core.actions import (
 )
 from reconciler.core.diff import change_document
 from reconciler.core.plan import ParameterVersion, Plan, Precondition, Unit
+from reconciler.core.rollout_actions import (
+    Bake,
+    CheckAlarms,
+    HealthGate,
+    JoinTargetGroups,
+    LeaveTargetGroups,
+    TargetGroupRef,
+)
 
 
 def counts(plan: Plan) -> dict[str, int]:
@@ -83,6 +91,36 @@ def _service(a: Action) -> dict[str, object]:
     }
 
 
+def _refs(refs: Iterable[TargetGroupRef]) -> list[dict[str, object]]:
+    return [{"arn": r.arn, "name": r.name, "port": r.port} for r in refs]
+
+
+def _leave(a: Action) -> dict[str, object]:
+    assert isinstance(a, LeaveTargetGroups)
+    return {"fleet": a.fleet, "batch": a.batch, "instance": a.instance, "target_groups": _refs(a.target_groups),
+            "drain_timeout": a.drain_timeout}  # fmt: skip
+
+
+def _gate(a: Action) -> dict[str, object]:
+    assert isinstance(a, HealthGate)
+    return {"fleet": a.fleet, "batch": a.batch, "instance": a.instance, "url": a.url, "service": a.service,
+            "attempts": a.attempts, "interval": a.interval, "timeout": a.timeout}  # fmt: skip
+
+
+def _join(a: Action) -> dict[str, object]:
+    assert isinstance(a, JoinTargetGroups)
+    return {"fleet": a.fleet, "batch": a.batch, "instance": a.instance, "target_groups": _refs(a.target_groups),
+            "restore": a.restore}  # fmt: skip
+
+
+def _alarms(a: Action) -> dict[str, object]:
+    assert isinstance(a, CheckAlarms | Bake)
+    out: dict[str, object] = {"fleet": a.fleet, "batch": a.batch, "alarms": list(a.alarms), "ignored": list(a.ignored)}
+    if isinstance(a, Bake):
+        out["seconds"] = a.seconds
+    return out
+
+
 _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "put_parameter": _put,
     "delete_parameter": _delete,
@@ -95,6 +133,11 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "remove_service": _service,
     "remove_container": _container,
     "remove_network": _network,
+    "leave_target_groups": _leave,
+    "health_gate": _gate,
+    "join_target_groups": _join,
+    "check_alarms": _alarms,
+    "bake": _alarms,
 }
 
 

@@ -80,7 +80,8 @@ def problem_line(problem: Problem) -> str:
 
 def action_row(action: Action) -> str:
     """One row of the actions table (under :data:`ACTIONS_HEADER`)."""
-    verbs = "replace" if tuple(action.actions) == ("delete", "create") else action.actions[0]
+    verbs = "replace" if tuple(action.actions) == ("delete", "create") else next(iter(action.actions), "")
+    verbs = verbs or action.kind.replace("_", " ")  # a rollout step changes no resource of its own
     return f"| `{cell(symbol(action))}` | {code(action.address)} | {verbs} | {cell(action.reason)} |"
 
 

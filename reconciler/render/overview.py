@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.core.actions import Action, DeleteParameter, PutParameter
-from reconciler.core.address import host_stack_address, image_address, parameter_address, service_address, stack_address
+from reconciler.core.address import (
+    fleet_address,
+    host_stack_address,
+    image_address,
+    parameter_address,
+    service_address,
+    stack_address,
+)
 from reconciler.core.model import DesiredState, is_oneoff
 from reconciler.core.observed import ObservedContainer, ObservedState
 from reconciler.core.plan import Plan
@@ -91,6 +98,27 @@ def render_status(plan: Plan, desired: DesiredState, observed: ObservedState, *,
         console.print()
         console.print(Text("Images:", style="bold"))
         console.print(table)
+
+    for fleet in observed.fleets.values():
+        console.print()
+        console.print(Text(f"Fleet {fleet.name} (Auto Scaling group {fleet.group}):", style="bold"))
+        for message in problems.get(fleet_address(fleet.name), []):
+            console.print(Text(f"  ! {message}", style="red"))
+        if fleet.error is not None:
+            continue
+        table = Table("instance", "state", "address", "target groups", box=box.SIMPLE, show_edge=False)
+        for instance in fleet.instances:
+            states = ", ".join(
+                f"{g.name}: {t.state if (t := g.target(instance.id)) is not None else 'not registered'}"
+                for g in fleet.target_groups
+                if g.error is None
+            )
+            style = "" if instance.serves else "yellow"
+            table.add_row(instance.id, Text(instance.state, style=style), instance.private_ip, states)
+        console.print(table)
+        alarming = [a.name for a in fleet.alarms if a.state == "ALARM"]
+        if alarming:
+            console.print(Text(f"  ! in ALARM: {', '.join(alarming)}", style="red"))
 
     for stack in sorted(desired.stacks, key=lambda s: s.name):
         stack_problems = problems.get(stack_address(stack.name), [])

@@ -9,26 +9,38 @@ from __future__ import annotations
 
 from reconciler.core.actions import Action
 from reconciler.core.diff import text
-from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, Plan
+from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, ROLLOUT_PREFIX, Plan
+from reconciler.core.rollout_actions import RolloutStep
 from reconciler.render.json import counts
 from reconciler.render.style import Lines
 
 SYMBOLS = {("create",): "+", ("update",): "~", ("delete", "create"): "-/+", ("delete",): "-"}
-STYLES = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red"}
+STYLES = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red", "<": "cyan", ">": "cyan", "?": "cyan", "!": "cyan"}
 
 
 def symbol(action: Action) -> str:
+    if isinstance(action, RolloutStep) and not action.actions:
+        return action.symbol
     return SYMBOLS.get(tuple(action.actions), "?")
+
+
+def rollout_heading(unit_id: str) -> str:
+    """``rollout:web/1/leave`` -> ``Rollout of fleet web, batch 1: leave the load balancer``."""
+    fleet, _, step = unit_id.removeprefix(ROLLOUT_PREFIX).partition("/")
+    number, _, part = step.partition("/")
+    if part:
+        what = "leave the load balancer" if part == "leave" else "health gate, re-join, alarms"
+        return f"Rollout of fleet {fleet}, batch {number}: {what}"
+    if step == "restore":
+        return f"Fleet {fleet}: instances put back in service"
+    return f"Rollout of fleet {fleet}: bake"
 
 
 def summary(plan: Plan) -> str:
     if not plan.actions and not plan.problems:
         return "No changes. The world matches the spec."
     c = counts(plan)
-    line = (
-        f"Plan: {c['add']} to add, {c['change']} to change, "
-        f"{c['replace']} to replace, {c['destroy']} to destroy."
-    )
+    line = f"Plan: {c['add']} to add, {c['change']} to change, {c['replace']} to replace, {c['destroy']} to destroy."
     if plan.problems:
         line += f" {len(plan.problems)} problem(s) must be fixed."
     return line
@@ -42,6 +54,8 @@ def groups(plan: Plan) -> list[tuple[str, list[Action]]]:
             heading = "Parameters"
         elif unit.id == PRUNE_UNIT:
             heading = "Prune (after everything else succeeded)"
+        elif unit.id.startswith(ROLLOUT_PREFIX):
+            heading = rollout_heading(unit.id)
         elif unit.compose is not None or unit.stack is not None:
             project = f" (project {unit.compose.project})" if unit.compose is not None else ""
             heading = f"Stack {unit.stack} on host {unit.host}{project}"
@@ -67,8 +81,12 @@ def render_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
         out.add(f"{heading}:", "bold")
         for action in actions:
             sym = symbol(action)
-            out.parts(("  ", ""), (f"{sym:>3} ", STYLES.get(sym, "")), (action.address, "bold"),
-                      (f"  # {action.reason}", "dim"))
+            out.parts(
+                ("  ", ""),
+                (f"{sym:>3} ", STYLES.get(sym, "")),
+                (action.address, "bold"),
+                (f"  # {action.reason}", "dim"),
+            )
             for diff_line in text(action.change):
                 out.add(f"        {diff_line}", STYLES.get(diff_line[:1], ""))
     out.add()

@@ -167,6 +167,10 @@ def environment_aws_issues(found: Declared) -> list[SpecIssue]:
     if spec.state_store is not None and spec.state_store.type == "dynamodb":
         message = "a dynamodb state store needs aws (region): add aws, or use type sqlite"
         issues.append(src.issue(("spec", "stateStore", "type"), message))
+    for name, entry in (spec.hosts or {}).items():
+        if entry.from_auto_scaling_group is not None:
+            message = "a fleet's instances come from an Auto Scaling group: add aws (region), or name the hosts"
+            issues.append(src.issue(("spec", "hosts", name, "fromAutoScalingGroup"), message))
     return issues
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.core.fleet import FleetSpec
 from reconciler.core.image_names import api_host, is_loopback_host, normalise_repository, reference_host
 from reconciler.core.model import (
     DEFAULT_HOST,
@@ -34,6 +35,7 @@ from reconciler.core.model import (
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, ImageEntry, RegistrySection, environment_hosts
 from reconciler.spec.loader import LoadedEnvironment
+from reconciler.spec.rollout_spec import rollout_spec
 from reconciler.spec.stack_paths import env_files, host_paths, project_directory, project_folder
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
@@ -269,13 +271,17 @@ def _hosts(loaded: LoadedEnvironment) -> tuple[HostSpec, ...]:
         cert_path = None
         if entry.tls is not None:
             cert_path = loaded.env_dir / entry.tls.cert_path
+        fleet = None
+        if entry.from_auto_scaling_group is not None:
+            fleet = FleetSpec(entry.from_auto_scaling_group, entry.docker)
         hosts.append(
             HostSpec(
                 name,
-                entry.docker,
+                None if fleet else entry.docker,
                 tls_cert_path=cert_path,
                 tls_verify=entry.tls.verify if entry.tls is not None else True,
                 variables=dict(entry.variables),
+                fleet=fleet,
             )
         )
     return tuple(hosts)
@@ -309,4 +315,5 @@ def build_desired(loaded: LoadedEnvironment, getenv: GetEnv) -> DesiredState:
         images=tuple(images[name] for name in sorted(images)),
         stacks=stacks,
         hosts=_hosts(loaded),
+        rollout=rollout_spec(loaded.environment.spec.rollout),
     )

@@ -38,6 +38,7 @@ from reconciler.spec.checks import (
 )
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ComposeStack, Environment, ImageEntry, Images, ParameterSet
+from reconciler.spec.fleet_checks import rollout_issues
 from reconciler.spec.folder import LEADS_NOWHERE, read_folder
 from reconciler.spec.service_image_checks import build_only_service_issues
 from reconciler.spec.source import SourceDoc, display_path, format_loc, real_path
@@ -106,6 +107,7 @@ def load_environment(env_dir: Path, *, cwd: Path | None = None) -> LoadedEnviron
         *stack_issues(found, composed),
         *build_only_service_issues(found, composed),
         *unset_variable_issues(found, composed),
+        *rollout_issues(found, stack_compose_models(found, composed)),
     ]
     if issues or environment is None:
         raise SpecError(_sorted(issues))

@@ -22,6 +22,8 @@ class Reason(str, Enum):
     APPLY_FAILED = "ApplyFailed"
     PLAN_FAILED = "PlanFailed"  # no plan could be made, or it can apply nothing
     INVALID_SPEC = "InvalidSpec"  # the target revision's specs do not load
+    ROLLED_BACK = "RolledBack"  # a fleet's rollout failed and the last applied revision was applied again
+    ROLLBACK_FAILED = "RollbackFailed"  # ... and applying it again failed too
     # changes exist that were not applied
     PLAN_ONLY = "PlanOnly"  # --mode plan
     SUSPENDED = "Suspended"

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from reconciler.core.fleet import template_placeholders
 from reconciler.core.model import DEFAULT_HOST
 from reconciler.spec.documents.base import Document, SpecModel
 from reconciler.spec.documents.field_types import (
@@ -26,6 +27,7 @@ from reconciler.spec.documents.field_types import (
 )
 from reconciler.spec.documents.messages import invalid
 from reconciler.spec.documents.registry import RegistrySection
+from reconciler.spec.documents.rollout import DockerTemplate, GroupName, RolloutSection
 
 
 class AwsSection(SpecModel):
@@ -54,9 +56,16 @@ class TlsSection(SpecModel):
 
 
 class HostEntry(SpecModel):
-    docker: DockerHost = Field(
+    docker: DockerTemplate = Field(
         description="The host's Docker engine: unix:///var/run/docker.sock, tcp://10.0.1.11:2376 (with "
-        "tls) or ssh://ec2-user@10.0.1.11."
+        "tls) or ssh://ec2-user@10.0.1.11. With fromAutoScalingGroup, a template naming the instance: "
+        "{privateIp}, {privateDnsName} or {instanceId}, e.g. ssh://ec2-user@{privateIp}."
+    )
+    from_auto_scaling_group: GroupName | None = Field(
+        None,
+        description="Make this entry a fleet: the InService, healthy instances of this Auto Scaling group, "
+        "found at every observation and named by instance id (service:i-0abc.../<stack>/<service>). "
+        "Changes reach them a batch at a time by spec.rollout.",
     )
     tls: TlsSection | None = Field(None, description="Client certificates for a tcp:// engine with TLS.")
     variables: dict[EnvName, str] = Field(
@@ -64,6 +73,16 @@ class HostEntry(SpecModel):
         description="Plain Compose interpolation variables for the stacks on this host (e.g. a port "
         "that differs per host). Not for secrets: they are in git.",
     )
+
+    @model_validator(mode="after")
+    def _template_for_fleet(self) -> HostEntry:
+        if self.from_auto_scaling_group is None and template_placeholders(self.docker):
+            raise invalid(
+                "docker",
+                f"'{self.docker}' names an instance placeholder: placeholders are for entries with "
+                "fromAutoScalingGroup",
+            )
+        return self
 
 
 class StateStoreSection(SpecModel):
@@ -118,6 +137,12 @@ class EnvironmentSection(SpecModel):
         description="In the reconcile loop (`reconciler run`): correct drift (out-of-band changes) at every "
         "tick. false: drift is reported (condition OutOfSync) and nothing is changed until a new commit.",
     )
+    rollout: RolloutSection | None = Field(
+        None,
+        description="How a change reaches the instances of hosts fromAutoScalingGroup: batches, the minimum "
+        "in service, the load balancer, the health gate, alarms, bake and rollback. Default: one instance "
+        "at a time through the group's own target groups.",
+    )
     state_store: StateStoreSection | None = Field(
         None,
         description="Where the loop's lease, status and history live. Default: sqlite in the state dir.",
@@ -129,6 +154,8 @@ class EnvironmentSection(SpecModel):
             raise invalid("hosts", "give either 'docker' (one host) or 'hosts' (named hosts), not both")
         if self.hosts is not None and not self.hosts:
             raise invalid("hosts", "name at least one host, or leave 'hosts' out for the local engine")
+        if self.rollout is not None and not any(h.from_auto_scaling_group for h in (self.hosts or {}).values()):
+            raise invalid("rollout", "rollout is for hosts fromAutoScalingGroup, and no host entry has one")
         return self
 
 

@@ -96,7 +96,7 @@ def _check_url(value: str) -> str:
     return _check_connectable("url", value)
 
 
-def _check_docker_host(value: str) -> str:
+def check_docker_host(value: str) -> str:
     if not value.startswith(("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")):
         raise invalid("docker_host", f"'{value}' is not a Docker host (unix://, tcp:// or ssh://)")
     if value.startswith(("unix://", "npipe://")):  # a socket or pipe path has no host to check
@@ -179,7 +179,7 @@ AccountId = Annotated[str, _matching(ACCOUNT_RE, "account", _ACCOUNT_RULE), _pat
 HttpUrl = Annotated[
     str, AfterValidator(_check_url), WithJsonSchema({"type": "string", "pattern": "^https?://"})
 ]
-DockerHost = Annotated[str, AfterValidator(_check_docker_host)]
+DockerHost = Annotated[str, AfterValidator(check_docker_host)]
 Ownership = Annotated[str, _matching(OWNERSHIP_RE, "ownership", _OWNERSHIP_RULE), _pattern(OWNERSHIP_RE)]
 ComposeFilePath = Annotated[str, _relative_path("compose_file", "the compose file, e.g. docker-compose.yml")]
 ProjectDirectory = Annotated[str, _relative_path("project_directory", "a folder, e.g. '.' for the environment folder")]

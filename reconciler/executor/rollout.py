@@ -1,0 +1,198 @@
+"""The steps of a rollout: leave the load balancer and drain, the health gate, re-join, the alarms,
+the bake. Does I/O (through :class:`FleetDrivers`).
+
+A rollout unit stops at its first failure: an instance that fails its gate is never
+registered again by this run, and the units after it (the next batches) are skipped. Waits
+are bounded and use the injected clock and sleep. Draining waits until every target group
+no longer reports the instance (or reports it ``unused``) and at least ``LB_SETTLE`` seconds
+(at most the drain timeout) since the deregistration: an ALB's nodes keep sending new
+requests to a deregistered target for some seconds after the API says it is gone
+(aws-load-balancer-controller #2366); in AWS the target stays ``draining`` for the whole
+deregistration delay, which covers it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.core.actions import Action
+from reconciler.core.errors import PermanentError, ReconcilerError
+from reconciler.core.fleet import format_duration
+from reconciler.core.plan import Unit
+from reconciler.core.report import Status
+from reconciler.core.rollout_actions import (
+    Bake,
+    CheckAlarms,
+    HealthGate,
+    JoinTargetGroups,
+    LeaveTargetGroups,
+    TargetGroupRef,
+)
+from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.probe import ProbeResult
+
+LB_SETTLE = 15.0  # seconds an ALB may still route to a target after it was deregistered
+JOIN_TIMEOUT = 300.0  # seconds a re-joined target may take to be reported healthy
+POLL = 1.0  # seconds between two looks at target health or alarms
+
+
+class RolloutFailed(PermanentError):
+    """A gate or an alarm stopped the rollout."""
+
+
+@dataclass(frozen=True)
+class FleetDrivers:
+    reader: FleetReader
+    writer: FleetWriter
+    probe: Callable[[str, float], ProbeResult]
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    settle: float = LB_SETTLE
+    join_timeout: float = JOIN_TIMEOUT
+    poll: float = POLL
+    ignored_alarms: frozenset[str] = field(default_factory=frozenset)
+    gone: Callable[[str], bool] = lambda _instance: False  # left its group or terminating (asked after a failure)
+
+
+GONE = "instance {} left its Auto Scaling group during the rollout (terminated or scaled in): skipped"
+
+
+def left_the_group(drivers: FleetDrivers | None, instance: str | None) -> bool:
+    """After a failure on ``instance``: has it gone (so the failure is no reason to stop)? Never raises."""
+    if drivers is None or instance is None:
+        return False
+    try:
+        return drivers.gone(instance)
+    except ReconcilerError:
+        return False
+
+
+def _states(drivers: FleetDrivers, groups: Sequence[TargetGroupRef], instance: str) -> dict[str, str]:
+    """Target group name -> the instance's state there ("absent" when not listed)."""
+    out: dict[str, str] = {}
+    for group in groups:
+        found = drivers.reader.target_health(group.arn) or []
+        states = [str(d.get("TargetHealth", {}).get("State", "")) for d in found if d["Target"]["Id"] == instance]
+        out[group.name] = states[0] if states else "absent"
+    return out
+
+
+def leave(drivers: FleetDrivers, action: LeaveTargetGroups) -> str:
+    started = drivers.clock()
+    for group in action.target_groups:
+        drivers.writer.deregister(group.arn, [action.instance], group.port)
+    settle = min(drivers.settle, action.drain_timeout)
+    deadline = started + action.drain_timeout
+    while True:
+        states = _states(drivers, action.target_groups, action.instance)
+        gone = all(s in ("absent", "unused") for s in states.values())
+        now = drivers.clock()
+        if gone and now - started >= settle:
+            return f"left {', '.join(states)}; drained in {format_duration(now - started)}"
+        if now >= deadline:
+            still = ", ".join(f"{n}: {s}" for n, s in states.items() if s not in ("absent", "unused"))
+            note = f"still {still} after" if still else "after"
+            return f"left {', '.join(states)}; {note} the drain timeout ({format_duration(action.drain_timeout)})"
+        drivers.sleep(min(drivers.poll, max(0.0, deadline - now)))
+
+
+def gate(drivers: FleetDrivers, action: HealthGate) -> str:
+    last = ProbeResult(False, "not asked")
+    for attempt in range(1, action.attempts + 1):
+        last = drivers.probe(action.url, action.timeout)
+        if last.ok:
+            return f"{action.url} answered {last.detail} (try {attempt} of {action.attempts})"
+        if attempt < action.attempts:
+            drivers.sleep(action.interval)
+    raise RolloutFailed(
+        f"instance {action.instance}",
+        f"health check failed: {action.url} answered {last.detail} after {action.attempts} tries "
+        f"{format_duration(action.interval)} apart",
+    )
+
+
+def join(drivers: FleetDrivers, action: JoinTargetGroups) -> str:
+    started = drivers.clock()
+    for group in action.target_groups:
+        drivers.writer.register(group.arn, [action.instance], group.port)
+    deadline = started + drivers.join_timeout
+    while True:
+        states = _states(drivers, action.target_groups, action.instance)
+        if all(s == "healthy" for s in states.values()):
+            waited = format_duration(drivers.clock() - started)
+            return f"joined {', '.join(states)}; healthy after {waited}"
+        if drivers.clock() >= deadline:
+            listed = ", ".join(f"{n}: {s}" for n, s in states.items())
+            raise RolloutFailed(
+                f"instance {action.instance}",
+                f"not reported healthy by its target groups after {format_duration(drivers.join_timeout)} ({listed})",
+            )
+        drivers.sleep(drivers.poll)
+
+
+def _alarming(drivers: FleetDrivers, names: Sequence[str], ignored: Sequence[str]) -> list[str]:
+    found = drivers.reader.alarms(list(names))
+    skip = set(ignored) | drivers.ignored_alarms
+    return [
+        f"{name} ({str(found[name].get('StateReason', '')).strip() or 'no reason given'})"
+        for name in names
+        if name in found and found[name].get("StateValue") == "ALARM" and name not in skip
+    ]
+
+
+def check_alarms(drivers: FleetDrivers, action: CheckAlarms) -> str:
+    alarming = _alarming(drivers, action.alarms, action.ignored)
+    if alarming:
+        raise RolloutFailed(
+            f"fleet {action.fleet}", f"alarm in ALARM after batch {action.batch}: {'; '.join(alarming)}"
+        )
+    return f"none of {len(action.alarms)} alarm(s) in ALARM"
+
+
+def bake(drivers: FleetDrivers, action: Bake) -> str:
+    started = drivers.clock()
+    while True:
+        alarming = _alarming(drivers, action.alarms, action.ignored)
+        if alarming:
+            raise RolloutFailed(f"fleet {action.fleet}", f"alarm in ALARM during the bake: {'; '.join(alarming)}")
+        left = started + action.seconds - drivers.clock()
+        if left <= 0:
+            return f"no alarm in {format_duration(action.seconds)}"
+        drivers.sleep(min(drivers.poll * 5, left))
+
+
+STEPS: dict[type[Action], Callable[[FleetDrivers, object], str]] = {
+    LeaveTargetGroups: leave,  # type: ignore[dict-item]
+    HealthGate: gate,  # type: ignore[dict-item]
+    JoinTargetGroups: join,  # type: ignore[dict-item]
+    CheckAlarms: check_alarms,  # type: ignore[dict-item]
+    Bake: bake,  # type: ignore[dict-item]
+}
+
+
+def run_rollout_unit(unit: Unit, drivers: FleetDrivers | None, record: Callable[[Action, Status, str], None]) -> Status:
+    """Run the steps of a rollout unit in order; the first failure stops the unit, unless the instance it
+    concerns has left its group meanwhile: then its steps are skipped and the others go on."""
+    left: set[str] = set()
+    for index, action in enumerate(unit.actions):
+        instance = getattr(action, "instance", None)
+        if instance in left:
+            record(action, "skipped", GONE.format(instance))
+            continue
+        try:
+            if drivers is None:
+                raise ReconcilerError("this environment has no fleet clients: a rollout step cannot run")
+            message = STEPS[type(action)](drivers, action)
+        except ReconcilerError as exc:
+            if left_the_group(drivers, instance):
+                left.add(str(instance))
+                record(action, "skipped", GONE.format(instance))
+                continue
+            record(action, "failed", str(exc))
+            for rest in unit.actions[index + 1 :]:
+                record(rest, "skipped", f"not done: {unit.id} stopped after a failure")
+            return "failed"
+        record(action, "done", message)
+    return "done"
