@@ -25,6 +25,8 @@ from typing import Any
 
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
 from reconciler.sandbox import compose_plugin, engines, images, moto, registry, seed
+from reconciler.sandbox.fleet import lifecycle as fleet
+from reconciler.sandbox.fleet.layout import lb_url
 from reconciler.sandbox.layout import REGION, Engine, endpoints, extra_engines
 from reconciler.sandbox.processes import Clock, Service
 
@@ -51,6 +53,7 @@ class SandboxInfo:
     pushed: tuple[str, ...] = ()  # demo images this call pushed (repository:tag)
     seeded: tuple[str, ...] = ()  # moto resources this call created
     engines: tuple[Engine, ...] = ()  # host-0 (= docker_host), host-1, ...
+    load_balancer: str = ""  # http://127.0.0.1:8080, the fleet's (empty when the fleet is left out)
 
 
 @contextlib.contextmanager
@@ -109,6 +112,9 @@ def up(
         with moto.clients(where.moto_url) as made:
             seeded = seed.seed_ecr(made.ecr, built, on_event) + seed.seed_parameters(made.ssm, on_event)
             seeded += seed.seed_state_table(made.dynamodb, on_event)
+        made_fleet = fleet.up(state_dir, where.moto_url, where.registry_port, clock, on_event)
+        started += made_fleet.started
+        seeded += made_fleet.seeded
     on_event(f"sandbox ready in {time.monotonic() - t0:.1f} s (state in {state_dir})")
     return SandboxInfo(
         moto_url=where.moto_url,
@@ -121,6 +127,7 @@ def up(
         pushed=tuple(pushed),
         seeded=tuple(seeded),
         engines=where.engines,
+        load_balancer=lb_url() if fleet.enabled() else "",
     )
 
 
@@ -159,6 +166,7 @@ def down(
                          "not started by this sandbox: left running")  # fmt: skip
             else:
                 on_event(f"engine {extra.name}: not running")
+        fleet.down(state_dir, where.moto_url, moto.moto_answers(where.moto_port), clock, on_event)
         for daemon, port, address in (
             (moto.DAEMON, where.moto_port, where.moto_url),
             (registry.DAEMON, where.registry_port, where.registry),
