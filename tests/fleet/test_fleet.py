@@ -258,6 +258,39 @@ def test_the_load_balancer_follows_the_target_group_and_drains(
     assert list(only) == [staying_host]
 
 
+def _run_frontend(sandbox: SandboxInfo, ip: str, tag: str) -> None:
+    """Replace the test's frontend container on the instance by one of ``tag``."""
+    client = docker.DockerClient(base_url=docker_url(ip), use_ssh_client=True, timeout=60)
+    try:
+        for old in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+            old.remove(force=True)
+        client.containers.run(f"{sandbox.registry}/popcon/frontend:{tag}", detach=True, ports={"3000/tcp": 3000},
+                              labels={TEST_LABEL: "1"}, name="frontend")  # fmt: skip
+    finally:
+        client.close()
+
+
+def test_a_broken_target_fails_its_health_checks_and_gets_no_requests(
+    sandbox: SandboxInfo, fleet: dict[str, str]
+) -> None:
+    lb = sandbox.load_balancer
+    broken_ip, healthy_ip = sorted(fleet.values())
+    _until("both targets in service", lambda: len(_hosts_behind_lb(lb)) == 2)
+    _run_frontend(sandbox, broken_ip, "broken")
+    try:
+        health = f"http://{broken_ip}:3000/health"
+        status, body = _until("the broken container", lambda: (got := _get(health))[0] and got)
+        assert status == 500 and "fails its health check on purpose" in body
+        status, body = _get(f"http://{broken_ip}:3000/")
+        assert status == 200 and body.startswith("popcon-frontend broken")
+        healthy_host = _get(f"http://{healthy_ip}:3000/")[1].splitlines()[1]
+        _until("only the healthy target behind the load balancer",
+               lambda: _hosts_behind_lb(lb, 10) == Counter({healthy_host: 10}))  # fmt: skip
+    finally:
+        _run_frontend(sandbox, broken_ip, "1.4.0")
+    _until("both targets in service again", lambda: len(_hosts_behind_lb(lb)) == 2)
+
+
 def test_scale_out_gives_an_engine_and_termination_takes_it_away(sandbox: SandboxInfo, fleet: dict[str, str]) -> None:
     asg = _aws(sandbox, "autoscaling")
     asg.set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=3)
