@@ -26,6 +26,7 @@ from typing import Any
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
 from reconciler.sandbox import compose_plugin, engines, images, moto, registry, seed
 from reconciler.sandbox.fleet import lifecycle as fleet
+from reconciler.sandbox.fleet import report as fleet_report
 from reconciler.sandbox.fleet.layout import lb_url
 from reconciler.sandbox.layout import REGION, Engine, endpoints, extra_engines
 from reconciler.sandbox.processes import Clock, Service
@@ -231,6 +232,10 @@ def status(state_dir: Path, *, moto_port: int | None = None, registry_port: int 
         if e["running"]
         for c in engines.owned_containers(e["docker_host"])
     ]
+    fleet_part = fleet_report.status(state_dir, where.moto_url, result["moto"]["running"])
+    result["load_balancer"] = fleet_part.pop("load_balancer")
+    result["groups"] = fleet_part.pop("groups")
+    result["fleet"] = fleet_part
     return result
 
 
@@ -241,9 +246,12 @@ def ready_line(info: SandboxInfo) -> str:
 
 
 def status_lines(report: Mapping[str, Any]) -> list[str]:
-    """``reconciler sandbox status``: one line per key of :func:`status`, one per engine."""
+    """``reconciler sandbox status``: one line per key of :func:`status`, one per engine, then the fleet's
+    (the load balancer, each group and its instances)."""
     lines = []
     for key, value in report.items():
+        if key in ("load_balancer", "groups", "fleet"):
+            continue
         if key != "engines":
             lines.append(f"{key}: {value}")
             continue
@@ -251,4 +259,7 @@ def status_lines(report: Mapping[str, Any]) -> list[str]:
             state = f"running {e['version']}" if e["running"] else "not running"
             managed = f", started by the sandbox (pid {e['pid']})" if e["managed"] else ""
             lines.append(f"engine {e['name']}: {e['docker_host']} {state}{managed}")
+    if "fleet" in report:
+        lines += fleet_report.lines({**report["fleet"], "load_balancer": report["load_balancer"],
+                                     "groups": report["groups"]})  # fmt: skip
     return lines

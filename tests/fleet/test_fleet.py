@@ -9,6 +9,7 @@ fleet down and brings it up again.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import threading
@@ -26,6 +27,7 @@ import boto3
 import docker
 import pytest
 
+from reconciler.cli import main
 from reconciler.drivers.docker.client import connect
 from reconciler.sandbox.fleet import instance, lifecycle, netns
 from reconciler.sandbox.fleet.layout import BRIDGE, GROUP, NETNS_PREFIX, VETH_PREFIX, FleetFiles, docker_url
@@ -304,6 +306,28 @@ def test_scale_out_gives_an_engine_and_termination_takes_it_away(sandbox: Sandbo
         assert _instances(sandbox) == fleet
     finally:
         asg.set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=2)
+
+
+def test_status_lists_the_endpoints_the_load_balancer_and_the_groups_instances(
+    sandbox: SandboxInfo, fleet: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sandbox", "status", "--format", "json", "--state-dir", str(sandbox.state_dir)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["moto"]["address"] == sandbox.moto_url and report["registry"]["address"] == sandbox.registry
+    assert report["load_balancer"]["url"] == sandbox.load_balancer and report["load_balancer"]["running"]
+    (group,) = report["groups"]
+    assert (group["name"], group["desired"], group["min"], group["max"]) == (GROUP.name, 2, 1, 4)
+    listed = {i["id"]: (i["private_ip"], i["docker_url"], i["lifecycle_state"], i["engine_running"])
+              for i in group["instances"]}  # fmt: skip
+    assert listed == {i: (ip, f"ssh://root@{ip}", "InService", True) for i, ip in fleet.items()}
+    assert sorted(group["target_groups"][0]["registered"]) == sorted(fleet)
+    assert {s["instance_id"] for s in report["load_balancer"]["servers"]} == set(fleet)
+    assert Path(report["fleet"]["ssh"]["key"]).stat().st_mode & 0o777 == 0o600
+    assert main(["sandbox", "status", "--state-dir", str(sandbox.state_dir)]) == 0
+    text = capsys.readouterr().err
+    assert f"load balancer: {sandbox.load_balancer} running" in text
+    for instance_id, ip in fleet.items():
+        assert f"{instance_id} {ip} InService/Healthy ssh://root@{ip} (engine running, registered)" in text
 
 
 def _fleet_leftovers(state_dir: Path) -> list[str]:

@@ -65,6 +65,9 @@ class GroupView:
     exists: bool
     instances: tuple[FleetInstance, ...] = ()
     target_groups: tuple[TargetGroupView, ...] = ()
+    desired: int = 0
+    min_size: int = 0
+    max_size: int = 0
 
 
 def _addresses(c: MotoClients, ids: set[str]) -> dict[str, tuple[str, str]]:
@@ -121,4 +124,5 @@ def read(c: MotoClients, group_name: str) -> GroupView:
                 registered=tuple(registered),
             )
         )
-    return GroupView(group_name, True, tuple(instances), tuple(views))
+    return GroupView(group_name, True, tuple(instances), tuple(views), group["DesiredCapacity"], group["MinSize"],
+                     group["MaxSize"])  # fmt: skip
