@@ -29,7 +29,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.drivers.docker.client import connect
-from reconciler.sandbox.fleet import instance, lifecycle, netns
+from reconciler.sandbox.fleet import haproxy, instance, lifecycle, netns
 from reconciler.sandbox.fleet.layout import BRIDGE, GROUP, NETNS_PREFIX, VETH_PREFIX, FleetFiles, docker_url
 from reconciler.sandbox.lifecycle import SandboxInfo, up
 from reconciler.sandbox.processes import Clock
@@ -291,6 +291,46 @@ def test_a_broken_target_fails_its_health_checks_and_gets_no_requests(
     finally:
         _run_frontend(sandbox, broken_ip, "1.4.0")
     _until("both targets in service again", lambda: len(_hosts_behind_lb(lb)) == 2)
+
+
+def test_requests_in_flight_on_a_deregistered_target_finish(sandbox: SandboxInfo, fleet: dict[str, str]) -> None:
+    """A target whose GET / takes about 3 s is deregistered while requests are on it: they all end in 200."""
+    lb, elbv2, arn = sandbox.load_balancer, _aws(sandbox, "elbv2"), _target_group(sandbox)
+    slow_id = sorted(fleet)[0]
+    slow_ip = fleet[slow_id]
+    client = docker.DockerClient(base_url=docker_url(slow_ip), use_ssh_client=True, timeout=60)
+    try:  # its upstream accepts and never answers: index.cgi waits 3 s for it
+        for old in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+            old.remove(force=True)
+        hanging_upstream = "nc -ll -p 9999 -e sleep 30 & exec /bin/sh /app/start.sh"
+        client.containers.run(f"{sandbox.registry}/{IMAGE}", detach=True, ports={"3000/tcp": 3000},
+                              labels={TEST_LABEL: "1"}, name="frontend",
+                              environment={"UPSTREAMS": "http://127.0.0.1:9999"},
+                              entrypoint=["/bin/sh", "-c", hanging_upstream])  # fmt: skip
+    finally:
+        client.close()
+    _until("both targets up", lambda: set(_status_servers(sandbox).values()) == {"UP"})
+    results: list[tuple[int, str]] = []
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(_get, f"{lb}/") for _ in range(6)]  # round robin: 3 of them on the slow target
+        time.sleep(0.3)
+        elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": slow_id}])
+        try:
+            results = [f.result() for f in futures]
+            slow = [body for status, body in results if status == 200 and "unreachable" in body]
+            assert len(slow) >= 2, results  # requests that were on the slow target while it drained
+            _until("the drained target removed from the load balancer",
+                   lambda: slow_id not in _status_servers(sandbox), timeout=15)  # fmt: skip
+        finally:
+            elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": slow_id, "Port": 3000}])
+            _run_frontend(sandbox, slow_ip, "1.4.0")
+    assert all(status == 200 for status, _ in results), results
+    _until("both targets in service again", lambda: len(_hosts_behind_lb(lb)) == 2)
+
+
+def _status_servers(sandbox: SandboxInfo) -> dict[str, str]:
+    """The load balancer's servers and their status (UP, DOWN, DRAIN ...)."""
+    return {name: s.status for name, s in haproxy.Runtime().servers(GROUP.target_group).items()}
 
 
 def test_scale_out_gives_an_engine_and_termination_takes_it_away(sandbox: SandboxInfo, fleet: dict[str, str]) -> None:
