@@ -333,17 +333,28 @@ def _status_servers(sandbox: SandboxInfo) -> dict[str, str]:
     return {name: s.status for name, s in haproxy.Runtime().servers(GROUP.target_group).items()}
 
 
-def test_scale_out_gives_an_engine_and_termination_takes_it_away(sandbox: SandboxInfo, fleet: dict[str, str]) -> None:
+def test_scale_out_and_replacement_get_engines_and_termination_takes_them_away(
+    sandbox: SandboxInfo, fleet: dict[str, str]
+) -> None:
     asg = _aws(sandbox, "autoscaling")
     asg.set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=3)
     try:
         grown = _until("a third instance", lambda: len(_instances(sandbox)) == 3 and _instances(sandbox))
         (new_id,) = set(grown) - set(fleet)
         _until(f"the engine of {new_id}", lambda: _engine_answers(grown[new_id]))
-        asg.terminate_instance_in_auto_scaling_group(InstanceId=new_id, ShouldDecrementDesiredCapacity=True)
+        # terminated without decrementing: moto launches a replacement at once (often on the same address)
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=new_id, ShouldDecrementDesiredCapacity=False)
+        replaced = _until("a replacement", lambda: len(got := _instances(sandbox)) == 3 and new_id not in got and got)
+        (replacement,) = set(replaced) - set(fleet)
         _until(f"{new_id}'s namespace removed", lambda: f"{NETNS_PREFIX}{new_id}" not in netns.namespaces())
-        assert not instance.ssh_answers(grown[new_id], timeout=0.5)
+        _until(f"the engine of the replacement {replacement}", lambda: _engine_answers(replaced[replacement]))
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=replacement, ShouldDecrementDesiredCapacity=True)
+        _until(f"{replacement}'s namespace removed", lambda: f"{NETNS_PREFIX}{replacement}" not in netns.namespaces())
+        if replaced[replacement] != grown[new_id]:
+            assert not instance.ssh_answers(grown[new_id], timeout=0.5)
+        assert not instance.ssh_answers(replaced[replacement], timeout=0.5)
         assert _instances(sandbox) == fleet
+        assert sorted(n.removeprefix(NETNS_PREFIX) for n in netns.namespaces()) == sorted(fleet)
     finally:
         asg.set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=2)
 
