@@ -54,9 +54,10 @@ class Follower:
         if not groups:
             return  # the group or its target group is gone (moto restarting): leave the balancer as it is
         haproxy.ensure(self.files, GROUP, self.lb_port, self.clock)
-        self._follow(groups[0], on_event)
+        self.apply(groups[0], on_event)
 
-    def _follow(self, tg: TargetGroupView, on_event: Callable[[str], None]) -> None:
+    def apply(self, tg: TargetGroupView, on_event: Callable[[str], None]) -> None:
+        """One step of the target group's registrations onto HAProxy's servers (no process started)."""
         backend = tg.name
         have = self.runtime.servers(backend)
         want: dict[str, Target] = {t.instance_id: t for t in tg.registered if t.in_service}
