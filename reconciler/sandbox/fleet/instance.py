@@ -72,7 +72,7 @@ def start(files: FleetFiles, engine: InstanceEngine, registry_port: int, clock: 
     """The instance's engine runs and answers over ssh; False if it already did, True if started now."""
     if running(files, engine):
         return False
-    stop(files, engine, clock)  # whatever is left of an earlier attempt
+    stop(files, engine, clock, keep_disk=True)  # what is left of an earlier start, or a crashed process
     dockerd = processes.tool("dockerd", "docker.io")
     sshd = processes.tool("sshd", "openssh-server")
     socat = processes.tool("socat", "socat")
@@ -126,15 +126,16 @@ def _kill_namespace_pids(name: str, clock: Clock) -> None:
             clock.sleep(0.1)
 
 
-def stop(files: FleetFiles, engine: InstanceEngine, clock: Clock) -> bool:
-    """Stop the instance's processes, delete its namespace, run dir and data root; True if anything ran."""
+def stop(files: FleetFiles, engine: InstanceEngine, clock: Clock, *, keep_disk: bool = False) -> bool:
+    """Stop the instance's processes, delete its namespace, run dir and (unless ``keep_disk``: an engine
+    restarted on a running instance keeps its images and containers) data root; True if anything ran."""
     d, s, f = parts(files, engine)
     ran = processes.stop(d.pidfile, d.expect, clock, timeout=20.0) is not None  # its containers stop with it
     for part in (s, f):
         ran = (processes.stop(part.pidfile, part.expect, clock, timeout=5.0) is not None) or ran
     remove_namespace(engine.netns, clock)
     netns.delete_namespace(engine)
-    for folder in (engine.run_dir, engine.data_root):
+    for folder in (engine.run_dir,) if keep_disk else (engine.run_dir, engine.data_root):
         _umount_below(folder)
         shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(files.instance_dir(engine.instance_id), ignore_errors=True)
