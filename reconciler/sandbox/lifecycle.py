@@ -242,7 +242,8 @@ def status(state_dir: Path, *, moto_port: int | None = None, registry_port: int 
 def ready_line(info: SandboxInfo) -> str:
     """What ``reconciler sandbox up`` says last: where everything answers."""
     listed = ", ".join(f"{e.name} {e.docker_host}" for e in info.engines)
-    return f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker engines: {listed}"
+    fleet_part = f"; the fleet behind {info.load_balancer} (`sandbox status`)" if info.load_balancer else ""
+    return f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry}, Docker engines: {listed}{fleet_part}"
 
 
 def status_lines(report: Mapping[str, Any]) -> list[str]:
