@@ -355,6 +355,7 @@ def test_scale_out_and_replacement_get_engines_and_termination_takes_them_away(
         assert not instance.ssh_answers(replaced[replacement], timeout=0.5)
         assert _instances(sandbox) == fleet
         assert sorted(n.removeprefix(NETNS_PREFIX) for n in netns.namespaces()) == sorted(fleet)
+        _until("the load balancer back to the two instances", lambda: set(_status_servers(sandbox)) == set(fleet))
     finally:
         asg.set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=2)
 

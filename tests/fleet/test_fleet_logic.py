@@ -63,7 +63,7 @@ class FakeRuntime(Runtime):
 
 
 def _tg(*targets: Target, delay: float = 5.0) -> TargetGroupView:
-    return TargetGroupView("arn:tg", BACKEND, 3000, "/health", 2, 3, delay, targets)
+    return TargetGroupView("arn:tg", BACKEND, 3000, "/health", 5.0, 2, 3, delay, targets)
 
 
 def _follower() -> tuple[Follower, FakeRuntime, FakeClock, list[str]]:

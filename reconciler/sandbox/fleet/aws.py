@@ -7,7 +7,9 @@ an internal application load balancer with an HTTP listener forwarding to it,
 the Auto Scaling group in the subnet with the target group attached (moto
 registers the group's instances in it, as AWS does), and two CloudWatch
 alarms (target 5xx, unhealthy hosts). Health checks and the deregistration
-delay are short (5 s, 2/2, 5 s): the sandbox compresses time. Everything is
+delay are as short as AWS allows (every 5 s, 2 to come up, 2 to go down, a
+5 s delay: see :mod:`.layout`); the sandbox's load balancer does what the
+target group says, checking five times as often. Everything is
 tagged ``ManagedBy=terraform``. :func:`seed` creates only what is missing and
 never changes what exists (a group a test scaled stays scaled);
 :func:`remove` deletes it all, the group's instances with it.
@@ -18,7 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from reconciler.sandbox.fleet.layout import SUBNET_CIDR, VPC_CIDR, FleetGroup
+from reconciler.sandbox.fleet.layout import (
+    DEREGISTRATION_DELAY,
+    HEALTH_INTERVAL,
+    HEALTH_TIMEOUT,
+    HEALTHY_THRESHOLD,
+    SUBNET_CIDR,
+    UNHEALTHY_THRESHOLD,
+    VPC_CIDR,
+    FleetGroup,
+)
 from reconciler.sandbox.layout import REGION
 
 if TYPE_CHECKING:
@@ -32,7 +43,6 @@ AMI = "ami-760aaa0f"  # one of moto's Amazon Linux images
 SECOND_SUBNET_CIDR = "10.90.2.0/24"  # the load balancer's second zone; no instance runs there
 MANAGER = "terraform"
 TAGS: list[TagTypeDef] = [{"Key": "ManagedBy", "Value": MANAGER}]
-DEREGISTRATION_DELAY = 5  # seconds (AWS: 300 by default)
 
 
 def _tagged(kind: ResourceTypeType, name: str) -> list[TagSpecificationTypeDef]:
@@ -78,8 +88,9 @@ def _target_group(c: MotoClients, group: FleetGroup, vpc: str, made: list[str]) 
     made.append(f"target group {group.target_group} (port {group.port}, {group.health_path})")
     arn = c.elbv2.create_target_group(
         Name=group.target_group, Protocol="HTTP", Port=group.port, VpcId=vpc, TargetType="instance",
-        HealthCheckProtocol="HTTP", HealthCheckPath=group.health_path, HealthCheckIntervalSeconds=5,
-        HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2, UnhealthyThresholdCount=2, Tags=TAGS,
+        HealthCheckProtocol="HTTP", HealthCheckPath=group.health_path, HealthCheckIntervalSeconds=HEALTH_INTERVAL,
+        HealthCheckTimeoutSeconds=HEALTH_TIMEOUT, HealthyThresholdCount=HEALTHY_THRESHOLD,
+        UnhealthyThresholdCount=UNHEALTHY_THRESHOLD, Tags=TAGS,
     )["TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
     c.elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
         {"Key": "deregistration_delay.timeout_seconds", "Value": str(DEREGISTRATION_DELAY)}])  # fmt: skip

@@ -9,7 +9,8 @@ A difference is applied once it has lasted :data:`~.layout.PROPAGATION_DELAY`
 - registered: the server is added in maintenance, marked down, its health
   checks enabled, then enabled -- it gets requests only after ``rise``
   (the target group's healthy threshold) successful checks of ``GET
-  <health path>`` on the instance's address, like an ALB's ``initial`` state;
+  <health path>`` on the instance's address, at the target group's interval,
+  like an ALB's ``initial`` state; ``fall`` failed ones take it out again;
   a draining server registered again is made ready, marked down likewise;
 - deregistered (or terminated): the server drains -- no new requests, the
   in-flight ones finish -- and is deleted once it has no session left or the
@@ -74,7 +75,7 @@ class Follower:
                 self._delete(backend, name)
                 server = None
             if server is None:
-                options = haproxy.server_options(tg.healthy_threshold, tg.unhealthy_threshold)
+                options = haproxy.server_options(tg.interval, tg.healthy_threshold, tg.unhealthy_threshold)
                 self.runtime.must(f"add server {backend}/{name} {address} {options}")
                 self.runtime.must(f"enable health {backend}/{name}")
                 self.runtime.must(f"set server {backend}/{name} health down")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox import processes
-from reconciler.sandbox.fleet.layout import FLEET_RUN_ROOT, LB_CHECK_INTERVAL_MS, FleetFiles, FleetGroup
+from reconciler.sandbox.fleet.layout import FLEET_RUN_ROOT, HEALTH_TIMEOUT, TIME_SCALE, FleetFiles, FleetGroup
 from reconciler.sandbox.layout import HOST
 from reconciler.sandbox.processes import Clock, Service
 
@@ -48,7 +48,7 @@ def config(group: FleetGroup, lb_port: int) -> str:
         "    timeout connect 2s",
         "    timeout client 30s",
         "    timeout server 30s",
-        "    timeout check 2s",
+        f"    timeout check {int(HEALTH_TIMEOUT * TIME_SCALE * 1000)}ms",
         "    retries 0",
         f"frontend {group.load_balancer}",
         f"    bind {HOST}:{lb_port}",
@@ -61,9 +61,10 @@ def config(group: FleetGroup, lb_port: int) -> str:
     ])  # fmt: skip
 
 
-def server_options(healthy: int, unhealthy: int) -> str:
-    """The health check of a server added at run time (the backend's ``option httpchk`` gives the path)."""
-    return f"check inter {LB_CHECK_INTERVAL_MS}ms rise {healthy} fall {unhealthy}"
+def server_options(interval: float, healthy: int, unhealthy: int) -> str:
+    """The health check of a server added at run time, as its target group says, time compressed by
+    :data:`~.layout.TIME_SCALE` (the backend's ``option httpchk`` gives the path)."""
+    return f"check inter {int(interval * TIME_SCALE * 1000)}ms rise {healthy} fall {unhealthy}"
 
 
 def running(files: FleetFiles) -> int | None:

@@ -38,7 +38,15 @@ SSH_USER = "root"
 DEFAULT_LB_PORT = 8080
 POLL_INTERVAL = 0.5  # seconds between the agent's looks at moto
 PROPAGATION_DELAY = 1.0  # a registration change reaches the load balancer this long after moto has it
-LB_CHECK_INTERVAL_MS = 1000  # the load balancer's own health checks (time compressed: AWS's minimum is 5 s)
+# The target group's health check and deregistration delay, as short as AWS allows (its defaults:
+# every 30 s, 5 healthy / 2 unhealthy, a 300 s delay). The load balancer follows the target group's
+# thresholds, path and delay, and checks TIME_SCALE times its interval: every second for its 5 s.
+HEALTH_INTERVAL = 5  # seconds between two checks of a target (AWS's minimum)
+HEALTH_TIMEOUT = 2  # seconds a check may take (AWS's minimum)
+HEALTHY_THRESHOLD = 2  # good checks in a row before a target gets requests (AWS's minimum)
+UNHEALTHY_THRESHOLD = 2  # failed checks in a row before it gets none
+DEREGISTRATION_DELAY = 5  # seconds a deregistered target may drain before its connections are cut
+TIME_SCALE = 0.2  # the load balancer's check interval and timeout, as a fraction of the target group's
 
 
 @dataclass(frozen=True)

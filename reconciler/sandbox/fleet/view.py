@@ -53,6 +53,7 @@ class TargetGroupView:
     name: str
     port: int
     health_path: str
+    interval: float
     healthy_threshold: int
     unhealthy_threshold: int
     deregistration_delay: float
@@ -118,6 +119,7 @@ def read(c: MotoClients, group_name: str) -> GroupView:
                 name=tg["TargetGroupName"],
                 port=int(tg.get("Port", 0)),
                 health_path=tg.get("HealthCheckPath", "/"),
+                interval=float(tg.get("HealthCheckIntervalSeconds", 30)),
                 healthy_threshold=int(tg.get("HealthyThresholdCount", 5)),
                 unhealthy_threshold=int(tg.get("UnhealthyThresholdCount", 2)),
                 deregistration_delay=float(delay),
