@@ -67,7 +67,7 @@ def agent_pid(files: FleetFiles) -> int | None:
 
 def _start_agent(files: FleetFiles, settings: AgentSettings) -> int:
     package_root = str(Path(reconciler.__file__).resolve().parent.parent)
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # it talks to moto only
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     pid = processes.spawn(settings.argv(sys.executable), files.agent_log, files.agent_pidfile, env=env)
     processes.wait("the fleet agent", lambda: agent_pid(files) is not None, Clock(), 10.0, f"see {files.agent_log}")
