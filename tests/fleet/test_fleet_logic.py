@@ -8,7 +8,7 @@ from pathlib import Path
 from reconciler.sandbox.fleet import keys
 from reconciler.sandbox.fleet.balancer import Follower
 from reconciler.sandbox.fleet.converge import wanted
-from reconciler.sandbox.fleet.haproxy import Runtime, Server
+from reconciler.sandbox.fleet.haproxy import Runtime, Server, admin_state
 from reconciler.sandbox.fleet.layout import FleetFiles, InstanceEngine
 from reconciler.sandbox.fleet.view import FleetInstance, GroupView, Target, TargetGroupView
 from reconciler.sandbox.processes import Clock
@@ -39,26 +39,26 @@ class FakeRuntime(Runtime):
         assert backend == BACKEND
         return dict(self.state)
 
-    def _set(self, name: str, status: str, sessions: int | None = None) -> None:
+    def _set(self, name: str, admin: str, sessions: int | None = None) -> None:
         old = self.state[name]
-        self.state[name] = Server(name, old.address, status, old.sessions if sessions is None else sessions)
+        self.state[name] = Server(name, old.address, old.status, old.sessions if sessions is None else sessions, admin)
 
     def must(self, line: str) -> None:
         self.log.append(line)
         words = line.split()
         name = next(w for w in words if w.startswith(f"{BACKEND}/")).split("/", 1)[1]
         if words[:2] == ["add", "server"]:
-            self.state[name] = Server(name, words[3], "MAINT", 0)
+            self.state[name] = Server(name, words[3], "MAINT", 0, "maint")
         elif words[:2] == ["enable", "server"] or line.endswith("state ready"):
-            self._set(name, "DOWN")
+            self._set(name, "ready")
         elif line.endswith("state drain"):
-            self._set(name, "DRAIN")
+            self._set(name, "drain")
         elif line.endswith("state maint"):
-            self._set(name, "MAINT")
+            self._set(name, "maint")
         elif words[:2] == ["shutdown", "sessions"]:
-            self._set(name, self.state[name].status, sessions=0)
+            self._set(name, self.state[name].admin, sessions=0)
         elif words[:2] == ["del", "server"]:
-            assert self.state[name].status == "MAINT" and self.state[name].sessions == 0, "HAProxy would refuse"
+            assert self.state[name].admin == "maint" and self.state[name].sessions == 0, "HAProxy would refuse"
             del self.state[name]
 
 
@@ -98,12 +98,13 @@ def test_a_registration_reaches_the_load_balancer_after_the_propagation_delay_an
 
 def test_a_deregistered_target_drains_then_goes_once_idle() -> None:
     follower, runtime, clock, events = _follower()
-    runtime.state = {"i-a": Server("i-a", "10.90.1.4:3000", "UP", 0), "i-b": Server("i-b", "10.90.1.5:3000", "UP", 0)}
+    # i-a fails its health checks already: a DOWN server drains and goes as well
+    runtime.state = {"i-a": Server("i-a", "10.90.1.4:3000", "DOWN", 0), "i-b": Server("i-b", "10.90.1.5:3000", "UP", 0)}
     follower.apply(_tg(B), events.append)  # i-a deregistered in moto
-    assert runtime.state["i-a"].status == "UP"  # not yet: propagation
+    assert runtime.state["i-a"].admin == "ready"  # not yet: propagation
     clock.t = 1.0
     follower.apply(_tg(B), events.append)
-    assert runtime.state["i-a"].status == "DRAIN"
+    assert runtime.state["i-a"].admin == "drain" and runtime.state["i-a"].status == "DOWN"
     clock.t = 1.5
     follower.apply(_tg(B), events.append)
     assert "i-a" not in runtime.state and "i-b" in runtime.state  # no session left: removed
@@ -120,7 +121,7 @@ def test_a_draining_target_with_requests_in_flight_stays_until_the_deregistratio
     for t in (2.0, 4.0, 5.9):
         clock.t = t
         follower.apply(_tg(delay=5.0), events.append)
-        assert runtime.state["i-a"].status == "DRAIN"  # its two requests still run
+        assert runtime.state["i-a"].admin == "drain"  # its two requests still run
     clock.t = 6.0
     follower.apply(_tg(delay=5.0), events.append)
     assert "i-a" not in runtime.state
@@ -131,12 +132,12 @@ def test_a_draining_target_with_requests_in_flight_stays_until_the_deregistratio
 
 def test_registered_again_while_draining_it_is_made_ready_not_removed() -> None:
     follower, runtime, clock, events = _follower()
-    runtime.state = {"i-a": Server("i-a", "10.90.1.4:3000", "DRAIN", 1)}
+    runtime.state = {"i-a": Server("i-a", "10.90.1.4:3000", "DRAIN", 1, "drain")}
     follower.apply(_tg(A), events.append)
     clock.t = 1.0
     follower.apply(_tg(A), events.append)
     assert runtime.log == [f"set server {BACKEND}/i-a health down", f"set server {BACKEND}/i-a state ready"]
-    assert runtime.state["i-a"].status == "DOWN"
+    assert runtime.state["i-a"].admin == "ready"
 
 
 def test_a_terminated_instance_moto_keeps_registered_is_taken_out_and_a_moved_one_replaced() -> None:
@@ -146,8 +147,13 @@ def test_a_terminated_instance_moto_keeps_registered_is_taken_out_and_a_moved_on
     follower.apply(_tg(terminated, B), events.append)
     clock.t = 1.0
     follower.apply(_tg(terminated, B), events.append)
-    assert runtime.state["i-a"].status == "DRAIN"
+    assert runtime.state["i-a"].admin == "drain"
     assert runtime.state["i-b"].address == "10.90.1.5:3000"  # re-added on its new address
+
+
+def test_admin_state_flags() -> None:
+    assert [admin_state(f) for f in (0, 0x08, 0x10, 0x01, 0x09, 0x20)] == ["ready", "drain", "drain", "maint", "maint",
+                                                                        "maint"]  # fmt: skip
 
 
 def test_engines_only_for_instances_that_run() -> None:

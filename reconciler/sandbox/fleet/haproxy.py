@@ -103,18 +103,30 @@ def stop(files: FleetFiles, clock: Clock) -> int | None:
     return pid
 
 
+MAINT_FLAGS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40  # SRV_ADMF_FMAINT, IMAINT, CMAINT, RMAINT, HMAINT
+DRAIN_FLAGS = 0x08 | 0x10  # SRV_ADMF_FDRAIN, IDRAIN
+
+
 @dataclass(frozen=True)
 class Server:
-    """One server of a backend as ``show stat`` has it."""
+    """One server of a backend as ``show stat`` and ``show servers state`` have it."""
 
     name: str  # the instance id
     address: str  # ip:port
-    status: str  # UP, DOWN, DRAIN, MAINT, "UP 1/2", "DOWN 1/2", ...
+    status: str  # health and state as ``show stat`` says: UP, DOWN, DRAIN, MAINT, "UP 1/2", "DOWN 1/2" ...
     sessions: int  # current sessions (in-flight requests)
+    admin: str = "ready"  # ready | drain | maint (a DOWN server that drains still shows DOWN in its status)
 
     @property
     def draining(self) -> bool:
-        return self.status.startswith(("DRAIN", "MAINT"))
+        return self.admin != "ready"
+
+
+def admin_state(flags: int) -> str:
+    """``srv_admin_state`` of ``show servers state`` as ready, drain or maint. Pure."""
+    if flags & MAINT_FLAGS:
+        return "maint"
+    return "drain" if flags & DRAIN_FLAGS else "ready"
 
 
 class Runtime:
@@ -143,18 +155,30 @@ class Runtime:
         if answer and not answer.lower().startswith(("new server registered", "server deleted", "done")):
             raise ReconcilerError(f"haproxy refused `{line}`: {answer}")
 
+    def _admin_states(self, backend: str) -> dict[str, str]:
+        """Server name -> ready | drain | maint (``show servers state``)."""
+        lines = self.command(f"show servers state {backend}").splitlines()
+        header = next((line[2:].split() for line in lines if line.startswith("# ")), [])
+        if "srv_name" not in header or "srv_admin_state" not in header:
+            return {}
+        name, flags = header.index("srv_name"), header.index("srv_admin_state")
+        rows = [line.split() for line in lines if line and not line.startswith("#") and len(line.split()) > flags]
+        return {row[name]: admin_state(int(row[flags])) for row in rows}
+
     def servers(self, backend: str) -> dict[str, Server]:
-        """The backend's servers by name (``show stat``)."""
+        """The backend's servers by name (``show stat``, ``show servers state``)."""
         lines = self.command("show stat").splitlines()
         if not lines or not lines[0].startswith("# "):
             return {}
         header = lines[0][2:].split(",")
         col = {name: i for i, name in enumerate(header)}
+        admin = self._admin_states(backend)
         found = {}
         for line in lines[1:]:
             row = line.split(",")
             if len(row) < len(header) or row[col["pxname"]] != backend or row[col["svname"]] in ("FRONTEND", "BACKEND"):
                 continue
-            found[row[col["svname"]]] = Server(row[col["svname"]], row[col["addr"]], row[col["status"]],
-                                               int(row[col["scur"]] or 0))  # fmt: skip
+            name = row[col["svname"]]
+            found[name] = Server(name, row[col["addr"]], row[col["status"]], int(row[col["scur"]] or 0),
+                                 admin.get(name, "ready"))  # fmt: skip
         return found

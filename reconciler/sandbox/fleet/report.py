@@ -28,7 +28,8 @@ def _balancer(files: FleetFiles) -> dict[str, Any]:
         servers = haproxy.Runtime().servers(GROUPS[0].target_group)
     except ReconcilerError:
         return found
-    found["servers"] = [{"instance_id": s.name, "address": s.address, "status": s.status, "sessions": s.sessions}
+    found["servers"] = [{"instance_id": s.name, "address": s.address, "status": s.status, "admin": s.admin,
+                         "sessions": s.sessions}
                         for s in servers.values()]  # fmt: skip
     return found
 
