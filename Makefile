@@ -1,13 +1,13 @@
 # reconciler: GitOps for Docker Compose stacks on AWS (ECR, SSM Parameter Store).
 #
 #   make install   system packages (Debian), .venv, `docker compose` plugin   (idempotent)
-#   make sandbox   install + start the sandbox: Docker engines, registry, moto, demo images
+#   make sandbox   install + start the sandbox: Docker engines, registry, moto, demo images, the prod fleet
 #   make run       sandbox + apply environments/dev, then show the running app
 #   make test      install + the test suite (it starts the sandbox itself)
 #   make bench     sandbox + the benchmarks of issue 8 (tests/bench/; e.g. BENCH_ARGS="--only apply --runs 3")
 #   make lint      ruff + mypy --strict + import-linter (layers) + actionlint (examples/github)
 #   make status    what the sandbox runs
-#   make down      stop the sandbox's registry, moto and extra engines, remove the reconciler's containers
+#   make down      stop the sandbox's registry, moto, extra engines and fleet, remove the reconciler's containers
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c

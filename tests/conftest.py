@@ -1,7 +1,7 @@
 """Shared fixtures: the sandbox (Docker engine, registry, moto) for I/O tests.
 
 The session fixture ``sandbox`` runs :func:`reconciler.sandbox.lifecycle.up` once per
-test session, so a fresh machine (CI) gets dockerd, the registry, moto, the
+test session, so a fresh machine (CI) gets dockerd, the registry, moto, the fleet, the
 demo images and the seeded AWS resources before the first test that needs
 them; on a machine where they already run it only checks them (well under a
 second). State lives in <repo>/.sandbox unless RECONCILER_SANDBOX_DIR says otherwise.

@@ -196,6 +196,8 @@ def parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("sandbox", help="the embedded sandbox: moto, a local registry, Docker")
     sb.add_argument("action", choices=("up", "down", "status"))
     sb.add_argument("--state-dir", type=Path, default=None, help="sandbox folder (default: .sandbox)")
+    sb.add_argument("--format", choices=("text", "json"), default="text",
+                    help="status: json prints what runs as one JSON document on stdout")  # fmt: skip
     return p
 
 

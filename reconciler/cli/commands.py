@@ -29,7 +29,7 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace, err: Err, color: bool) -> int:
     if args.command == "sandbox":
-        return _sandbox(args.action, args.state_dir, err)
+        return _sandbox(args.action, args.state_dir, args.format, err)
     from reconciler import app, render
 
     def on_event(event: Event) -> None:
@@ -163,7 +163,7 @@ def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: Err, colo
     return outcome.exit_code
 
 
-def _sandbox(action: str, state_dir: Path | None, err: Err) -> int:
+def _sandbox(action: str, state_dir: Path | None, form: str, err: Err) -> int:
     """``reconciler sandbox up|down|status``."""
     from reconciler.sandbox import layout, lifecycle
 
@@ -172,6 +172,10 @@ def _sandbox(action: str, state_dir: Path | None, err: Err) -> int:
         err.say(lifecycle.ready_line(lifecycle.up(folder, on_event=err.say)))
     elif action == "down":
         lifecycle.down(folder, on_event=err.say)
+    elif form == "json":
+        import json
+
+        write(json.dumps(lifecycle.status(folder), indent=2) + "\n")
     else:
         for line in lifecycle.status_lines(lifecycle.status(folder)):
             err.say(line)

@@ -32,11 +32,16 @@ Modules, by what they run:
 - :mod:`.registry`: the local registry, its HTTP API, publishing images;
 - :mod:`.images`: the demo images, built in memory;
 - :mod:`.moto`: the moto server and the AWS clients on it;
-- :mod:`.seed`: what terraform would have created, put in moto.
+- :mod:`.seed`: what terraform would have created, put in moto;
+- :mod:`.fleet`: production's Auto Scaling group for real: an engine per
+  instance (a network namespace with sshd and dockerd, ``ssh://root@<ip>``),
+  the group, target group, load balancer and alarms in moto, HAProxy on
+  ``127.0.0.1:8080`` following the target group, and the agent that keeps
+  them converged (RECONCILER_SANDBOX_FLEET=0 leaves it out).
 
-A newly simulated service (Auto Scaling groups, load balancers, CloudWatch
-alarms) is a module of its own: its daemon (a :class:`.processes.Daemon`) or
-its seeding on moto, and one step in :mod:`.lifecycle`.
+A newly simulated service is a module of its own: its daemon (a
+:class:`.processes.Daemon`) or its seeding on moto, and one step in
+:mod:`.lifecycle`.
 
 Nothing is imported here, so ``import reconciler.sandbox.layout`` stays cheap.
 """

@@ -4,7 +4,10 @@ The images stand in for pop-con's frontend, backend, mysql and redis. Each is
 two layers shared by all of them -- a root filesystem made of the host's
 static busybox (plus applet symlinks) and the demo app files from
 ``reconciler/sandbox/demo/`` -- and a config whose ``Env`` names the app, its
-version and its port. No engine and no internet are needed: the layers are
+version and its port. The tag ``broken`` of each repository has a third layer
+whose entry point answers 500 on ``GET /health`` (busybox's httpd cannot:
+``nc -ll`` runs a small script per connection), so that a failing rollout can
+be shown and tested. No engine and no internet are needed: the layers are
 deterministic tars (fixed owners and mtimes, gzip without timestamp), so the
 same version always has the same digest and two versions never share one.
 
@@ -54,6 +57,7 @@ class DemoImage:
     tag: str
     app: str
     port: int
+    broken: bool = False  # GET /health answers 500 (a third layer replaces the entry point)
 
     @property
     def ref(self) -> str:
@@ -67,6 +71,10 @@ DEMO_IMAGES: tuple[DemoImage, ...] = (
     DemoImage("popcon/backend", "2.2.0", "popcon-backend", 8080),
     DemoImage("popcon/mysql", "8.0", "popcon-mysql", 3306),
     DemoImage("popcon/redis", "7.2", "popcon-redis", 6379),
+    DemoImage("popcon/frontend", "broken", "popcon-frontend", 3000, broken=True),
+    DemoImage("popcon/backend", "broken", "popcon-backend", 8080, broken=True),
+    DemoImage("popcon/mysql", "broken", "popcon-mysql", 3306, broken=True),
+    DemoImage("popcon/redis", "broken", "popcon-redis", 6379, broken=True),
 )
 
 REPOSITORIES: tuple[str, ...] = tuple(dict.fromkeys(i.repository for i in DEMO_IMAGES))
@@ -160,6 +168,15 @@ def app_entries(demo: dict[str, bytes]) -> list[_Entry]:
     ]
 
 
+def broken_entries(demo: dict[str, bytes]) -> list[_Entry]:
+    """The third layer of a ``broken`` image: an entry point whose /health answers 500."""
+    return [
+        _dir("app"),
+        _file("app/start.sh", demo["broken-start.sh"], 0o755),
+        _file("app/broken.cgi", demo["broken.cgi"], 0o755),
+    ]
+
+
 def _layer(entries: Iterable[_Entry]) -> tuple[Blob, str]:
     """(compressed layer blob, diff_id of the uncompressed tar)."""
     raw = _tar(entries)
@@ -180,8 +197,17 @@ def build(images: Iterable[DemoImage], busybox: bytes, demo: dict[str, bytes]) -
     """Config, layers and manifest of each demo image (shared layers built once)."""
     base, base_id = _layer(rootfs_entries(busybox))
     app, app_id = _layer(app_entries(demo))
+    broken, broken_id = _layer(broken_entries(demo))
     built = []
     for image in images:
+        layers: tuple[Blob, ...] = (base, app, broken) if image.broken else (base, app)
+        diff_ids = [base_id, app_id, broken_id] if image.broken else [base_id, app_id]
+        history = [
+            {"created": CREATED, "created_by": "reconciler sandbox: busybox-static root filesystem"},
+            {"created": CREATED, "created_by": "reconciler sandbox: demo app (httpd + cgi)"},
+        ]
+        if image.broken:
+            history.append({"created": CREATED, "created_by": "reconciler sandbox: broken entry point (/health 500)"})
         config = {
             "architecture": _architecture(),
             "os": "linux",
@@ -202,25 +228,22 @@ def build(images: Iterable[DemoImage], busybox: bytes, demo: dict[str, bytes]) -
                     "org.opencontainers.image.source": "reconciler sandbox demo image",
                 },
             },
-            "rootfs": {"type": "layers", "diff_ids": [base_id, app_id]},
-            "history": [
-                {"created": CREATED, "created_by": "reconciler sandbox: busybox-static root filesystem"},
-                {"created": CREATED, "created_by": "reconciler sandbox: demo app (httpd + cgi)"},
-            ],
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": history,
         }
         config_blob = Blob(CONFIG_TYPE, _canonical(config))
         manifest = {
             "schemaVersion": 2,
             "mediaType": MANIFEST_TYPE,
             "config": config_blob.descriptor(),
-            "layers": [base.descriptor(), app.descriptor()],
+            "layers": [layer.descriptor() for layer in layers],
         }
-        built.append(BuiltImage(image, config_blob, (base, app), _canonical(manifest)))
+        built.append(BuiltImage(image, config_blob, layers, _canonical(manifest)))
     return built
 
 
 def read_demo_files(demo_dir: Path = DEMO_DIR) -> dict[str, bytes]:
-    names = ("start.sh", "index.cgi", "health", "passwd", "group")
+    names = ("start.sh", "index.cgi", "health", "passwd", "group", "broken-start.sh", "broken.cgi")
     missing = [n for n in names if not (demo_dir / n).is_file()]
     if missing:
         raise WorldError(str(demo_dir), f"demo image files missing: {', '.join(missing)}")

@@ -26,6 +26,9 @@ from typing import Any
 
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
 from reconciler.sandbox import compose_plugin, engines, hub, images, moto, registry, seed
+from reconciler.sandbox.fleet import lifecycle as fleet
+from reconciler.sandbox.fleet import report as fleet_report
+from reconciler.sandbox.fleet.layout import lb_url
 from reconciler.sandbox.layout import REGION, Engine, endpoints, extra_engines
 from reconciler.sandbox.processes import Clock, Service
 
@@ -53,6 +56,7 @@ class SandboxInfo:
     seeded: tuple[str, ...] = ()  # moto resources this call created
     engines: tuple[Engine, ...] = ()  # host-0 (= docker_host), host-1, ...
     hub: str = ""  # 127.0.0.1:5001: the registry behind a token service, as Docker Hub serves it
+    load_balancer: str = ""  # http://127.0.0.1:8080, the fleet's (empty when the fleet is left out)
 
 
 @contextlib.contextmanager
@@ -114,6 +118,9 @@ def up(
         with moto.clients(where.moto_url) as made:
             seeded = seed.seed_ecr(made.ecr, built, on_event) + seed.seed_parameters(made.ssm, on_event)
             seeded += seed.seed_state_table(made.dynamodb, on_event)
+        made_fleet = fleet.up(state_dir, where.moto_url, where.registry_port, clock, on_event)
+        started += made_fleet.started
+        seeded += made_fleet.seeded
     on_event(f"sandbox ready in {time.monotonic() - t0:.1f} s (state in {state_dir})")
     return SandboxInfo(
         moto_url=where.moto_url,
@@ -127,6 +134,7 @@ def up(
         pushed=tuple(pushed),
         seeded=tuple(seeded),
         engines=where.engines,
+        load_balancer=lb_url() if fleet.enabled() else "",
     )
 
 
@@ -166,6 +174,7 @@ def down(
                          "not started by this sandbox: left running")  # fmt: skip
             else:
                 on_event(f"engine {extra.name}: not running")
+        fleet.down(state_dir, where.moto_url, moto.moto_answers(where.moto_port), clock, on_event)
         for daemon, port, address in (
             (hub.DAEMON, where.hub_port, where.hub),
             (moto.DAEMON, where.moto_port, where.moto_url),
@@ -239,22 +248,30 @@ def status(
         if e["running"]
         for c in engines.owned_containers(e["docker_host"])
     ]
+    fleet_part = fleet_report.status(state_dir, where.moto_url, result["moto"]["running"])
+    result["load_balancer"] = fleet_part.pop("load_balancer")
+    result["groups"] = fleet_part.pop("groups")
+    result["fleet"] = fleet_part
     return result
 
 
 def ready_line(info: SandboxInfo) -> str:
     """What ``reconciler sandbox up`` says last: where everything answers."""
     listed = ", ".join(f"{e.name} {e.docker_host}" for e in info.engines)
+    fleet_part = f"; the fleet behind {info.load_balancer} (`sandbox status`)" if info.load_balancer else ""
     return (
         f"Sandbox ready: AWS (moto) {info.moto_url}, registry {info.registry} (and behind token auth, as "
-        f"Docker Hub: {info.hub}), Docker engines: {listed}"
+        f"Docker Hub: {info.hub}), Docker engines: {listed}{fleet_part}"
     )
 
 
 def status_lines(report: Mapping[str, Any]) -> list[str]:
-    """``reconciler sandbox status``: one line per key of :func:`status`, one per engine."""
+    """``reconciler sandbox status``: one line per key of :func:`status`, one per engine, then the fleet's
+    (the load balancer, each group and its instances)."""
     lines = []
     for key, value in report.items():
+        if key in ("load_balancer", "groups", "fleet"):
+            continue
         if key != "engines":
             lines.append(f"{key}: {value}")
             continue
@@ -262,4 +279,7 @@ def status_lines(report: Mapping[str, Any]) -> list[str]:
             state = f"running {e['version']}" if e["running"] else "not running"
             managed = f", started by the sandbox (pid {e['pid']})" if e["managed"] else ""
             lines.append(f"engine {e['name']}: {e['docker_host']} {state}{managed}")
+    if "fleet" in report:
+        lines += fleet_report.lines({**report["fleet"], "load_balancer": report["load_balancer"],
+                                     "groups": report["groups"]})  # fmt: skip
     return lines

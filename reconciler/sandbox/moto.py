@@ -5,9 +5,10 @@
 in its environment. moto keeps everything in memory, so what terraform would
 have created is seeded again after each start (:mod:`.seed`) through
 :func:`clients`: one boto3 client per simulated AWS service, with the
-sandbox's fixed credentials and region. A newly simulated service (Auto
-Scaling, ELB, CloudWatch) adds its client to :class:`MotoClients` and its
-seeding to a module of its own.
+sandbox's fixed credentials and region (EC2, Auto Scaling, ELBv2 and
+CloudWatch for the fleet, :mod:`reconciler.sandbox.fleet.aws`). A newly
+simulated service adds its client to :class:`MotoClients` and its seeding to
+a module of its own.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from reconciler.sandbox.layout import CREDENTIALS, HOST, REGION
 from reconciler.sandbox.processes import Clock, Daemon, Service
 
 if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_ssm import SSMClient
 
 
@@ -76,6 +81,10 @@ class MotoClients:
     ssm: SSMClient
     ecr: ECRClient
     dynamodb: DynamoDBClient
+    ec2: EC2Client  # the fleet (reconciler.sandbox.fleet): VPC, subnet, launch template, instances
+    autoscaling: AutoScalingClient
+    elbv2: ElasticLoadBalancingv2Client
+    cloudwatch: CloudWatchClient
 
 
 @contextlib.contextmanager
@@ -92,10 +101,13 @@ def clients(moto_url: str) -> Iterator[MotoClients]:
         ssm=session.client("ssm", endpoint_url=moto_url, config=config),
         ecr=session.client("ecr", endpoint_url=moto_url, config=config),
         dynamodb=session.client("dynamodb", endpoint_url=moto_url, config=config),
+        ec2=session.client("ec2", endpoint_url=moto_url, config=config),
+        autoscaling=session.client("autoscaling", endpoint_url=moto_url, config=config),
+        elbv2=session.client("elbv2", endpoint_url=moto_url, config=config),
+        cloudwatch=session.client("cloudwatch", endpoint_url=moto_url, config=config),
     )
     try:
         yield made
     finally:
-        made.ssm.close()
-        made.ecr.close()
-        made.dynamodb.close()
+        for client in (made.ssm, made.ecr, made.dynamodb, made.ec2, made.autoscaling, made.elbv2, made.cloudwatch):
+            client.close()

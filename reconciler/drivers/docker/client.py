@@ -48,6 +48,8 @@ def connect(
     where = host or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
     if host and host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
         raise TemporaryError(f"docker {where}", UNREACHABLE, endpoint=where)
+    if host and host.startswith("ssh://"):
+        _ssh_transport(where)
     try:
         if host:
             tls: docker.tls.TLSConfig | bool = False
@@ -73,6 +75,17 @@ def connect(
         return env.api
     except docker.errors.DockerException as exc:
         raise _connect_failure(exc, where) from None
+
+
+def _ssh_transport(where: str) -> None:
+    """docker-py's ssh transport, loaded and made to reap its ssh processes (:mod:`.ssh`)."""
+    try:
+        from reconciler.drivers.docker import ssh
+    except ImportError:  # docker-py loads its ssh transport only when paramiko is installed
+        raise PermanentError(
+            f"docker {where}", "ssh:// needs paramiko next to the Docker SDK: pip install 'docker[ssh]'", endpoint=where
+        ) from None
+    ssh.install()
 
 
 def _connect_failure(exc: docker.errors.DockerException, where: str) -> WorldError:
