@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.fleet import PLACEHOLDERS, fill_template, template_placeholders
 from reconciler.core.model import DesiredState, HostSpec, StateStoreSpec
 from reconciler.core.urls import url_problem
 from reconciler.spec.desired import RegistrySettings
@@ -38,6 +39,8 @@ class Overrides:
     # every image from this OCI registry: HOST[:PORT], https://HOST[:PORT], http://HOST[:PORT] (plain HTTP)
     registry: str | None = None
     state_dir: Path | None = None
+    # every fleet's instances at this Docker URL template instead of the specs' (e.g. ssh://root@{privateIp})
+    fleet_docker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,16 @@ def check_overrides(overrides: Overrides) -> None:
         if not _is_docker_url(item):
             raise ReconcilerError(f"--docker-engine {item!r}: give a URL, one of unix://, tcp://, ssh://")
         _check_docker_url("--docker-engine", item, item)
+    template = overrides.fleet_docker
+    if template is not None:
+        names = template_placeholders(template)
+        unknown = [n for n in names if n not in PLACEHOLDERS]
+        sample = fill_template(template, {p: "10.0.1.11" for p in PLACEHOLDERS}) if not unknown else ""
+        if unknown or not _is_docker_url(sample):
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise ReconcilerError(
+                f"--fleet-docker {template!r}: give a Docker URL (unix://, tcp://, ssh://) that may name {known}"
+            )
     registry = overrides.registry
     given = _registry(registry) if registry is not None else None
     if registry is not None and (given is None or url_problem(f"https://{given[0]}") is not None):
@@ -154,11 +167,20 @@ def _docker_overrides(desired: DesiredState, overrides: Overrides) -> tuple[Host
         for host, engine in zip(hosts, engines, strict=False):
             per_host.setdefault(host.name, engine)
     return tuple(
-        dataclasses.replace(h, docker_host=per_host.get(h.name, every), tls_cert_path=None)
+        _fleet_override(h, overrides.fleet_docker)
+        if h.fleet is not None
+        else dataclasses.replace(h, docker_host=per_host.get(h.name, every), tls_cert_path=None)
         if h.name in per_host or every
         else h
         for h in desired.hosts
     )
+
+
+def _fleet_override(host: HostSpec, template: str | None) -> HostSpec:
+    """A fleet's hosts entry with its instances' Docker URL template replaced by ``template``."""
+    if template is None or host.fleet is None:
+        return host
+    return dataclasses.replace(host, fleet=dataclasses.replace(host.fleet, docker=template), tls_cert_path=None)
 
 
 def _one_registry(

@@ -73,6 +73,13 @@ def parser() -> argparse.ArgumentParser:
             "tcp:// or ssh://",
         )
         c.add_argument(
+            "--fleet-docker",
+            default=None,
+            metavar="TEMPLATE",
+            help="reach every fleet's instances (hosts fromAutoScalingGroup) at this Docker URL template "
+            "instead of the specs', e.g. ssh://root@{privateIp}",
+        )
+        c.add_argument(
             "--registry",
             default=None,
             metavar="URL",
@@ -234,4 +241,5 @@ def overrides(args: argparse.Namespace) -> Overrides:
         engines_from="--docker-engine" if engines else base.engines_from,
         registry=getattr(args, "registry", None) or base.registry,
         state_dir=getattr(args, "state_dir", None) or base.state_dir,
+        fleet_docker=getattr(args, "fleet_docker", None) or base.fleet_docker,
     )

@@ -183,3 +183,20 @@ def test_a_fleet_needs_aws(tmp_path: Path) -> None:
     assert "spec.hosts.web.fromAutoScalingGroup: a fleet's instances come from an Auto Scaling group: add aws" in str(
         caught.value
     )
+
+
+def test_the_fleet_docker_override(tmp_path: Path) -> None:
+    from reconciler import app
+    from reconciler.app.settings import Overrides
+    from reconciler.core.errors import ReconcilerError
+
+    env = make_env(tmp_path, fleet_env())
+    settings = app.environment_settings(env, Overrides(fleet_docker="ssh://root@{privateIp}"))
+    (web,) = settings.hosts
+    assert web.fleet is not None and web.fleet.docker == "ssh://root@{privateIp}"
+    assert app.environment_settings(env, Overrides()).hosts[0].fleet == web.fleet.__class__(
+        "popcon-prod-asg", "ssh://ec2-user@{privateIp}"
+    )
+    for bad in ("root@{privateIp}", "ssh://root@{ip}"):
+        with pytest.raises(ReconcilerError, match="--fleet-docker"):
+            app.environment_settings(env, Overrides(fleet_docker=bad))
