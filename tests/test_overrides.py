@@ -19,7 +19,7 @@ from reconciler.spec.desired import RegistrySettings, build_desired, image_regis
 from reconciler.spec.loader import load_environment
 
 REPO = Path(__file__).resolve().parent.parent
-PROD = REPO / "environments" / "prod"
+PROD = REPO / "examples" / "static-hosts"  # two named hosts
 DEV = REPO / "environments" / "dev"
 E1, E2, E3 = "tcp://10.9.0.1:2375", "unix:///tmp/e2.sock", "ssh://ops@10.9.0.3"
 
