@@ -1,0 +1,227 @@
+"""Set an Images entry's tag (and digest) in a YAML file's text, changing nothing else. Pure.
+
+ruamel.yaml's round-trip loader finds where the entry's ``tag`` (``digest``, ``image``) value is
+written; only that scalar is replaced in the text, in the quoting it had (``"1.4.0"`` stays
+double-quoted, a plain value stays plain when it still reads as the same string), so comments,
+order, flow or block style, indentation and line endings are the file's own and a byte diff
+shows only the tag. A digest written beside a tag (``pinDigest``) is replaced, or inserted after
+the tag (``, digest: ...`` in a flow mapping, a line of its own in a block one). The result is
+read again and must hold the same data but for the fields set; anything else is a
+:class:`EditError`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.image_names import ImageNameError, parse_image
+
+__all__ = ["EditError", "EntryValue", "entry_values", "set_entry"]
+
+_PLAIN_END = set(" \t\r\n,}]#")
+
+
+class EditError(ReconcilerError):
+    """The entry cannot be edited in place (not found, or not written in a form this edits)."""
+
+
+@dataclass(frozen=True)
+class EntryValue:
+    """An Images entry's tag and digest as written."""
+
+    tag: str | None
+    digest: str | None
+
+
+def _loader() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def _documents(text: str, where: str) -> list[Any]:
+    try:
+        return list(_loader().load_all(io.StringIO(text)))
+    except YAMLError as exc:
+        raise EditError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _entries(docs: list[Any]) -> Iterator[tuple[str, CommentedMap]]:
+    for doc in docs:
+        if not isinstance(doc, CommentedMap) or doc.get("kind") != "Images":
+            continue
+        spec = doc.get("spec")
+        images = spec.get("images") if isinstance(spec, CommentedMap) else None
+        if isinstance(images, CommentedMap):
+            for name, entry in images.items():
+                if isinstance(entry, CommentedMap):
+                    yield str(name), entry
+
+
+def entry_values(text: str, where: str = "images") -> dict[str, EntryValue]:
+    """Every Images entry of ``text`` (all its documents) -> its tag and digest as written."""
+    out: dict[str, EntryValue] = {}
+    for name, entry in _entries(_documents(text, where)):
+        ref = entry.get("image")
+        if isinstance(ref, str):
+            try:
+                parsed = parse_image(str(ref))
+            except ImageNameError:
+                continue
+            out.setdefault(name, EntryValue(parsed.tag, parsed.digest))
+        else:
+            tag, digest = entry.get("tag"), entry.get("digest")
+            out.setdefault(name, EntryValue(_text(tag), _text(digest)))
+    return out
+
+
+def _text(value: object) -> str | None:
+    return str(value) if isinstance(value, str) else None
+
+
+def set_entry(text: str, entry_name: str, tag: str, digest: str | None = None, *, where: str = "images") -> str:
+    """``text`` with entry ``entry_name`` set to ``tag`` (and ``digest``, when given)."""
+    docs = _documents(text, where)
+    entry = next((e for n, e in _entries(docs) if n == entry_name), None)
+    if entry is None:
+        raise EditError(f"{where}: no Images entry named {entry_name!r}")
+    offsets = _line_offsets(text)
+    splices: list[tuple[int, int, str]] = []  # (start, end, replacement)
+    if isinstance(entry.get("image"), str):
+        start, end = _value_span(text, offsets, entry, "image")
+        splices.append((start, end, _scalar_like(text[start:end], _with_tag(str(entry["image"]), tag, digest))))
+    elif "tag" in entry:
+        start, end = _value_span(text, offsets, entry, "tag")
+        splices.append((start, end, _scalar_like(text[start:end], tag)))
+        if digest is not None and "digest" in entry:
+            d_start, d_end = _value_span(text, offsets, entry, "digest")
+            splices.append((d_start, d_end, _scalar_like(text[d_start:d_end], digest)))
+        elif digest is not None:
+            at, inserted = _inserted_digest(text, offsets, entry, (start, end), digest)
+            splices.append((at, at, inserted))
+        elif "digest" in entry:
+            raise EditError(f"{where}: entry {entry_name!r} pins a digest beside its tag: give the digest too")
+    elif "digest" in entry and digest is None:  # a digest-pinned entry gets a tag instead
+        key_line, key_col = entry.lc.key("digest")
+        key_start = offsets[key_line] + key_col
+        _start, end = _value_span(text, offsets, entry, "digest")
+        splices.append((key_start, end, f"tag: {_scalar_like('', tag)}"))
+    else:
+        raise EditError(f"{where}: entry {entry_name!r} has no tag to set")
+    new = text
+    for start, end, replacement in sorted(splices, reverse=True):
+        new = new[:start] + replacement + new[end:]
+    _check(text, new, entry_name, EntryValue(tag, digest), where)
+    return new
+
+
+def _line_offsets(text: str) -> list[int]:
+    offsets, total = [0], 0
+    for line in text.splitlines(keepends=True):
+        total += len(line)
+        offsets.append(total)
+    return offsets
+
+
+def _value_span(text: str, offsets: list[int], entry: CommentedMap, key: str) -> tuple[int, int]:
+    """Where the scalar value of ``key`` is written in ``text``: [start, end)."""
+    line, col = entry.lc.value(key)
+    start = offsets[line] + col
+    quote = text[start : start + 1]
+    if quote == '"':
+        i = start + 1
+        while i < len(text) and text[i] != '"':
+            i += 2 if text[i] == "\\" else 1
+        return start, i + 1
+    if quote == "'":
+        i = start + 1
+        while i < len(text):
+            if text[i] == "'" and text[i + 1 : i + 2] == "'":
+                i += 2
+            elif text[i] == "'":
+                break
+            else:
+                i += 1
+        return start, i + 1
+    i = start
+    while i < len(text) and text[i] not in _PLAIN_END:
+        i += 1
+    return start, i
+
+
+def _reads_as(value: str) -> object:
+    try:
+        return YAML(typ="safe", pure=True).load(f"k: {value}\n").get("k")
+    except (YAMLError, AttributeError):
+        return None
+
+
+def _scalar_like(old: str, value: str) -> str:
+    """``value`` written in the quoting of ``old`` (plain only where it reads back as itself)."""
+    if old.startswith("'"):
+        return "'" + value.replace("'", "''") + "'"
+    if old.startswith('"') or _reads_as(value) != value or any(c in value for c in " #,{}[]"):
+        return json.dumps(value)
+    return value
+
+
+def _with_tag(reference: str, tag: str, digest: str | None) -> str:
+    base = reference.partition("@")[0]
+    head, slash, last = base.rpartition("/")
+    name = head + slash + last.partition(":")[0]
+    return f"{name}:{tag}" + (f"@{digest}" if digest else "")
+
+
+def _inserted_digest(
+    text: str, offsets: list[int], entry: CommentedMap, tag_span: tuple[int, int], digest: str
+) -> tuple[int, str]:
+    """Where and what to insert for a digest beside the tag: after the tag in a flow mapping (quoted as
+    the tag is), else a line of its own after the tag's line (a comment there stays where it is)."""
+    start, end = tag_span
+    value = _scalar_like(text[start:end], digest)
+    if entry.fa.flow_style():
+        return end, f", digest: {value}"
+    _line, key_col = entry.lc.key("tag")
+    line_end = text.find("\n", end)
+    if line_end < 0:
+        return len(text), f"\n{' ' * key_col}digest: {value}"
+    crlf = text[line_end - 1 : line_end] == "\r"
+    return (
+        (line_end - 1, f"\r\n{' ' * key_col}digest: {value}")
+        if crlf
+        else (line_end, f"\n{' ' * key_col}digest: {value}")
+    )
+
+
+def _check(old: str, new: str, entry_name: str, wanted: EntryValue, where: str) -> None:
+    before, after = _plain(old, where), _plain(new, where)
+    got = entry_values(new, where).get(entry_name)
+    if got is None or got.tag != wanted.tag or (wanted.digest is not None and got.digest != wanted.digest):
+        raise EditError(f"{where}: editing entry {entry_name!r} in place did not give tag {wanted.tag}")
+    if _without(before, entry_name) != _without(after, entry_name):
+        raise EditError(f"{where}: editing entry {entry_name!r} in place would change more than its tag")
+
+
+def _plain(text: str, where: str) -> list[Any]:
+    plain: list[Any] = json.loads(json.dumps(_documents(text, where), default=str))
+    return plain
+
+
+def _without(docs: list[Any], entry_name: str) -> list[Any]:
+    out = []
+    for doc in docs:
+        images = doc.get("spec", {}).get("images") if isinstance(doc, dict) and doc.get("kind") == "Images" else None
+        if isinstance(images, dict) and isinstance(images.get(entry_name), dict):
+            entry = {k: v for k, v in images[entry_name].items() if k not in ("tag", "digest", "image")}
+            doc = {**doc, "spec": {**doc["spec"], "images": {**images, entry_name: entry}}}
+        out.append(doc)
+    return out
