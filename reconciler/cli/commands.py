@@ -48,6 +48,10 @@ def run(args: argparse.Namespace, err: Err, color: bool) -> int:
         from reconciler.cli.comment import comment
 
         return comment(args, err, on_event)
+    if args.command in ("set-image", "promote", "image-update"):
+        from reconciler.cli.images import images_command
+
+        return images_command(args, err)
 
     read_only = args.command != "apply"
     ctx = app.open_environment(args.env_dir, overrides(args), read_only=read_only, on_event=on_event)
