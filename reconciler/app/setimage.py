@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from reconciler.app.clients import Clients
 from reconciler.app.environment import open_environment, resolved_environment
@@ -33,6 +34,7 @@ from reconciler.drivers.git.commit import (
     Author,
     Change,
     Committed,
+    FileChange,
     NothingToCommit,
     Snapshot,
     commit_local,
@@ -44,7 +46,7 @@ from reconciler.spec.documents import ImageEntry
 from reconciler.spec.loader import LoadedEnvironment
 from reconciler.spec.yaml.edit import set_entry
 
-__all__ = ["CommitOptions", "ImageEdit", "promote", "set_image", "write_edits"]
+__all__ = ["CommitOptions", "Decide", "ImageEdit", "View", "promote", "set_image", "write_edits"]
 
 
 @dataclass(frozen=True)
@@ -110,30 +112,75 @@ def _apply(text: str, edits: Sequence[ImageEdit], where: str) -> str:
     return text
 
 
-def write_edits(env_dir: Path, edits: Sequence[ImageEdit], text: str, options: CommitOptions) -> Committed | None:
-    """Write ``edits`` as ``options`` say (see the module); None when only the working tree was edited."""
+class View(Protocol):
+    """The base the edits are decided on: the working tree, or the commit the new one is built on."""
+
+    def text(self, file: Path) -> str: ...
+
+    def history(self, file: Path) -> list[FileChange]: ...
+
+
+Decide = Callable[[View], tuple[Sequence[ImageEdit], str]]  # the edits and the commit message
+
+
+class _Tree:
+    def text(self, file: Path) -> str:
+        return file.read_text(encoding="utf-8")
+
+    def history(self, file: Path) -> list[FileChange]:
+        return []
+
+
+class _Commit:
+    def __init__(self, snapshot: Snapshot, top: Path) -> None:
+        self.snapshot, self.top = snapshot, top
+
+    def rel(self, file: Path) -> str:
+        return file.resolve().relative_to(self.top).as_posix()
+
+    def text(self, file: Path) -> str:
+        raw = self.snapshot.read(self.rel(file))
+        if raw is None:
+            raise ReconcilerError(f"{self.rel(file)} is not in commit {self.snapshot.sha[:12]}: commit it first")
+        return raw.decode("utf-8")
+
+    def history(self, file: Path) -> list[FileChange]:
+        return self.snapshot.history(self.rel(file))
+
+
+def _edited(view: View, edits: Sequence[ImageEdit]) -> dict[Path, str]:
+    """The files ``edits`` change, with their new text (only those that differ)."""
     by_file: dict[Path, list[ImageEdit]] = {}
     for one in edits:
         by_file.setdefault(one.file, []).append(one)
+    out: dict[Path, str] = {}
+    for file, group in by_file.items():
+        old = view.text(file)
+        new = _apply(old, group, file.name)
+        if new != old:
+            out[file] = new
+    return out
+
+
+def write_edits(env_dir: Path, decide: Decide, options: CommitOptions) -> Committed | None:
+    """Write the edits ``decide`` makes on the base as ``options`` say (see the module); None when only
+    the working tree was edited. Raises NothingToCommit when they change nothing."""
     if not (options.commit or options.push or options.branch):
-        for file, group in by_file.items():
-            _write_file(file, _apply(file.read_text(encoding="utf-8"), group, str(file)))
+        edits, _text = decide(_Tree())
+        changed = _edited(_Tree(), edits)
+        if not changed:
+            raise NothingToCommit("the files already say so")
+        for file, new in changed.items():
+            _write_file(file, new)
         return None
     repo = local_repository(env_dir)
     if repo.branch is None:
         raise ReconcilerError(f"{repo.top}: HEAD is detached: check out the branch to commit on")
-    rel = {file: file.resolve().relative_to(repo.top).as_posix() for file in by_file}
 
     def edit(snapshot: Snapshot) -> Change | None:
-        files: dict[str, bytes] = {}
-        for file, group in by_file.items():
-            raw = snapshot.read(rel[file])
-            if raw is None:
-                raise ReconcilerError(f"{rel[file]} is not in commit {snapshot.sha[:12]}: commit it first")
-            old = raw.decode("utf-8")
-            new = _apply(old, group, rel[file])
-            if new != old:
-                files[rel[file]] = new.encode("utf-8")
+        view = _Commit(snapshot, repo.top)
+        edits, text = decide(view)
+        files = {view.rel(file): new.encode("utf-8") for file, new in _edited(view, edits).items()}
         return Change(files, text) if files else None
 
     author = Author(repo.author_name, repo.author_email)
@@ -143,8 +190,8 @@ def write_edits(env_dir: Path, edits: Sequence[ImageEdit], text: str, options: C
         raise ReconcilerError(f"{repo.top}: no origin remote to push to")
     committed = commit_pushed(repo.origin, repo.branch, edit, author, work_dir=options.state_dir / "commits",
                               to_branch=options.branch)  # fmt: skip
-    if options.branch is None:
-        follow_pushed(repo.top, repo.origin, repo.branch, committed)
+    if options.branch is None and not follow_pushed(repo.top, repo.origin, repo.branch, committed):
+        committed = dataclasses.replace(committed, behind=True)
     return committed
 
 
@@ -167,7 +214,8 @@ def outcome(committed: Committed | None, what: str, where: str) -> str:
         return f"{what} in {where} (not committed: --commit or --push to commit it)"
     pushed = f", pushed to {committed.branch}" if committed.pushed else f" on {committed.branch}"
     rebuilt = " (the branch had moved: built again on its new head)" if committed.rebuilt else ""
-    return f"{what}: commit {committed.sha[:12]}{pushed}{rebuilt}"
+    behind = "; `git pull` to get it here" if committed.behind else ""
+    return f"{what}: commit {committed.sha[:12]}{pushed}{rebuilt}{behind}"
 
 
 def set_image(env_dir: Path, entry: str, tag: str, overrides: Overrides, options: CommitOptions) -> str:
@@ -180,9 +228,9 @@ def set_image(env_dir: Path, entry: str, tag: str, overrides: Overrides, options
     edit = ImageEdit(entry, file, tag, digest if pins_digest(spec) else None)
     text = message(f"Set {entry} to {tag} in {loaded.name}", options.message, "", [f"Set-Image: {entry} {tag}"])
     try:
-        committed = write_edits(env_dir, [edit], text, options)
+        committed = write_edits(env_dir, lambda _view: ([edit], text), options)
     except NothingToCommit:
-        return f"{entry} is already {tag} in {loaded.name}: nothing to commit"
+        return f"{entry} is already {tag} in {loaded.name}: nothing to change"
     return outcome(committed, f"{entry} set to {tag}", str(env_dir))
 
 
@@ -224,7 +272,7 @@ def promote(src_dir: Path, dst_dir: Path, only: Sequence[str], overrides: Overri
     trailers = [f"Promoted-From: {src.name}", *(f"Set-Image: {n} {wanted[n]}" for n in changing)]
     text = message(f"Promote {src.name} to {dst.name}: {listed}", options.message, body, trailers)
     try:
-        committed = write_edits(dst_dir, edits, text, options)
+        committed = write_edits(dst_dir, lambda _view: (edits, text), options)
     except NothingToCommit:
         return f"{dst.name} already has {listed}: nothing to commit"
     return outcome(committed, f"{dst.name} promoted to {listed}", str(dst_dir))

@@ -178,6 +178,20 @@ def parser() -> argparse.ArgumentParser:
     world_opts(promote)
     commit_opts(promote, "commit on origin's branch and push it (fast-forward only, never forced)")
 
+    update = env_cmd(
+        "image-update",
+        "for each Images entry with a policy, commit the newest tag the policy allows (never older, never over "
+        "a rollback commit or a pin); one commit on the branch checked out, or pushed with --push",
+    )
+    world_opts(update)
+    update.add_argument("--push", action="store_true",
+                        help="commit on origin's branch and push it (fast-forward only: rebuilt once if another "
+                        "updater pushed first, never forced)")  # fmt: skip
+    update.add_argument("--branch", metavar="NAME", default=None,
+                        help="push the commit to this new branch of origin (for a pull request) instead")  # fmt: skip
+    update.add_argument("--message", "-m", metavar="MSG", default=None, help="added to the commit message")
+    update.add_argument("--dry-run", action="store_true", help="say what each policy picks; write nothing")
+
     comment = sub.add_parser(
         "comment",
         help="plan each environment a pull request changes and post the plan as a comment on it (read-only)",

@@ -14,8 +14,8 @@ def images_command(args: argparse.Namespace, err: Err) -> int:
     from reconciler.app.setimage import CommitOptions, promote, set_image
     from reconciler.app.settings import default_state_dir
 
-    options = CommitOptions(commit=args.commit, push=args.push, branch=args.branch, message=args.message,
-                            state_dir=args.state_dir or default_state_dir())  # fmt: skip
+    options = CommitOptions(commit=getattr(args, "commit", True), push=args.push, branch=args.branch,
+                            message=args.message, state_dir=args.state_dir or default_state_dir())  # fmt: skip
     world = overrides(args)
     if args.command == "set-image":
         err.say(set_image(args.env_dir, args.image, args.tag, world, options))
@@ -25,6 +25,6 @@ def images_command(args: argparse.Namespace, err: Err) -> int:
     else:
         from reconciler.app.imageupdate import image_update
 
-        for line in image_update(args.env_dir, world, options):
+        for line in image_update(args.env_dir, world, options, dry_run=args.dry_run):
             err.say(line)
     return EXIT_OK

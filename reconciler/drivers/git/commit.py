@@ -47,6 +47,7 @@ class Committed:
     branch: str  # where it went
     rebuilt: bool = False  # the branch had moved: built again on its new head
     pushed: bool = False
+    behind: bool = False  # pushed, and the local branch could not follow (not at the base, or dirty)
 
 
 @dataclass(frozen=True)
