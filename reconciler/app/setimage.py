@@ -37,6 +37,7 @@ from reconciler.drivers.git.commit import (
     FileChange,
     NothingToCommit,
     Snapshot,
+    check_clean,
     commit_local,
     commit_pushed,
     follow_pushed,
@@ -184,6 +185,7 @@ def write_edits(env_dir: Path, decide: Decide, options: CommitOptions) -> Commit
         return Change(files, text) if files else None
 
     author = Author(repo.author_name, repo.author_email)
+    check_clean(repo.top, repo.branch)
     if not (options.push or options.branch):
         return commit_local(repo.top, repo.branch, edit, author)
     if repo.origin is None:

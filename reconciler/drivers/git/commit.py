@@ -151,13 +151,19 @@ def _build(repo: Path, head: str, edit: Edit, author: Author, resource: str, tim
     return out.decode().strip()
 
 
+def check_clean(top: Path, branch: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Refuse a working tree with uncommitted changes to tracked files (staged or not)."""
+    resource = f"git repository {top} (branch {branch})"
+    if _git(top, ["status", "--porcelain", "--untracked-files=no"], resource, timeout):
+        raise PermanentError(resource, "the working tree has uncommitted changes: commit or stash them "
+                             "(git stash) and try again; nothing was committed or pushed")  # fmt: skip
+
+
 def commit_local(top: Path, branch: str, edit: Edit, author: Author, *, timeout: float = DEFAULT_TIMEOUT) -> Committed:
     """Commit ``edit`` on ``branch``, checked out in the clean working tree ``top``; raises
     ReconcilerError (nothing written) when the tree is dirty or the edit changes nothing."""
     resource = f"git repository {top} (branch {branch})"
-    if _git(top, ["status", "--porcelain", "--untracked-files=no"], resource, timeout):
-        raise PermanentError(resource, "the working tree has uncommitted changes: commit or stash them "
-                             "(git stash) and try again; nothing was committed")  # fmt: skip
+    check_clean(top, branch, timeout=timeout)
     ref = f"refs/heads/{branch}"
     head = _git(top, ["rev-parse", "--verify", f"{ref}^{{commit}}"], resource, timeout)
     new = _build(top, head, edit, author, resource, timeout)
