@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +104,16 @@ def _list(clients: Clients, settings: Settings, refs: Sequence[ImageSpec]) -> di
     return {ref.name: tags for members, tags in zip(groups.values(), answers, strict=True) for ref in members}
 
 
-def _candidates(env_dir: Path, overrides: Overrides) -> tuple[str, list[Candidate], dict[str, Path], str | None]:
+Connect = Callable[[Settings], Clients]
+
+
+def _read_only(settings: Settings) -> Clients:
+    return Clients.connect(settings, read_only=True)
+
+
+def _candidates(
+    env_dir: Path, overrides: Overrides, connect: Connect
+) -> tuple[str, list[Candidate], dict[str, Path], str | None]:
     loaded, desired, settings = resolved_environment(env_dir, overrides)
     policies = {n: e.policy.to_policy() for n, (_d, e) in loaded.image_entries().items() if e.policy is not None}
     files = {name: entry_file(loaded, name) for name in policies}
@@ -115,7 +124,7 @@ def _candidates(env_dir: Path, overrides: Overrides) -> tuple[str, list[Candidat
         return loaded.name, [], files, pin
     refs = [r for r in desired.images if r.name in policies]
     current = {n: e.pinned_tag() for n, (_d, e) in loaded.image_entries().items()}
-    clients = Clients.connect(settings, read_only=True)
+    clients = connect(settings)
     try:
         listed = _list(clients, settings, refs)
         found: list[Candidate] = []
@@ -132,9 +141,12 @@ def _candidates(env_dir: Path, overrides: Overrides) -> tuple[str, list[Candidat
     return loaded.name, found, files, None
 
 
-def image_update(env_dir: Path, overrides: Overrides, options: CommitOptions, *, dry_run: bool = False) -> list[str]:
-    """``reconciler image-update``: a line per image with a policy, then what was committed."""
-    name, candidates, files, pin = _candidates(env_dir, overrides)
+def image_update(
+    env_dir: Path, overrides: Overrides, options: CommitOptions, *, dry_run: bool = False, connect: Connect = _read_only
+) -> list[str]:
+    """``reconciler image-update``: a line per image with a policy, then what was committed. The registry
+    clients come from ``connect`` (read-only ones; tests count their calls)."""
+    name, candidates, files, pin = _candidates(env_dir, overrides, connect)
     if pin is not None:
         return [f"{name} is pinned to {pin[:12]} (reconciler rollback --pin): no image update until `reconciler unpin`"]
     if not candidates:

@@ -58,7 +58,7 @@ def images_text(name: str, repo: str, frontend: str, backend: str, policy: str =
                          fpolicy=f", policy: {fpolicy}" if fpolicy else "")  # fmt: skip
 
 
-def make_remote(tmp: Path, registry: str, envs: dict[str, str]) -> Path:
+def make_remote(tmp: Path, registry: str, envs: dict[str, str], environment: str = ENVIRONMENT) -> Path:
     """A bare remote whose main holds environments/<name>/ (an Environment, ``envs[name]`` as images.yaml)."""
     remote = tmp / "remote.git"
     git(tmp, "init", "-q", "--bare", "-b", "main", str(remote))
@@ -66,7 +66,7 @@ def make_remote(tmp: Path, registry: str, envs: dict[str, str]) -> Path:
     for name, images in envs.items():
         folder = seed.env(name)
         folder.mkdir(parents=True)
-        (folder / "environment.yaml").write_text(ENVIRONMENT.format(name=name, registry=registry))
+        (folder / "environment.yaml").write_text(environment.format(name=name, registry=registry))
         (folder / "images.yaml").write_text(images)
     git(seed.path, "add", "-A")
     git(seed.path, "commit", "-q", "-m", "environments")
