@@ -141,39 +141,67 @@ def _candidates(
     return loaded.name, found, files, None
 
 
+@dataclass(frozen=True)
+class Updates:
+    """What the policies pick for one environment folder, before anything is written."""
+
+    environment: str
+    lines: list[str]  # one per image with a policy, or why nothing is looked at
+    moving: list[Candidate]  # the entries whose policy picks another tag
+    files: dict[str, Path]  # entry -> the file holding it
+
+
+def find_updates(env_dir: Path, overrides: Overrides, connect: Connect = _read_only) -> Updates:
+    """Each policy over its repository's tags (read-only)."""
+    name, candidates, files, pin = _candidates(env_dir, overrides, connect)
+    if pin is not None:
+        why = f"{name} is pinned to {pin[:12]} (reconciler rollback --pin): no image update until `reconciler unpin`"
+        return Updates(name, [why], [], files)
+    if not candidates:
+        return Updates(name, [f"{name}: no image has a policy: nothing to update"], [], files)
+    lines = [f"{c.name}: {c.current} -> {c.choice.tag} (newest by {c.policy.describe()})" if c.choice.tag
+             else f"{c.name}: stays {c.current} ({c.choice.reason})" for c in candidates]  # fmt: skip
+    return Updates(name, lines, [c for c in candidates if c.choice.tag is not None], files)
+
+
+class Decider:
+    """The edits and the message of an image-update commit, decided on the base it is built on (again
+    when it is built again); ``applied`` and ``notes`` are those of the last decision."""
+
+    def __init__(self, updates: Updates, why: str | None = None) -> None:
+        self.updates, self.why = updates, why
+        self.applied: list[str] = []
+        self.notes: list[str] = []
+
+    def __call__(self, view: View) -> tuple[Sequence[ImageEdit], str]:
+        moving = self.updates.moving
+        edits, self.applied, self.notes = _decide(view, moving, self.updates.files)
+        trailers = [f"Set-Image: {n}" for n in self.applied]
+        body = "\n".join(f"{c.name}: {c.choice.reason}" for c in moving if f"{c.name} {c.choice.tag}" in self.applied)
+        subject = f"Update {self.updates.environment}: {', '.join(self.applied)}"
+        return edits, message(subject, self.why, body, [*trailers, "Image-Update: reconciler image-update"])
+
+
+NOTHING = "nothing to commit: the branch already has these tags, newer ones, or holds them"
+
+
 def image_update(
     env_dir: Path, overrides: Overrides, options: CommitOptions, *, dry_run: bool = False, connect: Connect = _read_only
 ) -> list[str]:
     """``reconciler image-update``: a line per image with a policy, then what was committed. The registry
     clients come from ``connect`` (read-only ones; tests count their calls)."""
-    name, candidates, files, pin = _candidates(env_dir, overrides, connect)
-    if pin is not None:
-        return [f"{name} is pinned to {pin[:12]} (reconciler rollback --pin): no image update until `reconciler unpin`"]
-    if not candidates:
-        return [f"{name}: no image has a policy: nothing to update"]
-    lines = [f"{c.name}: {c.current} -> {c.choice.tag} (newest by {c.policy.describe()})" if c.choice.tag
-             else f"{c.name}: stays {c.current} ({c.choice.reason})" for c in candidates]  # fmt: skip
-    moving = [c for c in candidates if c.choice.tag is not None]
-    if not moving or dry_run:
-        return [*lines, "nothing to commit" if not moving else "dry run: nothing written"]
-    decided: list[tuple[list[str], list[str]]] = []  # (applied, notes) of the last decision
-
-    def decide(view: View) -> tuple[Sequence[ImageEdit], str]:
-        edits, applied, notes = _decide(view, moving, files)
-        decided.append((applied, notes))
-        trailers = [f"Set-Image: {n}" for n in applied]
-        why = "\n".join(f"{c.name}: {c.choice.reason}" for c in moving if f"{c.name} {c.choice.tag}" in applied)
-        subject = f"Update {name}: {', '.join(applied)}"
-        return edits, message(subject, options.message, why, [*trailers, "Image-Update: reconciler image-update"])
-
+    updates = find_updates(env_dir, overrides, connect)
+    if not updates.moving or dry_run:
+        tail = [] if not updates.files else ["nothing to commit" if not updates.moving else "dry run: nothing written"]
+        return [*updates.lines, *tail]
+    decide = Decider(updates, options.message)
     commit = options if options.push or options.branch else dataclasses.replace(options, commit=True)
     try:
         committed = write_edits(env_dir, decide, commit)
     except NothingToCommit:
-        notes = decided[-1][1] if decided else []
-        return [*lines, *notes, "nothing to commit: the branch already has these tags, newer ones, or holds them"]
-    applied, notes = decided[-1]
-    return [*lines, *notes, outcome(committed, f"{name}: {', '.join(applied)}", str(env_dir))]
+        return [*updates.lines, *decide.notes, NOTHING]
+    done = outcome(committed, f"{updates.environment}: {', '.join(decide.applied)}", str(env_dir))
+    return [*updates.lines, *decide.notes, done]
 
 
 def _decide(

@@ -47,7 +47,17 @@ from reconciler.spec.documents import ImageEntry
 from reconciler.spec.loader import LoadedEnvironment
 from reconciler.spec.yaml.edit import set_entry
 
-__all__ = ["CommitOptions", "Decide", "ImageEdit", "View", "promote", "set_image", "write_edits"]
+__all__ = [
+    "CommitOptions",
+    "CommitView",
+    "Decide",
+    "ImageEdit",
+    "View",
+    "edited_files",
+    "promote",
+    "set_image",
+    "write_edits",
+]
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ class _Tree:
         return []
 
 
-class _Commit:
+class CommitView:
     def __init__(self, snapshot: Snapshot, top: Path) -> None:
         self.snapshot, self.top = snapshot, top
 
@@ -149,7 +159,7 @@ class _Commit:
         return self.snapshot.history(self.rel(file))
 
 
-def _edited(view: View, edits: Sequence[ImageEdit]) -> dict[Path, str]:
+def edited_files(view: View, edits: Sequence[ImageEdit]) -> dict[Path, str]:
     """The files ``edits`` change, with their new text (only those that differ)."""
     by_file: dict[Path, list[ImageEdit]] = {}
     for one in edits:
@@ -168,7 +178,7 @@ def write_edits(env_dir: Path, decide: Decide, options: CommitOptions) -> Commit
     the working tree was edited. Raises NothingToCommit when they change nothing."""
     if not (options.commit or options.push or options.branch):
         edits, _text = decide(_Tree())
-        changed = _edited(_Tree(), edits)
+        changed = edited_files(_Tree(), edits)
         if not changed:
             raise NothingToCommit("the files already say so")
         for file, new in changed.items():
@@ -179,9 +189,9 @@ def write_edits(env_dir: Path, decide: Decide, options: CommitOptions) -> Commit
         raise ReconcilerError(f"{repo.top}: HEAD is detached: check out the branch to commit on")
 
     def edit(snapshot: Snapshot) -> Change | None:
-        view = _Commit(snapshot, repo.top)
+        view = CommitView(snapshot, repo.top)
         edits, text = decide(view)
-        files = {view.rel(file): new.encode("utf-8") for file, new in _edited(view, edits).items()}
+        files = {view.rel(file): new.encode("utf-8") for file, new in edited_files(view, edits).items()}
         return Change(files, text) if files else None
 
     author = Author(repo.author_name, repo.author_email)

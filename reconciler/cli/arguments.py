@@ -238,6 +238,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", type=duration, default=60.0, metavar="DURATION", help="between ticks (60s)")
     run.add_argument("--once", action="store_true", help="one tick, then exit 0 ok, 1 error, 2 plan mode with changes")
     run.add_argument("--mode", choices=("apply", "plan"), default="apply", help="plan: only report (OutOfSync)")
+    run.add_argument("--image-update", action="store_true",
+                     help="before each tick, commit and push the tags the Images policies pick (as image-update "
+                     "--push; --repo must accept pushes: a URL or a bare repository)")  # fmt: skip
     run.add_argument("--listen", default=None, metavar="HOST:PORT",
                      help="serve POST /webhook (signed GitHub push events), /healthz, /readyz, /metrics; "
                      "e.g. 127.0.0.1:9090")  # fmt: skip

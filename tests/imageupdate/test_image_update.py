@@ -141,3 +141,19 @@ def test_faults_leave_nothing_committed(world: World, capsys: pytest.CaptureFixt
     code, err = cli(capsys, world.a, "image-update", "environments/dev", "--push")
     assert code == 1 and "uncommitted changes" in err, err
     assert world.a.head() == head and git(world.remote, "rev-parse", "main") == head
+
+
+def test_the_loop_updates_images_before_each_tick(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """``reconciler run --image-update``: the policies at the branch head, pushed as one commit, then the tick
+    deploys that commit (plan mode only says what the policies pick)."""
+    head = git(world.remote, "rev-parse", "main")
+    run = ["run", "--repo", str(world.remote), "--path", "environments/dev", "--once", "--image-update"]
+    code, err = cli(capsys, world.a, *run, "--mode", "plan")
+    assert "image update: backend: 2.0.0 -> 2.2.0" in err and "plan mode: nothing pushed" in err, err
+    assert git(world.remote, "rev-parse", "main") == head
+    code, err = cli(capsys, world.a, *run)
+    assert code == 0 and "image update: dev: backend 2.2.0: pushed" in err, err
+    assert git(world.remote, "rev-parse", "main~1") == head
+    assert git(world.remote, "log", "-1", "--format=%an <%ae>%n%B", "main").startswith("reconciler <reconciler@")
+    assert 'tag: "2.2.0"' in git(world.remote, "show", "main:environments/dev/images.yaml")
+    assert "'Update dev: backend 2.2.0'" in err  # the tick deployed the commit it pushed
