@@ -88,3 +88,46 @@ def test_promote_some_images_and_faults(world: World, capsys: pytest.CaptureFixt
     head = world.a.head()
     code, err = cli(capsys, world.a, "promote", "environments/dev", "environments/prod", "--commit")
     assert code == 1 and f"{world.repo}/backend has no tag '2.9.9'" in err and world.a.head() == head, err
+
+
+SECRET_ENVIRONMENT = """apiVersion: reconciler.dev/v1alpha1
+kind: Environment
+metadata: {{{{name: {{name}}}}}}
+spec:
+  aws: {{{{region: ap-northeast-2, endpointUrl: "{moto}"}}}}
+  parameterPrefix: /{prefix}
+  registry: {{{{type: oci, url: "{{registry}}", insecure: true}}}}
+"""
+SECRETS = """apiVersion: reconciler.dev/v1alpha1
+kind: ParameterSet
+metadata: {{name: secrets}}
+spec:
+  path: /{prefix}/prod
+  parameters:
+    DB_PASSWORD: {{type: SecureString, fromEnv: PROMOTE_TEST_SECRET}}
+"""
+
+
+def test_no_secret_in_the_commit(sandbox, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The destination's plan writes a SecureString and recreates what reads it: the commit body names
+    them, never the value."""
+    repo, secret = f"test-{uid()}", f"s3cret-{uid()}"
+    monkeypatch.setenv("PROMOTE_TEST_SECRET", secret)
+    push_tags(sandbox.registry, f"{repo}/frontend", ["1.0.0"])
+    push_tags(sandbox.registry, f"{repo}/backend", ["2.0.0", "2.2.0"])
+    envs = {"dev": images_text("dev", repo, "1.0.0", "2.2.0"), "prod": images_text("prod", repo, "1.0.0", "2.0.0")}
+    environment = SECRET_ENVIRONMENT.format(moto=sandbox.moto_url, prefix=repo)
+    remote = make_remote(tmp_path, sandbox.registry, envs, environment=environment)
+    a = clone(tmp_path, remote, "a")
+    stack = STACK.format(project=f"{repo}-prod").replace("  services:", "  parameterSets: [secrets]\n  services:")
+    (a.env("prod") / "stack.yaml").write_text(stack)
+    (a.env("prod") / "docker-compose.yml").write_text(COMPOSE + "    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n")
+    (a.env("prod") / "secrets.yaml").write_text(SECRETS.format(prefix=repo))
+    git(a.path, "add", "-A")
+    git(a.path, "commit", "-q", "-m", "prod reads a secret")
+    code, err = cli(capsys, a, "promote", "environments/dev", "environments/prod", "--commit",
+                    "--docker-host", sandbox.docker_host)  # fmt: skip
+    assert code == 0, err
+    message = git(a.path, "log", "-1", "--format=%B")
+    assert f"parameter:/{repo}/prod/DB_PASSWORD" in message and "service:default/app/api" in message, message
+    assert secret not in message and secret not in err
