@@ -45,7 +45,7 @@ from reconciler.drivers.git.commit import (
 from reconciler.drivers.git.local import local_repository
 from reconciler.spec.documents import ImageEntry
 from reconciler.spec.loader import LoadedEnvironment
-from reconciler.spec.yaml.edit import set_entry
+from reconciler.spec.yaml.edit import EntryValue, set_entries
 
 __all__ = [
     "CommitOptions",
@@ -118,9 +118,7 @@ def message(subject: str, why: str | None, body: str, trailers: Sequence[str]) -
 
 
 def _apply(text: str, edits: Sequence[ImageEdit], where: str) -> str:
-    for one in edits:
-        text = set_entry(text, one.entry, one.tag, one.digest, where=where)
-    return text
+    return set_entries(text, {one.entry: EntryValue(one.tag, one.digest) for one in edits}, where=where)
 
 
 class View(Protocol):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from ruamel.yaml.error import YAMLError
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.image_names import ImageNameError, parse_image
 
-__all__ = ["EditError", "EntryValue", "entry_values", "set_entry"]
+__all__ = ["EditError", "EntryValue", "entry_values", "set_entries", "set_entry"]
 
 _PLAIN_END = set(" \t\r\n,}]#")
 
@@ -69,8 +69,12 @@ def _entries(docs: list[Any]) -> Iterator[tuple[str, CommentedMap]]:
 
 def entry_values(text: str, where: str = "images") -> dict[str, EntryValue]:
     """Every Images entry of ``text`` (all its documents) -> its tag and digest as written."""
+    return _values(_documents(text, where))
+
+
+def _values(docs: list[Any]) -> dict[str, EntryValue]:
     out: dict[str, EntryValue] = {}
-    for name, entry in _entries(_documents(text, where)):
+    for name, entry in _entries(docs):
         ref = entry.get("image")
         if isinstance(ref, str):
             try:
@@ -90,38 +94,54 @@ def _text(value: object) -> str | None:
 
 def set_entry(text: str, entry_name: str, tag: str, digest: str | None = None, *, where: str = "images") -> str:
     """``text`` with entry ``entry_name`` set to ``tag`` (and ``digest``, when given)."""
+    return set_entries(text, {entry_name: EntryValue(tag, digest)}, where=where)
+
+
+def set_entries(text: str, wanted: Mapping[str, EntryValue], *, where: str = "images") -> str:
+    """``text`` with each entry of ``wanted`` set to its tag (and digest, when given): read once, spliced,
+    read again once to check."""
     docs = _documents(text, where)
-    entry = next((e for n, e in _entries(docs) if n == entry_name), None)
-    if entry is None:
-        raise EditError(f"{where}: no Images entry named {entry_name!r}")
+    entries = dict(_entries(docs))
     offsets = _line_offsets(text)
     splices: list[tuple[int, int, str]] = []  # (start, end, replacement)
-    if isinstance(entry.get("image"), str):
-        start, end = _value_span(text, offsets, entry, "image")
-        splices.append((start, end, _scalar_like(text[start:end], _with_tag(str(entry["image"]), tag, digest))))
-    elif "tag" in entry:
-        start, end = _value_span(text, offsets, entry, "tag")
-        splices.append((start, end, _scalar_like(text[start:end], tag)))
-        if digest is not None and "digest" in entry:
-            d_start, d_end = _value_span(text, offsets, entry, "digest")
-            splices.append((d_start, d_end, _scalar_like(text[d_start:d_end], digest)))
-        elif digest is not None:
-            at, inserted = _inserted_digest(text, offsets, entry, (start, end), digest)
-            splices.append((at, at, inserted))
-        elif "digest" in entry:
-            raise EditError(f"{where}: entry {entry_name!r} pins a digest beside its tag: give the digest too")
-    elif "digest" in entry and digest is None:  # a digest-pinned entry gets a tag instead
-        key_line, key_col = entry.lc.key("digest")
-        key_start = offsets[key_line] + key_col
-        _start, end = _value_span(text, offsets, entry, "digest")
-        splices.append((key_start, end, f"tag: {_scalar_like('', tag)}"))
-    else:
-        raise EditError(f"{where}: entry {entry_name!r} has no tag to set")
+    for name, value in wanted.items():
+        entry = entries.get(name)
+        if entry is None:
+            raise EditError(f"{where}: no Images entry named {name!r}")
+        if value.tag is None:
+            raise EditError(f"{where}: entry {name!r}: no tag to set")
+        splices.extend(_splices(text, offsets, entry, name, value.tag, value.digest, where))
     new = text
     for start, end, replacement in sorted(splices, reverse=True):
         new = new[:start] + replacement + new[end:]
-    _check(text, new, entry_name, EntryValue(tag, digest), where)
+    _check(docs, _documents(new, where), wanted, where)
     return new
+
+
+def _splices(
+    text: str, offsets: list[int], entry: CommentedMap, name: str, tag: str, digest: str | None, where: str
+) -> list[tuple[int, int, str]]:
+    """Where and what to write in ``text`` for ``entry`` to hold ``tag`` (and ``digest``)."""
+    if isinstance(entry.get("image"), str):
+        start, end = _value_span(text, offsets, entry, "image")
+        return [(start, end, _scalar_like(text[start:end], _with_tag(str(entry["image"]), tag, digest)))]
+    if "tag" in entry:
+        start, end = _value_span(text, offsets, entry, "tag")
+        out = [(start, end, _scalar_like(text[start:end], tag))]
+        if digest is not None and "digest" in entry:
+            d_start, d_end = _value_span(text, offsets, entry, "digest")
+            out.append((d_start, d_end, _scalar_like(text[d_start:d_end], digest)))
+        elif digest is not None:
+            at, inserted = _inserted_digest(text, offsets, entry, (start, end), digest)
+            out.append((at, at, inserted))
+        elif "digest" in entry:
+            raise EditError(f"{where}: entry {name!r} pins a digest beside its tag: give the digest too")
+        return out
+    if "digest" in entry and digest is None:  # a digest-pinned entry gets a tag instead
+        key_line, key_col = entry.lc.key("digest")
+        _start, end = _value_span(text, offsets, entry, "digest")
+        return [(offsets[key_line] + key_col, end, f"tag: {_scalar_like('', tag)}")]
+    raise EditError(f"{where}: entry {name!r} has no tag to set")
 
 
 def _line_offsets(text: str) -> list[int]:
@@ -202,26 +222,29 @@ def _inserted_digest(
     )
 
 
-def _check(old: str, new: str, entry_name: str, wanted: EntryValue, where: str) -> None:
-    before, after = _plain(old, where), _plain(new, where)
-    got = entry_values(new, where).get(entry_name)
-    if got is None or got.tag != wanted.tag or (wanted.digest is not None and got.digest != wanted.digest):
-        raise EditError(f"{where}: editing entry {entry_name!r} in place did not give tag {wanted.tag}")
-    if _without(before, entry_name) != _without(after, entry_name):
-        raise EditError(f"{where}: editing entry {entry_name!r} in place would change more than its tag")
+def _check(old: list[Any], new: list[Any], wanted: Mapping[str, EntryValue], where: str) -> None:
+    got = _values(new)
+    for name, value in wanted.items():
+        now = got.get(name)
+        if now is None or now.tag != value.tag or (value.digest is not None and now.digest != value.digest):
+            raise EditError(f"{where}: editing entry {name!r} in place did not give tag {value.tag}")
+    if _without(_plain(old), wanted) != _without(_plain(new), wanted):
+        raise EditError(f"{where}: editing {', '.join(wanted)} in place would change more than their tags")
 
 
-def _plain(text: str, where: str) -> list[Any]:
-    plain: list[Any] = json.loads(json.dumps(_documents(text, where), default=str))
+def _plain(docs: list[Any]) -> list[Any]:
+    plain: list[Any] = json.loads(json.dumps(docs, default=str))
     return plain
 
 
-def _without(docs: list[Any], entry_name: str) -> list[Any]:
+def _without(docs: list[Any], names: Mapping[str, EntryValue]) -> list[Any]:
+    """``docs`` without the tag, digest and image of the entries in ``names``."""
     out = []
     for doc in docs:
         images = doc.get("spec", {}).get("images") if isinstance(doc, dict) and doc.get("kind") == "Images" else None
-        if isinstance(images, dict) and isinstance(images.get(entry_name), dict):
-            entry = {k: v for k, v in images[entry_name].items() if k not in ("tag", "digest", "image")}
-            doc = {**doc, "spec": {**doc["spec"], "images": {**images, entry_name: entry}}}
+        if isinstance(images, dict):
+            images = {n: {k: v for k, v in e.items() if k not in ("tag", "digest", "image")}
+                      if n in names and isinstance(e, dict) else e for n, e in images.items()}  # fmt: skip
+            doc = {**doc, "spec": {**doc["spec"], "images": images}}
         out.append(doc)
     return out
