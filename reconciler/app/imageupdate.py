@@ -34,7 +34,7 @@ from reconciler.core.errors import ReconcilerError
 from reconciler.core.image_policy import Choice, ImagePolicy, choose, is_newer
 from reconciler.core.model import ImageSpec
 from reconciler.drivers.git.commit import FileChange, NothingToCommit
-from reconciler.spec.yaml.edit import EditError, EntryValue, entry_values
+from reconciler.spec.yaml.edit import EntryValue, entry_values, quick_entry_values
 
 __all__ = ["held_entries", "image_update"]
 
@@ -51,12 +51,7 @@ class Candidate:
 
 
 def _values(content: bytes | None) -> dict[str, EntryValue]:
-    if content is None:
-        return {}
-    try:
-        return entry_values(content.decode("utf-8", "replace"))
-    except EditError:
-        return {}
+    return {} if content is None else quick_entry_values(content.decode("utf-8", "replace"))
 
 
 def held_entries(history: Sequence[FileChange], names: Sequence[str]) -> dict[str, str]:

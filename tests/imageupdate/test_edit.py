@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.spec.yaml.edit import EditError, EntryValue, entry_values, set_entry
+from reconciler.spec.yaml.edit import EditError, EntryValue, entry_values, quick_entry_values, set_entries, set_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 D1, D2 = "sha256:" + "d" * 64, "sha256:" + "e" * 64
@@ -89,3 +89,27 @@ def test_entry_values_and_refusals() -> None:
         set_entry(BLOCK, "pinned", "1.1")
     with pytest.raises(EditError, match="not valid YAML"):
         set_entry("kind: Images\nspec: {images: [\n", "a", "1")
+
+
+def test_several_entries_at_once_and_the_fast_reader_agrees() -> None:
+    new = set_entries(BLOCK, {"api": EntryValue("v3", None), "web": EntryValue("2.0", None)})
+    assert new == BLOCK.replace("tag: v1 ", "tag: v3 ").replace(f"web:1.0@{D1}", "web:2.0")
+    for text in (BLOCK, new, (ROOT / "environments" / "dev" / "images.yaml").read_text()):
+        assert quick_entry_values(text) == entry_values(text)
+    assert quick_entry_values("kind: Images\nspec: {images: [\n") == {}
+
+
+def test_held_entries_the_last_change_of_each_entry_decides() -> None:
+    from reconciler.app.imageupdate import held_entries
+    from reconciler.drivers.git.commit import FileChange
+
+    def text(api: str, web: str) -> bytes:
+        return BLOCK.replace("tag: v1 ", f"tag: {api} ").replace("web:1.0", f"web:{web}").encode()
+
+    history = [  # newest first
+        FileChange("c3", "Set api to v4\n\nSet-Image: api v4\n", text("v4", "1.1"), text("v3", "1.1")),
+        FileChange("c2", "Rollback x to c0: y\n\nRollback-To: c0\n", text("v3", "1.1"), text("v5", "1.2")),
+        FileChange("c1", "bump\n", text("v5", "1.2"), None),
+    ]
+    assert held_entries(history, ["api", "web", "db"]) == {"web": "c2"}
+    assert held_entries(history[1:], ["api", "web"]) == {"api": "c2", "web": "c2"}

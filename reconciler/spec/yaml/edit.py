@@ -16,6 +16,7 @@ import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -25,7 +26,7 @@ from ruamel.yaml.error import YAMLError
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.image_names import ImageNameError, parse_image
 
-__all__ = ["EditError", "EntryValue", "entry_values", "set_entries", "set_entry"]
+__all__ = ["EditError", "EntryValue", "entry_values", "quick_entry_values", "set_entries", "set_entry"]
 
 _PLAIN_END = set(" \t\r\n,}]#")
 
@@ -55,21 +56,35 @@ def _documents(text: str, where: str) -> list[Any]:
         raise EditError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
-def _entries(docs: list[Any]) -> Iterator[tuple[str, CommentedMap]]:
+def _entries(docs: list[Any]) -> Iterator[tuple[str, Any]]:
+    """(name, entry) of every Images entry (round-trip maps, or plain dicts from the fast reader)."""
     for doc in docs:
-        if not isinstance(doc, CommentedMap) or doc.get("kind") != "Images":
+        if not isinstance(doc, dict) or doc.get("kind") != "Images":
             continue
         spec = doc.get("spec")
-        images = spec.get("images") if isinstance(spec, CommentedMap) else None
-        if isinstance(images, CommentedMap):
+        images = spec.get("images") if isinstance(spec, dict) else None
+        if isinstance(images, dict):
             for name, entry in images.items():
-                if isinstance(entry, CommentedMap):
+                if isinstance(entry, dict):
                     yield str(name), entry
 
 
 def entry_values(text: str, where: str = "images") -> dict[str, EntryValue]:
     """Every Images entry of ``text`` (all its documents) -> its tag and digest as written."""
     return _values(_documents(text, where))
+
+
+def quick_entry_values(text: str) -> dict[str, EntryValue]:
+    """:func:`entry_values` through the fast reader (libyaml; for reading many old versions of a file);
+    an unreadable text has no entries."""
+    from reconciler.core.errors import SpecError
+    from reconciler.spec.source import parse_yaml
+
+    try:
+        docs = parse_yaml(text, Path("images.yaml"), "images.yaml", strict=False)
+    except SpecError:
+        return {}
+    return _values([doc.data for doc in docs])
 
 
 def _values(docs: list[Any]) -> dict[str, EntryValue]:
