@@ -130,3 +130,6 @@ def test_branch_for_a_pull_request(world: World, capsys: pytest.CaptureFixture[s
     assert git(world.remote, "rev-parse", "bump-backend~1") == main
     code, err = cli(capsys, world.a, "set-image", "environments/dev", "backend", "2.1.0", "--branch", "bump-backend")
     assert code == 1 and "branch bump-backend already exists" in err
+    code, err = cli(capsys, world.a, "set-image", "environments/dev", "backend", "2.1.0", "--branch", "a..b")
+    assert code == 1 and "'a..b' is not a valid branch name" in err
+    assert git(world.remote, "rev-parse", "main") == main

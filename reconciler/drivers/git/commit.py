@@ -97,10 +97,12 @@ class Snapshot:
         log = self._git(["log", f"--max-count={limit}", "--format=%H%x00%P%x00%B%x00", self.sha, "--", path])
         fields = log.decode("utf-8", "replace").split("\x00")
         commits = [(fields[i].strip(), fields[i + 1].split(), fields[i + 2]) for i in range(0, len(fields) - 2, 3)]
-        names = [n for sha, parents, _ in commits for n in (f"{sha}:{path}", f"{(parents or [''])[0]}:{path}")]
-        blobs = self._blobs([n if not n.startswith(":") else f"{'0' * 40}:{path}" for n in names])
+        revs = [rev for sha, parents, _ in commits for rev in (sha, *parents[:1])]
+        wanted = list(dict.fromkeys(f"{rev}:{path}" for rev in revs))
+        found = dict(zip(wanted, self._blobs(wanted), strict=True))
         return [
-            FileChange(sha, message, blobs[2 * i], blobs[2 * i + 1]) for i, (sha, _p, message) in enumerate(commits)
+            FileChange(sha, message, found.get(f"{sha}:{path}"), found.get(f"{parents[0]}:{path}") if parents else None)
+            for sha, parents, message in commits
         ]
 
 
@@ -184,7 +186,10 @@ def commit_pushed(url: str, branch: str, edit: Edit, author: Author, *, work_dir
     source = GitSource(url, branch, work_dir, timeout=timeout)
     target = to_branch or branch
     if to_branch is not None:
-        run_git(["check-ref-format", f"refs/heads/{to_branch}"], timeout=timeout, resource=source.resource)
+        try:
+            run_git(["check-ref-format", f"refs/heads/{to_branch}"], timeout=timeout, resource=source.resource)
+        except WorldError:
+            raise PermanentError(source.resource, f"{to_branch!r} is not a valid branch name") from None
         listed = run_git(["ls-remote", "--heads", "--", source.remote, f"refs/heads/{to_branch}"],
                          timeout=timeout, resource=source.resource, endpoint=mask_url(url), mask=[url])  # fmt: skip
         if listed.strip():
