@@ -133,3 +133,22 @@ def test_branch_for_a_pull_request(world: World, capsys: pytest.CaptureFixture[s
     code, err = cli(capsys, world.a, "set-image", "environments/dev", "backend", "2.1.0", "--branch", "a..b")
     assert code == 1 and "'a..b' is not a valid branch name" in err
     assert git(world.remote, "rev-parse", "main") == main
+
+
+def test_set_image_on_ecr_checks_moto(sandbox, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An ECR registry: the tag is checked with DescribeImages (moto), then written."""
+    from drivers.worldkit import aws
+
+    from imageupdate.registrykit import put_ecr_tags
+    from imageupdate.test_image_update_calls import ECR_ENVIRONMENT
+
+    repo = f"test-{uid()}"
+    put_ecr_tags(aws(sandbox.moto_url), f"{repo}/backend", ["2.0.0", "2.1.0"])
+    put_ecr_tags(aws(sandbox.moto_url), f"{repo}/frontend", ["1.0.0"])
+    envs = {"dev": images_text("dev", repo, "1.0.0", "2.0.0")}
+    remote = make_remote(tmp_path, sandbox.moto_url, envs, environment=ECR_ENVIRONMENT)
+    a = clone(tmp_path, remote, "a")
+    code, err = cli(capsys, a, "set-image", "environments/dev", "backend", "2.2.0", "--commit")
+    assert code == 1 and f"{repo}/backend has no tag '2.2.0'" in err and ".dkr.ecr.us-east-1.amazonaws.com" in err, err
+    code, err = cli(capsys, a, "set-image", "environments/dev", "backend", "2.1.0", "--commit")
+    assert code == 0 and b'tag: "2.1.0"' in a.images("dev"), err
