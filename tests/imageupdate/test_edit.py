@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.spec.yaml.edit import EditError, EntryValue, entry_values, quick_entry_values, set_entries, set_entry
 
@@ -113,3 +115,23 @@ def test_held_entries_the_last_change_of_each_entry_decides() -> None:
     ]
     assert held_entries(history, ["api", "web", "db"]) == {"web": "c2"}
     assert held_entries(history[1:], ["api", "web"]) == {"api": "c2", "web": "c2"}
+
+
+TAGS = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z")
+
+
+def plain_reads_as_itself(tag: str) -> bool:
+    return entry_values(f"kind: Images\nspec: {{images: {{a: {{tag: {tag}}}}}}}\n")["a"].tag == tag
+
+
+@settings(max_examples=200, deadline=None)
+@given(old=TAGS, new=TAGS, quote=st.sampled_from(['"', "'", ""]), flow=st.booleans())
+def test_any_tag_changes_one_line_and_reads_back(old: str, new: str, quote: str, flow: bool) -> None:
+    written = f'"{old}"' if not quote and not plain_reads_as_itself(old) else f"{quote}{old}{quote}"
+    block = f"\n      repository: x/a\n      tag: {written}  # a"
+    entry = f"{{repository: x/a, tag: {written}}}  # a" if flow else block
+    text = f"# c\nkind: Images\nspec:\n  images:\n    a: {entry}\n    b: {{repository: x/b, tag: '1'}}\n"
+    result = set_entry(text, "a", new)
+    assert entry_values(result) == {"a": EntryValue(new, None), "b": EntryValue("1", None)}
+    changed = [(x, y) for x, y in zip(text.splitlines(), result.splitlines(), strict=True) if x != y]
+    assert len(changed) <= 1 and (changed or old == new)
