@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import socket
 import sys
 import time
 import urllib.parse
@@ -74,6 +75,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     server: Front
     _upstream: http.client.HTTPConnection | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers then body: no Nagle wait
 
     def log_message(self, format: str, *args: object) -> None:
         return None  # one line per request would drown the log; failures are logged
