@@ -90,10 +90,11 @@ def up(
     registry_port: int | None = None,
     hub_port: int | None = None,
     clock: Clock | None = None,
+    moto_internal_port: int | None = None,
 ) -> SandboxInfo:
     """Make the sandbox whole; start, push and seed only what is missing."""
     clock = clock or Clock()
-    where = endpoints(moto_port, registry_port, hub_port)
+    where = endpoints(moto_port, registry_port, hub_port, moto_internal_port)
     state_dir = state_dir.absolute()
     t0 = time.monotonic()
     with _locked(state_dir):
@@ -150,6 +151,7 @@ def down(
     registry_port: int | None = None,
     hub_port: int | None = None,
     clock: Clock | None = None,
+    moto_internal_port: int | None = None,
 ) -> None:
     """Stop the sandbox's registry, moto and extra engines; remove the reconciler's containers.
 
@@ -160,7 +162,7 @@ def down(
     registry's storage are kept; the main Docker engine keeps running.
     """
     clock = clock or Clock()
-    where = endpoints(moto_port, registry_port, hub_port)
+    where = endpoints(moto_port, registry_port, hub_port, moto_internal_port)
     state_dir = state_dir.absolute()
     with _locked(state_dir):
         if remove_containers:
@@ -194,10 +196,15 @@ def down(
 
 
 def status(
-    state_dir: Path, *, moto_port: int | None = None, registry_port: int | None = None, hub_port: int | None = None
+    state_dir: Path,
+    *,
+    moto_port: int | None = None,
+    registry_port: int | None = None,
+    hub_port: int | None = None,
+    moto_internal_port: int | None = None,
 ) -> dict[str, Any]:
     """What runs, as plain JSON-able data."""
-    where = endpoints(moto_port, registry_port, hub_port)
+    where = endpoints(moto_port, registry_port, hub_port, moto_internal_port)
     state_dir = state_dir.absolute()
     version = engines.docker_version(where.docker_host)
     found: list[dict[str, Any]] = []
