@@ -356,3 +356,32 @@ def test_the_rollouts_join_fails_on_a_target_the_load_balancer_finds_unhealthy(
     finally:
         lb.gone(b)
         lb.hosts[b] = _run(lb.instances[b], sandbox.registry, "1.4.0")
+
+
+def test_the_fleets_own_target_group_is_reported_as_its_load_balancer_sees_it(sandbox: SandboxInfo) -> None:
+    """popcon-prod-frontend: declared by the fleet's load balancer (the agent's follower), each registered
+    target ``healthy`` exactly when HAProxy has it in service."""
+    moto_itself, front = _client("elbv2", endpoints().moto_server_url), _client("elbv2", sandbox.moto_url)
+    arn = moto_itself.describe_target_groups(Names=[GROUP.target_group])["TargetGroups"][0]["TargetGroupArn"]
+    declared = followed.find(followed.DECLARATIONS, arn)
+    assert declared is not None, f"no load balancer declares it follows {arn}"
+    assert (declared[0].admin_socket, declared[1].backend) == (str(haproxy.ADMIN_SOCKET), GROUP.target_group)
+    runtime = haproxy.Runtime()
+
+    def snapshot() -> dict[str, tuple[str, str]]:
+        return {n: (s.status, s.admin) for n, s in runtime.servers(GROUP.target_group).items()}
+
+    def consistent() -> tuple[dict[str, tuple[str, str]], dict[str, str]] | None:
+        before = snapshot()
+        found = front.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        states = {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found}
+        return (before, states) if snapshot() == before else None
+
+    servers, states = _until("HAProxy unchanged while the front is asked", consistent)
+    registered = [d["Target"]["Id"] for d in moto_itself.describe_target_health(TargetGroupArn=arn)[
+        "TargetHealthDescriptions"]]  # fmt: skip
+    assert registered, "the fleet's target group has no target"
+    for instance in registered:
+        status, admin = servers.get(instance, ("absent", "-"))
+        in_service = admin == "ready" and status.startswith("UP")
+        assert (states[instance] == "healthy") == in_service, (instance, states[instance], status, admin)
