@@ -18,10 +18,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from reconciler.cli import main
+from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox import moto
 from reconciler.sandbox.front import MARKER_PATH, MODULE, Front
 from reconciler.sandbox.layout import endpoints
 from reconciler.sandbox.lifecycle import SandboxInfo
+from reconciler.sandbox.processes import Clock
 
 pytestmark = pytest.mark.world
 VOLATILE = {"date", "x-amzn-requestid", "x-amz-request-id", "x-amz-id-2", "connection", "keep-alive"}
@@ -148,3 +150,29 @@ def test_status_lists_the_front_and_moto_behind_it(sandbox: SandboxInfo, capsys:
     assert report["aws_front"]["address"] == sandbox.moto_url == report["moto"]["address"]
     assert report["aws_front"]["running"] and report["moto"]["running"]
     assert report["aws_front"]["upstream"] == report["moto"]["server"] == endpoints().moto_server_url
+
+
+def test_a_moto_on_the_aws_port_moves_behind_the_front_if_this_sandbox_started_it(tmp_path: Path) -> None:
+    """A sandbox from before the front ran moto on the AWS port itself: ``up`` restarts it behind the front;
+    someone else's moto there is a clear error."""
+    where, clock, events = endpoints(moto_port=_free_port(), moto_internal_port=_free_port()), Clock(), []
+    other, mine = tmp_path / "other", tmp_path / "mine"
+    moto.ensure_moto(other, where.moto_port, clock)
+    try:
+        with pytest.raises(ReconcilerError, match="RECONCILER_SANDBOX_MOTO_INTERNAL_PORT"):
+            moto.ensure_aws(mine, where, clock, events.append)
+    finally:
+        moto.DAEMON.stop(other, clock)
+    moto.ensure_moto(mine, where.moto_port, clock)
+    try:
+        aws, front = moto.ensure_aws(mine, where, clock, events.append)
+        assert aws.started and front.started
+        assert moto.front_answers(where.moto_port) and moto.moto_answers(where.moto_port)  # through the front
+        assert moto.moto_answers(where.moto_server_port) and not moto.front_answers(where.moto_server_port)
+        assert len(events) == 1 and "from before the AWS front" in events[0]
+        again = moto.ensure_aws(mine, where, clock, events.append)
+        assert not again[0].started and not again[1].started and len(events) == 1
+    finally:
+        moto.FRONT.stop(mine, clock)
+        moto.DAEMON.stop(mine, clock)
+    assert not moto.front_answers(where.moto_port) and not moto.moto_answers(where.moto_server_port)
