@@ -69,7 +69,8 @@ run: sandbox
 	@echo "  $(RECONCILER) plan $(DEV) --detailed-exitcode   # 0 = in sync, 2 = changes"
 	@echo "  edit $(DEV)/images.yaml (a tag) or $(DEV)/parameters.yaml, then plan/apply again"
 	@echo "  POPCON_PROD_DB_PASSWORD=s3cret $(RECONCILER) apply environments/prod --sandbox --auto-approve"
-	@echo "                                                                # prod on two engines: web-1 then web-2 (:3101, :3102)"
+	@echo "                                                                # prod: a rolling deploy over the fleet's instances"
+	@echo "  curl http://127.0.0.1:8080/                                    # prod's frontend through the load balancer"
 	@echo "  make down                                                     # stop the sandbox"
 
 test: install npm-tools

@@ -223,8 +223,8 @@ def test_missing_environment_folder(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_validate_the_examples(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POPCON_PROD_DB_PASSWORD", "x")
-    for name in ("dev", "prod"):
-        assert cli.main(["validate", str(REPO / "environments" / name)]) == 0
+    for name in ("environments/dev", "environments/prod", "examples/static-hosts"):
+        assert cli.main(["validate", str(REPO / name)]) == 0
     out, _ = capsys.readouterr()
     assert "environment dev" in out and "environment prod" in out
 
@@ -275,7 +275,7 @@ def test_too_few_docker_engines_exit_1_before_any_call(
 ) -> None:
     monkeypatch.setenv("POPCON_PROD_DB_PASSWORD", "pw")
     url = f"http://127.0.0.1:{listener.port}"
-    code = cli.main(["plan", str(REPO / "environments" / "prod"), "--aws-endpoint-url", url,
+    code = cli.main(["plan", str(REPO / "examples" / "static-hosts"), "--aws-endpoint-url", url,
                      "--docker-engine", f"tcp://127.0.0.1:{listener.port}"])  # fmt: skip
     _, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err

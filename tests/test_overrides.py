@@ -19,7 +19,7 @@ from reconciler.spec.desired import RegistrySettings, build_desired, image_regis
 from reconciler.spec.loader import load_environment
 
 REPO = Path(__file__).resolve().parent.parent
-PROD = REPO / "environments" / "prod"
+PROD = REPO / "examples" / "static-hosts"  # two named hosts
 DEV = REPO / "environments" / "dev"
 E1, E2, E3 = "tcp://10.9.0.1:2375", "unix:///tmp/e2.sock", "ssh://ops@10.9.0.3"
 
@@ -97,6 +97,7 @@ def test_the_sandbox_hands_ordinary_overrides(monkeypatch: pytest.MonkeyPatch) -
         engines_from=layout.ENGINES_FROM,
         registry="http://127.0.0.1:15000",
         state_dir=Path("/tmp/state"),
+        fleet_docker="ssh://root@{privateIp}",
     )
     desired, settings = resolve(PROD, given)
     assert settings.aws_endpoint_url == "http://127.0.0.1:14566"
@@ -131,7 +132,10 @@ def test_the_command_line_puts_explicit_flags_over_the_sandbox(monkeypatch: pyte
     mine = overrides_of("--sandbox", "--registry", "mirror:5443", "--docker-engine", E1, "--docker-engine", E2,
                         "--aws-endpoint-url", "https://aws.example.com")  # fmt: skip
     assert mine == Overrides(aws_endpoint_url="https://aws.example.com", docker_engines=(E1, E2),
-                             registry="mirror:5443")  # fmt: skip
+                             registry="mirror:5443", fleet_docker=layout.FLEET_DOCKER)  # fmt: skip
+    assert overrides_of("--sandbox", "--fleet-docker", "ssh://ops@{privateDnsName}").fleet_docker == (
+        "ssh://ops@{privateDnsName}"
+    )
     partly = overrides_of("--sandbox", "--registry", "http://127.0.0.1:5999")
     assert partly.registry == "http://127.0.0.1:5999"
     assert (partly.aws_endpoint_url, partly.docker_engines) == (sandbox.aws_endpoint_url, sandbox.docker_engines)

@@ -47,8 +47,8 @@ def parser() -> argparse.ArgumentParser:
             action="store_true",
             default=os.environ.get("RECONCILER_SANDBOX", "") not in ("", "0", "false"),
             help="point the environment at the embedded sandbox (moto, local registry, local Docker): "
-            "--aws-endpoint-url, --docker-engine and --registry with the sandbox's addresses, the flags "
-            "given explicitly winning; also RECONCILER_SANDBOX=1",
+            "--aws-endpoint-url, --docker-engine, --registry and --fleet-docker with the sandbox's addresses, "
+            "the flags given explicitly winning; also RECONCILER_SANDBOX=1",
         )
         c.add_argument(
             "--aws-endpoint-url",

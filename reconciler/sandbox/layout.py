@@ -235,9 +235,13 @@ def default_state_dir(root: Path | None = None) -> Path:
     return (root or Path.cwd()).absolute() / ".sandbox"
 
 
+FLEET_DOCKER = "ssh://root@{privateIp}"  # how --sandbox reaches a fleet's instances
+
+
 def overrides(*, state_dir: Path | None = None) -> Overrides:
     """What ``--sandbox`` stands for: AWS at moto, the engines in order, every image from the
-    sandbox's registry (plain http). Ordinary overrides, as a user could give them by hand."""
+    sandbox's registry (plain http), a fleet's instances over ssh as root (the sandbox's sshd
+    accepts its own key for root only). Ordinary overrides, as a user could give them by hand."""
     from reconciler.app.settings import Overrides  # the application, only when an environment is opened
 
     where = endpoints()
@@ -247,4 +251,5 @@ def overrides(*, state_dir: Path | None = None) -> Overrides:
         engines_from=ENGINES_FROM,
         registry=f"http://{where.registry}",
         state_dir=state_dir,
+        fleet_docker=FLEET_DOCKER,
     )

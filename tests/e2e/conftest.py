@@ -125,7 +125,8 @@ def make_env(
     clients = aws(sandbox.moto_url, region="ap-northeast-2")
 
     def make(name: str = "dev") -> Env:
-        copy = make_copy(REPO / "environments" / name, tmp_path / name)
+        source = REPO / name if "/" in name else REPO / "environments" / name  # "dev", or a folder of the repo
+        copy = make_copy(source, tmp_path / source.name)
         env = Env(copy, tmp_path / "state", clients, docker_api, seed_terraform(clients, copy.prefix))
         made.append(env)
         return env

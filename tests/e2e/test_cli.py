@@ -63,7 +63,7 @@ def test_exit_codes_confirmation_and_formats(make_env: EnvFactory) -> None:
 
 
 def test_prod_secret_from_the_environment_is_masked_everywhere(make_env: EnvFactory) -> None:
-    env = make_env("prod")
+    env = make_env("examples/static-hosts")
     secret = "pr0d-'$ecret-" + os.urandom(4).hex()
     with_secret = {"POPCON_PROD_DB_PASSWORD": secret}
 

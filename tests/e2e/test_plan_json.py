@@ -37,7 +37,7 @@ def test_dev_plan_json_matches_the_schema(make_env: EnvFactory) -> None:
 
 
 def test_prod_plan_json_matches_the_schema(make_env: EnvFactory) -> None:
-    env = make_env("prod")
+    env = make_env("examples/static-hosts")
     secret = "pr0d-schema-" + os.urandom(4).hex()
     result = run(env, "plan", "--format", "json", extra_env={"POPCON_PROD_DB_PASSWORD": secret})
     assert result.returncode == 0, result.stderr

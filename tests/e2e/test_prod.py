@@ -1,8 +1,8 @@
-"""End to end on several real engines: environments/prod on hosts web-1 and web-2.
+"""End to end on several real engines: examples/static-hosts (prod on hosts web-1 and web-2).
 
 The sandbox's engines stand in for the two EC2 instances (``--sandbox`` maps
 web-1 to host-0, web-2 to host-1). Each test reconciles its own copy of
-environments/prod and checks every engine itself.
+examples/static-hosts and checks every engine itself.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def engines(sandbox: SandboxInfo) -> Iterator[dict[str, docker.APIClient]]:
 @pytest.fixture()
 def prod(make_env: EnvFactory, engines: dict[str, docker.APIClient], monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setenv("POPCON_PROD_DB_PASSWORD", "pr0d-" + os.urandom(4).hex())
-    env = make_env("prod")
+    env = make_env("examples/static-hosts")
     yield env  # make_env removes the project on every engine
 
 

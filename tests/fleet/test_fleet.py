@@ -169,10 +169,7 @@ def test_compose_over_ssh_pulls_from_the_registry_and_publishes_on_the_private_i
 ) -> None:
     ip = sorted(fleet.values())[0]
     (tmp_path / "compose.yaml").write_text(
-        "services:\n"
-        "  frontend:\n"
-        f"    image: {sandbox.registry}/popcon/frontend:1.4.0\n"
-        "    ports: ['3001:3000']\n"
+        f"services:\n  frontend:\n    image: {sandbox.registry}/popcon/frontend:1.4.0\n    ports: ['3001:3000']\n"
     )
     env = {**os.environ, "DOCKER_HOST": docker_url(ip)}
     env.pop("DOCKER_CONTEXT", None)
@@ -225,9 +222,7 @@ def test_closing_an_ssh_client_reaps_its_ssh_processes(fleet: dict[str, str]) ->
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
-def test_the_load_balancer_follows_the_target_group_and_drains(
-    sandbox: SandboxInfo, fleet: dict[str, str]
-) -> None:
+def test_the_load_balancer_follows_the_target_group_and_drains(sandbox: SandboxInfo, fleet: dict[str, str]) -> None:
     lb = sandbox.load_balancer
     _until("both targets in service", lambda: len(_hosts_behind_lb(lb)) == 2)
     elbv2, arn = _aws(sandbox, "elbv2"), _target_group(sandbox)
@@ -405,9 +400,12 @@ def test_fleet_down_leaves_nothing_and_up_brings_it_back(sandbox: SandboxInfo) -
     assert _fleet_leftovers(sandbox.state_dir) == []
     assert not Path("/etc/ssh/ssh_config.d/reconciler-sandbox.conf").exists()
     assert lifecycle.agent_pid(files) is None
-    assert _aws(sandbox, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP.name])[
-        "AutoScalingGroups"
-    ] == []
+    assert (
+        _aws(sandbox, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP.name])[
+            "AutoScalingGroups"
+        ]
+        == []
+    )
     again = up(sandbox.state_dir, on_event=events.append)
     assert "fleet agent" in again.started and "load balancer" in again.started
     assert len(_instances(sandbox)) == 2

@@ -206,3 +206,13 @@ def test_an_instance_that_left_the_group_is_skipped_not_a_failure(
         (f"instance:{gone}/join", "skipped"),
     ]
     assert "left its Auto Scaling group during the rollout" in recorded[0][2]
+
+
+def test_leaving_when_already_out_is_fine(fleet: MotoFleet) -> None:
+    run = drivers(fleet)
+    ref = TargetGroupRef(fleet.target_group_arn, fleet.target_group_name, 3000)
+    first = fleet.instance_ids()[0]
+    fleet.aws("elbv2").deregister_targets(TargetGroupArn=fleet.target_group_arn, Targets=[{"Id": first}])
+    step = LeaveTargetGroups(change=change(f"instance:{first}/leave"), reason="r", fleet="web", batch=1,
+                             instance=first, target_groups=(ref,), drain_timeout=1.0)  # fmt: skip
+    assert leave(run, step).startswith(f"left {fleet.target_group_name}")  # moto's InvalidTarget is no failure

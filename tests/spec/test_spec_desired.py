@@ -174,11 +174,15 @@ def test_ecr_registry(make_env: EnvFactory) -> None:
 
 def test_hosts_of_prod_and_the_single_default_host_of_dev() -> None:
     repo = Path(__file__).resolve().parents[2]
-    prod = build_desired(load_environment(repo / "environments" / "prod"), lambda _: "pw")
+    prod = build_desired(load_environment(repo / "examples" / "static-hosts"), lambda _: "pw")
     assert [h.name for h in prod.hosts] == ["web-1", "web-2"]
     assert [h.docker_host for h in prod.hosts] == ["ssh://ec2-user@10.0.1.11", "ssh://ec2-user@10.0.1.12"]
     assert [dict(h.variables) for h in prod.hosts] == [{"FRONTEND_PORT": "3101"}, {"FRONTEND_PORT": "3102"}]
     assert [s.hosts for s in prod.stacks] == [("web-1", "web-2")]
+    fleet = build_desired(load_environment(repo / "environments" / "prod"), lambda _: "pw")
+    (web,) = fleet.hosts
+    assert web.name == "web" and web.fleet is not None and web.fleet.group == "popcon-prod-asg"
+    assert web.fleet.docker == "ssh://ec2-user@{privateIp}" and [s.hosts for s in fleet.stacks] == [("web",)]
     dev = build_desired(load_environment(repo / "environments" / "dev"), lambda _: "pw")
     assert [(h.name, h.docker_host) for h in dev.hosts] == [("default", None)]
     assert [s.hosts for s in dev.stacks] == [("default",)]

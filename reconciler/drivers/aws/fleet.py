@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import boto3
 from botocore.exceptions import ClientError
 
+from reconciler.core.errors import PermanentError
 from reconciler.drivers.aws.clients import client_config
 from reconciler.drivers.aws.errors import endpoint_of, error_code, translate_errors
 from reconciler.drivers.aws.retrying import READ_RETRY_BUDGET, RateLimiter, read_retrying
@@ -222,10 +223,16 @@ class FleetWriter:
             read_retrying(once, sleep=self._sleep, clock=self._clock)
 
     def deregister(self, arn: str, instances: Sequence[str], port: int | None = None) -> None:
+        """Deregister; a target that is not registered (any more) is already where it should be: some
+        implementations (moto) answer InvalidTarget for it where AWS answers nothing."""
         targets: Any = _targets(instances, port)
-        self._write(
-            f"target group {arn}", lambda: self._c.elbv2.deregister_targets(TargetGroupArn=arn, Targets=targets)
-        )
+        try:
+            self._write(
+                f"target group {arn}", lambda: self._c.elbv2.deregister_targets(TargetGroupArn=arn, Targets=targets)
+            )
+        except PermanentError as exc:
+            if "(InvalidTarget)" not in exc.message:
+                raise
 
     def register(self, arn: str, instances: Sequence[str], port: int | None = None) -> None:
         targets: Any = _targets(instances, port)
