@@ -5,7 +5,7 @@ Compose made for it are compared with what it should run (its
 :class:`ServiceTarget`): none is a :class:`CreateService`; one with another
 config hash or owner is a :class:`RecreateService` whose reason names what
 changed when it can be told (the image, the variables, with their values
-before and after); a stopped one is a :class:`StartService` (a
+before and after, a rotated secret); a stopped one is a :class:`StartService` (a
 :class:`RecreateService` when its network was removed); otherwise the
 service is :class:`Unchanged`. Look-alike containers not made by Compose are
 never acted on; an action's reason notes them. No I/O.
@@ -21,6 +21,7 @@ from reconciler.core.actions import Action, Change, CreateService, RecreateServi
 from reconciler.core.model import HostSpec, Sensitive, ServiceSpec, ServiceTarget, StackSpec, Value
 from reconciler.core.observed import ObservedContainer, ObservedState
 from reconciler.core.plan import Unchanged
+from reconciler.core.secretsmanager import SECRET_VERSIONS_KEY, SecretValue, parse_versions_label
 from reconciler.planner.common import (
     Draft,
     ParameterIndex,
@@ -121,32 +122,71 @@ def _shown(inputs: ServiceInputs, key: str, value: Value) -> Value:
     return secret(value) if secret_key else value
 
 
+def _rotations(inputs: ServiceInputs, container: ObservedContainer) -> dict[str, tuple[str, str]]:
+    """Secret id -> (version the container was made with, version now) for the secrets the
+    service reads whose version changed (from the container's secret-versions label)."""
+    made_with = parse_versions_label(container.labels.get(SECRET_VERSIONS_KEY))
+    found: dict[str, tuple[str, str]] = {}
+    for key in used_keys(inputs.service, inputs.index, inputs.env):
+        value = inputs.env[key]
+        if isinstance(value, SecretValue):
+            old = made_with.get(value.ref.secret_id)
+            if old is not None and old != value.version_id:
+                found[value.ref.secret_id] = (old, value.version_id)
+    return found
+
+
+def _at_old_versions(env: Mapping[str, Value], rotated: Mapping[str, tuple[str, str]]) -> dict[str, Value]:
+    return {
+        key: value.at_version(rotated[value.ref.secret_id][0])
+        if isinstance(value, SecretValue) and value.ref.secret_id in rotated
+        else value
+        for key, value in env.items()
+    }
+
+
+def _rotation_reasons(rotated: Mapping[str, tuple[str, str]]) -> tuple[str, ...]:
+    return tuple(
+        f"secret {secret_id} rotated (version {short(old, 8)} -> {short(new, 8)})"
+        for secret_id, (old, new) in sorted(rotated.items())
+    )
+
+
 def explain_recreate(inputs: ServiceInputs, container: ObservedContainer) -> RecreateExplanation:
-    """Why ``container``'s config hash is not the target's: the image, the variables (the hashes
-    tell which), its project directory (it was made when its relative paths resolved in the
-    environment folder), or else the configuration."""
+    """Why ``container``'s config hash is not the target's: the image, the variables, the secrets it
+    reads (rotated: their version ids are in the hash), its project directory (it was made when its
+    relative paths resolved in the environment folder), or else the configuration. Each
+    explanation is checked by recomputing the container's hash from it."""
     old_hash = container.config_hash
     if old_hash is None:
         return RecreateExplanation(("container has no config hash label",))
     old_image = container.image if container.image and container.image != inputs.target.image else None
     changed = _changed_variables(inputs)
+    rotated = _rotations(inputs, container)
     old_env = inputs.old_env.values
-    candidates: list[tuple[str | None, bool]] = []
-    if old_image is not None:
-        candidates.append((old_image, False))
-    if changed:
-        candidates.append((None, True))
+    candidates: list[tuple[str | None, bool, bool]] = []
+    for secrets in (False, True) if rotated else (False,):
         if old_image is not None:
-            candidates.append((old_image, True))
-    for image, variables in candidates:
-        env = old_env if variables else inputs.env
+            candidates.append((old_image, False, secrets))
+        if secrets:
+            candidates.append((None, False, True))
+        if changed:
+            candidates.append((None, True, secrets))
+            if old_image is not None:
+                candidates.append((old_image, True, secrets))
+    for image, variables, secrets in candidates:
+        env: Mapping[str, Value] = old_env if variables else inputs.env
+        if secrets:
+            env = _at_old_versions(env, rotated)
         if inputs.hash_with(image or inputs.target.image, env) != old_hash:
             continue
-        image_reasons = (_image_change(inputs, image),) if image is not None else ()
+        reasons: tuple[str, ...] = (_image_change(inputs, image),) if image is not None else ()
+        if secrets:
+            reasons += _rotation_reasons(rotated)
         if not variables:
-            return RecreateExplanation(image_reasons)
+            return RecreateExplanation(reasons)
         return RecreateExplanation(
-            (*image_reasons, f"variables changed: {', '.join(changed)}"),
+            (*reasons, f"variables changed: {', '.join(changed)}"),
             variables_before={k: _shown(inputs, k, old_env[k]) for k in changed if k in old_env},
             variables_after={k: _shown(inputs, k, inputs.env[k]) for k in changed if k in inputs.env},
         )
