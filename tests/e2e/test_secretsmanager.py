@@ -76,8 +76,9 @@ def test_a_rotated_secret_recreates_exactly_its_readers(make_env: EnvFactory, se
         assert after["redis"] == before["redis"] and after["frontend"] == before["frontend"]
         assert f"DB_PASSWORD={second_pw}" in _env_of(env, "backend")
 
-        outputs = [render_text(run.plan.plan, verbose=True), render_json(run.plan.plan),
-                   render_markdown(run.plan.plan), render_report(run.report), run.lines() + repr(run.events)]  # fmt: skip
+        plan = run.plan.plan
+        outputs = [render_text(plan, verbose=True), render_json(plan), render_markdown(plan), render_report(run.report)]
+        outputs.append(run.lines() + repr(run.events))
         files = [p.read_text(errors="replace") for p in env.state_dir.rglob("*") if p.is_file()]
         for value in (first_pw, second_pw):
             assert not [out for out in (*outputs, *files) if value in out]
