@@ -107,7 +107,10 @@ def _ports(raw: Mapping[str, object], parts: ContainerParts) -> None:
         if isinstance(entry, Mapping):
             target, protocol = entry.get("target"), str(entry.get("protocol", "tcp"))
             published = entry.get("published")
+            host_ip = f"{entry['host_ip']}:" if entry.get("host_ip") else ""
+            shown = f"{host_ip}{published}:{target}" + (f"/{protocol}" if protocol != "tcp" else "")
         else:
+            shown = str(entry)
             text, _, protocol = str(entry).partition("/")
             protocol = protocol or "tcp"
             pieces = text.rsplit(":", 2)
@@ -118,7 +121,7 @@ def _ports(raw: Mapping[str, object], parts: ContainerParts) -> None:
             continue
         port = int(str(target))
         if published not in (None, ""):
-            parts.published.append(f"{entry}")
+            parts.published.append(shown)
         if (port, protocol) in seen:
             continue
         seen.add((port, protocol))
