@@ -21,7 +21,6 @@ from reconciler.core.actions import Action, Change, CreateService, RecreateServi
 from reconciler.core.model import HostSpec, Sensitive, ServiceSpec, ServiceTarget, StackSpec, Value
 from reconciler.core.observed import ObservedContainer, ObservedState
 from reconciler.core.plan import Unchanged
-from reconciler.core.secretsmanager import SECRET_VERSIONS_KEY, SecretValue, parse_versions_label
 from reconciler.planner.common import (
     Draft,
     ParameterIndex,
@@ -31,6 +30,7 @@ from reconciler.planner.common import (
     service_address,
     short,
 )
+from reconciler.planner.secretsmanager import at_old_versions, rotation_reasons, rotations
 from reconciler.planner.targets import config_hash, environment, injected_keys, service_networks, used_keys
 
 
@@ -122,36 +122,6 @@ def _shown(inputs: ServiceInputs, key: str, value: Value) -> Value:
     return secret(value) if secret_key else value
 
 
-def _rotations(inputs: ServiceInputs, container: ObservedContainer) -> dict[str, tuple[str, str]]:
-    """Secret id -> (version the container was made with, version now) for the secrets the
-    service reads whose version changed (from the container's secret-versions label)."""
-    made_with = parse_versions_label(container.labels.get(SECRET_VERSIONS_KEY))
-    found: dict[str, tuple[str, str]] = {}
-    for key in used_keys(inputs.service, inputs.index, inputs.env):
-        value = inputs.env[key]
-        if isinstance(value, SecretValue):
-            old = made_with.get(value.ref.secret_id)
-            if old is not None and old != value.version_id:
-                found[value.ref.secret_id] = (old, value.version_id)
-    return found
-
-
-def _at_old_versions(env: Mapping[str, Value], rotated: Mapping[str, tuple[str, str]]) -> dict[str, Value]:
-    return {
-        key: value.at_version(rotated[value.ref.secret_id][0])
-        if isinstance(value, SecretValue) and value.ref.secret_id in rotated
-        else value
-        for key, value in env.items()
-    }
-
-
-def _rotation_reasons(rotated: Mapping[str, tuple[str, str]]) -> tuple[str, ...]:
-    return tuple(
-        f"secret {secret_id} rotated (version {short(old, 8)} -> {short(new, 8)})"
-        for secret_id, (old, new) in sorted(rotated.items())
-    )
-
-
 def explain_recreate(inputs: ServiceInputs, container: ObservedContainer) -> RecreateExplanation:
     """Why ``container``'s config hash is not the target's: the image, the variables, the secrets it
     reads (rotated: their version ids are in the hash), its project directory (it was made when its
@@ -162,7 +132,7 @@ def explain_recreate(inputs: ServiceInputs, container: ObservedContainer) -> Rec
         return RecreateExplanation(("container has no config hash label",))
     old_image = container.image if container.image and container.image != inputs.target.image else None
     changed = _changed_variables(inputs)
-    rotated = _rotations(inputs, container)
+    rotated = rotations(inputs.service, inputs.index, inputs.env, container)
     old_env = inputs.old_env.values
     candidates: list[tuple[str | None, bool, bool]] = []
     for secrets in (False, True) if rotated else (False,):
@@ -177,12 +147,12 @@ def explain_recreate(inputs: ServiceInputs, container: ObservedContainer) -> Rec
     for image, variables, secrets in candidates:
         env: Mapping[str, Value] = old_env if variables else inputs.env
         if secrets:
-            env = _at_old_versions(env, rotated)
+            env = at_old_versions(env, rotated)
         if inputs.hash_with(image or inputs.target.image, env) != old_hash:
             continue
         reasons: tuple[str, ...] = (_image_change(inputs, image),) if image is not None else ()
         if secrets:
-            reasons += _rotation_reasons(rotated)
+            reasons += rotation_reasons(rotated)
         if not variables:
             return RecreateExplanation(reasons)
         return RecreateExplanation(
