@@ -26,7 +26,7 @@ import pytest
 
 from reconciler.core.errors import ReconcilerError, WorldError
 from reconciler.core.model import COMPOSE_PROJECT, OWNER_KEY
-from reconciler.sandbox import engines, images, layout, processes, registry, seed
+from reconciler.sandbox import engines, images, layout, moto, processes, registry, seed
 from reconciler.sandbox.layout import Engine, EngineDaemon, endpoints
 from reconciler.sandbox.lifecycle import SandboxInfo, down, status, up
 from reconciler.sandbox.network import shared_chain_rules
@@ -123,12 +123,22 @@ def test_static_busybox_check() -> None:
 
 
 def test_endpoints_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECONCILER_SANDBOX_MOTO_INTERNAL_PORT", raising=False)
     monkeypatch.setenv("RECONCILER_SANDBOX_MOTO_PORT", "14566")
     monkeypatch.setenv("RECONCILER_SANDBOX_REGISTRY_PORT", "15000")
     where = endpoints()
     assert where.moto_url == "http://127.0.0.1:14566"
     assert where.registry == "127.0.0.1:15000"
     assert endpoints(moto_port=1, registry_port=2).registry == "127.0.0.1:2"
+    assert where.moto_server_url == "http://127.0.0.1:14567"  # moto itself, behind the front: the next port
+    monkeypatch.setenv("RECONCILER_SANDBOX_MOTO_INTERNAL_PORT", "4566")
+    assert (endpoints().moto_url, endpoints().moto_server_url) == ("http://127.0.0.1:14566", "http://127.0.0.1:4566")
+    assert endpoints(moto_port=7).moto_server_port == 8  # an explicit AWS port: moto on the next one
+    assert endpoints(moto_port=7, moto_internal_port=9).moto_server_port == 9
+    monkeypatch.setenv("RECONCILER_SANDBOX_MOTO_INTERNAL_PORT", "14566")
+    with pytest.raises(ReconcilerError, match="RECONCILER_SANDBOX_MOTO_INTERNAL_PORT"):
+        endpoints()
+    monkeypatch.delenv("RECONCILER_SANDBOX_MOTO_INTERNAL_PORT")
     monkeypatch.setenv("RECONCILER_SANDBOX_MOTO_PORT", "http")
     with pytest.raises(ReconcilerError, match="RECONCILER_SANDBOX_MOTO_PORT"):
         endpoints()
@@ -417,12 +427,14 @@ def test_status_reports_the_running_sandbox(sandbox: SandboxInfo) -> None:
 @pytest.mark.world
 def test_cold_start_on_other_ports_then_down(sandbox: SandboxInfo, tmp_path: Path) -> None:
     state = tmp_path / "sandbox"
-    moto_port, registry_port, hub_port = _free_port(), _free_port(), _free_port()
-    ports = {"moto_port": moto_port, "registry_port": registry_port, "hub_port": hub_port}
+    moto_port, registry_port, hub_port, internal = _free_port(), _free_port(), _free_port(), _free_port()
+    ports = {"moto_port": moto_port, "registry_port": registry_port, "hub_port": hub_port,
+             "moto_internal_port": internal}  # fmt: skip
     events: list[str] = []
     info = up(state, on_event=events.append, **ports)
     try:
-        assert set(info.started) >= {"registry", "hub", "moto"}
+        assert set(info.started) >= {"registry", "hub", "moto", "aws-front"}
+        assert info.moto_url == f"http://127.0.0.1:{moto_port}"  # the front, moto behind it
         assert info.hub == f"127.0.0.1:{hub_port}"
         assert "docker" not in info.started  # the shared engine was already there
         assert info.registry == f"127.0.0.1:{registry_port}"
@@ -432,6 +444,7 @@ def test_cold_start_on_other_ports_then_down(sandbox: SandboxInfo, tmp_path: Pat
         assert (state / "registry" / "config.yml").read_text().count(f"127.0.0.1:{registry_port}") == 1
         report = status(state, **ports)
         assert report["registry"]["managed"] and report["moto"]["managed"] and report["hub"]["managed"]
+        assert report["aws_front"]["managed"] and report["aws_front"]["upstream"] == f"http://127.0.0.1:{internal}"
         assert report["hub"]["realm"] == f"http://127.0.0.1:{hub_port}/token"
 
         again = up(state, **ports)
@@ -440,7 +453,9 @@ def test_cold_start_on_other_ports_then_down(sandbox: SandboxInfo, tmp_path: Pat
         down(state, remove_containers=False, **ports)
     report = status(state, **ports)
     assert not report["registry"]["running"] and not report["moto"]["running"] and not report["hub"]["running"]
+    assert not report["aws_front"]["running"] and not moto.moto_answers(internal)
     assert not (state / "moto.pid").exists() and not (state / "registry.pid").exists()
+    assert not (state / "aws-front.pid").exists()
     assert not (state / "hub.pid").exists()
     # the shared sandbox is untouched
     assert status(sandbox.state_dir)["registry"]["running"]

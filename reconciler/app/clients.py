@@ -3,7 +3,8 @@
 The one place clients are built (through the drivers' factories: nothing here
 imports boto3, docker or requests). :class:`Clients` makes the AWS clients at
 once (none at all, not even a boto3 session, for an environment without AWS:
-``settings.region`` None) and each Docker host's client and Compose runner on first use; a
+``settings.region`` None), the fleet's and Secrets Manager's on first use, and each
+Docker host's client and Compose runner on first use; a
 ``read_only`` set refuses every mutating call (plan, status, dry runs). Every
 call to AWS, Docker and the registries is counted (botocore's ``before-call``
 event, requests' response hook), so tests and ``make bench`` can state what a
@@ -21,6 +22,7 @@ from reconciler.core.errors import PermanentError, ReconcilerError, TemporaryErr
 from reconciler.core.model import HostSpec, ImageSpec
 from reconciler.drivers.aws.clients import AwsClients, CallCounter, aws_session, make_clients
 from reconciler.drivers.aws.fleet import FleetClients, make_fleet_clients
+from reconciler.drivers.aws.secretsmanager import make_secrets_client
 from reconciler.drivers.compose import ComposeRunner, locate_compose, subprocess_run
 from reconciler.drivers.docker.client import DockerCallCounter, connect
 from reconciler.drivers.readonly import DockerApi, ReadOnlyDockerApi, ReadOnlySession, read_only_boto3, refuse_compose
@@ -29,6 +31,7 @@ from reconciler.drivers.registry.ecr import EcrRegistry
 from reconciler.drivers.registry.oci import HttpSession, OciRegistry, RegistryCallCounter, http_session
 
 if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_ssm import SSMClient
 
     from reconciler.app.settings import Settings
@@ -78,6 +81,7 @@ class Clients:
     _compose_binary: list[str] | None = None
     _instances: dict[str, HostSpec] = field(default_factory=dict)  # a fleet's instances, as last observed
     _fleet: FleetClients | None = None
+    _secrets: SecretsManagerClient | None = None
 
     @classmethod
     def connect(cls, settings: Settings, *, read_only: bool = False) -> Clients:
@@ -107,6 +111,18 @@ class Clients:
                 fleet = FleetClients(*(read_only_boto3(c) for c in fleet.all()))
             self._fleet = fleet
         return self._fleet
+
+    def secrets(self) -> SecretsManagerClient:
+        """The Secrets Manager client (built on first use: only values fromSecretsManager need it)."""
+        if self._secrets is None:
+            region = self.settings.region
+            if region is None:  # refused by the loader: a ParameterSet needs aws
+                raise ReconcilerError(f"environment {self.settings.environment} has no aws: it cannot read secrets")
+            client = make_secrets_client(aws_session(region, self.settings.aws_endpoint_url), region,
+                                         self.settings.aws_endpoint_url)  # fmt: skip
+            self.counters.aws.attach(client)
+            self._secrets = read_only_boto3(client) if self.read_only else client
+        return self._secrets
 
     def add_instances(self, hosts: Iterable[HostSpec]) -> None:
         """Make a fleet's instances known as hosts (after each observation of the fleet)."""
@@ -203,6 +219,8 @@ class Clients:
             clients.close()
         if self._fleet is not None:
             self._fleet.close()
+        if self._secrets is not None:
+            self._secrets.close()
         for aws in (*([self.aws] if self.aws is not None else []), *self._ecr_clients.values()):
             aws.ssm.close()
             aws.ecr.close()

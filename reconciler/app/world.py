@@ -3,7 +3,7 @@
 Part of the composition root: :class:`World` holds the environment's
 :class:`~reconciler.app.clients.Clients` and hands them to the observers
 (:mod:`reconciler.observe`) and the executor. It holds no decisions:
-``observe`` reads SSM, the registries and Docker into an
+``observe`` reads SSM, Secrets Manager, the registries and Docker into an
 :class:`~reconciler.core.observed.ObservedState` (parameters first, then the tags
 the planner asks for, and nothing else), ``recheck`` reads only what a plan
 touches, ``apply`` runs a plan with the drivers.
@@ -25,7 +25,9 @@ from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import OWNER_KEY, DesiredState
 from reconciler.core.observed import ObservedHost, ObservedParameter, ObservedState
 from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, ProjectContainers, containers_fingerprint
+from reconciler.core.secretsmanager import ObservedSecret
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.aws.secretsmanager import SecretsReader
 from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
@@ -40,6 +42,7 @@ from reconciler.observe.parameters import (
     observe_parameters,
     observe_versions,
 )
+from reconciler.observe.secretsmanager import observe_secrets
 from reconciler.observe.stacks import observe_containers, observe_docker
 from reconciler.planner.images import all_refs, resolve
 
@@ -78,9 +81,10 @@ class World:
         host that cannot be read is recorded as such (the planner makes it a Problem)."""
         fleets = self.observe_fleets(desired)
         expanded = planner.expand_fleets(desired, fleets)
-        # SSM is read while the registries and the Docker hosts are (its errors come first)
+        # SSM (and Secrets Manager) are read while the registries and the Docker hosts are (its errors come first)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe-ssm") as ssm:
             reading = ssm.submit(self._observe_parameters, desired)
+            secrets_read = ssm.submit(self._observe_secrets, desired)
             try:
                 refs = list(all_refs(desired).values())
                 digests = resolve_digests(refs, self.clients.resolver_for)
@@ -89,14 +93,18 @@ class World:
                 hosts = self._observe_hosts(expanded, pinned)
             except BaseException:
                 reading.result()
+                secrets_read.result()
                 raise
             parameters = reading.result()
+            secrets = secrets_read.result()
         partial = ObservedState(parameters=parameters, image_digests=digests)
         parameters = attach_tags(parameters, self._ownership(desired, partial))
         names = sorted(hosts)
         for name in names:
             on_event(HostObserved(name, len(hosts[name].containers), hosts[name].error))
-        return ObservedState(parameters=parameters, image_digests=digests, hosts=hosts, fleets=fleets)
+        return ObservedState(
+            parameters=parameters, image_digests=digests, hosts=hosts, fleets=fleets, secrets=secrets
+        )
 
     def observe_fleets(self, desired: DesiredState) -> dict[str, ObservedFleet]:
         """Each fleet's group, target groups and alarms; its serving instances become known hosts."""
@@ -113,6 +121,13 @@ class World:
         if not desired.parameter_paths:
             return {}
         return observe_parameters(self.clients.ssm(), desired.parameter_paths)
+
+    def _observe_secrets(self, desired: DesiredState) -> dict[str, ObservedSecret]:
+        """The secrets the parameters name, each once (no client without any)."""
+        refs = desired.secret_refs
+        if not refs:
+            return {}
+        return observe_secrets(SecretsReader(self.clients.secrets()), refs)
 
     def _observe_hosts(self, desired: DesiredState, pinned: list[str]) -> dict[str, ObservedHost]:
         names = sorted({h for stack in desired.stacks for h in stack.hosts})

@@ -225,6 +225,28 @@ def parser() -> argparse.ArgumentParser:
     comment.add_argument("--dry-run", action="store_true", help="print the comments instead of posting them")
     comment.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes, 1 error")
 
+    export = env_cmd(
+        "export",
+        "write the environment as Kubernetes manifests (Deployments, Services, ConfigMaps, ExternalSecrets, "
+        "a kustomization and an Argo CD Application); read-only",
+    )
+    export.add_argument("--to", choices=("kubernetes",), required=True, help="the target (kubernetes)")
+    export.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="the folder the manifests are written to")
+    world_opts(export)
+    export.add_argument("--replicas", type=int, default=None, metavar="N",
+                        help="instances of each fleet (default: its Auto Scaling group's capacity)")  # fmt: skip
+    export.add_argument("--repo", dest="repo_url", default=None, metavar="URL",
+                        help="the git repository Argo CD reads (default: OUT_DIR's repository's origin)")  # fmt: skip
+    export.add_argument("--repo-path", default=None, metavar="PATH",
+                        help="OUT_DIR's path in that repository (default: computed from the checkout)")  # fmt: skip
+    export.add_argument("--revision", default="HEAD", help="the revision Argo CD follows (default HEAD)")
+    export.add_argument("--wait-image", default=None, metavar="IMAGE",
+                        help="the image of the init containers that wait for a dependency (needs sh and "
+                        "nslookup; default busybox:1.36.1, best pinned by digest)")  # fmt: skip
+    export.add_argument("--partial", action="store_true",
+                        help="write the manifests even when something cannot be translated (it is listed in "
+                        "EXPORT-REPORT.md, and the exit code is still 1)")  # fmt: skip
+
     run = sub.add_parser(
         "run",
         help="the GitOps loop: make the world match a git branch, continuously",

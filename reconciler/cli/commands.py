@@ -52,6 +52,10 @@ def run(args: argparse.Namespace, err: Err, color: bool) -> int:
         from reconciler.cli.images import images_command
 
         return images_command(args, err)
+    if args.command == "export":
+        from reconciler.cli.export import export
+
+        return export(args, err)
 
     read_only = args.command != "apply"
     ctx = app.open_environment(args.env_dir, overrides(args), read_only=read_only, on_event=on_event)

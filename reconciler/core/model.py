@@ -16,9 +16,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from reconciler.core.fleet import FleetSpec, RolloutSpec
+
+if TYPE_CHECKING:
+    from reconciler.core.secretsmanager import SecretRef
 
 # Tag keys on SSM parameters and label keys on containers; both say who owns
 # the resource. The world is the state: nothing else records ownership.
@@ -127,7 +130,8 @@ class ParameterSpec:
 
     ``managed`` is False for an *external* SecureString: it must already exist,
     is read (decrypted) to feed containers, and is never written or deleted.
-    For an external parameter ``value`` is None.
+    For an external parameter ``value`` is None. A parameter with ``secret`` is not in SSM at
+    all: its value comes from Secrets Manager (read only, never written), ``managed`` is False.
     """
 
     name: str  # full SSM name, e.g. /popcon/dev/DB_HOST
@@ -137,6 +141,7 @@ class ParameterSpec:
     set_name: str
     managed: bool = True
     source: str = ""  # file:line of the declaration, for messages
+    secret: SecretRef | None = None  # fromSecretsManager: the secret it is read from
 
 
 @dataclass(frozen=True)
@@ -280,6 +285,11 @@ class DesiredState:
     def set_parameters(self, set_name: str) -> tuple[ParameterSpec, ...]:
         return tuple(p for p in self.parameters if p.set_name == set_name)
 
+    @property
+    def secret_refs(self) -> tuple[SecretRef, ...]:
+        """The Secrets Manager references of the parameters, in name order."""
+        return tuple(p.secret for p in self.parameters if p.secret is not None)
+
 
 @dataclass(frozen=True)
 class ServiceTarget:
@@ -292,3 +302,4 @@ class ServiceTarget:
 
     image: str  # pinned reference registry/repository@sha256:... (or the compose file's own string)
     config_hash: str
+    secret_versions: str | None = None  # label value: {secret id: version id} of the secrets it reads

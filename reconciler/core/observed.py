@@ -13,6 +13,7 @@ from enum import Enum
 
 from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import CONFIG_HASH_KEY, OWNER_KEY, ParamType, Value
+from reconciler.core.secretsmanager import ObservedSecret
 
 __all__ = [
     "Health",
@@ -92,6 +93,8 @@ class ObservedState:
     image_digests: Mapping[str, str] = field(default_factory=dict)
     hosts: Mapping[str, ObservedHost] = field(default_factory=dict)  # host name -> what it runs
     fleets: Mapping[str, ObservedFleet] = field(default_factory=dict)  # fleet name -> its group as observed
+    # SecretRef.read_key (secret id @ version stage) -> the version read; a missing key = not found
+    secrets: Mapping[str, ObservedSecret] = field(default_factory=dict)
 
     def host(self, name: str) -> ObservedHost:
         """The host as observed; a host nobody observed is empty (fresh)."""

@@ -9,7 +9,7 @@ leaves the process*, with :class:`~reconciler.core.errors.ReadOnlyViolation` (a
   client: only operations named ``Get*``, ``Describe*``, ``List*`` and
   ``BatchGet*`` pass (SSM GetParametersByPath, DescribeParameters,
   ListTagsForResource; ECR DescribeImages, BatchGetImage, GetAuthorizationToken,
-  which creates nothing).
+  which creates nothing; Secrets Manager GetSecretValue, BatchGetSecretValue).
 * :class:`ReadOnlyDockerApi` wraps a :class:`docker.APIClient` and exposes an
   explicit allow-list of reads (listings, inspects, version, ping, info, events,
   logs); any other attribute is refused.

@@ -1,7 +1,8 @@
 """Render the per-stack Compose override mapping. Pure.
 
 The override (no secrets, kept on disk for inspection) pins every service's
-image by digest, puts the ownership/config-hash labels on it and injects the
+image by digest, puts the ownership/config-hash labels on it (and the version ids
+of the Secrets Manager secrets it reads, never their values) and injects the
 ``environmentFrom`` keys as ``KEY: ${KEY}`` references, which Compose resolves
 from the values the executor puts in its process environment.
 """
@@ -19,6 +20,7 @@ from reconciler.core.model import (
     ServiceTarget,
     StackSpec,
 )
+from reconciler.core.secretsmanager import SECRET_VERSIONS_KEY
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -39,12 +41,15 @@ def render_override(
         entry: dict[str, object] = {}
         if target.image:
             entry["image"] = target.image
-        entry["labels"] = {
+        labels = {
             OWNER_KEY: owner,
             ENVIRONMENT_KEY: environment,
             STACK_KEY: stack.name,
             CONFIG_HASH_KEY: target.config_hash,
         }
+        if target.secret_versions is not None:
+            labels[SECRET_VERSIONS_KEY] = target.secret_versions
+        entry["labels"] = labels
         keys = environment_keys.get(service.name, ())
         if keys:
             for key in keys:

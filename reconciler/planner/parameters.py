@@ -27,6 +27,7 @@ from reconciler.core.model import (
 from reconciler.core.observed import ObservedParameter, ObservedState
 from reconciler.core.plan import Problem, Unchanged
 from reconciler.planner.common import ParameterIndex, parameter_address, same_value, secret
+from reconciler.planner.secretsmanager import plan_secret
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,13 @@ def plan_parameters(desired: DesiredState, observed: ObservedState, index: Param
     for name in sorted(index.by_name):
         spec = index.by_name[name]
         current = observed.parameters.get(name)
-        decision = _plan_managed(spec, current, desired) if spec.managed else _plan_external(spec, current)
+        decision: PutParameter | Unchanged | Problem
+        if spec.secret is not None:
+            decision = plan_secret(spec, observed.secrets)
+        elif spec.managed:
+            decision = _plan_managed(spec, current, desired)
+        else:
+            decision = _plan_external(spec, current)
         if isinstance(decision, Problem):
             problems.append(decision)
             unavailable.add(spec.name)

@@ -5,7 +5,7 @@ Compose made for it are compared with what it should run (its
 :class:`ServiceTarget`): none is a :class:`CreateService`; one with another
 config hash or owner is a :class:`RecreateService` whose reason names what
 changed when it can be told (the image, the variables, with their values
-before and after); a stopped one is a :class:`StartService` (a
+before and after, a rotated secret); a stopped one is a :class:`StartService` (a
 :class:`RecreateService` when its network was removed); otherwise the
 service is :class:`Unchanged`. Look-alike containers not made by Compose are
 never acted on; an action's reason notes them. No I/O.
@@ -30,6 +30,7 @@ from reconciler.planner.common import (
     service_address,
     short,
 )
+from reconciler.planner.secretsmanager import at_old_versions, rotation_reasons, rotations
 from reconciler.planner.targets import config_hash, environment, injected_keys, service_networks, used_keys
 
 
@@ -122,31 +123,40 @@ def _shown(inputs: ServiceInputs, key: str, value: Value) -> Value:
 
 
 def explain_recreate(inputs: ServiceInputs, container: ObservedContainer) -> RecreateExplanation:
-    """Why ``container``'s config hash is not the target's: the image, the variables (the hashes
-    tell which), its project directory (it was made when its relative paths resolved in the
-    environment folder), or else the configuration."""
+    """Why ``container``'s config hash is not the target's: the image, the variables, the secrets it
+    reads (rotated: their version ids are in the hash), its project directory (it was made when its
+    relative paths resolved in the environment folder), or else the configuration. Each
+    explanation is checked by recomputing the container's hash from it."""
     old_hash = container.config_hash
     if old_hash is None:
         return RecreateExplanation(("container has no config hash label",))
     old_image = container.image if container.image and container.image != inputs.target.image else None
     changed = _changed_variables(inputs)
+    rotated = rotations(inputs.service, inputs.index, inputs.env, container)
     old_env = inputs.old_env.values
-    candidates: list[tuple[str | None, bool]] = []
-    if old_image is not None:
-        candidates.append((old_image, False))
-    if changed:
-        candidates.append((None, True))
+    candidates: list[tuple[str | None, bool, bool]] = []
+    for secrets in (False, True) if rotated else (False,):
         if old_image is not None:
-            candidates.append((old_image, True))
-    for image, variables in candidates:
-        env = old_env if variables else inputs.env
+            candidates.append((old_image, False, secrets))
+        if secrets:
+            candidates.append((None, False, True))
+        if changed:
+            candidates.append((None, True, secrets))
+            if old_image is not None:
+                candidates.append((old_image, True, secrets))
+    for image, variables, secrets in candidates:
+        env: Mapping[str, Value] = old_env if variables else inputs.env
+        if secrets:
+            env = at_old_versions(env, rotated)
         if inputs.hash_with(image or inputs.target.image, env) != old_hash:
             continue
-        image_reasons = (_image_change(inputs, image),) if image is not None else ()
+        reasons: tuple[str, ...] = (_image_change(inputs, image),) if image is not None else ()
+        if secrets:
+            reasons += rotation_reasons(rotated)
         if not variables:
-            return RecreateExplanation(image_reasons)
+            return RecreateExplanation(reasons)
         return RecreateExplanation(
-            (*image_reasons, f"variables changed: {', '.join(changed)}"),
+            (*reasons, f"variables changed: {', '.join(changed)}"),
             variables_before={k: _shown(inputs, k, old_env[k]) for k in changed if k in old_env},
             variables_after={k: _shown(inputs, k, inputs.env[k]) for k in changed if k in inputs.env},
         )

@@ -6,7 +6,9 @@ the raw compose definition, the pinned image, the project and the values of
 the parameters (and host variables) the service interpolates or gets
 injected, and where its relative host paths resolve when that is not the
 environment folder. The hash is the only place secret values are revealed, and only
-into a sha256. No I/O.
+into a sha256; a value from Secrets Manager goes in as its secret's version id
+(:attr:`~reconciler.core.secretsmanager.SecretValue.stamp`), so a rotation changes
+exactly the hashes of the services that read it. No I/O.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from reconciler.core.model import (
     reveal,
 )
 from reconciler.core.observed import ObservedState
+from reconciler.core.secretsmanager import SecretValue, resolve_secret, versions_label
 from reconciler.planner.common import ParameterIndex, secret
 from reconciler.planner.images import resolve
 
@@ -57,13 +60,19 @@ def environment(
 
     Managed values come from the spec (or, with ``as_observed``, from what SSM
     holds now: the values the running containers were most likely made
-    with); external values always from SSM. SecureString values stay
-    Sensitive. Keys without a value (missing external) are left out.
+    with); external values always from SSM; values from Secrets Manager
+    always from the secret as read (a :class:`SecretValue`). SecureString values stay
+    Sensitive. Keys without a value (missing external, missing secret or key) are left out.
     """
     env: dict[str, Value] = {}
     for set_name in stack_sets(stack):
         for spec in index.by_set.get(set_name, ()):
             if spec.key in env:
+                continue
+            if spec.secret is not None:
+                found = resolve_secret(spec.secret, observed.secrets)
+                if isinstance(found, SecretValue):
+                    env[spec.key] = found
                 continue
             current = observed.parameters.get(spec.name)
             value: Value
@@ -112,6 +121,11 @@ def parameters_read(stack: StackSpec, index: ParameterIndex) -> dict[str, frozen
         keys = {*service.variables, *injected_keys(service, index)}
         reads[service.name] = frozenset(source[k] for k in keys if k in source)
     return reads
+
+
+def hashed(value: Value) -> str:
+    """What a value puts in the config hash: a secret's version stamp, else the value itself."""
+    return value.stamp if isinstance(value, SecretValue) else reveal(value)
 
 
 def _definition(service: ServiceSpec) -> object:
@@ -170,8 +184,8 @@ def config_hash(
         "definition": _definition(service),
         "image": image,
         "project": project,
-        "variables": {name: reveal(env[name]) for name in service.variables if name in env},
-        "environment": {key: reveal(env[key]) for key in injected_keys(service, index) if key in env},
+        "variables": {name: hashed(env[name]) for name in service.variables if name in env},
+        "environment": {key: hashed(env[key]) for key in injected_keys(service, index) if key in env},
     }
     if service.host_paths and folder != ".":
         document["project_dir"] = folder
@@ -202,8 +216,9 @@ def targets(
     for service in stack.services:
         ref = service.image
         image = ref.pinned(digests[ref.name]) if ref is not None else compose_image(service)
+        used = {key: env[key] for key in used_keys(service, index, env)}
         out[service.name] = ServiceTarget(
-            image, config_hash(service, image, stack.project, index, env, stack.project_folder)
+            image, config_hash(service, image, stack.project, index, env, stack.project_folder), versions_label(used)
         )
     return out
 

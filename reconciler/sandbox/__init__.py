@@ -17,9 +17,10 @@ beside it, data root ``/var/lib/reconciler-sandbox/host-<i>``, bridge
 RECONCILER_SANDBOX_ENGINES sets how many engines in all (default 3, at least
 1: the main engine alone). The state dir that started an extra engine records
 it (``<state dir>/host-<i>.pid``, log ``host-<i>.log``) and only its ``down``
-stops it. Ports: moto 4566 and registry 5000, overridable with
-RECONCILER_SANDBOX_MOTO_PORT and RECONCILER_SANDBOX_REGISTRY_PORT; the state
-dir defaults to ``./.sandbox`` (RECONCILER_SANDBOX_DIR).
+stops it. Ports: the AWS endpoint 4566 (the AWS front, moto behind it on
+4567) and registry 5000, overridable with RECONCILER_SANDBOX_MOTO_PORT,
+RECONCILER_SANDBOX_MOTO_INTERNAL_PORT and RECONCILER_SANDBOX_REGISTRY_PORT;
+the state dir defaults to ``./.sandbox`` (RECONCILER_SANDBOX_DIR).
 
 Modules, by what they run:
 
@@ -31,7 +32,9 @@ Modules, by what they run:
 - :mod:`.compose_plugin`: the ``docker compose`` CLI plugin;
 - :mod:`.registry`: the local registry, its HTTP API, publishing images;
 - :mod:`.images`: the demo images, built in memory;
-- :mod:`.moto`: the moto server and the AWS clients on it;
+- :mod:`.moto`: the moto server behind the AWS front, and the AWS clients on it;
+- :mod:`.front`: the AWS endpoint: every request forwarded to moto, target
+  health as the sandbox's load balancers see it;
 - :mod:`.seed`: what terraform would have created, put in moto;
 - :mod:`.fleet`: production's Auto Scaling group for real: an engine per
   instance (a network namespace with sshd and dockerd, ``ssh://root@<ip>``),

@@ -1,10 +1,11 @@
 """Where the sandbox's services live, and the overrides that point an environment at them. Pure, no I/O.
 
 Everything here is computed from constants and a few environment variables
-(RECONCILER_SANDBOX_MOTO_PORT, RECONCILER_SANDBOX_REGISTRY_PORT,
+(RECONCILER_SANDBOX_MOTO_PORT, RECONCILER_SANDBOX_MOTO_INTERNAL_PORT, RECONCILER_SANDBOX_REGISTRY_PORT,
 RECONCILER_SANDBOX_HUB_PORT, RECONCILER_SANDBOX_ENGINES, RECONCILER_SANDBOX_DIR, DOCKER_HOST), so the
 command line can ask for the sandbox's addresses cheaply (standard library
-only): :func:`endpoints` (moto, the registry, the hub -- the registry behind a
+only): :func:`endpoints` (the AWS endpoint -- a front with moto behind it on an
+internal port --, the registry, the hub -- the registry behind a
 Docker Hub-like token service -- and the engines in order),
 :class:`EngineDaemon` (the fixed, machine-wide paths, bridge and address pool
 of each extra engine) and :func:`overrides`, the ordinary world overrides any
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"  # every sandbox service listens on loopback only
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-DEFAULT_MOTO_PORT = 4566
+DEFAULT_MOTO_PORT = 4566  # the AWS endpoint every client uses: the front (reconciler.sandbox.front)
 DEFAULT_REGISTRY_PORT = 5000
 DEFAULT_HUB_PORT = 5001  # the registry behind a token service, as Docker Hub serves it
 #: the hub's private repositories (pulls need the credentials below); every other one is public
@@ -63,6 +64,7 @@ class Endpoints:
     engines: tuple[Engine, ...]  # host-0 (the main engine) first
     region: str = REGION
     hub_port: int = DEFAULT_HUB_PORT
+    moto_internal_port: int = 0  # moto itself, behind the front (0: the AWS port + 1)
 
     @property
     def hub(self) -> str:
@@ -75,7 +77,17 @@ class Endpoints:
 
     @property
     def moto_url(self) -> str:
+        """The AWS endpoint: the front, which forwards to moto (target health from the load balancer)."""
         return f"http://{HOST}:{self.moto_port}"
+
+    @property
+    def moto_server_port(self) -> int:
+        return self.moto_internal_port or self.moto_port + 1
+
+    @property
+    def moto_server_url(self) -> str:
+        """moto itself (the fleet's agent reads it: registrations as moto has them)."""
+        return f"http://{HOST}:{self.moto_server_port}"
 
     @property
     def registry(self) -> str:
@@ -197,13 +209,22 @@ def extra_engines() -> tuple[EngineDaemon, ...]:
     return tuple(EngineDaemon(i) for i in range(1, _engine_count()))
 
 
-def endpoints(moto_port: int | None = None, registry_port: int | None = None, hub_port: int | None = None) -> Endpoints:
-    """The sandbox addresses: explicit ports, else the environment, else 4566/5000/5001."""
+def endpoints(moto_port: int | None = None, registry_port: int | None = None, hub_port: int | None = None,
+              moto_internal_port: int | None = None) -> Endpoints:  # fmt: skip
+    """The sandbox addresses: explicit ports, else the environment, else 4566 (moto behind it on
+    4567, the AWS port + 1)/5000/5001. An explicit AWS port puts moto on the next one unless its
+    internal port is given too."""
     moto = moto_port or _port("RECONCILER_SANDBOX_MOTO_PORT", DEFAULT_MOTO_PORT)
+    internal = moto_internal_port or moto + 1
+    if not moto_internal_port and not moto_port:
+        internal = _port("RECONCILER_SANDBOX_MOTO_INTERNAL_PORT", moto + 1)
+    if internal == moto:
+        raise ReconcilerError(f"moto's internal port {internal} is the AWS endpoint's own; "
+                              "set RECONCILER_SANDBOX_MOTO_INTERNAL_PORT to another port")  # fmt: skip
     registry = registry_port or _port("RECONCILER_SANDBOX_REGISTRY_PORT", DEFAULT_REGISTRY_PORT)
     hub = hub_port or _port("RECONCILER_SANDBOX_HUB_PORT", DEFAULT_HUB_PORT)
     engines = (Engine("host-0", docker_host()), *(Engine(e.name, e.docker_host) for e in extra_engines()))
-    return Endpoints(moto, registry, engines, hub_port=hub)
+    return Endpoints(moto, registry, engines, hub_port=hub, moto_internal_port=internal)
 
 
 def default_state_dir(root: Path | None = None) -> Path:

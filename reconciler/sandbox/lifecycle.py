@@ -5,12 +5,13 @@ answer (dockerd only as root; the hub, the registry behind a Docker Hub-like
 token service, after the registry), pushes the demo images the registry lacks and
 seeds moto with what terraform would have created, the state store's
 DynamoDB table included (moto forgets everything when it restarts). ``down``
-stops the registry, moto and extra engines this state dir started and removes
+stops the registry, the AWS front, moto and extra engines this state dir started and removes
 the containers the reconciler owns on every engine; the main Docker engine
 keeps running. ``status`` reports what runs, as plain data. One ``up`` or
 ``down`` at a time per state dir (a lock file). This module only orders the
 steps: each service is run by its own module (:mod:`.engines`,
-:mod:`.compose_plugin`, :mod:`.registry`, :mod:`.moto`, :mod:`.seed`), and a
+:mod:`.compose_plugin`, :mod:`.registry`, :mod:`.moto` with the AWS front
+(:mod:`.front`) on the AWS port, :mod:`.seed`), and a
 new simulated service is one more step here.
 """
 
@@ -89,10 +90,11 @@ def up(
     registry_port: int | None = None,
     hub_port: int | None = None,
     clock: Clock | None = None,
+    moto_internal_port: int | None = None,
 ) -> SandboxInfo:
     """Make the sandbox whole; start, push and seed only what is missing."""
     clock = clock or Clock()
-    where = endpoints(moto_port, registry_port, hub_port)
+    where = endpoints(moto_port, registry_port, hub_port, moto_internal_port)
     state_dir = state_dir.absolute()
     t0 = time.monotonic()
     with _locked(state_dir):
@@ -108,9 +110,10 @@ def up(
         on_event(_describe(local, "registry"))
         front = hub.ensure_hub(state_dir, where.hub_port, where.registry, clock)
         on_event(_describe(front, "hub (token auth)"))
-        aws = moto.ensure_moto(state_dir, where.moto_port, clock)
+        aws, aws_front = moto.ensure_aws(state_dir, where, clock, on_event)
         on_event(_describe(aws, "moto server"))
-        started = [s.name for s in (docker, *hosts, compose, local, front, aws) if s.started]
+        on_event(_describe(aws_front, "AWS front (target health from the load balancer)"))
+        started = [s.name for s in (docker, *hosts, compose, local, front, aws, aws_front) if s.started]
 
         built = images.build(images.DEMO_IMAGES, images.find_busybox().read_bytes(), images.read_demo_files())
         digests, pushed = registry.publish(built, where.registry, on_event)
@@ -118,7 +121,7 @@ def up(
         with moto.clients(where.moto_url) as made:
             seeded = seed.seed_ecr(made.ecr, built, on_event) + seed.seed_parameters(made.ssm, on_event)
             seeded += seed.seed_state_table(made.dynamodb, on_event)
-        made_fleet = fleet.up(state_dir, where.moto_url, where.registry_port, clock, on_event)
+        made_fleet = fleet.up(state_dir, where.moto_server_url, where.registry_port, clock, on_event)
         started += made_fleet.started
         seeded += made_fleet.seeded
     on_event(f"sandbox ready in {time.monotonic() - t0:.1f} s (state in {state_dir})")
@@ -148,6 +151,7 @@ def down(
     registry_port: int | None = None,
     hub_port: int | None = None,
     clock: Clock | None = None,
+    moto_internal_port: int | None = None,
 ) -> None:
     """Stop the sandbox's registry, moto and extra engines; remove the reconciler's containers.
 
@@ -158,7 +162,7 @@ def down(
     registry's storage are kept; the main Docker engine keeps running.
     """
     clock = clock or Clock()
-    where = endpoints(moto_port, registry_port, hub_port)
+    where = endpoints(moto_port, registry_port, hub_port, moto_internal_port)
     state_dir = state_dir.absolute()
     with _locked(state_dir):
         if remove_containers:
@@ -174,10 +178,11 @@ def down(
                          "not started by this sandbox: left running")  # fmt: skip
             else:
                 on_event(f"engine {extra.name}: not running")
-        fleet.down(state_dir, where.moto_url, moto.moto_answers(where.moto_port), clock, on_event)
+        fleet.down(state_dir, where.moto_server_url, moto.moto_answers(where.moto_server_port), clock, on_event)
         for daemon, port, address in (
             (hub.DAEMON, where.hub_port, where.hub),
-            (moto.DAEMON, where.moto_port, where.moto_url),
+            (moto.FRONT, where.moto_port, where.moto_url),
+            (moto.DAEMON, where.moto_server_port, where.moto_server_url),
             (registry.DAEMON, where.registry_port, where.registry),
         ):
             pid = daemon.stop(state_dir, clock)
@@ -191,10 +196,15 @@ def down(
 
 
 def status(
-    state_dir: Path, *, moto_port: int | None = None, registry_port: int | None = None, hub_port: int | None = None
+    state_dir: Path,
+    *,
+    moto_port: int | None = None,
+    registry_port: int | None = None,
+    hub_port: int | None = None,
+    moto_internal_port: int | None = None,
 ) -> dict[str, Any]:
     """What runs, as plain JSON-able data."""
-    where = endpoints(moto_port, registry_port, hub_port)
+    where = endpoints(moto_port, registry_port, hub_port, moto_internal_port)
     state_dir = state_dir.absolute()
     version = engines.docker_version(where.docker_host)
     found: list[dict[str, Any]] = []
@@ -223,14 +233,21 @@ def status(
             "realm": where.hub_realm,
         },
         "moto": {
-            "address": where.moto_url,
+            "address": where.moto_url,  # the AWS endpoint: the front, moto behind it
             "running": moto.moto_answers(where.moto_port),
             "pid": moto.DAEMON.pid(state_dir),
+            "server": where.moto_server_url,
+        },
+        "aws_front": {
+            "address": where.moto_url,
+            "running": moto.front_answers(where.moto_port),
+            "pid": moto.FRONT.pid(state_dir),
+            "upstream": where.moto_server_url,
         },
         "images": {},
         "containers": [],
     }
-    for key in ("registry", "hub", "moto"):
+    for key in ("registry", "hub", "moto", "aws_front"):
         result[key]["managed"] = result[key]["pid"] is not None
     if registry_up:
         client = registry.RegistryClient(where.registry)
@@ -248,7 +265,7 @@ def status(
         if e["running"]
         for c in engines.owned_containers(e["docker_host"])
     ]
-    fleet_part = fleet_report.status(state_dir, where.moto_url, result["moto"]["running"])
+    fleet_part = fleet_report.status(state_dir, where.moto_server_url, moto.moto_answers(where.moto_server_port))
     result["load_balancer"] = fleet_part.pop("load_balancer")
     result["groups"] = fleet_part.pop("groups")
     result["fleet"] = fleet_part

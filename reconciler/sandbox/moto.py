@@ -1,11 +1,15 @@
-"""The sandbox's AWS: a moto server, and the AWS clients that seed it. Does I/O.
+"""The sandbox's AWS: a moto server behind the AWS front, and the AWS clients that seed it. Does I/O.
 
-:func:`ensure_moto` uses a moto server that answers on the port, else starts
-``moto_server`` (the one beside this Python) without any real AWS credential
-in its environment. moto keeps everything in memory, so what terraform would
-have created is seeded again after each start (:mod:`.seed`) through
-:func:`clients`: one boto3 client per simulated AWS service, with the
-sandbox's fixed credentials and region (EC2, Auto Scaling, ELBv2 and
+:func:`ensure_aws` makes the AWS endpoint whole: moto on its internal port
+(:func:`ensure_moto` uses a moto server that answers there, else starts
+``moto_server``, the one beside this Python, without any real AWS credential
+in its environment) and, on the AWS port every client uses, the front
+(:mod:`.front`: everything forwarded to moto, target health from the
+sandbox's load balancers). A sandbox from before the front, whose moto
+answers on the AWS port itself, has it moved behind the front (restarted).
+moto keeps everything in memory, so what terraform would have created is
+seeded again after each start (:mod:`.seed`) through :func:`clients`: one
+boto3 client per simulated AWS service, with the sandbox's fixed credentials and region (EC2, Auto Scaling, ELBv2 and
 CloudWatch for the fleet, :mod:`reconciler.sandbox.fleet.aws`). A newly
 simulated service adds its client to :class:`MotoClients` and its seeding to
 a module of its own.
@@ -18,14 +22,16 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import reconciler
 from reconciler.core.errors import ReconcilerError
-from reconciler.sandbox import processes
-from reconciler.sandbox.layout import CREDENTIALS, HOST, REGION
+from reconciler.sandbox import front, processes
+from reconciler.sandbox.fleet.followed import DECLARATIONS
+from reconciler.sandbox.layout import CREDENTIALS, HOST, REGION, Endpoints
 from reconciler.sandbox.processes import Clock, Daemon, Service
 
 if TYPE_CHECKING:
@@ -51,6 +57,19 @@ def moto_answers(port: int) -> bool:
 DAEMON = Daemon("moto", "moto server", "a moto server", "moto_server", moto_answers)
 
 
+def front_answers(port: int) -> bool:
+    got = processes.http_get(f"http://{HOST}:{port}{front.MARKER_PATH}")
+    if got is None or got[0] != 200:
+        return False
+    try:
+        return bool(json.loads(got[2]).get("front") == front.MODULE)
+    except (ValueError, AttributeError):
+        return False
+
+
+FRONT = Daemon("aws-front", "AWS front", "the sandbox's AWS front", front.MODULE, front_answers)
+
+
 def moto_binary() -> Path | None:
     beside = Path(sys.executable).parent / "moto_server"
     if beside.is_file():
@@ -72,6 +91,45 @@ def ensure_moto(state_dir: Path, port: int, clock: Clock, timeout: float = 30.0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # no real credentials leak into moto
     argv = [str(binary), "-H", HOST, "-p", str(port)]
     return DAEMON.start(state_dir, port, address, argv, clock, timeout, env=env)
+
+
+def ensure_front(state_dir: Path, port: int, upstream: str, clock: Clock, timeout: float = 15.0) -> Service:
+    """The front on the AWS port, forwarding to moto at ``upstream``."""
+    address = f"http://{HOST}:{port}"
+    found = FRONT.running(state_dir, port, address)
+    if found is not None:
+        return found
+    package_root = str(Path(reconciler.__file__).resolve().parent.parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    argv = [sys.executable, "-m", front.MODULE, "--port", str(port), "--upstream", upstream,
+            "--declarations", str(DECLARATIONS)]  # fmt: skip
+    return FRONT.start(state_dir, port, address, argv, clock, timeout, env=env)
+
+
+def _moto_on_the_aws_port(state_dir: Path, where: Endpoints, clock: Clock, on_event: Callable[[str], None]) -> None:
+    """moto itself answers on the AWS port (a sandbox from before the front): stop it if this state dir
+    started it (it starts again behind the front, empty, and is seeded again), else a clear error."""
+    pid = DAEMON.pid(state_dir)
+    if pid is None or str(where.moto_port) not in processes.cmdline(pid):
+        raise ReconcilerError(
+            f"a moto server the sandbox did not start answers on {HOST}:{where.moto_port}, the port of the "
+            "sandbox's AWS front; stop it, or set RECONCILER_SANDBOX_MOTO_PORT (the front) and "
+            "RECONCILER_SANDBOX_MOTO_INTERNAL_PORT (moto behind it)"
+        )
+    DAEMON.stop(state_dir, clock)
+    on_event(f"moto server: answered on the AWS port {where.moto_port} itself (pid {pid}, from before the AWS "
+             f"front): stopped, to start again behind the front on {where.moto_server_port}")  # fmt: skip
+
+
+def ensure_aws(
+    state_dir: Path, where: Endpoints, clock: Clock, on_event: Callable[[str], None]
+) -> tuple[Service, Service]:
+    """moto on its internal port, the front on the AWS port: (moto, front)."""
+    if not front_answers(where.moto_port) and moto_answers(where.moto_port):
+        _moto_on_the_aws_port(state_dir, where, clock, on_event)
+    aws = ensure_moto(state_dir, where.moto_server_port, clock)
+    return aws, ensure_front(state_dir, where.moto_port, where.moto_server_url, clock)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from reconciler.core.model import (
     StackSpec,
     Value,
 )
+from reconciler.core.secretsmanager import SecretRef
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, ImageEntry, RegistrySection, environment_hosts
 from reconciler.spec.loader import LoadedEnvironment
@@ -155,7 +156,12 @@ def _parameters(loaded: LoadedEnvironment, getenv: GetEnv) -> tuple[list[Paramet
             name = f"{pset.spec.path}/{key}"
             value: Value | None
             managed = True
-            if entry.external:
+            secret: SecretRef | None = None
+            source = entry.from_secrets_manager
+            if source is not None:
+                value, managed = None, False
+                secret = SecretRef(source.secret_id, source.key, source.version_stage)
+            elif entry.external:
                 value, managed = None, False
             elif entry.from_env is not None:
                 raw = getenv(entry.from_env)
@@ -192,11 +198,12 @@ def _parameters(loaded: LoadedEnvironment, getenv: GetEnv) -> tuple[list[Paramet
                 ParameterSpec(
                     name=name,
                     key=key,
-                    type=entry.type,
+                    type="SecureString" if secret is not None else entry.type,
                     value=value,
                     set_name=set_name,
                     managed=managed,
                     source=src.where(loc),
+                    secret=secret,
                 )
             )
     params.sort(key=lambda p: p.name)
@@ -298,7 +305,10 @@ def build_desired(loaded: LoadedEnvironment, getenv: GetEnv) -> DesiredState:
             path=pset.spec.path,
             set_name=set_name,
             prune=pset.spec.prune,
-            decrypt=any(e.type == "SecureString" for e in pset.spec.parameters.values()),
+            # a value from Secrets Manager is not read from SSM: it needs no decryption there
+            decrypt=any(
+                e.type == "SecureString" and e.from_secrets_manager is None for e in pset.spec.parameters.values()
+            ),
         )
         for set_name, pset in loaded.parameter_sets.items()
     ]

@@ -42,6 +42,8 @@ def test_read_operations_by_verb() -> None:
         "BatchGetImage",
         "GetAuthorizationToken",
         "GetParameter",
+        "GetSecretValue",
+        "BatchGetSecretValue",
     ):
         assert is_read_operation(op), op
     for op in (
@@ -55,6 +57,9 @@ def test_read_operations_by_verb() -> None:
         "BatchDeleteImage",
         "SendCommand",
         "StartSession",
+        "PutSecretValue",
+        "UpdateSecretVersionStage",
+        "RotateSecret",
     ):
         assert not is_read_operation(op), op
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.sandbox.fleet import keys
+from reconciler.sandbox.fleet import followed, keys
 from reconciler.sandbox.fleet.balancer import Follower
 from reconciler.sandbox.fleet.converge import wanted
 from reconciler.sandbox.fleet.haproxy import Runtime, Server, admin_state
@@ -39,9 +39,11 @@ class FakeRuntime(Runtime):
         assert backend == BACKEND
         return dict(self.state)
 
-    def _set(self, name: str, admin: str, sessions: int | None = None) -> None:
+    def _set(self, name: str, admin: str, sessions: int | None = None, status: str | None = None) -> None:
         old = self.state[name]
-        self.state[name] = Server(name, old.address, old.status, old.sessions if sessions is None else sessions, admin)
+        down = old.down_transitions + (status == "DOWN" and old.status.startswith("UP"))
+        sessions = old.sessions if sessions is None else sessions
+        self.state[name] = Server(name, old.address, status or old.status, sessions, admin, down_transitions=down)
 
     def must(self, line: str) -> None:
         self.log.append(line)
@@ -49,8 +51,12 @@ class FakeRuntime(Runtime):
         name = next(w for w in words if w.startswith(f"{BACKEND}/")).split("/", 1)[1]
         if words[:2] == ["add", "server"]:
             self.state[name] = Server(name, words[3], "MAINT", 0, "maint")
-        elif words[:2] == ["enable", "server"] or line.endswith("state ready"):
+        elif words[:2] == ["enable", "server"]:
+            self._set(name, "ready", status="UP")  # as HAProxy does: health at `rise`
+        elif line.endswith("state ready"):
             self._set(name, "ready")
+        elif line.endswith("health down"):
+            self._set(name, self.state[name].admin, status="DOWN")
         elif line.endswith("state drain"):
             self._set(name, "drain")
         elif line.endswith("state maint"):
@@ -66,9 +72,10 @@ def _tg(*targets: Target, delay: float = 5.0) -> TargetGroupView:
     return TargetGroupView("arn:tg", BACKEND, 3000, "/health", 5.0, 2, 3, delay, targets)
 
 
-def _follower() -> tuple[Follower, FakeRuntime, FakeClock, list[str]]:
+def _follower(declarations: Path | None = None) -> tuple[Follower, FakeRuntime, FakeClock, list[str]]:
     runtime, clock, events = FakeRuntime(), FakeClock(), []
-    follower = Follower(FleetFiles(Path("/nonexistent")), 8080, Clock(clock.now, clock.sleep), runtime=runtime)
+    follower = Follower(FleetFiles(Path("/nonexistent")), 8080, Clock(clock.now, clock.sleep), runtime=runtime,
+                        declarations=declarations)  # fmt: skip
     return follower, runtime, clock, events
 
 
@@ -85,14 +92,16 @@ def test_a_registration_reaches_the_load_balancer_after_the_propagation_delay_an
     clock.t = 1.0
     follower.apply(_tg(A), events.append)
     assert runtime.log == [
-        f"add server {BACKEND}/i-a 10.90.1.4:3000 check inter 1000ms rise 2 fall 3",
+        f"add server {BACKEND}/i-a 10.90.1.4:3000 check inter 1000ms rise 2 fall 3 weight 0",  # no request yet
         f"enable health {BACKEND}/i-a",
+        f"enable server {BACKEND}/i-a",  # HAProxy enables it UP
         f"set server {BACKEND}/i-a health down",  # in service only after `rise` good checks
-        f"enable server {BACKEND}/i-a",
+        f"set server {BACKEND}/i-a weight 1",
     ]
+    assert runtime.state["i-a"].status == "DOWN"
     clock.t = 5.0
     follower.apply(_tg(A), events.append)
-    assert len(runtime.log) == 4  # nothing more to do
+    assert len(runtime.log) == 5  # nothing more to do
     assert events == ["load balancer: i-a (10.90.1.4:3000) registered; in service once its health checks pass"]
 
 
@@ -183,3 +192,24 @@ def test_the_ssh_client_configuration_names_the_key_and_checks_host_keys() -> No
     assert text.startswith(f"{keys.MARKER} (state dir /state)")
     assert "Host 10.90.1.*" in text and "IdentityFile /state/fleet/ssh/id_ed25519" in text
     assert "StrictHostKeyChecking yes" in text and "UserKnownHostsFile /state/fleet/ssh/known_hosts" in text
+
+
+def test_the_follower_declares_what_it_follows_and_each_servers_baseline(tmp_path: Path) -> None:
+    follower, runtime, clock, events = _follower(tmp_path)
+    runtime.state = {"i-b": Server("i-b", "10.90.1.5:3000", "UP", 1, "drain", down_transitions=3)}
+    follower.apply(_tg(A, B), events.append)
+    (group,) = followed.read(tmp_path, followed.FLEET).groups  # type: ignore[union-attr]
+    assert (group.arn, group.backend, group.check_interval, group.unhealthy_threshold) == ("arn:tg", BACKEND, 1.0, 3)
+    assert group.baselines == {}  # nothing registered yet (propagation)
+    clock.t = 1.0
+    follower.apply(_tg(A, B), events.append)
+    declared = followed.read(tmp_path, followed.FLEET)
+    assert declared is not None and declared.admin_socket == "/nonexistent"
+    assert declared.groups[0].baselines == {"i-a": 1, "i-b": 4}  # after the forced UP -> DOWN of each
+    again, _, _, _ = _follower(tmp_path)  # a restarted agent keeps the baselines
+    again.runtime = runtime
+    clock.t = 2.0
+    runtime.state["i-a"] = Server("i-a", "10.90.1.4:3000", "UP", 0, down_transitions=1)
+    runtime.state["i-b"] = Server("i-b", "10.90.1.5:3000", "UP", 0, down_transitions=4)
+    again.apply(_tg(A), events.append)  # i-b deregistered: not yet (propagation), still declared
+    assert followed.read(tmp_path, followed.FLEET).groups[0].baselines == {"i-a": 1, "i-b": 4}  # type: ignore[union-attr]

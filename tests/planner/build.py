@@ -11,12 +11,15 @@ external}}}}``, ``images: {name: {repository, tag | digest}}``, ``stacks:
 {name: {project?, project_folder?, parameter_sets, networks, volumes, prune, services: {name:
 {image | compose_image, variables, environment_from, host_paths, depends_on: {svc:
 condition}}}}}``.
-observed: ``parameters: {full name: {value, type, owner | tags}}`` (no
+Parameters may be ``{from_secrets_manager: {secret_id, key?, stage?}}``.
+observed: ``secrets: {secret id: {version, value, stage?, binary?}}``,
+``parameters: {full name: {value, type, owner | tags}}`` (no
 owner/tags key: tags not read; ``owner: null``: read, none), ``registry:
 {repository:tag: token}``, ``local: [repository@token]``, ``containers: [{stack?,
 service, id?, project?, state, health, owner (default ours, null = no label),
 hash (target | stale | as-observed | old-image | as-observed-old-image | env-folder
-(made with the environment folder as project directory) | null),
+(made with the environment folder as project directory) | old-secrets (made with the secrets at
+its ``secret_versions``: {secret id: version}, also its label) | null),
 image (target | repository@token | plain), oneoff, lookalike (no Compose labels but project and
 service), name}]``, ``networks`` /
 ``volumes``: ``{stack or project: [keys]}``.
@@ -63,6 +66,7 @@ from reconciler.core.observed import (
     ObservedState,
     ObservedVolume,
 )
+from reconciler.core.secretsmanager import SECRET_VERSIONS_KEY, ObservedSecret, SecretRef, SecretValue, read_key
 from reconciler.planner import service_targets
 from reconciler.planner.common import ParameterIndex
 from reconciler.planner.targets import config_hash, environment
@@ -98,6 +102,13 @@ def _parameters(sets: Mapping[str, Any]) -> tuple[tuple[ParameterSpec, ...], tup
         secure = False
         for key, entry in (body.get("parameters") or {}).items():
             spec = entry if isinstance(entry, Mapping) else {"value": entry}
+            source = spec.get("from_secrets_manager")
+            if source is not None:
+                ref = SecretRef(str(source["secret_id"]), source.get("key"), str(source.get("stage", "AWSCURRENT")))
+                name = f"{path}/{key}"
+                where = f"{set_name}.yaml:1"
+                params.append(ParameterSpec(name, key, "SecureString", None, set_name, False, where, ref))
+                continue
             type_ = cast(ParamType, spec.get("type", "String"))
             secure = secure or type_ == "SecureString"
             external = bool(spec.get("external", False))
@@ -221,11 +232,19 @@ def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedSt
             tags=_tags(spec),
         )
     digests = {f"{REGISTRY}/{key}": digest(str(token)) for key, token in (data.get("registry") or {}).items()}
-    base = ObservedState(parameters=params, image_digests=digests)
+    secrets = {}
+    for secret_id, body in (data.get("secrets") or {}).items():
+        stage = str(body.get("stage", "AWSCURRENT"))
+        value = body.get("value")
+        secrets[read_key(str(secret_id), stage)] = ObservedSecret(
+            str(secret_id), stage, str(body["version"]), value=None if value is None else Sensitive(str(value)),
+            binary=bool(body.get("binary", False)),
+        )  # fmt: skip
+    base = ObservedState(parameters=params, image_digests=digests, secrets=secrets)
     per_host: dict[str, Mapping[str, Any]] = {desired.hosts[0].name: data}
     per_host.update({str(k): v or {} for k, v in (data.get("hosts") or {}).items()})
     hosts = {name: _host(name, body, desired, base) for name, body in per_host.items()}
-    return ObservedState(parameters=params, image_digests=digests, hosts=hosts)
+    return ObservedState(parameters=params, image_digests=digests, hosts=hosts, secrets=secrets)
 
 
 def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: ObservedState) -> ObservedHost:
@@ -262,6 +281,18 @@ def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: Obser
             index = ParameterIndex.build(desired)
             env = environment(stack, index, base, desired.host(name))
             hash_ = config_hash(service_spec, target.image, stack.project, index, env, ".")
+        elif hash_ == "old-secrets" and stack is not None and target is not None:
+            # made when the secrets it reads were at the versions of its secret_versions
+            service_spec = next(s for s in stack.services if s.name == service)
+            index = ParameterIndex.build(desired)
+            old = body.get("secret_versions") or {}
+            env = {
+                k: v.at_version(str(old[v.ref.secret_id]))
+                if isinstance(v, SecretValue) and v.ref.secret_id in old
+                else v
+                for k, v in environment(stack, index, base, desired.host(name)).items()
+            }
+            hash_ = config_hash(service_spec, target.image, stack.project, index, env, stack.project_folder)
         elif hash_ in ("as-observed", "old-image", "as-observed-old-image") and target is None:
             hash_ = "e" * 64  # no target (image missing): just some other hash
         elif hash_ in ("as-observed", "old-image", "as-observed-old-image"):
@@ -285,6 +316,10 @@ def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: Obser
                 labels[STACK_KEY] = stack.name
         if hash_ is not None:
             labels[CONFIG_HASH_KEY] = str(hash_)
+        if body.get("secret_versions"):
+            labels[SECRET_VERSIONS_KEY] = canonical(body["secret_versions"])
+        elif body.get("hash", "target") == "target" and target is not None and target.secret_versions:
+            labels[SECRET_VERSIONS_KEY] = target.secret_versions
         containers.append(
             ObservedContainer(
                 id=str(body.get("id", f"{service}-{n}")),

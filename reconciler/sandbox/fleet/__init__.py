@@ -15,7 +15,10 @@ Modules:
 - :mod:`.instance`: one instance's engine: its namespace, sshd, dockerd and registry forwarder;
 - :mod:`.aws`: what terraform would have made in moto (VPC, subnet, launch template, group,
   target group, load balancer, listener, alarms), and reading the group back;
-- :mod:`.balancer`: HAProxy, its configuration and its runtime API;
+- :mod:`.haproxy`: HAProxy, its configuration and its runtime API;
+- :mod:`.balancer`: the load balancer following the target group's registrations;
+- :mod:`.followed`: what a load balancer declares it follows (for the AWS front);
+- :mod:`.target_health`: DescribeTargetHealth as HAProxy sees each target (pure);
 - :mod:`.agent`: the process that converges engines and the balancer to what moto says;
 - :mod:`.lifecycle`: ``up``, ``down`` and ``status`` of the fleet.
 """

@@ -36,12 +36,12 @@ def pidfile(files: FleetFiles) -> Path:
     return files.root / "haproxy.pid"
 
 
-def config(group: FleetGroup, lb_port: int) -> str:
+def config(group: FleetGroup, lb_port: int, admin_socket: Path = ADMIN_SOCKET) -> str:
     backend = group.target_group
     return "\n".join([
         "# Written by the reconciler sandbox: the load balancer of the fleet (servers come and go at run time).",
         "global",
-        f"    stats socket {ADMIN_SOCKET} mode 600 level admin",
+        f"    stats socket {admin_socket} mode 600 level admin",
         "    maxconn 2000",
         "defaults",
         "    mode http",
@@ -61,30 +61,39 @@ def config(group: FleetGroup, lb_port: int) -> str:
     ])  # fmt: skip
 
 
+def check_interval(interval: float) -> float:
+    """Seconds between two checks of a server whose target group checks every ``interval`` seconds."""
+    return int(interval * TIME_SCALE * 1000) / 1000
+
+
 def server_options(interval: float, healthy: int, unhealthy: int) -> str:
     """The health check of a server added at run time, as its target group says, time compressed by
-    :data:`~.layout.TIME_SCALE` (the backend's ``option httpchk`` gives the path)."""
-    return f"check inter {int(interval * TIME_SCALE * 1000)}ms rise {healthy} fall {unhealthy}"
+    :data:`~.layout.TIME_SCALE` (the backend's ``option httpchk`` gives the path). Weight 0: a server
+    HAProxy enables is UP at once (its health starts at ``rise``), so it gets no request until the
+    balancer has marked it down and given it its weight (:mod:`.balancer`)."""
+    return f"check inter {int(check_interval(interval) * 1000)}ms rise {healthy} fall {unhealthy} weight 0"
 
 
 def running(files: FleetFiles) -> int | None:
     return processes.read_pid(pidfile(files), str(config_path(files)))
 
 
-def ensure(files: FleetFiles, group: FleetGroup, lb_port: int, clock: Clock, timeout: float = 10.0) -> Service:
-    """HAProxy runs with the current configuration; started (or restarted, when it changed) if not."""
+def ensure(files: FleetFiles, group: FleetGroup, lb_port: int, clock: Clock, timeout: float = 10.0,
+           admin_socket: Path = ADMIN_SOCKET) -> Service:  # fmt: skip
+    """HAProxy runs with the current configuration; started (or restarted, when it changed) if not.
+    (``admin_socket``: another load balancer than the fleet's, as a test makes.)"""
     address = f"http://{HOST}:{lb_port}"
-    text = config(group, lb_port)
+    text = config(group, lb_port, admin_socket)
     cfg = config_path(files)
     pid = running(files)
-    if pid is not None and cfg.is_file() and cfg.read_text() == text and ADMIN_SOCKET.exists():
+    if pid is not None and cfg.is_file() and cfg.read_text() == text and admin_socket.exists():
         return Service("load balancer", address, started=False, managed=True, pid=pid)
-    stop(files, clock)
+    stop(files, clock, admin_socket)
     if processes.port_answers(lb_port):
         raise ReconcilerError(f"port {HOST}:{lb_port} is in use; set RECONCILER_SANDBOX_LB_PORT to a free port")
     binary = processes.tool("haproxy", "haproxy")
     files.root.mkdir(parents=True, exist_ok=True)
-    FLEET_RUN_ROOT.mkdir(parents=True, exist_ok=True)
+    admin_socket.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(text)
     check = processes.run([binary, "-c", "-q", "-f", str(cfg)])
     if check.returncode != 0:
@@ -92,14 +101,14 @@ def ensure(files: FleetFiles, group: FleetGroup, lb_port: int, clock: Clock, tim
     log = files.root / "haproxy.log"
     pid = processes.spawn([binary, "-db", "-f", str(cfg)], log, pidfile(files))
     processes.wait(f"the load balancer (haproxy) on {address}",
-                   lambda: processes.port_answers(lb_port) and ADMIN_SOCKET.exists(), clock, timeout,
+                   lambda: processes.port_answers(lb_port) and admin_socket.exists(), clock, timeout,
                    f"see {log}", processes.alive(pidfile(files), str(cfg)))  # fmt: skip
     return Service("load balancer", address, started=True, managed=True, pid=pid, log=log)
 
 
-def stop(files: FleetFiles, clock: Clock) -> int | None:
+def stop(files: FleetFiles, clock: Clock, admin_socket: Path = ADMIN_SOCKET) -> int | None:
     pid = processes.stop(pidfile(files), str(config_path(files)), clock)
-    ADMIN_SOCKET.unlink(missing_ok=True)
+    admin_socket.unlink(missing_ok=True)
     return pid
 
 
@@ -116,10 +125,19 @@ class Server:
     status: str  # health and state as ``show stat`` says: UP, DOWN, DRAIN, MAINT, "UP 1/2", "DOWN 1/2" ...
     sessions: int  # current sessions (in-flight requests)
     admin: str = "ready"  # ready | drain | maint (a DOWN server that drains still shows DOWN in its status)
+    check_status: str = ""  # its last health check: INI (none yet), L7OK, L7STS (status), L4CON, L4TOUT ...
+    check_code: str = ""  # the HTTP status of the last check ("" when it got none)
+    down_transitions: int = 0  # chkdown: how many times it went from UP to DOWN since it was added
+    last_change: int = 0  # lastchg: seconds since its last UP <-> DOWN transition
 
     @property
     def draining(self) -> bool:
         return self.admin != "ready"
+
+    @property
+    def up(self) -> bool:
+        """It gets requests when it is ready: UP, or UP and going down ("UP 1/2")."""
+        return self.status.startswith("UP") or self.status == "no check"
 
 
 def admin_state(flags: int) -> str:
@@ -179,6 +197,12 @@ class Runtime:
             if len(row) < len(header) or row[col["pxname"]] != backend or row[col["svname"]] in ("FRONTEND", "BACKEND"):
                 continue
             name = row[col["svname"]]
+            check = row[col["check_status"]].removeprefix("* ").strip()  # "* ": a check is running
             found[name] = Server(name, row[col["addr"]], row[col["status"]], int(row[col["scur"]] or 0),
-                                 admin.get(name, "ready"))  # fmt: skip
+                                 admin.get(name, "ready"), check, row[col["check_code"]], _int(row[col["chkdown"]]),
+                                 _int(row[col["lastchg"]]))  # fmt: skip
         return found
+
+
+def _int(text: str) -> int:
+    return int(text) if text.strip().isdigit() else 0

@@ -9,7 +9,9 @@ dir that made it is recorded in ``/run/reconciler-sandbox/fleet/owner``, and
 an ``up`` or ``down`` from another state dir leaves it alone (like the extra
 engines). ``down`` stops the agent, removes the group and its resources from
 moto (when moto still answers), every fleet namespace with its processes and
-data root, the load balancer, the forwarder, the bridge and the ssh drop-in.
+data root, the load balancer and its declaration (:mod:`.followed`), the
+forwarder, the bridge and the ssh drop-in. moto here is moto itself (its
+internal port), not the AWS front.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import reconciler
 from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox import moto, processes
-from reconciler.sandbox.fleet import aws, converge, haproxy, instance, keys, netns, view
+from reconciler.sandbox.fleet import aws, converge, followed, haproxy, instance, keys, netns, view
 from reconciler.sandbox.fleet.agent import MODULE, AgentSettings
 from reconciler.sandbox.fleet.balancer import Follower
 from reconciler.sandbox.fleet.layout import (
@@ -111,8 +113,13 @@ def up(state_dir: Path, moto_url: str, registry_port: int, clock: Clock, on_even
         on_event(f"load balancer: started at {balancer.address} (pid {balancer.pid}, log {balancer.log})")
     Follower(files, port, clock, delay=0.0).follow(views, on_event)  # the instances in service from the start
     pid = agent_pid(files)
+    settings = AgentSettings(state_dir, moto_url, registry_port, port)
+    if pid is not None and processes.cmdline(pid)[1:] != settings.argv("")[1:]:
+        processes.stop(files.agent_pidfile, MODULE, clock)  # started with other settings (another moto URL)
+        on_event(f"fleet agent: stopped (pid {pid}), to follow {moto_url}")
+        pid = None
     if pid is None:
-        pid = _start_agent(files, AgentSettings(state_dir, moto_url, registry_port, port))
+        pid = _start_agent(files, settings)
         started.append("fleet agent")
         on_event(f"fleet agent: started (pid {pid}, log {files.agent_log})")
     instances = [i for v in views for i in v.instances if i.has_engine]
@@ -147,6 +154,7 @@ def down(state_dir: Path, moto_url: str, moto_running: bool, clock: Clock, on_ev
     if names:
         on_event(f"fleet: removed {len(names)} instance engine(s)")
     pid = haproxy.stop(files, clock)
+    followed.remove(followed.DECLARATIONS, followed.FLEET)
     if pid is not None:
         on_event(f"load balancer: stopped (pid {pid})")
     instance.stop_forwarder(files, clock)

@@ -7,7 +7,8 @@ the deregistration delay) and returns plain frozen data: which instances
 should have an engine (EC2 says pending or running) and which targets are
 registered (moto lists a registered target as ``healthy`` at once, a
 deregistered one not at all, and keeps a terminated instance registered:
-:attr:`Target.in_service` tells).
+:attr:`Target.in_service` tells). :func:`target_group` reads one target
+group by its ARN, whatever group it belongs to (a test's own load balancer).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mypy_boto3_elbv2.type_defs import TargetGroupTypeDef
+
     from reconciler.sandbox.moto import MotoClients
 
 RUNNING_STATES = frozenset({"pending", "running"})  # an instance with a machine behind it
@@ -82,6 +85,45 @@ def _addresses(c: MotoClients, ids: set[str]) -> dict[str, tuple[str, str]]:
     return found
 
 
+def _registered(c: MotoClients, tg: TargetGroupTypeDef) -> list[tuple[str, int]]:
+    """(instance id, port) of the targets registered (moto: ``healthy`` at once; the AWS front: as
+    the load balancer sees them -- ``initial``, ``unhealthy`` -- but registered all the same)."""
+    health = c.elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+    return [
+        (h["Target"]["Id"], int(h["Target"].get("Port", tg.get("Port", 0))))
+        for h in health
+        if h.get("TargetHealth", {}).get("State") in ("healthy", "initial", "unhealthy")
+    ]
+
+
+def _target_group(c: MotoClients, tg: TargetGroupTypeDef, registrations: list[tuple[str, int]],
+                  where: dict[str, tuple[str, str]]) -> TargetGroupView:  # fmt: skip
+    attributes = c.elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]
+    delay = next((a["Value"] for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"), "300")
+    registered = []
+    for i, port in sorted(registrations):
+        address, state = where.get(i, ("", "terminated"))
+        registered.append(Target(i, address, port, state))
+    return TargetGroupView(
+        arn=tg["TargetGroupArn"],
+        name=tg["TargetGroupName"],
+        port=int(tg.get("Port", 0)),
+        health_path=tg.get("HealthCheckPath", "/"),
+        interval=float(tg.get("HealthCheckIntervalSeconds", 30)),
+        healthy_threshold=int(tg.get("HealthyThresholdCount", 5)),
+        unhealthy_threshold=int(tg.get("UnhealthyThresholdCount", 2)),
+        deregistration_delay=float(delay),
+        registered=tuple(registered),
+    )
+
+
+def target_group(c: MotoClients, arn: str) -> TargetGroupView:
+    """One target group and its registrations, whatever group it belongs to (a test's load balancer)."""
+    (tg,) = c.elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
+    registrations = _registered(c, tg)
+    return _target_group(c, tg, registrations, _addresses(c, {i for i, _ in registrations}))
+
+
 def read(c: MotoClients, group_name: str) -> GroupView:
     """The group's instances and its target groups' registrations, as moto has them now."""
     groups = c.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
@@ -93,38 +135,13 @@ def read(c: MotoClients, group_name: str) -> GroupView:
     registrations: dict[str, list[tuple[str, int]]] = {}
     described = c.elbv2.describe_target_groups(TargetGroupArns=arns)["TargetGroups"] if arns else []
     for tg in described:
-        health = c.elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
-        registrations[tg["TargetGroupArn"]] = [
-            (h["Target"]["Id"], int(h["Target"].get("Port", tg.get("Port", 0))))
-            for h in health
-            if h.get("TargetHealth", {}).get("State") in ("healthy", "initial", "unhealthy")
-        ]
+        registrations[tg["TargetGroupArn"]] = _registered(c, tg)
     ids = {m["InstanceId"] for m in members} | {i for regs in registrations.values() for i, _ in regs}
     where = _addresses(c, ids)
     instances = []
     for m in sorted(members, key=lambda m: m["InstanceId"]):
         address, state = where.get(m["InstanceId"], ("", "terminated"))
         instances.append(FleetInstance(m["InstanceId"], address, m["LifecycleState"], m["HealthStatus"], state))
-    views = []
-    for tg in described:
-        attributes = c.elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]
-        delay = next((a["Value"] for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"), "300")
-        registered = []
-        for i, port in sorted(registrations[tg["TargetGroupArn"]]):
-            address, state = where.get(i, ("", "terminated"))
-            registered.append(Target(i, address, port, state))
-        views.append(
-            TargetGroupView(
-                arn=tg["TargetGroupArn"],
-                name=tg["TargetGroupName"],
-                port=int(tg.get("Port", 0)),
-                health_path=tg.get("HealthCheckPath", "/"),
-                interval=float(tg.get("HealthCheckIntervalSeconds", 30)),
-                healthy_threshold=int(tg.get("HealthyThresholdCount", 5)),
-                unhealthy_threshold=int(tg.get("UnhealthyThresholdCount", 2)),
-                deregistration_delay=float(delay),
-                registered=tuple(registered),
-            )
-        )
+    views = [_target_group(c, tg, registrations[tg["TargetGroupArn"]], where) for tg in described]
     return GroupView(group_name, True, tuple(instances), tuple(views), group["DesiredCapacity"], group["MinSize"],
                      group["MaxSize"])  # fmt: skip

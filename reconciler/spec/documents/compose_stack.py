@@ -46,8 +46,8 @@ class ComposeStackSection(SpecModel):
     )
     parameter_sets: list[Reference] = Field(
         default_factory=list,
-        description="ParameterSets whose keys become the stack's .env, for ${VAR} interpolation in the "
-        "compose file.",
+        description="ParameterSets whose keys are the stack's interpolation variables, for ${VAR} in the "
+        "compose file (handed to Compose in its process environment, never written to a file).",
     )
     prune: bool = Field(
         True, description="Remove this environment's containers of services no longer in the compose file."

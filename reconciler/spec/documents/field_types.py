@@ -30,6 +30,10 @@ PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
 ACCOUNT_RE = re.compile(r"[0-9]{12}")
 OWNERSHIP_RE = re.compile(r"[A-Za-z0-9_.:/=+@-]{1,256}")
+# a Secrets Manager secret name (1-512 of letters, digits and /_+=.@-) or its ARN
+SECRET_ID_RE = re.compile(
+    r"(?:[A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)"
+)
 
 
 def _check_ssm_path(value: str) -> str:
@@ -155,6 +159,9 @@ _REPOSITORY_RULE = (
 _REGION_RULE = "is not an AWS region name (e.g. ap-northeast-2)"
 _ACCOUNT_RULE = "is not an AWS account id (12 digits, quoted)"
 _OWNERSHIP_RULE = "cannot be an AWS tag value: 1-256 of letters, digits and _ . : / = + @ -"
+_SECRET_ID_RULE = (
+    "is not a Secrets Manager secret name (1-512 of letters, digits and / _ + = . @ -) nor a secret's ARN"
+)
 _ENTRY_NAME_RULE = "is not a valid entry name (letters, digits, '_', '.', '-')"
 _PROJECT_RULE = (
     "is not a valid compose project name: lowercase letters, digits, '_' and '-', starting with a letter or digit"
@@ -183,6 +190,7 @@ DockerHost = Annotated[str, AfterValidator(check_docker_host)]
 Ownership = Annotated[str, _matching(OWNERSHIP_RE, "ownership", _OWNERSHIP_RULE), _pattern(OWNERSHIP_RE)]
 ComposeFilePath = Annotated[str, _relative_path("compose_file", "the compose file, e.g. docker-compose.yml")]
 ProjectDirectory = Annotated[str, _relative_path("project_directory", "a folder, e.g. '.' for the environment folder")]
+SecretId = Annotated[str, _matching(SECRET_ID_RE, "secret_id", _SECRET_ID_RULE), _pattern(SECRET_ID_RE)]
 EntryName = Annotated[str, _matching(ENTRY_NAME_RE, "entry_name", _ENTRY_NAME_RULE), _pattern(ENTRY_NAME_RE)]
 Reference = Annotated[str, AfterValidator(_check_non_empty)]
 ProjectName = Annotated[str, _matching(PROJECT_RE, "project", _PROJECT_RULE), _pattern(PROJECT_RE)]

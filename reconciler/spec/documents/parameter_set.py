@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainValidator, model_validator
 
 from reconciler.spec.documents.base import Document, SpecModel
-from reconciler.spec.documents.field_types import EnvName, ParameterKey, SsmPath
+from reconciler.spec.documents.field_types import EnvName, ParameterKey, SecretId, SsmPath
 from reconciler.spec.documents.messages import EMPTY_VALUE, describe_value, invalid, quote_hint
 from reconciler.spec.documents.ssm_names import MAX_VALUE_BYTES
 
@@ -33,9 +33,28 @@ ParameterValue = Annotated[
 ]
 
 
+class SecretsManagerSource(SpecModel):
+    """Where in AWS Secrets Manager a value is read."""
+
+    secret_id: SecretId = Field(description="The secret's name or ARN, e.g. table-order/db.")
+    key: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A key of the secret's JSON object (SecretString {\"password\": ...}); the value is that "
+        "key's. Default: the whole SecretString.",
+    )
+    version_stage: str = Field(
+        default="AWSCURRENT",
+        min_length=1,
+        max_length=256,
+        description="The version stage read (AWSCURRENT, AWSPREVIOUS, AWSPENDING or your own label).",
+    )
+
+
 class ParameterEntry(SpecModel):
-    """One parameter: a literal String/StringList value, or a SecureString taken from an
-    environment variable (fromEnv) or already in SSM (external)."""
+    """One parameter: a literal String/StringList value, a SecureString taken from an
+    environment variable (fromEnv) or already in SSM (external), or a value read from
+    AWS Secrets Manager (fromSecretsManager)."""
 
     type: ParamType = Field(default="String", description="SSM parameter type.")
     value: ParameterValue | None = Field(
@@ -53,13 +72,22 @@ class ParameterEntry(SpecModel):
         description="SecureString only: the parameter must already exist in SSM; it is read to feed "
         "containers and never written or deleted.",
     )
+    from_secrets_manager: SecretsManagerSource | None = Field(
+        default=None,
+        description="The value is read from AWS Secrets Manager (secretsmanager:GetSecretValue) at plan/apply "
+        "time, never written anywhere: not to SSM, not to disk. It is a secret (type SecureString, masked "
+        "everywhere) and feeds the stacks that use the set; the secret's version id is in their config hash, "
+        "so a rotation recreates exactly the services that read it.",
+    )
     description: str | None = Field(default=None, description="Free text for humans.")
 
     @model_validator(mode="after")
     def _rules(self) -> ParameterEntry:
         if self.external is False:
             raise invalid("parameter", "external: false means nothing here; remove it (or use external: true)")
-        if self.type == "SecureString":
+        if self.from_secrets_manager is not None:
+            _check_secrets_manager(self)
+        elif self.type == "SecureString":
             _check_secure_source(self)
         else:
             _check_literal(self)
@@ -87,6 +115,19 @@ def _check_secure_source(entry: ParameterEntry) -> None:
             "a SecureString needs fromEnv: VAR (value from an environment variable at plan/apply "
             "time) or external: true (already in SSM)",
         )
+
+
+def _check_secrets_manager(entry: ParameterEntry) -> None:
+    """A value from Secrets Manager is a secret and has no other source."""
+    if "type" in entry.model_fields_set and entry.type != "SecureString":
+        raise invalid(
+            "parameter",
+            f"a value from fromSecretsManager is a secret: leave type out (or type: SecureString), not {entry.type}",
+        )
+    given = {"value": entry.value is not None, "fromEnv": entry.from_env is not None, "external": bool(entry.external)}
+    others = [name for name, present in given.items() if present]
+    if others:
+        raise invalid("parameter", f"give fromSecretsManager alone, without {', '.join(others)}")
 
 
 def _check_literal(entry: ParameterEntry) -> None:
@@ -138,7 +179,8 @@ def _parameter_shorthand(data: Any) -> Any:
         raise invalid(EMPTY_VALUE, "no value (nothing after the key)")
     raise invalid(
         "parameter",
-        "a parameter is a string (a String value) or a mapping {type, value | fromEnv | external}; "
+        "a parameter is a string (a String value) or a mapping {type, value | fromEnv | external | "
+        "fromSecretsManager}; "
         f"got {describe_value(data)}{quote_hint(data)}",
     )
 
