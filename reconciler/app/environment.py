@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from reconciler.spec.loader import LoadedEnvironment
     from reconciler.state import Lease, StateStore
 
-__all__ = ["EnvironmentContext", "Overrides", "PlanResult", "open_environment", "validate"]
+__all__ = ["EnvironmentContext", "Overrides", "PlanResult", "open_environment", "resolved_environment", "validate"]
 
 
 @dataclass(frozen=True)
@@ -104,15 +104,31 @@ def environment_settings(env_dir: Path, overrides: Overrides) -> Settings:
     return _resolve(loaded, desired, overrides)[1]
 
 
+def resolved_environment(env_dir: Path, overrides: Overrides) -> tuple[LoadedEnvironment, DesiredState, Settings]:
+    """The folder's documents, its desired state and settings after overrides; no client is built and
+    no secret needs to be set (set-image and image-update read the Images documents and registries)."""
+    loaded = load_environment(env_dir)
+    desired, settings = _resolve(loaded, build_desired(loaded, lambda _name: "(unchecked)"), overrides)
+    return loaded, desired, settings
+
+
 def open_environment(
-    env_dir: Path, overrides: Overrides, *, read_only: bool, on_event: EventSink = discard
+    env_dir: Path,
+    overrides: Overrides,
+    *,
+    read_only: bool,
+    on_event: EventSink = discard,
+    adjust: Callable[[DesiredState], DesiredState] | None = None,
 ) -> EnvironmentContext:
     """Load and validate the specs (no I/O beyond the files), then build clients.
 
-    ``read_only`` clients refuse every mutating call (plan, status)."""
+    ``read_only`` clients refuse every mutating call (plan, status). ``adjust`` changes the desired
+    state before it is checked and planned (``promote`` plans the destination with the new tags)."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
     desired, settings = _resolve(loaded, desired, overrides, os.environ.get)
+    if adjust is not None:
+        desired = adjust(desired)
     _check_with_compose(desired, settings.state_dir)  # nothing is observed or changed for a file Compose refuses
     from reconciler.app.world import World  # drivers are imported only once the specs are valid
 

@@ -147,6 +147,51 @@ def parser() -> argparse.ArgumentParser:
     rollback.add_argument("--branch", default=None, help="the branch to commit on (default: the one checked out)")
     rollback.add_argument("--message", "-m", default=None, help="why (added to the commit message)")
 
+    def commit_opts(c: argparse.ArgumentParser, push_help: str) -> None:
+        c.add_argument("--commit", action="store_true",
+                       help="commit it on the branch checked out (refused with uncommitted changes)")  # fmt: skip
+        c.add_argument("--push", action="store_true", help=push_help)
+        c.add_argument("--branch", metavar="NAME", default=None,
+                       help="push the commit to this new branch of origin (for a pull request) instead")  # fmt: skip
+        c.add_argument("--message", "-m", metavar="MSG", default=None, help="why (added to the commit message)")
+
+    set_image = env_cmd(
+        "set-image",
+        "set an image's tag in the Images document (only the tag changes in the file), after checking the "
+        "registry has it; with --commit or --push, as one commit with a Set-Image trailer",
+    )
+    set_image.add_argument("image", metavar="IMAGE", help="the Images entry, e.g. backend")
+    set_image.add_argument("tag", metavar="TAG", help="the tag to run, e.g. 2.3.0")
+    world_opts(set_image)
+    commit_opts(set_image, "commit on origin's branch and push it (fast-forward only, never forced)")
+
+    promote = sub.add_parser(
+        "promote",
+        help="give DST_ENV the tags SRC_ENV's Images documents name: one commit with DST_ENV's plan in its body",
+        description="Give the destination the tags the source's Images documents name (dev -> prod), after "
+        "checking the destination's registry has them; one commit whose body holds the destination's "
+        "read-only plan with them. Without --commit or --push the files are only edited.",
+    )
+    promote.add_argument("src_dir", metavar="SRC_ENV", type=Path, help="e.g. environments/dev")
+    promote.add_argument("env_dir", metavar="DST_ENV", type=Path, help="e.g. environments/prod")
+    promote.add_argument("--images", metavar="A,B", default="", help="only these images (default: all they share)")
+    world_opts(promote)
+    commit_opts(promote, "commit on origin's branch and push it (fast-forward only, never forced)")
+
+    update = env_cmd(
+        "image-update",
+        "for each Images entry with a policy, commit the newest tag the policy allows (never older, never over "
+        "a rollback commit or a pin); one commit on the branch checked out, or pushed with --push",
+    )
+    world_opts(update)
+    update.add_argument("--push", action="store_true",
+                        help="commit on origin's branch and push it (fast-forward only: rebuilt once if another "
+                        "updater pushed first, never forced)")  # fmt: skip
+    update.add_argument("--branch", metavar="NAME", default=None,
+                        help="push the commit to this new branch of origin (for a pull request) instead")  # fmt: skip
+    update.add_argument("--message", "-m", metavar="MSG", default=None, help="added to the commit message")
+    update.add_argument("--dry-run", action="store_true", help="say what each policy picks; write nothing")
+
     comment = sub.add_parser(
         "comment",
         help="plan each environment a pull request changes and post the plan as a comment on it (read-only)",
@@ -215,6 +260,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", type=duration, default=60.0, metavar="DURATION", help="between ticks (60s)")
     run.add_argument("--once", action="store_true", help="one tick, then exit 0 ok, 1 error, 2 plan mode with changes")
     run.add_argument("--mode", choices=("apply", "plan"), default="apply", help="plan: only report (OutOfSync)")
+    run.add_argument("--image-update", action="store_true",
+                     help="before each tick, commit and push the tags the Images policies pick (as image-update "
+                     "--push; --repo must accept pushes: a URL or a bare repository)")  # fmt: skip
     run.add_argument("--listen", default=None, metavar="HOST:PORT",
                      help="serve POST /webhook (signed GitHub push events), /healthz, /readyz, /metrics; "
                      "e.g. 127.0.0.1:9090")  # fmt: skip

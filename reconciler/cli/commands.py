@@ -48,6 +48,10 @@ def run(args: argparse.Namespace, err: Err, color: bool) -> int:
         from reconciler.cli.comment import comment
 
         return comment(args, err, on_event)
+    if args.command in ("set-image", "promote", "image-update"):
+        from reconciler.cli.images import images_command
+
+        return images_command(args, err)
     if args.command == "export":
         from reconciler.cli.export import export
 
@@ -111,7 +115,8 @@ def _loop(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None])
     from reconciler.app.settings import default_state_dir
 
     options = loop.LoopOptions(repo=args.repo, branch=args.branch, path=args.path, mode=args.mode,
-                               interval=args.interval, overrides=overrides(args))  # fmt: skip
+                               interval=args.interval, overrides=overrides(args),
+                               image_update=args.image_update)  # fmt: skip
     serve = loop.ServeOptions(listen=args.listen, secret_env=args.webhook_secret_env)
     state = args.state_dir or default_state_dir()
     return loop.run(options, serve, state_dir=state, once=args.once, say=err.say, on_event=on_event)

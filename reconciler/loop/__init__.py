@@ -96,7 +96,8 @@ def run(
     from reconciler.serve import loop_metrics
 
     metrics = loop_metrics()
-    loop = Loop(ticker.tick, interval=options.interval, actor=actor, say=say, metrics=metrics)
+    tick = _with_image_updates(ticker.tick, options, folder / "images", say) if options.image_update else ticker.tick
+    loop = Loop(tick, interval=options.interval, actor=actor, say=say, metrics=metrics)
     if once:
         return loop.run(once=True)
     stop_watch = threading.Event()
@@ -116,6 +117,28 @@ def run(
                 thread.join(timeout=2)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _with_image_updates(
+    tick: Callable[[Trigger, str], TickOutcome], options: LoopOptions, folder: Path, say: Callable[[str], None]
+) -> Callable[[Trigger, str], TickOutcome]:
+    """``tick`` preceded by a round of image updates pushed to the branch (``--image-update``); a round
+    that fails is said and the tick goes on (it deploys what the branch has)."""
+    from reconciler.app.imageloop import ImageLoop
+    from reconciler.core.errors import ReconcilerError
+
+    updates = ImageLoop(options.repo, options.branch, options.path, options.overrides, folder,
+                        dry_run=options.mode == "plan")  # fmt: skip
+
+    def with_updates(trigger: Trigger, actor: str) -> TickOutcome:
+        try:
+            for line in updates.update():
+                say(f"image update: {line}")
+        except ReconcilerError as exc:
+            say(f"image update failed: {exc}")
+        return tick(trigger, actor)
+
+    return with_updates
 
 
 def _stopper(loop: Loop) -> Callable[[int, FrameType | None], None]:

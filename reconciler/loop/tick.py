@@ -56,6 +56,7 @@ class LoopOptions:
     interval: float = 60.0
     overrides: Overrides = field(default_factory=Overrides)
     lease_ttl: float = LEASE_TTL
+    image_update: bool = False  # before each tick, commit and push what the Images policies pick
 
 
 class Ticker:

@@ -82,6 +82,36 @@ class EcrRegistry:
                 break
         return found
 
+    def tags(self, repository: str, page_size: int = 1000) -> dict[str, str] | None:
+        """Every tag of ``repository`` -> its digest (None when the repository does not exist): one
+        DescribeImages call per page of tagged images (up to 1000 a page)."""
+        found: dict[str, str] = {}
+        with translate_errors(f"ecr {repository}", endpoint=self.endpoint):
+            try:
+                token: str | None = None
+                while True:
+                    more = {"nextToken": token} if token else {}
+                    page = read_retrying(
+                        partial(
+                            self._ecr.describe_images,
+                            repositoryName=repository,
+                            filter={"tagStatus": "TAGGED"},
+                            maxResults=page_size,
+                            **more,  # type: ignore[arg-type]
+                            **self._ids(),  # type: ignore[arg-type]
+                        )
+                    )
+                    for detail in page.get("imageDetails", []):
+                        for tag in detail.get("imageTags", []) or []:
+                            found[tag] = str(detail["imageDigest"])
+                    token = page.get("nextToken")
+                    if not token:
+                        return found
+            except ClientError as exc:
+                if error_code(exc) == "RepositoryNotFoundException":
+                    return None
+                raise
+
     def login(self) -> RegistryAuth:
         """Pull credentials from GetAuthorizationToken (valid 12 hours; ``expires_at`` from ``expiresAt``)."""
         with translate_errors("ecr authorization", endpoint=self.endpoint):

@@ -50,6 +50,17 @@ DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, distribution token spec: expires_in wh
 TOKEN_MARGIN = 5.0  # refresh a bearer token this long before it expires
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+TAGS_PAGE = 1000  # tags a page asked of a registry that pages them (Docker Hub: up to 1000)
+
+
+def _next_page(base: str, link: str) -> str | None:
+    """The next page's URL from a ``Link`` header (relative to the registry), None on the last page."""
+    match = _NEXT.search(link)
+    if match is None:
+        return None
+    target = match.group(1)
+    return target if target.startswith(("http://", "https://")) else base + "/" + target.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,24 @@ class OciRegistry:
             digest = self.digest(repository, tag)
             if digest is not None:
                 found[tag] = digest
+        return found
+
+    def tags(self, repository: str, page_size: int = TAGS_PAGE) -> list[str] | None:
+        """Every tag of ``repository`` (None when it does not exist): ``GET /v2/<repo>/tags/list?n=``, one
+        request per page, following the ``Link: <...>; rel="next"`` header as the distribution spec says."""
+        url: str | None = f"{self.base}/v2/{repository}/tags/list?n={page_size}"
+        found: list[str] = []
+        while url is not None:
+            resp = self._request("GET", url, repository)
+            if resp.status_code == 404:
+                return None
+            self._check(resp, repository, "tags")
+            try:
+                body: Any = resp.json()
+            except ValueError:
+                raise PermanentError(self.resource, f"tags of {repository}: not JSON", endpoint=self.base) from None
+            found.extend(str(t) for t in (body.get("tags") if isinstance(body, dict) else None) or [])
+            url = _next_page(self.base, resp.headers.get("Link", ""))
         return found
 
     def digest(self, repository: str, reference: str) -> str | None:

@@ -30,6 +30,7 @@ from reconciler.spec.documents.environment import (
     environment_hosts,
 )
 from reconciler.spec.documents.field_types import ENV_NAME_RE
+from reconciler.spec.documents.image_policy import FilterTags, ImagePolicySection
 from reconciler.spec.documents.images import ImageEntry, Images, ImagesSection
 from reconciler.spec.documents.messages import EMPTY_VALUE, describe_value, empty_value_message, quote_hint
 from reconciler.spec.documents.parameter_set import ParameterEntry, ParameterSet, ParameterSetSection, ParamType
@@ -64,8 +65,10 @@ __all__ = [
     "Document",
     "Environment",
     "EnvironmentSection",
+    "FilterTags",
     "HostEntry",
     "ImageEntry",
+    "ImagePolicySection",
     "Images",
     "ImagesSection",
     "Metadata",

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from reconciler.core.image_names import ImageName, parse_image, reference_host
 from reconciler.spec.documents.base import Document, SpecModel
 from reconciler.spec.documents.field_types import Digest, EntryName, ImageReference, Repository, Tag
+from reconciler.spec.documents.image_policy import ImagePolicySection
 from reconciler.spec.documents.messages import invalid
 from reconciler.spec.documents.registry import RegistrySection
 
@@ -33,13 +34,22 @@ class ImageEntry(SpecModel):
         "library/nginx). Exactly one of image or repository.",
     )
     tag: Tag | None = Field(
-        None, description="Tag to run; resolved to its digest at plan time. Exactly one of tag or digest."
+        None,
+        description="Tag to run; resolved to its digest at plan time. Exactly one of tag or digest (both with "
+        "policy.pinDigest: the digest runs, the tag says which it was).",
     )
-    digest: Digest | None = Field(None, description="Pinned digest sha256:<64 hex>. Exactly one of tag or digest.")
+    digest: Digest | None = Field(
+        None, description="Pinned digest sha256:<64 hex>. Exactly one of tag or digest (both with policy.pinDigest)."
+    )
     registry: RegistrySection | None = Field(
         None,
         description="Registry of this image; default: the Environment's registry. With image, its url must "
         "be the image's host (it then gives insecure and credentials).",
+    )
+    policy: ImagePolicySection | None = Field(
+        None,
+        description="How `reconciler image-update` picks this entry's tag from the registry (semver range, "
+        "numerical or alphabetical order); without it, image-update leaves the entry alone.",
     )
     description: str | None = Field(default=None, description="Free text for humans.")
 
@@ -68,7 +78,7 @@ class ImageEntry(SpecModel):
             if self.registry is not None and self.registry.url is not None and not _same_host(self.registry, ref):
                 raise invalid("image", f"registry.url '{self.registry.url}' is not the image's registry '{ref.host}'")
         tag, digest = self.pinned_tag(), self.pinned_digest()
-        if tag is not None and digest is not None:
+        if tag is not None and digest is not None and not (self.policy is not None and self.policy.pin_digest):
             raise invalid("image", "give either tag or digest, not both")
         if tag is None and digest is None:
             raise invalid("image", "an image needs a tag or a digest")
