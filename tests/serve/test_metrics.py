@@ -110,10 +110,9 @@ def test_scraped_over_the_listener_with_the_webhook_counters() -> None:
     m.tick(environment="dev", result="no-change", trigger="poll", failure=None, applied=False, success=True)
     listener = Listener("127.0.0.1:0", secret=None, branch="main", on_push=lambda _p: None,
                         readiness=lambda: (True, "ok"), metrics=m.render, log=lambda _l: None)  # fmt: skip
-    with listener:
-        with urllib.request.urlopen(listener.url + "/metrics", timeout=5) as answer:
-            assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            got = parse(answer.read().decode())
+    with listener, urllib.request.urlopen(listener.url + "/metrics", timeout=5) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        got = parse(answer.read().decode())
     assert sample(got, "reconciler_ticks_total", result="no-change") == 1
     assert sample(got, "reconciler_webhook_deliveries_total") is None  # declared, no delivery yet
     assert "reconciler_webhook_deliveries" in got
