@@ -64,7 +64,8 @@ def test_ticks_failures_and_durations_are_counted() -> None:
 
 def test_resources_that_left_the_plan_leave_the_gauge() -> None:
     m = LoopMetrics(process=False)
-    m.finished(TickFacts(environment="dev", seconds=1, resources={"service:web": "OutOfSync", "parameter:/a": "Degraded"}))
+    before = {"service:web": "OutOfSync", "parameter:/a": "Degraded"}
+    m.finished(TickFacts(environment="dev", seconds=1, resources=before))
     m.finished(TickFacts(environment="dev", seconds=1, resources={"service:web": "Synced"}))
     got = parse(m.render())
     assert sample(got, "reconciler_resource_sync_state", resource="service:web", state="Synced") == 1
