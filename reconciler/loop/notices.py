@@ -15,6 +15,7 @@ from dataclasses import replace as _with
 
 from reconciler.core.events import DeployStarted
 from reconciler.core.notices import Notice, NoticeKind, Severity
+from reconciler.core.plan import Plan
 from reconciler.loop.outcome import FAILING, Finished
 from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Reason, Result, Revision
 
@@ -75,8 +76,8 @@ def tick_notices(finished: Finished, repo: str) -> tuple[Notice, ...]:
         skipped = _base(NoticeKind.REVISION_SKIPPED, Severity.ERROR,
                         f"{env}: {short} is not retried: it failed before", finished, repo)  # fmt: skip
         notices.append(_with(skipped, reasons=(shorten(attempt.decision.reason),)))
-    elif attempt.error is not None and not attempt.transient:
-        failed = _base(NoticeKind.DEPLOY_FAILED, Severity.ERROR, f"{env}: {short} could not be planned", finished, repo)
+    elif (attempt.error is not None or attempt.result in FAILING) and not attempt.transient:
+        failed = _base(NoticeKind.DEPLOY_FAILED, Severity.ERROR, f"{env}: {short} cannot be deployed", finished, repo)
         resource, error = _split_failure(attempt.failure)
         notices.append(_with(failed, resource=resource, error=error))
     was, now_degraded = _degraded(finished.before), _degraded(finished.after)
@@ -94,7 +95,7 @@ def _acted(finished: Finished, repo: str) -> list[Notice]:
     attempt = finished.attempt
     assert attempt is not None and attempt.decision is not None
     env, short = finished.environment, finished.revision.sha[:12]
-    why = _reasons(attempt.decision.reason)
+    why = plan_reasons(attempt.plan) if attempt.plan is not None else _reasons(attempt.decision.reason)
     result = attempt.result
     if result is Result.APPLIED:
         if attempt.decision.drift:
@@ -120,6 +121,16 @@ def _acted(finished: Finished, repo: str) -> list[Notice]:
         notices.append(_with(rolled, reasons=why, seconds=rollback.seconds, resource=cause_at,
                              error=shorten(rollback.error or cause or "")))  # fmt: skip
     return notices
+
+
+def plan_reasons(plan: Plan, limit: int = MAX_REASONS) -> tuple[str, ...]:
+    """What the plan changes and why, services first (what people look for), then the rest, at
+    most ``limit`` lines and how many more."""
+    actions = sorted(plan.actions, key=lambda a: not a.address.startswith("service:"))
+    items = [shorten(f"{a.address}: {a.reason}", 200) for a in actions]
+    if len(items) > limit:
+        return (*items[: limit - 1], f"and {len(items) - limit + 1} more")
+    return tuple(items)
 
 
 def _reasons(reason: str) -> tuple[str, ...]:
