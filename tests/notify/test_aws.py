@@ -62,8 +62,8 @@ def test_sns_messages_reach_a_subscribed_queue(sandbox: SandboxInfo) -> None:
 def test_a_topic_that_does_not_exist_is_logged_never_raised(sandbox: SandboxInfo) -> None:
     lines: list[str] = []
     n = notifier(sandbox, lines)
-    gone = Destination(name="gone", type=DestinationType.SNS,
-                       topic_arn=f"arn:aws:sns:{sandbox.region}:123456789012:missing-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    missing = f"arn:aws:sns:{sandbox.region}:123456789012:missing-{uuid.uuid4().hex[:6]}"
+    gone = Destination(name="gone", type=DestinationType.SNS, topic_arn=missing)
     n.publish([notice()], (gone,))
     n.drain(20)
     n.close(1)
