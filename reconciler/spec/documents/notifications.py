@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from reconciler.core.notices import Destination, DestinationType, NoticeKind, Severity
 from reconciler.spec.documents.base import SpecModel
-from reconciler.spec.documents.field_types import EnvName, ResourceName
+from reconciler.spec.documents.field_types import ENV_NAME_RE, ResourceName
 from reconciler.spec.documents.messages import invalid
 
 TOPIC_ARN_RE = re.compile(r"arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
@@ -36,6 +36,20 @@ def _check_namespace(value: str) -> str:
     return value
 
 
+def _check_secret_env(value: str) -> str:
+    if "://" in value or "/" in value or not ENV_NAME_RE.fullmatch(value):
+        what = "a URL" if "://" in value else "not a variable name"
+        raise invalid(
+            "secret_env",
+            f"this is {what}: a webhook URL or a key is a secret, kept out of git; set it in an environment "
+            "variable of the loop and name the variable here, e.g. SLACK_WEBHOOK_URL",
+        )
+    return value
+
+
+SecretEnv = Annotated[
+    str, AfterValidator(_check_secret_env), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"})
+]
 TopicArn = Annotated[str, AfterValidator(_check_topic), WithJsonSchema({"type": "string", "pattern": "^arn:aws"})]
 Namespace = Annotated[str, AfterValidator(_check_namespace), WithJsonSchema({"type": "string", "minLength": 1})]
 EventName = Literal[
@@ -54,12 +68,12 @@ class NotificationEntry(SpecModel):
         "region and endpoint). cloudwatch: PutMetricData DeploymentSucceeded, DeploymentFailed and "
         "DeploymentDuration in namespace, dimension Environment."
     )
-    url_env: EnvName | None = Field(
+    url_env: SecretEnv | None = Field(
         None,
         description="The environment variable holding the webhook URL (slack, msteams, discord, generic, "
         "generic-hmac). A webhook URL is a secret: it is read when a message is sent, never from git.",
     )
-    secret_env: EnvName | None = Field(
+    secret_env: SecretEnv | None = Field(
         None, description="generic-hmac: the environment variable holding the signing key."
     )
     topic_arn: TopicArn | None = Field(None, description="sns: the topic, e.g. arn:aws:sns:ap-northeast-2:"
