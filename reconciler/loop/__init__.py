@@ -31,6 +31,7 @@ from reconciler.loop.outcome import TickOutcome
 from reconciler.loop.runner import Loop
 from reconciler.loop.subscribers import Subscribers
 from reconciler.loop.tick import LoopOptions, Ticker
+from reconciler.loop.watchdog import Progress, Watchdog
 from reconciler.state import Revision, StateStore, Trigger
 
 if TYPE_CHECKING:
@@ -109,7 +110,10 @@ def run(
     subscribers = Subscribers(repo=options.repo, say=say, notifier=notifier, metrics=metrics,
                               destinations=destinations)  # fmt: skip
 
+    progress = Progress()
+
     def events(event: Event) -> None:
+        progress.beat()
         on_event(event)
         subscribers.on_event(event)
 
@@ -119,7 +123,11 @@ def run(
     holder.append(ticker)
     metrics.watch_lease(_lease_holder(ticker, open_state_store))
     actor = f"loop@{socket.gethostname()}"
-    loop = Loop(ticker.tick, interval=options.interval, actor=actor, say=say, metrics=metrics)
+    from reconciler.drivers.systemd import Notifier as Systemd
+
+    systemd = Systemd()
+    loop = Loop(ticker.tick, interval=options.interval, actor=actor, say=say, metrics=metrics, progress=progress,
+                on_line=systemd.status)  # fmt: skip
     if once:
         try:
             return loop.run(once=True)
@@ -131,9 +139,13 @@ def run(
     listener = _listener(serve, options, loop, say, metrics.render)
     previous = {sig: signal.signal(sig, _stopper(loop)) for sig in (signal.SIGTERM, signal.SIGINT)}
     say(f"watching {where} every {options.interval:g}s ({options.mode} mode)")
+    watchdog = Watchdog(systemd, progress).start()
+    systemd.ready(f"watching {where}")
     try:
         return loop.run()
     finally:
+        systemd.stopping()
+        watchdog.close()
         stop_watch.set()
         if listener is not None:
             listener.stop()

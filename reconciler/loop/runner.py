@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reconciler.loop.outcome import TickOutcome
+from reconciler.loop.watchdog import Progress
 from reconciler.serve.metrics import LoopMetrics
 from reconciler.state import Reason, Result, Trigger
 
@@ -64,8 +65,12 @@ class Loop:
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
         metrics: LoopMetrics | None = None,
+        progress: Progress | None = None,
+        on_line: Callable[[str], object] | None = None,
     ) -> None:
         self.metrics = metrics
+        self.progress = progress  # the watchdog's view: a tick running, and since when
+        self.on_line = on_line  # each tick's line once more (systemd's STATUS)
         self.tick = tick
         self.interval = interval
         self.actor = actor
@@ -115,6 +120,8 @@ class Loop:
             self.state.running = True
             self.state.ticks += 1
             number = self.state.ticks
+        if self.progress is not None:
+            self.progress.tick(running=True)
         started = self.clock()
         try:
             outcome = self.tick(trigger, f"{self.actor} ({trigger.value}: {why})")
@@ -126,7 +133,12 @@ class Loop:
             self.state.running = False
             self.state.last = outcome
             self.state.failures_in_a_row = self.state.failures_in_a_row + 1 if outcome.temporary else 0
-        self.say(_line(number, trigger, outcome, seconds))
+        if self.progress is not None:
+            self.progress.tick(running=False)
+        line = _line(number, trigger, outcome, seconds)
+        self.say(line)
+        if self.on_line is not None:
+            self.on_line(line.splitlines()[0])
         if self.metrics is not None:
             self._count(trigger, outcome)
         return outcome
