@@ -52,9 +52,9 @@ def distributions() -> list[metadata.Distribution]:
         found[key] = dist
         for raw in dist.requires or []:
             sub = Requirement(raw)
-            if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in (req.extras or {""})):
-                if not known or sub.marker is not None:
-                    todo.append(sub)
+            wanted = sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in (req.extras or {""}))
+            if wanted and (not known or sub.marker is not None):
+                todo.append(sub)
     return sorted(found.values(), key=_name)
 
 
@@ -126,7 +126,8 @@ def rootfs_tar() -> tuple[bytes, str]:
         add_bytes("bin/busybox", find_busybox().read_bytes(), 0o755)
         for applet in (*APPLETS, "stat", "chown", "chmod", "xargs", "find"):
             add_link(f"bin/{applet}", "busybox")
-        add_bytes("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nreconciler:x:10001:10001::/var/lib/reconciler:/bin/sh\n")
+        users = b"root:x:0:0:root:/root:/bin/sh\nreconciler:x:10001:10001::/var/lib/reconciler:/bin/sh\n"
+        add_bytes("etc/passwd", users)
         add_bytes("etc/group", b"root:x:0:\nreconciler:x:10001:\n")
         for lib in sorted(libs):
             real = lib.resolve()

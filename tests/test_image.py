@@ -16,8 +16,8 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from imagebase import build_base
+
 from reconciler.sandbox.lifecycle import SandboxInfo
 
 pytestmark = pytest.mark.world
