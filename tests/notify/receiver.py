@@ -84,3 +84,12 @@ def start_receiver() -> Receiver:
     receiver = Receiver(server)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return receiver
+
+
+if __name__ == "__main__":  # a receiver in its own process (the bench): prints its URL, serves until stdin closes
+    import sys
+
+    served = start_receiver()
+    print(served.url, flush=True)
+    sys.stdin.read()
+    served.stop()
