@@ -287,7 +287,7 @@ def test_a_malformed_file_url_as_repository_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = cli.main(["run", "--repo", "file://[x", "--path", "environments/dev", "--once",
-                     "--state-dir", str(tmp_path)])  # fmt: skip
+                     "--state-dir", str(tmp_path), "--log-format", "text"])  # fmt: skip
     _, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert "repository file://[x: a file:// URL names a folder" in err
@@ -309,7 +309,8 @@ def test_an_environment_folder_that_is_a_symlink_loop_is_named(
 
 def test_a_repository_that_is_a_symlink_loop_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "loop").symlink_to("loop")
-    code = cli.main(["run", "--repo", str(tmp_path / "loop"), "--once", "--state-dir", str(tmp_path / "state")])
+    code = cli.main(["run", "--repo", str(tmp_path / "loop"), "--once", "--state-dir", str(tmp_path / "state"),
+                     "--log-format", "text"])  # fmt: skip
     _, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert f"repository {tmp_path / 'loop'}: is a symlink that leads nowhere (a loop)" in err

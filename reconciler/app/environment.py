@@ -93,6 +93,7 @@ def _resolve(
         overrides,
         self_heal=env.self_heal,
         state_store=_state_store(env.state_store),
+        notifications=tuple(n.destination() for n in env.notifications),
     )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.fleet import PLACEHOLDERS, fill_template, template_placeholders
 from reconciler.core.model import DesiredState, HostSpec, StateStoreSpec
+from reconciler.core.notices import Destination
 from reconciler.core.urls import url_problem
 from reconciler.spec.desired import RegistrySettings
 
@@ -56,6 +57,7 @@ class Settings:
     self_heal: bool = True  # the loop corrects drift (else reports it)
     auto_rollback: bool = True  # the loop applies the last applied revision again after a failed rollout
     state_store: StateStoreSpec = SQLITE_STORE
+    notifications: tuple[Destination, ...] = ()  # where the loop tells what it did
 
 
 def default_state_dir() -> Path:
@@ -211,6 +213,7 @@ def resolve_settings(
     *,
     self_heal: bool = True,
     state_store: StateStoreSpec = SQLITE_STORE,
+    notifications: tuple[Destination, ...] = (),
 ) -> tuple[DesiredState, Settings]:
     """The desired state to plan and the settings to build clients from. ``region`` None: the
     environment uses no AWS, and an AWS endpoint override (``--sandbox`` gives one) is ignored."""
@@ -237,5 +240,6 @@ def resolve_settings(
         self_heal=self_heal,
         auto_rollback=desired.rollout.auto_rollback,
         state_store=state_store,
+        notifications=notifications,
     )
     return desired, settings

@@ -268,7 +268,33 @@ def parser() -> argparse.ArgumentParser:
                      "e.g. 127.0.0.1:9090")  # fmt: skip
     run.add_argument("--webhook-secret-env", default="RECONCILER_WEBHOOK_SECRET", metavar="NAME",
                      help="the environment variable holding the webhook's HMAC secret")  # fmt: skip
+    run.add_argument("--log-format", choices=("auto", "text", "json"), default="auto",
+                     help="text: one line per event; json: one JSON object per event (the typed event's fields); "
+                     "auto (default): text on a terminal, json otherwise (journald, a container, a pipe)")  # fmt: skip
     world_opts(run)
+
+    install = sub.add_parser(
+        "install",
+        help="print (or write) the systemd unit that runs the loop as a service",
+        description="The systemd unit of `reconciler run` (Type=notify, a watchdog the loop feeds, restarted "
+        "when it hangs). Printed on stdout, or written with --output; then: systemctl daemon-reload && "
+        "systemctl enable --now reconciler.",
+    )
+    install.add_argument("--systemd", action="store_true", required=True, help="a systemd unit (the only form)")
+    install.add_argument("--repo", required=True, help="the git URL the loop follows")
+    install.add_argument("--branch", default="main", help="default main")
+    install.add_argument("--path", default="", help="the environment folder in the repository")
+    install.add_argument("--interval", default="60s", type=_duration_text, metavar="DURATION", help="default 60s")
+    install.add_argument("--listen", default="127.0.0.1:9090", metavar="HOST:PORT",
+                         help="webhooks, /healthz, /readyz, /metrics (default 127.0.0.1:9090; '' for none)")
+    install.add_argument("--user", default=None, help="run as this user (in the docker group); default root")
+    install.add_argument("--executable", default=None,
+                         help="the reconciler command (default: this one, absolute)")  # fmt: skip
+    install.add_argument("--state-dir", default="/var/lib/reconciler", help="default /var/lib/reconciler")
+    install.add_argument("--environment-file", default="/etc/reconciler/env",
+                         help="the secrets' file (mode 0600): webhook secret, notification URLs, fromEnv values")
+    install.add_argument("--output", type=Path, default=None,
+                         help="write the unit here (/etc/systemd/system/reconciler.service) instead of stdout")
 
     sb = sub.add_parser("sandbox", help="the embedded sandbox: moto, a local registry, Docker")
     sb.add_argument("action", choices=("up", "down", "status"))
@@ -276,6 +302,11 @@ def parser() -> argparse.ArgumentParser:
     sb.add_argument("--format", choices=("text", "json"), default="text",
                     help="status: json prints what runs as one JSON document on stdout")  # fmt: skip
     return p
+
+
+def _duration_text(text: str) -> str:
+    duration(text)  # refused at once when it is no duration
+    return text.strip()
 
 
 def duration(text: str) -> float:

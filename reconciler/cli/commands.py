@@ -44,6 +44,8 @@ def run(args: argparse.Namespace, err: Err, color: bool) -> int:
         return EXIT_OK
     if args.command in _GITOPS:
         return _gitops(args, err, on_event)
+    if args.command == "install":
+        return _install(args, err)
     if args.command == "comment":
         from reconciler.cli.comment import comment
 
@@ -119,7 +121,40 @@ def _loop(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None])
                                image_update=args.image_update)  # fmt: skip
     serve = loop.ServeOptions(listen=args.listen, secret_env=args.webhook_secret_env)
     state = args.state_dir or default_state_dir()
+    if args.log_format == "json" or (args.log_format == "auto" and not sys.stderr.isatty()):
+        import time
+
+        from reconciler.render.jsonlog import event_json, message_json
+
+        def say(line: str) -> None:
+            err.say(message_json(line, time.time()))
+
+        def as_json(event: Event) -> None:
+            err.say(event_json(event, time.time()))
+
+        return loop.run(options, serve, state_dir=state, once=args.once, say=say, on_event=as_json)
     return loop.run(options, serve, state_dir=state, once=args.once, say=err.say, on_event=on_event)
+
+
+def _install(args: argparse.Namespace, err: Err) -> int:
+    """``reconciler install --systemd``: the unit, printed or written."""
+    import shutil
+
+    from reconciler.render.unit import UnitOptions, systemd_unit
+
+    found = args.executable or shutil.which("reconciler")
+    executable = (found,) if found else (sys.executable, "-m", "reconciler.cli")
+    unit = systemd_unit(UnitOptions(executable=executable, repo=args.repo, branch=args.branch, path=args.path,
+                                    interval=args.interval, listen=args.listen or None, user=args.user,
+                                    environment_file=args.environment_file, state_dir=args.state_dir))  # fmt: skip
+    if args.output is None:
+        write(unit)
+        return EXIT_OK
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(unit, encoding="utf-8")
+    args.output.chmod(0o644)
+    err.say(f"wrote {args.output}; then: systemctl daemon-reload && systemctl enable --now {args.output.stem}")
+    return EXIT_OK
 
 
 def _apply(ctx: app.EnvironmentContext, args: argparse.Namespace, err: Err, color: bool) -> int:

@@ -105,6 +105,18 @@ class RollbackStarted:
     cause: str
 
 
+@dataclass(frozen=True)
+class DeployStarted:
+    """A tick of the loop starts applying a revision (``drift``: to correct out-of-band changes)."""
+
+    environment: str
+    sha: str
+    author: str
+    subject: str
+    reason: str  # why: the decision's reason (the plan's first reasons)
+    drift: bool = False
+
+
 Event = (
     PlanStarted
     | HostObserved
@@ -117,6 +129,7 @@ Event = (
     | WaitProgress
     | LeftoverRemoved
     | RollbackStarted
+    | DeployStarted
 )
 
 EventSink = Callable[[Event], None]

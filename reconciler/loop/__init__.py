@@ -23,15 +23,21 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from reconciler.core.events import EventSink
+from reconciler.app.settings import Settings
+from reconciler.core.errors import PermanentError
+from reconciler.core.events import Event, EventSink
+from reconciler.core.notices import Destination
 from reconciler.loop.outcome import TickOutcome
 from reconciler.loop.runner import Loop
+from reconciler.loop.subscribers import Subscribers
 from reconciler.loop.tick import LoopOptions, Ticker
-from reconciler.state import Revision, Trigger
+from reconciler.loop.watchdog import Progress, Watchdog
+from reconciler.state import Revision, StateStore, Trigger
 
 if TYPE_CHECKING:
     from reconciler.drivers.git.source import Revision as GitRevision
-    from reconciler.serve import Listener, Push
+    from reconciler.notify import Notifier
+    from reconciler.serve import Listener, LoopMetrics, Push
 
 __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
 
@@ -40,6 +46,7 @@ __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
 class ServeOptions:
     listen: str | None = None  # "127.0.0.1:9090"; None: no listener
     secret_env: str = "RECONCILER_WEBHOOK_SECRET"
+    drain_seconds: float = 10.0  # how long queued notifications may still be sent when the loop stops
 
 
 class GitRevisions:
@@ -90,25 +97,56 @@ def run(
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = GitRevisions(options.repo, options.branch, folder / "mirror")
     where = f"{options.repo}#{options.branch}:{options.path or '.'}"
-    ticker = Ticker(options, source, folder, open_world=open_environment, open_store=open_state_store,
-                    owner_command=f"reconciler run {where}", say=say, on_event=on_event)  # fmt: skip
-    actor = f"loop@{socket.gethostname()}"
     from reconciler.serve import loop_metrics
 
     metrics = loop_metrics()
+    holder: list[Ticker] = []
+    notifier = _notifier(lambda: holder[0].settings if holder else None, say, metrics)
+
+    def destinations() -> tuple[Destination, ...]:
+        settings = holder[0].settings if holder else None
+        return settings.notifications if settings is not None else ()
+
+    subscribers = Subscribers(repo=options.repo, say=say, notifier=notifier, metrics=metrics,
+                              destinations=destinations)  # fmt: skip
+
+    progress = Progress()
+
+    def events(event: Event) -> None:
+        progress.beat()
+        on_event(event)
+        subscribers.on_event(event)
+
+    ticker = Ticker(options, source, folder, open_world=open_environment, open_store=open_state_store,
+                    owner_command=f"reconciler run {where}", say=say, on_event=events,
+                    on_tick=subscribers.on_tick)  # fmt: skip
+    holder.append(ticker)
+    metrics.watch_lease(_lease_holder(ticker, open_state_store))
+    actor = f"loop@{socket.gethostname()}"
+    from reconciler.drivers.systemd import Notifier as Systemd
+
+    systemd = Systemd()
     tick = _with_image_updates(ticker.tick, options, folder / "images", say) if options.image_update else ticker.tick
-    loop = Loop(tick, interval=options.interval, actor=actor, say=say, metrics=metrics)
+    loop = Loop(tick, interval=options.interval, actor=actor, say=say, metrics=metrics, progress=progress,
+                on_line=systemd.status)  # fmt: skip
     if once:
-        return loop.run(once=True)
+        try:
+            return loop.run(once=True)
+        finally:
+            notifier.close(timeout=serve.drain_seconds)
     stop_watch = threading.Event()
     # a repository given by path is watched; a URL (file:// included) is polled, as a remote is
     threads = [None if "://" in options.repo else _watch(source, loop, stop_watch, say)]
     listener = _listener(serve, options, loop, say, metrics.render)
     previous = {sig: signal.signal(sig, _stopper(loop)) for sig in (signal.SIGTERM, signal.SIGINT)}
     say(f"watching {where} every {options.interval:g}s ({options.mode} mode)")
+    watchdog = Watchdog(systemd, progress).start()
+    systemd.ready(f"watching {where}")
     try:
         return loop.run()
     finally:
+        systemd.stopping()
+        watchdog.close()
         stop_watch.set()
         if listener is not None:
             listener.stop()
@@ -117,6 +155,48 @@ def run(
                 thread.join(timeout=2)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        notifier.close(timeout=serve.drain_seconds)
+
+
+def _notifier(settings: Callable[[], Settings | None], say: Callable[[str], None], metrics: LoopMetrics) -> Notifier:
+    """The notification queues: webhooks through one HTTP session, SNS and CloudWatch in the
+    region (and endpoint) of the revision's settings."""
+    from reconciler.drivers.notify import AwsSender, WebhookSender
+    from reconciler.notify import Notifier
+    from reconciler.notify.delivery import Delivery
+
+    senders: dict[tuple[str, str | None], AwsSender] = {}
+
+    def aws() -> AwsSender:
+        current = settings()
+        if current is None or current.region is None:
+            raise PermanentError("notifications", "the environment has no aws section (region)")
+        key = (current.region, current.aws_endpoint_url)
+        if key not in senders:
+            senders[key] = AwsSender(*key)
+        return senders[key]
+
+    delivery = Delivery(webhooks=WebhookSender(), aws=aws, getenv=os.environ.get)
+    return Notifier(delivery, say=say, count=metrics.delivered)
+
+
+def _lease_holder(ticker: Ticker, open_store: Callable[[Settings], StateStore]) -> Callable[[], tuple[str, str] | None]:
+    """Who holds the environment's lease (read on a scrape, cached by the metrics)."""
+    stores: dict[tuple[object, ...], StateStore] = {}
+
+    def holder() -> tuple[str, str] | None:
+        settings = ticker.settings
+        if settings is None:
+            return None
+        key = (settings.environment, settings.state_store, settings.state_dir, settings.region,
+               settings.aws_endpoint_url)  # fmt: skip
+        if key not in stores:
+            stores.clear()
+            stores[key] = open_store(settings)
+        lease = stores[key].holder(settings.environment)
+        return (settings.environment, lease.owner.describe()) if lease is not None else None
+
+    return holder
 
 
 def _with_image_updates(

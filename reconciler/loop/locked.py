@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 from reconciler.app import reconcile
 from reconciler.app.settings import Overrides
 from reconciler.core.errors import ReconcilerError, TemporaryError
-from reconciler.core.events import EventSink, RollbackStarted
+from reconciler.core.events import DeployStarted, EventSink, RollbackStarted
 from reconciler.core.plan import Plan
 from reconciler.loop.conditions import next_status
 from reconciler.loop.decide import Decision, Mode, decide
-from reconciler.loop.outcome import Attempt, Started, history_entry, rollback_entry
+from reconciler.loop.outcome import Attempt, Finished, Started, history_entry, ignore, rollback_entry
 from reconciler.loop.ports import OpenWorld, Source, World
 from reconciler.loop.rollback import Rollback, rollout_failure
 from reconciler.planner.rollout import without_alarm_steps
@@ -47,6 +47,7 @@ class TickInputs:
     mode: Mode
     on_event: EventSink
     clock: Callable[[], float]
+    on_tick: Callable[[Finished], None] = ignore  # notifications and metrics: what the tick did
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +73,9 @@ class LockedTick:
             attempt = replace(attempt, target=self.inputs.source.revision(status.pin), pinned=True)
             target_dir = self.inputs.checkout(attempt.target)
         attempt = self._attempt(attempt, status, target_dir)
-        self._record(status, attempt)
+        now, after = self._record(status, attempt)
+        self.inputs.on_tick(Finished(environment=self.environment, revision=attempt.target, before=status, after=after,
+                                     started=self.started.at, now=now, attempt=attempt))  # fmt: skip
         return attempt
 
     def _attempt(self, attempt: Attempt, status: EnvironmentStatus, target_dir: Path) -> Attempt:
@@ -86,6 +89,7 @@ class LockedTick:
                 plan = world.plan().plan
                 attempt = replace(attempt, plan=plan, decision=self._decide(world, attempt, status, plan))
                 if attempt.acted:
+                    self._started(attempt)
                     applied = reconcile.apply(world, show=lambda _p, _f: None, confirm=lambda _p, _f: True,
                                               on_event=given.on_event, plan=plan,
                                               hold=lambda: contextlib.nullcontext(self.lease()))  # fmt: skip
@@ -106,12 +110,20 @@ class LockedTick:
             return replace(attempt, error=str(exc), temporary=isinstance(exc, TemporaryError))
         return attempt
 
+    def _started(self, attempt: Attempt) -> None:
+        """Tell the subscribers (notifications, metrics) that a deploy starts."""
+        target, decision = attempt.target, attempt.decision
+        subject = target.message.splitlines()[0] if target.message else ""
+        why, drift = (decision.reason, decision.drift) if decision is not None else ("", False)
+        self.inputs.on_event(DeployStarted(self.environment, target.sha, target.author, subject, why, drift=drift))
+
     def _rollback(self, last: Revision, cause: str) -> Rollback:
         """Apply ``last`` (the last applied revision) again after a failed rollout: the instances the
         rollout changed go back through the same batches and gates; alarms are not checked (they
         may still be in ALARM from the failure)."""
         given = self.inputs
         given.on_event(RollbackStarted(self.environment, last.sha, cause))
+        began = given.clock()
         try:
             world = given.open_world(given.checkout(last), given.overrides, read_only=False, on_event=given.on_event)
             try:
@@ -119,20 +131,22 @@ class LockedTick:
                 applied = reconcile.apply(world, show=lambda _p, _f: None, confirm=lambda _p, _f: True,
                                           on_event=given.on_event, plan=plan,
                                           hold=lambda: contextlib.nullcontext(self.lease()))  # fmt: skip
-                return Rollback(to=last, cause=cause, plan=applied.plan, report=applied.report)
+                return Rollback(to=last, cause=cause, plan=applied.plan, report=applied.report,
+                                seconds=given.clock() - began)  # fmt: skip
             finally:
                 world.close()
         except LeaseLost:
             raise
         except ReconcilerError as exc:
-            return Rollback(to=last, cause=cause, error=str(exc))
+            return Rollback(to=last, cause=cause, error=str(exc), seconds=given.clock() - began)
 
     def _decide(self, world: World, attempt: Attempt, status: EnvironmentStatus, plan: Plan) -> Decision:
         return decide(target=attempt.target, pinned=attempt.pinned, status=status, plan=plan,
                       mode=self.inputs.mode, self_heal=world.settings.self_heal)  # fmt: skip
 
-    def _record(self, status: EnvironmentStatus, attempt: Attempt) -> None:
-        """The status and (unless it only repeats the last one) the history entry of ``attempt``."""
+    def _record(self, status: EnvironmentStatus, attempt: Attempt) -> tuple[float, EnvironmentStatus]:
+        """The status and (unless it only repeats the last one) the history entry of ``attempt``;
+        when, and the new status."""
         now = self.inputs.clock()
         new = next_status(status, attempt=attempt, now=now)
         if _meaningful(new) != _meaningful(status):
@@ -144,6 +158,7 @@ class LockedTick:
         rolled = rollback_entry(attempt, started=self.started, now=now)
         if rolled is not None:
             self.store.append_history(self.lease(), rolled)
+        return now, new
 
 
 def _meaningful(status: EnvironmentStatus) -> EnvironmentStatus:

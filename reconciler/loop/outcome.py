@@ -21,7 +21,7 @@ from reconciler.core.plan import Plan
 from reconciler.core.report import ApplyReport
 from reconciler.loop.decide import Decision, describe, failed_key
 from reconciler.loop.rollback import Rollback
-from reconciler.state import HistoryEntry, Result, Revision, Trigger
+from reconciler.state import EnvironmentStatus, HistoryEntry, Reason, Result, Revision, Trigger
 from reconciler.state.records import action_counts, apply_result, failures
 
 FAILING = (Result.FAILED, Result.PARTIAL)
@@ -103,6 +103,8 @@ class TickOutcome:
     error: str | None = None
     temporary: bool = False  # retry soon (with backoff), the revision is not marked failed
     changes: bool = False  # the plan had changes (planned or applied)
+    cause: str = ""  # a failure's reason (a reconciler.state.Reason value), for the metrics
+    drift: bool = False  # the tick corrected (or would correct) drift
 
     @property
     def exit_code(self) -> int:
@@ -122,7 +124,15 @@ def summary(attempt: Attempt) -> TickOutcome:
         error=attempt.failure,
         temporary=attempt.transient,
         changes=attempt.changes,
+        cause=_cause(attempt).value if attempt.failure is not None else "",
+        drift=attempt.decision is not None and attempt.decision.drift,
     )
+
+
+def _cause(attempt: Attempt) -> Reason:
+    if attempt.rollback is not None:
+        return Reason.ROLLED_BACK if attempt.rollback.ok else Reason.ROLLBACK_FAILED
+    return Reason.APPLY_FAILED if attempt.acted else Reason.PLAN_FAILED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,3 +192,26 @@ def invalid_spec_entry(
     if last is not None and last.revision == revision and last.result is Result.FAILED:
         return None
     return started.entry(environment, revision, now=now, result=Result.FAILED, reason=reason, error=error)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    """A tick that reached the state store, as its subscribers (notifications, metrics) see it:
+    the status before and after, and the attempt (None: the revision's specs did not load)."""
+
+    environment: str
+    revision: Revision
+    before: EnvironmentStatus
+    after: EnvironmentStatus
+    started: float
+    now: float
+    attempt: Attempt | None = None
+    error: str | None = None  # the specs' error, without an attempt
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.now - self.started)
+
+
+def ignore(_finished: Finished) -> None:
+    """The subscriber that does nothing."""

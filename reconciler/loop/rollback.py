@@ -46,6 +46,7 @@ class Rollback:
     plan: Plan | None = None
     report: ApplyReport | None = None
     error: str | None = None  # planning or applying the rollback raised
+    seconds: float = 0.0  # how long it took
 
     @property
     def ok(self) -> bool:

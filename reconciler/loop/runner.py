@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reconciler.loop.outcome import TickOutcome
-from reconciler.serve.metrics import Metrics
-from reconciler.state import Result, Trigger
+from reconciler.loop.watchdog import Progress
+from reconciler.serve.metrics import LoopMetrics
+from reconciler.state import Reason, Result, Trigger
 
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 300.0
@@ -63,9 +64,13 @@ class Loop:
         backoff_cap: float = BACKOFF_CAP,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
-        metrics: Metrics | None = None,
+        metrics: LoopMetrics | None = None,
+        progress: Progress | None = None,
+        on_line: Callable[[str], object] | None = None,
     ) -> None:
         self.metrics = metrics
+        self.progress = progress  # the watchdog's view: a tick running, and since when
+        self.on_line = on_line  # each tick's line once more (systemd's STATUS)
         self.tick = tick
         self.interval = interval
         self.actor = actor
@@ -115,31 +120,38 @@ class Loop:
             self.state.running = True
             self.state.ticks += 1
             number = self.state.ticks
+        if self.progress is not None:
+            self.progress.tick(running=True)
         started = self.clock()
         try:
             outcome = self.tick(trigger, f"{self.actor} ({trigger.value}: {why})")
         except Exception as exc:  # a bug must not end the loop; it is reported and retried
             outcome = TickOutcome(Result.FAILED, "unexpected error", error=f"{type(exc).__name__}: {exc}",
-                                  temporary=True)  # fmt: skip
+                                  temporary=True, cause=Reason.UNEXPECTED.value)  # fmt: skip
         seconds = self.clock() - started
         with self.state.lock:
             self.state.running = False
             self.state.last = outcome
             self.state.failures_in_a_row = self.state.failures_in_a_row + 1 if outcome.temporary else 0
-        self.say(_line(number, trigger, outcome, seconds))
+        if self.progress is not None:
+            self.progress.tick(running=False)
+        line = _line(number, trigger, outcome, seconds)
+        self.say(line)
+        if self.on_line is not None:
+            self.on_line(line.splitlines()[0])
         if self.metrics is not None:
             self._count(trigger, outcome)
         return outcome
 
     def _count(self, trigger: Trigger, outcome: TickOutcome) -> None:
         assert self.metrics is not None
-        self.metrics.inc("reconciler_ticks_total", result=outcome.result.value, trigger=trigger.value)
+        failure = None
         if outcome.error is not None:
-            self.metrics.inc("reconciler_failures_total", kind="temporary" if outcome.temporary else "permanent")
-        if outcome.result in (Result.APPLIED, Result.PARTIAL, Result.FAILED) and outcome.changes:
-            self.metrics.inc("reconciler_applies_total", result=outcome.result.value)
-        if outcome.result in (Result.APPLIED, Result.NO_CHANGE):
-            self.metrics.set("reconciler_last_success_timestamp_seconds", time.time())
+            failure = ("temporary" if outcome.temporary else "permanent", outcome.cause or Reason.UNEXPECTED.value)
+        applied = outcome.result in (Result.APPLIED, Result.PARTIAL, Result.FAILED) and outcome.changes
+        self.metrics.tick(environment=outcome.environment or "", result=outcome.result.value, trigger=trigger.value,
+                          failure=failure, applied=applied,
+                          success=outcome.result in (Result.APPLIED, Result.NO_CHANGE))  # fmt: skip
 
     def delay(self, outcome: TickOutcome) -> float:
         """Seconds until the next tick (a push or a commit comes sooner)."""

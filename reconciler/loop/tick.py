@@ -36,9 +36,9 @@ from reconciler.core.events import EventSink
 from reconciler.loop.conditions import invalid_spec_status
 from reconciler.loop.decide import Mode, describe
 from reconciler.loop.locked import LockedTick, TickInputs
-from reconciler.loop.outcome import Started, TickOutcome, invalid_spec_entry, summary
+from reconciler.loop.outcome import Finished, Started, TickOutcome, ignore, invalid_spec_entry, summary
 from reconciler.loop.ports import OpenStore, OpenWorld, Source
-from reconciler.state import LeaseHeld, LeaseLost, Result, Revision, StateStore, Trigger, takeover_line
+from reconciler.state import LeaseHeld, LeaseLost, Reason, Result, Revision, StateStore, Trigger, takeover_line
 from reconciler.state.lease import LEASE_TTL
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class Ticker:
         say: Callable[[str], None],
         on_event: EventSink,
         clock: Callable[[], float] = time.time,
+        on_tick: Callable[[Finished], None] = ignore,
     ) -> None:
         self.options = options
         self.source = source
@@ -84,6 +85,7 @@ class Ticker:
         self.say = say
         self.on_event = on_event
         self.clock = clock
+        self.on_tick = on_tick
         self.settings: Settings | None = None  # of the last revision whose specs loaded
 
     # ---- checkouts ---------------------------------------------------------------
@@ -123,7 +125,8 @@ class Ticker:
             head_dir = self.checkout(head)
         except ReconcilerError as exc:
             return TickOutcome(Result.FAILED, "cannot read the repository", error=str(exc),
-                               temporary=isinstance(exc, TemporaryError))  # fmt: skip
+                               temporary=isinstance(exc, TemporaryError),
+                               cause=Reason.REPOSITORY_UNREACHABLE.value)  # fmt: skip
         try:
             settings = app.environment_settings(head_dir, self.options.overrides)
         except ReconcilerError as exc:
@@ -137,18 +140,21 @@ class Ticker:
                 return summary(locked.run(head, head_dir))
         except LeaseHeld as held:
             return TickOutcome(Result.SKIPPED, "another actor holds the environment", revision=head,
-                               environment=settings.environment, error=str(held), temporary=True)  # fmt: skip
+                               environment=settings.environment, error=str(held), temporary=True,
+                               cause=Reason.LEASE_HELD.value)  # fmt: skip
         except LeaseLost as lost:
             return TickOutcome(Result.FAILED, "the lease was lost during the tick", revision=head,
-                               environment=settings.environment, error=str(lost), temporary=True)  # fmt: skip
+                               environment=settings.environment, error=str(lost), temporary=True,
+                               cause=Reason.LEASE_LOST.value)  # fmt: skip
         except TemporaryError as exc:
             return TickOutcome(Result.FAILED, "the state store cannot be reached", revision=head,
-                               environment=settings.environment, error=str(exc), temporary=True)  # fmt: skip
+                               environment=settings.environment, error=str(exc), temporary=True,
+                               cause=Reason.STORE_UNREACHABLE.value)  # fmt: skip
 
     def _inputs(self) -> TickInputs:
         return TickInputs(source=self.source, checkout=self.checkout, open_world=self.open_world,
                           overrides=self.options.overrides, mode=self.options.mode, on_event=self.on_event,
-                          clock=self.clock)  # fmt: skip
+                          clock=self.clock, on_tick=self.on_tick)  # fmt: skip
 
     def _hold(self, store: StateStore, environment: str) -> AbstractContextManager[Heartbeat]:
         """The environment's lease for one tick (refused at once when someone holds it; taken over at
@@ -164,7 +170,7 @@ class Ticker:
         the store of the last revision that loaded (if any)."""
         reason = f"revision {describe(head)} cannot be applied: its specs are invalid"
         outcome = TickOutcome(Result.FAILED, reason, revision=head, error=str(exc),
-                              temporary=isinstance(exc, TemporaryError))  # fmt: skip
+                              temporary=isinstance(exc, TemporaryError), cause=Reason.INVALID_SPEC.value)  # fmt: skip
         if self.settings is None:
             return outcome
         store = self.open_store(self.settings)
@@ -180,6 +186,8 @@ class Ticker:
                                            last=last[0] if last else None)  # fmt: skip
                 if entry is not None:
                     store.append_history(beat.check(), entry)
+            self.on_tick(Finished(environment=env, revision=head, before=status, after=new, started=started.at,
+                                  now=now, error=str(exc)))  # fmt: skip
         except ReconcilerError as error:
             self.say(f"could not record the failure of {head.sha[:12]}: {error}")
         return replace(outcome, environment=env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.core.events import (
     ActionFinished,
     ActionStarted,
+    DeployStarted,
     Event,
     HostObserved,
     LeftoverRemoved,
@@ -44,6 +45,6 @@ def event_line(event: Event) -> str | None:
         return f"removed {event.what} an earlier interrupted run left: {event.path}"
     if isinstance(event, RollbackStarted):
         return f"rollout failed ({event.cause}): rolling {event.environment} back to {event.to[:12]}"
-    if isinstance(event, PlanStarted | PlanReady):
+    if isinstance(event, PlanStarted | PlanReady | DeployStarted):
         return None
     return None  # pragma: no cover - every event type is handled above

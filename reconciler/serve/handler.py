@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from reconciler.serve.metrics import Metrics
+from reconciler.serve.metrics import WebhookCounters
 from reconciler.serve.webhook import (
     SIGNATURE_HEADER,
     BadPayload,
@@ -65,7 +65,7 @@ class Config:
     max_body: int
     timeout: float
     deliveries: Deliveries
-    counters: Metrics
+    counters: WebhookCounters
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -211,7 +211,7 @@ class Handler(BaseHTTPRequestHandler):
         note: str = "",
     ) -> None:
         if outcome:  # counted and logged before answering, so a client that got the answer sees them
-            self.config.counters.inc("reconciler_webhook_deliveries_total", outcome=outcome)
+            self.config.counters.inc(outcome)
         path = _printable(urlsplit(self.path).path)  # not the query: it could carry a token
         line = f'{self.client_address[0]} "{self.command} {path}" {status}'
         line += (f" delivery={self.delivery}" if self.delivery else "") + (f" {note}" if note else "")

@@ -34,7 +34,7 @@ from typing import Any
 
 from reconciler.core.errors import ReconcilerError
 from reconciler.serve.handler import Config, Handler
-from reconciler.serve.metrics import Metrics
+from reconciler.serve.metrics import WebhookCounters
 from reconciler.serve.webhook import Deliveries, Push
 
 DEFAULT_ADDRESS = "127.0.0.1:9090"
@@ -120,8 +120,7 @@ class Listener:
         replay_window: float = 60.0,
     ) -> None:
         self._address = parse_address(address)
-        counters = Metrics()
-        counters.declare("reconciler_webhook_deliveries_total", "counter", "Webhook deliveries, by outcome.")
+        counters = WebhookCounters()
         self.config = Config(
             secret=secret,
             branch=branch,

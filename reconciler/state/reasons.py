@@ -24,6 +24,12 @@ class Reason(str, Enum):
     INVALID_SPEC = "InvalidSpec"  # the target revision's specs do not load
     ROLLED_BACK = "RolledBack"  # a fleet's rollout failed and the last applied revision was applied again
     ROLLBACK_FAILED = "RollbackFailed"  # ... and applying it again failed too
+    # a tick that could not run (counted in the metrics' failures, never a condition)
+    REPOSITORY_UNREACHABLE = "RepositoryUnreachable"
+    LEASE_HELD = "LeaseHeld"
+    LEASE_LOST = "LeaseLost"
+    STORE_UNREACHABLE = "StateStoreUnreachable"
+    UNEXPECTED = "UnexpectedError"
     # changes exist that were not applied
     PLAN_ONLY = "PlanOnly"  # --mode plan
     SUSPENDED = "Suspended"

@@ -1,6 +1,6 @@
 """``make bench``: the report of issue 8, every figure next to its target. Not a test.
 
-    python -m tests.bench [--only apply,scale,render,startup,calls,nochange,gitops,comment] [--runs 5] ...
+    python -m tests.bench [--only apply,scale,render,startup,calls,nochange,gitops,comment,operate] [--runs 5] ...
 
 Sections (all by default, in this order):
   apply     reconciler apply vs the deploy.sh replica, four scenarios (apply_vs_script)
@@ -13,6 +13,7 @@ Sections (all by default, in this order):
             polling) and the calls of an idle tick (gitops)
   comment   the pull-request comment of a 10,000-parameter plan: create, edit, unchanged,
             each beyond the plan itself (comment; the local GitHub API of tests/prcomment)
+  operate   notifications' cost per tick and a /metrics scrape (operate)
 
 Everything it creates (SSM parameters, containers, networks, volumes, temp
 dirs, git repositories, `reconciler run` loops) is removed at the end, on an error and on Ctrl-C or SIGTERM.
@@ -31,11 +32,11 @@ from types import FrameType
 
 from reconciler.sandbox.layout import default_state_dir
 from reconciler.sandbox.lifecycle import up
-from tests.bench import apply_vs_script, calls, comment, gitops, nochange, scale, startup
+from tests.bench import apply_vs_script, calls, comment, gitops, nochange, operate, scale, startup
 from tests.bench.report import Report
 from tests.bench.world import Sandbox
 
-SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment")
+SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate")
 
 
 def _ints(text: str) -> list[int]:
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                            idle_ticks=args.idle_ticks, cleanup=cleanup)  # fmt: skip
             if "comment" in only:
                 comment.run(report, sandbox, work / "comment", n=args.comment_params, runs=args.comment_runs)
+            if "operate" in only:
+                operate.run(report)
     except KeyboardInterrupt:
         print("\nInterrupted: cleaned up.", file=sys.stderr)
         return 130

@@ -237,7 +237,7 @@ class LoopProcess:
 
 def start_loop(repo: str, state_dir: Path, args: list[str], env: Mapping[str, str]) -> LoopProcess:
     argv = measure.reconciler("run", "--repo", repo, "--path", PATH, "--sandbox", "--state-dir", str(state_dir),
-                              "--no-color", *args)  # fmt: skip
+                              "--no-color", "--log-format", "text", *args)  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, env=dict(env), start_new_session=True)  # fmt: skip
     loop = LoopProcess(proc)

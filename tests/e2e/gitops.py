@@ -111,7 +111,7 @@ class LoopProcess:
 
 def start_loop(env: Env, repo: Path | str, *args: str, extra_env: dict[str, str] | None = None) -> LoopProcess:
     argv = [sys.executable, "-m", "reconciler.cli", "run", "--repo", str(repo), "--path", PATH, "--sandbox",
-            "--state-dir", str(env.state_dir), *args]  # fmt: skip
+            "--state-dir", str(env.state_dir), "--log-format", "text", *args]  # fmt: skip
     environ = {**os.environ, "NO_COLOR": "1", **(extra_env or {})}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, env=environ, start_new_session=True)  # fmt: skip

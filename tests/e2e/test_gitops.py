@@ -123,7 +123,8 @@ def test_drift_is_healed_with_self_heal_and_only_reported_without(make_env: EnvF
 
 
 def run_loop_once(env: Env, args: list[str]) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "reconciler.cli", "run", *args, "--sandbox", "--state-dir", str(env.state_dir)]
+    argv = [sys.executable, "-m", "reconciler.cli", "run", *args, "--sandbox", "--state-dir", str(env.state_dir),
+            "--log-format", "text"]  # fmt: skip
     return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, check=False,
                           env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
 

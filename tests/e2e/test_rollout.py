@@ -115,7 +115,7 @@ def commit(clone: Path, message: str) -> str:
 
 def tick(env: Env, clone: Path) -> subprocess.CompletedProcess[str]:
     return cli("run", "--repo", str(clone.parent / "remote.git"), "--path", "environments/prod", "--sandbox",
-               "--state-dir", str(env.state_dir), "--once")  # fmt: skip
+               "--state-dir", str(env.state_dir), "--once", "--log-format", "text")  # fmt: skip
 
 
 def test_a_broken_tag_fails_its_gate_and_the_loop_rolls_it_back(

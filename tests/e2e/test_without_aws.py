@@ -120,7 +120,7 @@ class Home:
                               check=False, env={**environ, **NO_AWS})  # fmt: skip
 
     def tick(self) -> subprocess.CompletedProcess[str]:
-        return self.cli("run", "--repo", str(self.bare), "--path", PATH, "--once")
+        return self.cli("run", "--repo", str(self.bare), "--path", PATH, "--once", "--log-format", "text")
 
     def store(self) -> SqliteStateStore:
         return SqliteStateStore.in_state_dir(self.state_dir)

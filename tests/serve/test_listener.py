@@ -274,8 +274,8 @@ def test_metrics_serve_the_callable_and_the_delivery_counters(rig: Rig) -> None:
     status, text, headers = rig.request("GET", "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert "reconciler_ticks_total 3\n" in text
-    assert 'reconciler_webhook_deliveries_total{outcome="accepted"} 1\n' in text
-    assert 'reconciler_webhook_deliveries_total{outcome="unauthorized"} 1\n' in text
+    assert 'reconciler_webhook_deliveries_total{outcome="accepted"} 1.0\n' in text
+    assert 'reconciler_webhook_deliveries_total{outcome="unauthorized"} 1.0\n' in text
 
 
 def test_unknown_paths_and_wrong_methods(rig: Rig) -> None:

@@ -26,6 +26,7 @@ from reconciler.spec.documents.field_types import (
     SsmPath,
 )
 from reconciler.spec.documents.messages import invalid
+from reconciler.spec.documents.notifications import NotificationEntry
 from reconciler.spec.documents.registry import RegistrySection
 from reconciler.spec.documents.rollout import DockerTemplate, GroupName, RolloutSection
 
@@ -147,6 +148,13 @@ class EnvironmentSection(SpecModel):
         None,
         description="Where the loop's lease, status and history live. Default: sqlite in the state dir.",
     )
+    notifications: list[NotificationEntry] = Field(
+        default_factory=list,
+        description="Where the loop (`reconciler run`) tells what it did: deploys started, succeeded, failed and "
+        "rolled back, drift corrected, degraded and recovered, a failed revision skipped. Slack, Microsoft Teams, "
+        "Discord, a generic (optionally HMAC-signed) webhook, SNS, CloudWatch metrics. Delivered in the "
+        "background with retries: a destination that is down never delays or fails a deploy.",
+    )
 
     @model_validator(mode="after")
     def _one_host_form(self) -> EnvironmentSection:
@@ -156,6 +164,10 @@ class EnvironmentSection(SpecModel):
             raise invalid("hosts", "name at least one host, or leave 'hosts' out for the local engine")
         if self.rollout is not None and not any(h.from_auto_scaling_group for h in (self.hosts or {}).values()):
             raise invalid("rollout", "rollout is for hosts fromAutoScalingGroup, and no host entry has one")
+        names = [n.name for n in self.notifications]
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise invalid("notifications", f"two notifications are named '{twice}': names must be unique")
         return self
 
 
