@@ -257,7 +257,7 @@ def test_an_alarm_rolls_the_rollout_back(
     pattern = rf"instance:{one}/join: done" if when == "after the first batch" else r"fleet:web/bake: watching"
     with Load() as load:
         proc = start("run", "--repo", str(clone.parent / "remote.git"), "--path", "environments/prod", "--sandbox",
-                     "--state-dir", str(prod.state_dir), "--once")  # fmt: skip
+                     "--state-dir", str(prod.state_dir), "--once", "--log-format", "text")  # fmt: skip
         read_until(proc, pattern)
         alarms.set_alarm_state(AlarmName="popcon-prod-5xx", StateValue="ALARM", StateReason="5xx > 10 (test)")
         assert proc.stderr is not None
