@@ -172,7 +172,21 @@ STEPS: dict[type[Action], Callable[[FleetDrivers, object], str]] = {
 }
 
 
-def run_rollout_unit(unit: Unit, drivers: FleetDrivers | None, record: Callable[[Action, Status, str], None]) -> Status:
+DOING: dict[type[Action], str] = {
+    LeaveTargetGroups: "leaving the load balancer and draining",
+    HealthGate: "waiting for the health check",
+    JoinTargetGroups: "joining the load balancer",
+    CheckAlarms: "checking the alarms",
+    Bake: "watching the alarms (bake)",
+}
+
+
+def run_rollout_unit(
+    unit: Unit,
+    drivers: FleetDrivers | None,
+    record: Callable[[Action, Status, str], None],
+    started: Callable[[Action, str], None] = lambda _action, _doing: None,
+) -> Status:
     """Run the steps of a rollout unit in order; the first failure stops the unit, unless the instance it
     concerns has left its group meanwhile: then its steps are skipped and the others go on."""
     left: set[str] = set()
@@ -184,6 +198,7 @@ def run_rollout_unit(unit: Unit, drivers: FleetDrivers | None, record: Callable[
         try:
             if drivers is None:
                 raise ReconcilerError("this environment has no fleet clients: a rollout step cannot run")
+            started(action, DOING[type(action)])
             message = STEPS[type(action)](drivers, action)
         except ReconcilerError as exc:
             if left_the_group(drivers, instance):

@@ -30,6 +30,7 @@ from reconciler.core.actions import (
     StartService,
 )
 from reconciler.core.errors import ReconcilerError, TemporaryError
+from reconciler.core.events import ActionStarted
 from reconciler.core.plan import ROLLOUT_PREFIX, Unit
 from reconciler.core.report import Status
 from reconciler.drivers.files import ensure_private_dir, override_text, write_private
@@ -45,7 +46,8 @@ _UP = (CreateService, RecreateService, StartService)
 def run_unit(run: Run, unit: Unit) -> Status:
     """Run one unit that may run (its ``after`` units succeeded)."""
     if unit.id.startswith(ROLLOUT_PREFIX):
-        return run_rollout_unit(unit, run.drivers.fleet, run.record)
+        return run_rollout_unit(unit, run.drivers.fleet, run.record,
+                                lambda a, doing: run.emit(ActionStarted(a.address, a.kind, doing)))  # fmt: skip
     if unit.stack is None:
         ok = True
         for action in unit.actions:

@@ -10,18 +10,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
 from e2e.conftest import Env, EnvFactory
-from e2e.fleetkit import Load, clear_port, engines, fleet_copy, running, serving, until
+from e2e.fleetkit import Load, aws, clear_port, engines, fleet_copy, running, serving, until
 from e2e.gitops import git
 from reconciler.drivers.state.sqlite import SqliteStateStore
+from reconciler.sandbox.fleet.layout import GROUP
 from reconciler.sandbox.lifecycle import SandboxInfo
 from reconciler.state import ConditionType, Reason, Result
 
@@ -163,3 +167,109 @@ def test_a_broken_tag_fails_its_gate_and_the_loop_rolls_it_back(
     fixed = tick(prod, clone)
     assert fixed.returncode == 0, fixed.stderr
     until("the load balancer serving 1.5.0", lambda: serving("1.5.0"), timeout=30)
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    """The CLI in a process group of its own (killed with -9 by the tests), stderr as lines."""
+    argv = [sys.executable, "-m", "reconciler.cli", *args]
+    environ = {**os.environ, "NO_COLOR": "1", **SECRET}
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, env=environ, start_new_session=True)  # fmt: skip
+
+
+def read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 300) -> list[str]:
+    """Lines of ``proc``'s stderr up to the first that matches ``pattern`` (searched)."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in proc.stderr:
+        lines.append(line.rstrip("\n"))
+        if re.search(pattern, line):
+            return lines
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(lines))
+
+
+def registered(sandbox: SandboxInfo) -> dict[str, str]:
+    """Instance id -> its state in the prod target group (as moto reports it)."""
+    elb = aws(sandbox, "elbv2")
+    arn = elb.describe_target_groups(Names=[GROUP.target_group])["TargetGroups"][0]["TargetGroupArn"]
+    found = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found}
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        r"instance:{one}/leave: done",  # after deregistering
+        r"service:{one}/popcon/frontend: recreating",  # during the recreate
+        r"instance:{one}/health: done",  # before registering again
+    ],
+)
+def test_a_kill_9_mid_rollout_is_healed_by_the_next_apply(
+    prod: Env, fleet: dict[str, docker.APIClient], sandbox: SandboxInfo, point: str
+) -> None:
+    flags = ("--sandbox", "--state-dir", str(prod.state_dir))
+    first = cli("apply", str(prod.root), *flags, "--auto-approve")
+    assert first.returncode == 0, first.stderr + first.stdout
+    until("the load balancer serving 1.4.0", lambda: serving("1.4.0"))
+    one, two = fleet
+    set_tag(prod.root, "frontend", "1.5.0")
+    with Load() as load:
+        proc = start("apply", str(prod.root), *flags, "--auto-approve")
+        try:
+            read_until(proc, point.format(one=one))
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            if proc.stderr is not None:
+                proc.stderr.close()
+        healed = cli("apply", str(prod.root), *flags, "--auto-approve")
+        assert healed.returncode == 0, healed.stderr + healed.stdout
+        until("the load balancer serving 1.5.0", lambda: serving("1.5.0"), timeout=30)
+    assert load.failed == [], load.failed[:5]
+    assert set(registered(sandbox).values()) == {"healthy"} and set(registered(sandbox)) >= {one, two}
+    assert running(fleet[one], prod)["frontend"]["State"] == "running"
+    again = cli("plan", str(prod.root), *flags, "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+@pytest.fixture()
+def alarms(sandbox: SandboxInfo) -> Iterator[Any]:
+    cw = aws(sandbox, "cloudwatch")
+    yield cw
+    for name in ("popcon-prod-5xx", "popcon-prod-unhealthy-hosts"):
+        cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test over")
+
+
+@pytest.mark.parametrize("when", ["after the first batch", "during the bake"])
+def test_an_alarm_rolls_the_rollout_back(
+    prod: Env, fleet: dict[str, docker.APIClient], alarms: Any, tmp_path: Path, when: str
+) -> None:
+    clone = make_repo(prod, tmp_path / "git")
+    good = git(clone, "rev-parse", "HEAD")
+    assert tick(prod, clone).returncode == 0
+    until("the load balancer serving 1.4.0", lambda: serving("1.4.0"))
+    one = next(iter(fleet))
+    set_tag(clone / "environments" / "prod", "frontend", "1.5.0")
+    commit(clone, "frontend 1.5.0")
+    pattern = rf"instance:{one}/join: done" if when == "after the first batch" else r"fleet:web/bake: watching"
+    with Load() as load:
+        proc = start("run", "--repo", str(clone.parent / "remote.git"), "--path", "environments/prod", "--sandbox",
+                     "--state-dir", str(prod.state_dir), "--once")  # fmt: skip
+        read_until(proc, pattern)
+        alarms.set_alarm_state(AlarmName="popcon-prod-5xx", StateValue="ALARM", StateReason="5xx > 10 (test)")
+        assert proc.stderr is not None
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=600) == 1, rest
+        proc.stderr.close()
+        until("the load balancer serving 1.4.0 again", lambda: serving("1.4.0"), timeout=30)
+    assert load.failed == [], load.failed[:5]
+    assert "alarm in ALARM" in rest and "popcon-prod-5xx" in rest
+    status = SqliteStateStore.in_state_dir(prod.state_dir).read_status("prod")
+    degraded = status.condition(ConditionType.DEGRADED)
+    assert degraded is not None and degraded.reason == Reason.ROLLED_BACK and "popcon-prod-5xx" in degraded.message
+    assert status.last_applied is not None and status.last_applied.sha == good
+    for api in fleet.values():
+        assert running(api, prod)["frontend"]["State"] == "running"
