@@ -39,6 +39,7 @@ from reconciler.drivers.probe import ProbeResult
 LB_SETTLE = 15.0  # seconds an ALB may still route to a target after it was deregistered
 JOIN_TIMEOUT = 300.0  # seconds a re-joined target may take to be reported healthy
 POLL = 1.0  # seconds between two looks at target health or alarms
+FIRST_POLL = 0.2  # seconds between the first looks at a joining target (see pace)
 
 
 class RolloutFailed(PermanentError):
@@ -132,7 +133,15 @@ def join(drivers: FleetDrivers, action: JoinTargetGroups) -> str:
                 f"instance {action.instance}",
                 f"not reported healthy by its target groups after {format_duration(drivers.join_timeout)} ({listed})",
             )
-        drivers.sleep(drivers.poll)
+        drivers.sleep(pace(drivers.poll, drivers.clock() - started))
+
+
+def pace(poll: float, waited: float) -> float:
+    """Seconds until the next look at a joining target: a tenth of the time waited so far, between
+    FIRST_POLL and ``poll``. A target group reports a target healthy after its healthy threshold of
+    checks (seconds in the sandbox, minutes with AWS's defaults): looked at often at first, the
+    moment it is in service is seen within a tenth, about 25 calls more than polling every ``poll``."""
+    return max(min(poll, FIRST_POLL), min(poll, waited / 10))
 
 
 def _alarming(drivers: FleetDrivers, names: Sequence[str], ignored: Sequence[str]) -> list[str]:

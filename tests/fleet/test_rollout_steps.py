@@ -33,6 +33,7 @@ from reconciler.executor.rollout import (
     gate,
     join,
     leave,
+    pace,
     run_rollout_unit,
 )
 from reconciler.sandbox.lifecycle import SandboxInfo
@@ -254,3 +255,10 @@ def test_the_instances_of_a_batch_leave_and_join_at_once(fleet: MotoFleet) -> No
     )
     assert sorted(k for k, _ in events) == ["done", "done", "started", "started"]
     assert {targets(fleet)[i] for i in ids} == {"healthy"}
+
+
+def test_a_joining_target_is_looked_at_often_at_first() -> None:
+    assert pace(1.0, 0.0) == 0.2  # a target group in the sandbox reports healthy within seconds
+    assert pace(1.0, 5.0) == 0.5
+    assert pace(1.0, 150.0) == 1.0  # AWS's defaults: minutes, looked at every second
+    assert pace(0.05, 0.0) == 0.05  # never slower than asked
