@@ -213,18 +213,21 @@ def run_rollout_unit(
     drivers: FleetDrivers | None,
     record: Callable[[Action, Status, str], None],
     started: Callable[[Action, str], None] = lambda _action, _doing: None,
+    gone: Callable[[Action, str], None] | None = None,
 ) -> Status:
     """Run the steps of a rollout unit in order, the same step of a batch's instances at once (a batch
     of two drains once, not twice); the first failure stops the unit once the steps running with it
     finished, unless the instance it concerns has left its group meanwhile: then its steps are skipped
-    and the others go on. ``record`` is called from the threads the steps run in."""
+    (``gone``, else ``record`` "skipped") and the others go on. ``record`` is called from the threads
+    the steps run in."""
+    skip_gone = gone or (lambda action, message: record(action, "skipped", message))
     left: set[str] = set()
     done = 0
     for run in _together(unit.actions):
         todo = [a for a in run if getattr(a, "instance", None) not in left]
         for action in run:
             if action not in todo:
-                record(action, "skipped", GONE.format(getattr(action, "instance", None)))
+                skip_gone(action, GONE.format(getattr(action, "instance", None)))
 
         def step(action: Action) -> str | None:
             """Run and record one step; the instance it left (gone), "" when it failed, else None."""
@@ -236,7 +239,7 @@ def run_rollout_unit(
                 message = STEPS[type(action)](drivers, action)
             except ReconcilerError as exc:
                 if left_the_group(drivers, instance):
-                    record(action, "skipped", GONE.format(instance))
+                    skip_gone(action, GONE.format(instance))
                     return str(instance)
                 record(action, "failed", str(exc))
                 return ""
