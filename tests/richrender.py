@@ -11,7 +11,7 @@ from rich.text import Text
 from reconciler.core.diff import text
 from reconciler.core.plan import Plan
 from reconciler.core.report import ApplyReport
-from reconciler.render.apply import host_outcomes
+from reconciler.render.apply import gone_note, host_outcomes
 from reconciler.render.text import STYLES, groups, summary, symbol
 
 _STATUS_STYLES = {"done": "green", "failed": "bold red", "skipped": "yellow"}
@@ -77,7 +77,7 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
             console.print(Text(f"  stack {stack}: " + "; ".join(parts)))
     console.print()
     if report.ok:
-        console.print(Text(f"Apply complete: {done} action(s) done.", style="bold green"))
+        console.print(Text(f"Apply complete: {done} action(s) done{gone_note(report)}.", style="bold green"))
     else:
         console.print(Text(f"Apply incomplete: {done} done, {failed} failed, {skipped} not done. "
                            "Fix the failure and apply again; completed actions are not repeated.",

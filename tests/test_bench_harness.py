@@ -157,3 +157,37 @@ def test_gitops_listener_url_and_calls_beyond_the_floor() -> None:
     floor = {**calls, "aws ssm:GetParametersByPath": 1}
     extra = beyond({**calls, "aws dynamodb:PutItem": 3}, floor)
     assert extra == {"aws dynamodb:PutItem": 3, "aws ssm:GetParametersByPath": 1}
+
+
+def test_a_rollouts_span_batches_and_floor_come_from_its_timed_lines() -> None:
+    from tests.bench import rollout_timing as timing
+
+    plan = (
+        "    < instance:i-1/leave  # batch 1: leaves tg and drains (up to 5s) before it changes\n"
+        "    < instance:i-2/leave  # batch 1: leaves tg and drains (up to 5s) before it changes\n"
+        "    < instance:i-3/leave  # batch 2: leaves tg and drains (up to 5s) before it changes\n"
+    )
+    lines = [
+        (1.0, "parameter:/p/A: done (created)"),
+        (2.0, "instance:i-1/leave: leaving the load balancer and draining"),
+        (2.0, "instance:i-2/leave: leaving the load balancer and draining"),
+        (7.0, "stack popcon on host i-1: applying 1 action(s)"),
+        (7.0, "stack popcon on host i-2: applying 1 action(s)"),
+        (8.0, "service:i-1/popcon/frontend: done (recreated)"),
+        (8.5, "service:i-2/popcon/frontend: done (recreated)"),
+        (12.0, "instance:i-2/join: done (joined tg; healthy after 3s)"),
+        (12.0, "instance:i-3/leave: leaving the load balancer and draining"),
+        (17.0, "stack popcon on host i-3: applying 1 action(s)"),
+        (17.2, "image:i-3/popcon/frontend: done (pulled)"),
+        (18.0, "service:i-3/popcon/frontend: done (recreated)"),
+        (22.0, "instance:i-3/join: done (joined tg; healthy after 3s)"),
+        (23.0, "fleet:web/bake: done (no alarm in 0s)"),
+    ]
+    assert timing.recreates(lines) == {"i-1": 1.0, "i-2": 1.5, "i-3": 1.0}
+    r = timing.rollout(lines, plan)
+    assert r.span == 20.0
+    assert [(b.number, b.instances, b.recreate) for b in r.batches] == [(1, ("i-1", "i-2"), 1.5), (2, ("i-3",), 1.0)]
+    floor = timing.Floor(drain=5.0, registration=1.0, healthy_threshold=2, interval=1.0)
+    assert floor.health == 3.0 and r.floor(floor) == (5 + 1.5 + 3) + (5 + 1.0 + 3)
+    with pytest.raises(ValueError, match="no rollout"):
+        timing.rollout(lines[:1], plan)

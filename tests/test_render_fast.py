@@ -101,10 +101,12 @@ REPORTS = st.builds(
     st.lists(
         st.builds(
             ActionResult,
-            st.sampled_from(["parameter:/a", "service:web-1/popcon/api", "image:web-2/popcon/x", "container:h/s/c"]),
+            st.sampled_from(["parameter:/a", "service:web-1/popcon/api", "image:web-2/popcon/x", "container:h/s/c",
+                             "instance:i-1/leave"]),
             st.just("kind"),
             st.sampled_from(["done", "failed", "skipped"]),
             TEXT,
+            gone=st.booleans(),
         ),
         max_size=5,
     ).map(tuple),

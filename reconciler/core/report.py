@@ -20,6 +20,7 @@ class ActionResult:
     status: Status
     message: str = ""
     temporary: bool = False  # failed for a reason that may pass (unreachable, throttled, timed out)
+    gone: bool = False  # skipped: its instance left its Auto Scaling group during the run (nothing to do there)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,13 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.status == "done" for r in self.results)
+        """Every action done, or skipped because its instance is gone (terminated or scaled in during a
+        rollout: no failure, the next run plans without it)."""
+        return all(r.status == "done" or (r.status == "skipped" and r.gone) for r in self.results)
+
+    @property
+    def gone(self) -> tuple[ActionResult, ...]:
+        return tuple(r for r in self.results if r.status == "skipped" and r.gone)
 
     @property
     def temporary_only(self) -> bool:

@@ -122,10 +122,12 @@ class Run:
     def mask(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def record(self, action: Action, status: Status, message: str = "", *, temporary: bool = False) -> None:
+    def record(
+        self, action: Action, status: Status, message: str = "", *, temporary: bool = False, gone: bool = False
+    ) -> None:
         message = self.mask(message)
         with self._changed:
-            self.results[action.address] = ActionResult(action.address, action.kind, status, message, temporary)
+            self.results[action.address] = ActionResult(action.address, action.kind, status, message, temporary, gone)
             self._changed.notify_all()
         self.emit(ActionFinished(action.address, action.kind, status, message))
 
@@ -201,7 +203,7 @@ class Run:
             status = run_unit(self, unit)
             if status == "failed" and _in_batch(unit) and left_the_group(self.drivers.fleet, unit.host):
                 for action in unit.actions:  # a gone instance is no failed rollout: the next batches go on
-                    self.record(action, "skipped", GONE.format(unit.host))
+                    self.record(action, "skipped", GONE.format(unit.host), gone=True)
                 status = "done"
             self.emit(UnitFinished(unit.id, unit.host, unit.stack, status))
         with self._changed:

@@ -47,7 +47,8 @@ def run_unit(run: Run, unit: Unit) -> Status:
     """Run one unit that may run (its ``after`` units succeeded)."""
     if unit.id.startswith(ROLLOUT_PREFIX):
         return run_rollout_unit(unit, run.drivers.fleet, run.record,
-                                lambda a, doing: run.emit(ActionStarted(a.address, a.kind, doing)))  # fmt: skip
+                                lambda a, doing: run.emit(ActionStarted(a.address, a.kind, doing)),
+                                lambda a, message: run.record(a, "skipped", message, gone=True))  # fmt: skip
     if unit.stack is None:
         ok = True
         for action in unit.actions:

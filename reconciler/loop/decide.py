@@ -7,8 +7,10 @@ the status: a new revision is deployed; drift on the applied revision is
 corrected when self-heal is on, else reported as OutOfSync; nothing is done
 while suspended or in plan mode; a revision that failed is not retried
 while neither the commit nor the plan changed (its fingerprint: the
-actions and problems by address and kind), so a broken commit does not
-make the loop hammer the world.
+actions and problems by address and kind, image pulls left out: the
+failed attempt itself pulled the images it got to, and that alone is no
+reason to try again), so a broken commit does not make the loop hammer
+the world.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+from reconciler.core.actions import PullImage
 from reconciler.core.plan import Plan
 from reconciler.state import EnvironmentStatus, Reason, Result, Revision
 from reconciler.state.records import reasons
@@ -34,8 +37,9 @@ class Decision:
 
 
 def fingerprint(plan: Plan) -> str:
-    """What the plan would do, as a short hash (actions and problems by address and kind)."""
-    items = sorted(f"{a.kind} {a.address}" for a in plan.actions)
+    """What the plan would do, as a short hash (actions and problems by address and kind; image pulls
+    left out, since the attempt that failed pulled what it needed and the next plan has no pull)."""
+    items = sorted(f"{a.kind} {a.address}" for a in plan.actions if not isinstance(a, PullImage))
     items += sorted(f"problem {p.address}" for p in plan.problems)
     return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
 

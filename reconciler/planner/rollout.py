@@ -191,17 +191,18 @@ def _fleet_units(
     if not changed:
         return out, None
     batches, problem = _batches(name, observed, rollout, changed, len(lost))
+    owner = {u.id: i.id for i in serving for u in by_host.get(i.id, [])}  # unit -> its instance
     for number, batch in enumerate(batches, start=1):
         if build.refs:
             leave_id = rollout_unit_id(name, f"{number}/leave")
             out.append(Unit(id=leave_id, actions=tuple(build.leave(i, number) for i in batch), after=previous))
             previous = (leave_id,)
         stack_ids: list[str] = []
-        together = {u.id for i in batch for u in by_host.get(i.id, [])}
         for instance in batch:
             for unit in by_host.get(instance.id, []):
-                # the instances of a batch change together: not one after the other
-                after = tuple(a for a in unit.after if a not in together)
+                # the batches order the fleet's instances: a unit waits for no other instance's units
+                # (those of its batch change together, the others' batches run before or after it)
+                after = tuple(a for a in unit.after if owner.get(a, instance.id) == instance.id)
                 out.append(replace(unit, after=tuple(dict.fromkeys((*after, *previous)))))
                 stack_ids.append(unit.id)
         steps = [

@@ -50,7 +50,7 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
             out.add(f"  stack {stack}: " + "; ".join(described))
     out.add()
     if report.ok:
-        out.add(f"Apply complete: {done} action(s) done.", "bold green")
+        out.add(f"Apply complete: {done} action(s) done{gone_note(report)}.", "bold green")
     else:
         out.add(
             f"Apply incomplete: {done} done, {failed} failed, {skipped} not done. "
@@ -58,3 +58,16 @@ def render_report(report: ApplyReport, color: bool = False) -> str:
             "bold red",
         )
     return str(out)
+
+
+def gone_note(report: ApplyReport) -> str:
+    """``; 3 skipped on i-0abc, gone from its group`` when instances left their Auto Scaling group
+    during the run (their actions skipped, no failure), else ""."""
+    hosts = sorted({host for r in report.gone if (host := host_of(r.address) or _instance(r.address))})
+    return f"; {len(report.gone)} skipped on {', '.join(hosts)}, gone from its group" if report.gone else ""
+
+
+def _instance(address: str) -> str | None:
+    """The instance of a rollout step's address (``instance:i-0abc/leave``)."""
+    kind, _, rest = address.partition(":")
+    return rest.split("/")[0] if kind == "instance" else None

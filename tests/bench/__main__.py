@@ -1,6 +1,6 @@
 """``make bench``: the report of issue 8, every figure next to its target. Not a test.
 
-    python -m tests.bench [--only apply,scale,render,startup,calls,nochange,gitops,comment,operate] [--runs 5] ...
+    python -m tests.bench [--only apply,scale,...,operate,rollout] [--runs 5] ...
 
 Sections (all by default, in this order):
   apply     reconciler apply vs the deploy.sh replica, four scenarios (apply_vs_script)
@@ -14,6 +14,8 @@ Sections (all by default, in this order):
   comment   the pull-request comment of a 10,000-parameter plan: create, edit, unchanged,
             each beyond the plan itself (comment; the local GitHub API of tests/prcomment)
   operate   notifications' cost per tick and a /metrics scrape (operate)
+  rollout   rolling deploys over the sandbox's fleet against their floor (N = 2, 3, 5; batch 50%
+            on 4), rollbacks from a failed gate and an alarm, an idle tick's AWS calls (rollout)
 
 Everything it creates (SSM parameters, containers, networks, volumes, temp
 dirs, git repositories, `reconciler run` loops) is removed at the end, on an error and on Ctrl-C or SIGTERM.
@@ -32,11 +34,11 @@ from types import FrameType
 
 from reconciler.sandbox.layout import default_state_dir
 from reconciler.sandbox.lifecycle import up
-from tests.bench import apply_vs_script, calls, comment, gitops, nochange, operate, scale, startup
+from tests.bench import apply_vs_script, calls, comment, gitops, nochange, operate, rollout, scale, startup
 from tests.bench.report import Report
 from tests.bench.world import Sandbox
 
-SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate")
+SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate", "rollout")
 
 
 def _ints(text: str) -> list[int]:
@@ -64,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-ticks", type=int, default=3, help="gitops: idle ticks counted (default 3; 0: none)")
     p.add_argument("--comment-params", type=int, default=10_000, help="comment: N parameters (default 10000)")
     p.add_argument("--comment-runs", type=int, default=5, help="comment: runs of each (median; default 5)")
+    p.add_argument("--rollout-sizes", type=_ints, default=[2, 3, 5], help="rollout: N instances (default 2,3,5)")
+    p.add_argument("--rollout-half", type=int, default=4, help='rollout: N for batch "50%%" vs 1 (default 4)')
     return p
 
 
@@ -109,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 comment.run(report, sandbox, work / "comment", n=args.comment_params, runs=args.comment_runs)
             if "operate" in only:
                 operate.run(report)
+            if "rollout" in only:
+                rollout.run(report, sandbox, work / "rollout", sizes=args.rollout_sizes, half=args.rollout_half,
+                            cleanup=cleanup)  # fmt: skip
     except KeyboardInterrupt:
         print("\nInterrupted: cleaned up.", file=sys.stderr)
         return 130

@@ -33,6 +33,7 @@ from reconciler.executor.rollout import (
     gate,
     join,
     leave,
+    pace,
     run_rollout_unit,
 )
 from reconciler.sandbox.lifecycle import SandboxInfo
@@ -198,14 +199,14 @@ def test_an_instance_that_left_the_group_is_skipped_not_a_failure(
     live_gate = HealthGate(change=change(f"instance:{alive}/health"), reason="r", fleet="web", batch=1, instance=alive,
                            url=url, service="frontend", attempts=1, interval=0.0, timeout=1.0)  # fmt: skip
     recorded: list[tuple[str, Status, str]] = []
+    skipped: list[tuple[str, str]] = []
     unit = Unit(id="rollout:web/1/join", actions=(dead_gate, live_gate, dead_join))
-    assert run_rollout_unit(unit, run, lambda a, s, m: recorded.append((a.address, s, m))) == "done"
-    assert [(a, s) for a, s, _ in recorded] == [
-        (f"instance:{gone}/health", "skipped"),
-        (f"instance:{alive}/health", "done"),
-        (f"instance:{gone}/join", "skipped"),
-    ]
-    assert "left its Auto Scaling group during the rollout" in recorded[0][2]
+    status = run_rollout_unit(unit, run, lambda a, s, m: recorded.append((a.address, s, m)),
+                              gone=lambda a, m: skipped.append((a.address, m)))  # fmt: skip
+    assert status == "done"
+    assert [(a, s) for a, s, _ in recorded] == [(f"instance:{alive}/health", "done")]
+    assert [a for a, _ in skipped] == [f"instance:{gone}/health", f"instance:{gone}/join"]  # told apart: no failure
+    assert all("left its Auto Scaling group during the rollout" in m for _, m in skipped)
 
 
 def test_leaving_when_already_out_is_fine(fleet: MotoFleet) -> None:
@@ -216,3 +217,47 @@ def test_leaving_when_already_out_is_fine(fleet: MotoFleet) -> None:
     step = LeaveTargetGroups(change=change(f"instance:{first}/leave"), reason="r", fleet="web", batch=1,
                              instance=first, target_groups=(ref,), drain_timeout=1.0)  # fmt: skip
     assert leave(run, step).startswith(f"left {fleet.target_group_name}")  # moto's InvalidTarget is no failure
+
+
+def test_the_instances_of_a_batch_leave_and_join_at_once(fleet: MotoFleet) -> None:
+    """Two instances of one batch leave together: both deregistered before either has drained (a batch
+    of two drains once, not twice); and join together."""
+    run = drivers(fleet, settle=0.5)
+    ref = TargetGroupRef(fleet.target_group_arn, fleet.target_group_name, 3000)
+    ids = fleet.instance_ids()
+    fleet.aws("elbv2").register_targets(
+        TargetGroupArn=fleet.target_group_arn, Targets=[{"Id": i, "Port": 3000} for i in ids]
+    )
+    leaves = tuple(LeaveTargetGroups(change=change(f"instance:{i}/leave"), reason="r", fleet="web", batch=1, instance=i,
+                                     target_groups=(ref,), drain_timeout=5.0) for i in ids)  # fmt: skip
+    joins = tuple(JoinTargetGroups(change=change(f"instance:{i}/join"), reason="r", fleet="web", batch=1, instance=i,
+                                   target_groups=(ref,)) for i in ids)  # fmt: skip
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def note(kind: str, address: str) -> None:
+        with lock:
+            events.append((kind, address))
+
+    unit = Unit(id="rollout:web/1/leave", actions=leaves)
+    assert (
+        run_rollout_unit(unit, run, lambda a, s, m: note(s, a.address), lambda a, d: note("started", a.address))
+        == "done"
+    )
+    assert [k for k, _ in events] == ["started", "started", "done", "done"]
+    assert all(targets(fleet).get(i, "absent") in ("absent", "unused") for i in ids)
+    events.clear()
+    unit = Unit(id="rollout:web/1/join", actions=joins)
+    assert (
+        run_rollout_unit(unit, run, lambda a, s, m: note(s, a.address), lambda a, d: note("started", a.address))
+        == "done"
+    )
+    assert sorted(k for k, _ in events) == ["done", "done", "started", "started"]
+    assert {targets(fleet)[i] for i in ids} == {"healthy"}
+
+
+def test_a_joining_target_is_looked_at_often_at_first() -> None:
+    assert pace(1.0, 0.0) == 0.2  # a target group in the sandbox reports healthy within seconds
+    assert pace(1.0, 5.0) == 0.5
+    assert pace(1.0, 150.0) == 1.0  # AWS's defaults: minutes, looked at every second
+    assert pace(0.05, 0.0) == 0.05  # never slower than asked

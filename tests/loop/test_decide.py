@@ -7,6 +7,8 @@ from dataclasses import replace
 import pytest
 
 from loop.kit import A, B, plan
+from reconciler.core.actions import Change, PullImage
+from reconciler.core.plan import Unit
 from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.loop.conditions import next_status
 from reconciler.loop.decide import decide, failed_key, fingerprint
@@ -58,6 +60,19 @@ def test_a_failed_revision_is_not_retried_until_the_commit_or_the_plan_changes()
     assert decide(target=B, pinned=False, status=status, plan=world_changed, mode="apply", self_heal=True).act
     fixed_commit = Revision("c" * 40, "Dev", "fix", 3.0)
     assert decide(target=fixed_commit, pinned=False, status=status, plan=broken, mode="apply", self_heal=True).act
+
+
+def test_the_images_a_failed_attempt_pulled_do_not_make_its_revision_new() -> None:
+    """The attempt that failed pulled the new image on the instance it got to: the next plan has no
+    pull there, and that alone is no reason to retry the revision (its other actions are the same)."""
+    broken = plan("/p/X")
+    pull = PullImage(change=Change("image:h1/web/app", None, {"digest": "sha256:ab"}), reason="not in the engine",
+                     host="h1", stack="web", reference="r/app@sha256:ab", registry="r")  # fmt: skip
+    unit = Unit(id="stack:h1/web", host="h1", stack="web", actions=(pull,))
+    first = replace(broken, units=(*broken.units, unit))
+    assert fingerprint(first) == fingerprint(broken)
+    status = replace(APPLIED_A, failed_revisions=frozenset({failed_key(B.sha, first)}))
+    assert not decide(target=B, pinned=False, status=status, plan=broken, mode="apply", self_heal=True).act
 
 
 def test_in_sync_is_no_change_even_for_a_new_revision() -> None:

@@ -3,9 +3,9 @@ environments/prod that publishes the frontend on the target group's port, and a 
 loop through the load balancer. Test helper.
 
 The session's ``sandbox up`` made the fleet (popcon-prod-asg, 2 instances behind HAProxy on
-http://127.0.0.1:8080). A test's copy of environments/prod is unique (parameter prefix, owner,
-project) but must publish port 3000 on the instances, where the load balancer sends: the rollout
-tests run one after the other and each removes its project from every instance afterwards.
+http://127.0.0.1:8080). The tests' copy of environments/prod is unique (parameter prefix, owner,
+project) but must publish port 3000 on the instances, where the load balancer sends: one copy is
+deployed at a time, and what it left on the instances is removed afterwards (:func:`clear_port`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import docker
+import docker.errors
 
 from e2e.conftest import Env
 from reconciler.core.model import COMPOSE_PROJECT, COMPOSE_SERVICE, OWNER_KEY
@@ -74,9 +75,16 @@ def engines(sandbox: SandboxInfo) -> Iterator[dict[str, docker.APIClient]]:
 
 def clear_port(api: docker.APIClient) -> None:
     """Remove what the reconciler deployed on an instance (an earlier run's prod): port 3000 is the
-    load balancer's, one project at a time."""
+    load balancer's, one project at a time. Compose's networks and volumes go too: each instance's
+    engine has 16 networks to give (its pool ``10.91.16.0/20`` in /24s)."""
     for c in api.containers(all=True, filters={"label": OWNER_KEY}):
-        api.remove_container(c["Id"], force=True)
+        api.remove_container(c["Id"], force=True, v=True)
+    for n in api.networks(filters={"label": COMPOSE_PROJECT}):
+        with suppress(docker.errors.APIError):  # still used by a container of someone else's
+            api.remove_network(n["Id"])
+    for v in api.volumes(filters={"label": COMPOSE_PROJECT}).get("Volumes") or []:
+        with suppress(docker.errors.APIError):
+            api.remove_volume(v["Name"], force=True)
 
 
 def running(api: docker.APIClient, env: Env) -> dict[str, dict[str, Any]]:
@@ -139,13 +147,3 @@ class Load:
     @property
     def versions(self) -> set[str]:
         return {v for code, v in self.results if code == 200}
-
-
-def serving(version: str, count: int = 10) -> bool:
-    """The load balancer answers ``count`` requests in a row from ``version``."""
-    probe = Load()
-    for _ in range(count):
-        code, got = probe._one()
-        if code != 200 or got != version:
-            return False
-    return True
