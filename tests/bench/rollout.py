@@ -87,9 +87,12 @@ def _row(bench: Bench, n: int, batch: str, r: timing.Rollout, run: Timed) -> flo
     floor = r.floor(bench.floor)
     recreate = ", ".join(f"{b.recreate:.2f}" for b in r.batches)
     plan_s = (timing.first(run.lines, r"^instance:\S+/leave: leaving") or run.started) - run.started
+    bare = floor - len(r.batches) * bench.floor.registration
     bench.report.line(f"N={n} batch {batch:>3}: {len(r.batches)} batch(es), rollout {seconds(r.span)}, floor "
                       f"{seconds(floor)}, ratio {r.span / floor:.2f} (recreate per batch: {recreate} s; "
-                      f"process start + observe + plan before it {plan_s:.1f} s)")  # fmt: skip
+                      f"{r.span / bare:.2f} against a floor without the registration delay; process start + "
+                      f"observe + plan before the rollout {plan_s:.1f} s, with it "
+                      f"{(r.span + plan_s) / floor:.2f} x)")  # fmt: skip
     return r.span / floor
 
 
@@ -178,7 +181,7 @@ def _rollbacks(bench: Bench, loop: Loop) -> None:
     loop.env.set_tag(next(v for v in VERSIONS if v != good))
     loop.commit("frontend bumped")
     run = loop.tick()
-    run.wait_for(r"^instance:\S+/join: done")
+    run.wait_for(r"^instance:\S+/join: joining")  # the check after batch 1 finds it
     cw.set_alarm_state(AlarmName=GROUP.alarms[0], StateValue="ALARM", StateReason="bench")
     try:
         _rollback(bench, "alarm after batch 1", run, run.wait_for(r"^fleet:\S+/alarms/\d+: failed"))

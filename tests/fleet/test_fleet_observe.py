@@ -79,10 +79,10 @@ def test_the_groups_instances_are_the_hosts(tmp_path: Path, fleet: MotoFleet) ->
 def test_an_idle_observation_costs_the_floor(tmp_path: Path, fleet: MotoFleet) -> None:
     desired = desired_of(tmp_path, fleet_text(fleet))
     counter = CallCounter()
-    read = reader(fleet.moto_url, counter)
-    observe_fleets(read, desired)
+    observe_fleets(reader(fleet.moto_url, counter), desired)
     counter.reset()
-    observe_fleets(read, desired)  # the second tick: addresses and target group settings are known
+    # the loop's next tick opens its clients anew: addresses and target group settings are known to the process
+    observe_fleets(reader(fleet.moto_url, counter), desired)
     assert dict(counter.calls) == {
         ("autoscaling", "DescribeAutoScalingGroups"): 1,
         ("elasticloadbalancing", "DescribeTargetHealth"): 1,

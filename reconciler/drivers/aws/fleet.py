@@ -15,9 +15,10 @@ errors are :class:`~reconciler.core.errors.TemporaryError` /
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -76,8 +77,32 @@ class TargetGroupInfo:
     deregistration_delay: float
 
 
+@dataclass
+class FleetMemo:
+    """What does not change for the life of a process: an instance's addresses (fixed while it
+    lives) and a found target group's name, port and deregistration delay. Shared by the readers of
+    one AWS endpoint and region (:func:`memo_of`), so a loop whose every tick opens its clients anew
+    asks for them once, not every tick. A target group that does not exist is not kept (it may be
+    created)."""
+
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    target_groups: dict[str, TargetGroupInfo] = field(default_factory=dict)
+
+
+_MEMOS: dict[tuple[str, str], FleetMemo] = {}
+_MEMOS_LOCK = threading.Lock()
+
+
+def memo_of(clients: FleetClients) -> FleetMemo:
+    """The process's memo for the endpoint and region of ``clients``."""
+    key = (endpoint_of(clients.ec2), str(getattr(clients.ec2.meta, "region_name", "")))
+    with _MEMOS_LOCK:
+        return _MEMOS.setdefault(key, FleetMemo())
+
+
 class FleetReader:
-    """The reads of a fleet (works on read-only clients); keeps what never changes."""
+    """The reads of a fleet (works on read-only clients); keeps what never changes (``memo``: by
+    default the process's for these clients' endpoint and region)."""
 
     def __init__(
         self,
@@ -86,11 +111,14 @@ class FleetReader:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         budget: float = READ_RETRY_BUDGET,
+        memo: FleetMemo | None = None,
     ) -> None:
         self._c = clients
         self._sleep, self._clock, self._budget = sleep, clock, budget
-        self._instances: dict[str, dict[str, Any]] = {}
-        self._target_groups: dict[str, TargetGroupInfo | None] = {}
+        memo = memo if memo is not None else memo_of(clients)
+        self._instances = memo.instances
+        self._found_groups = memo.target_groups
+        self._target_groups: dict[str, TargetGroupInfo | None] = dict(memo.target_groups)
 
     def _read(self, call: Callable[[], R]) -> R:
         return read_retrying(call, sleep=self._sleep, clock=self._clock, budget=self._budget)
@@ -154,12 +182,13 @@ class FleetReader:
                     raise
             group = groups["TargetGroups"][0]
             values = {a["Key"]: a["Value"] for a in attrs.get("Attributes", []) if "Key" in a and "Value" in a}
-            self._target_groups[arn] = TargetGroupInfo(
+            info = TargetGroupInfo(
                 arn=arn,
                 name=str(group.get("TargetGroupName", "")),
                 port=int(group.get("Port") or 0),
                 deregistration_delay=float(values.get("deregistration_delay.timeout_seconds", "300")),
             )
+            self._target_groups[arn] = self._found_groups[arn] = info
         return self._target_groups[arn]
 
     def target_health(self, arn: str) -> list[dict[str, Any]] | None:
