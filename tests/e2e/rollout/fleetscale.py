@@ -35,6 +35,12 @@ def engine_answers(ip: str) -> bool:
         api.close()
 
 
+def lb_servers() -> dict[str, str]:
+    """The load balancer's servers: status, admin state and last check (for failure messages)."""
+    servers = haproxy.Runtime().servers(GROUP.target_group)
+    return {name: f"{s.status} {s.admin} {s.check_status} {s.check_code}" for name, s in servers.items()}
+
+
 def in_service() -> set[str]:
     """The instances the load balancer sends requests to (UP and not draining)."""
     servers = haproxy.Runtime().servers(GROUP.target_group)
@@ -53,10 +59,15 @@ def scale_to(sandbox: SandboxInfo, desired: int) -> dict[str, str]:
 
 
 def terminate(sandbox: SandboxInfo, instance: str) -> None:
-    """TerminateInstanceInAutoScalingGroup, decrementing the desired capacity (no replacement)."""
+    """TerminateInstanceInAutoScalingGroup, decrementing the desired capacity (no replacement); then
+    the instance deregistered from the group's target group, as Auto Scaling does in AWS (moto
+    leaves a terminated instance registered, which the AWS front then reports ``initial``)."""
     aws(sandbox, "autoscaling").terminate_instance_in_auto_scaling_group(
         InstanceId=instance, ShouldDecrementDesiredCapacity=True
     )
+    elb = aws(sandbox, "elbv2")
+    arn = elb.describe_target_groups(Names=[GROUP.target_group])["TargetGroups"][0]["TargetGroupArn"]
+    elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance}])
 
 
 def back_to_two(sandbox: SandboxInfo, keep: list[str]) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from e2e.gitops import git
 from e2e.rollout.fleetkit import Load, running, until
-from e2e.rollout.fleetscale import Watch, in_service
+from e2e.rollout.fleetscale import Watch, in_service, lb_servers
 from e2e.rollout.kit import (
     Deployed,
     commit,
@@ -135,7 +135,8 @@ def test_a_kill_9_mid_rollout_is_healed_by_the_next_apply(
         assert healed.returncode == 0, healed.stderr + healed.stdout
         until(f"the load balancer serving {prod.new}", lambda: serving(prod.new), timeout=30)
     assert load.failed == [], load.failed[:5]
-    assert set(registered(sandbox).values()) == {"healthy"} and set(registered(sandbox)) == {one, two}
+    targets = {i: registered(sandbox).get(i) for i in (one, two)}
+    assert targets == {one: "healthy", two: "healthy"}, (targets, lb_servers(), healed.stdout[-4000:])
     assert in_service() == {one, two}
     assert running(fleet[one], prod.env)["frontend"]["State"] == "running"
     again = prod.plan()
@@ -149,10 +150,12 @@ def test_an_alarm_rolls_the_rollout_back(
     clone = make_repo(prod.env, tmp_path / "git")
     good = git(clone, "rev-parse", "HEAD")
     assert tick(prod.env, clone).returncode == 0
-    one = next(iter(fleet))
+    one, two = fleet
+    untouched = running(fleet[two], prod.env)["frontend"]["Id"]
     set_tag(clone / "environments" / "prod", "frontend", prod.new)
     commit(clone, f"frontend {prod.new}")
-    pattern = rf"instance:{one}/join: done" if when == "after the first batch" else r"fleet:web/bake: watching"
+    # set while the first instance re-joins: the alarm check after batch 1 finds it (not the one after batch 2)
+    pattern = rf"instance:{one}/join: joining" if when == "after the first batch" else r"fleet:web/bake: watching"
     with Load() as load:
         proc = start("run", "--repo", str(clone.parent / "remote.git"), "--path", "environments/prod", "--sandbox",
                      "--state-dir", str(prod.env.state_dir), "--once", "--log-format", "text")  # fmt: skip
@@ -165,6 +168,9 @@ def test_an_alarm_rolls_the_rollout_back(
         until(f"the load balancer serving {prod.old} again", lambda: serving(prod.old), timeout=30)
     assert load.failed == [], load.failed[:5]
     assert "alarm in ALARM" in rest and "popcon-prod-5xx" in rest
+    if when == "after the first batch":
+        assert "alarm in ALARM after batch 1" in rest, rest
+        assert running(fleet[two], prod.env)["frontend"]["Id"] == untouched  # the next batch never started
     status = SqliteStateStore.in_state_dir(prod.env.state_dir).read_status("prod")
     degraded = status.condition(ConditionType.DEGRADED)
     assert degraded is not None and degraded.reason == Reason.ROLLED_BACK and "popcon-prod-5xx" in degraded.message
