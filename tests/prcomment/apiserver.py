@@ -243,7 +243,7 @@ class GitHubAPI:
 
     def _new(self, owner: str, repo: str, number: int, body: str, login: str) -> dict[str, Any]:
         self.next_id += 1
-        comment = copy.deepcopy(self.example)
+        comment: dict[str, Any] = copy.deepcopy(self.example)
         cid = self.next_id
         comment.update(
             id=cid,
