@@ -31,6 +31,7 @@ from reconciler.core.rollout_actions import (
     HealthGate,
     JoinTargetGroups,
     LeaveTargetGroups,
+    MarkUnhealthy,
     TargetGroupRef,
 )
 
@@ -121,6 +122,12 @@ def _alarms(a: Action) -> dict[str, object]:
     return out
 
 
+def _mark(a: Action) -> dict[str, object]:
+    assert isinstance(a, MarkUnhealthy)
+    return {"fleet": a.fleet, "batch": a.batch, "instance": a.instance, "group": a.group, "trouble": a.trouble,
+            "detail": a.detail, "ticks": a.ticks}  # fmt: skip
+
+
 _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "put_parameter": _put,
     "delete_parameter": _delete,
@@ -138,6 +145,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "join_target_groups": _join,
     "check_alarms": _alarms,
     "bake": _alarms,
+    "mark_unhealthy": _mark,
 }
 
 
