@@ -16,6 +16,11 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from reconciler.core.fleet import RolloutSpec
+
+#: Consecutive ticks an engine must be unreachable before its instance is replaced (the default).
+UNREACHABLE_TICKS = 3
+
 
 class Trouble(str, Enum):
     ENGINE_UNREACHABLE = "EngineUnreachable"  # its Docker engine could not be read (ssh, the daemon down)
@@ -41,14 +46,17 @@ class InstanceTrouble:
     detail: str  # the error as the engine or the check gave it (redacted by whoever made it)
     docker_url: str = ""  # where its engine is reached, e.g. ssh://ec2-user@10.0.1.11
     ticks: int = 1  # consecutive ticks it was found so (this one included)
+    passed_on: tuple[str, ...] = ()  # the instances the same revision passed on (a failed apply)
 
     def describe(self) -> str:
-        """``engine unreachable for 3 ticks in a row (ssh://root@10.90.1.4)``."""
+        """``engine unreachable for 3 ticks in a row (ssh://root@10.90.1.4)``; ``health check failed while
+        the same revision passed on i-0abc``."""
         where = f" ({self.docker_url})" if self.docker_url else ""
         if self.trouble is Trouble.ENGINE_UNREACHABLE:
             times = "1 tick" if self.ticks == 1 else f"{self.ticks} ticks in a row"
             return f"{self.trouble.text} for {times}{where}"
-        return f"{self.trouble.text}{where}"
+        passed = f" while the same revision passed on {', '.join(self.passed_on)}" if self.passed_on else ""
+        return f"{self.trouble.text}{where}{passed}"
 
 
 #: How an engine says its disk (or its data root's file system) is full: ENOSPC's message as Docker,
@@ -61,4 +69,9 @@ def disk_full(error: str) -> bool:
     return bool(_DISK_FULL.search(error))
 
 
-__all__ = ["InstanceTrouble", "Trouble", "disk_full"]
+def unreachable_ticks(rollout: RolloutSpec) -> int | None:
+    """``spec.rollout.replaceUnhealthy.unreachableTicks`` (None: ``replaceUnhealthy: false``)."""
+    return UNREACHABLE_TICKS
+
+
+__all__ = ["UNREACHABLE_TICKS", "InstanceTrouble", "Trouble", "disk_full", "unreachable_ticks"]

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from reconciler.core.actions import Action, DeleteParameter, PutParameter, RemoveService, ServiceAction
+from reconciler.core.instance_health import unreachable_ticks
 from reconciler.core.model import DesiredState
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import (
@@ -42,7 +43,7 @@ from reconciler.planner.parameters import ownership_queries, plan_parameters
 from reconciler.planner.rollout import plan_rollouts
 from reconciler.planner.stacks import StackContext, plan_stack
 from reconciler.planner.targets import parameters_read, service_targets, stack_sets
-from reconciler.planner.unhealthy import choose, observed_troubles, unreachable_ticks
+from reconciler.planner.unhealthy import choose, observed_troubles
 
 __all__ = ["expand_fleets", "ownership_queries", "plan", "service_targets"]
 

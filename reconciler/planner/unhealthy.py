@@ -35,15 +35,8 @@ from reconciler.core.plan import ROLLOUT_PREFIX, Plan, Problem, Unit
 from reconciler.core.report import ApplyReport
 from reconciler.core.rollout_actions import HealthGate, MarkUnhealthy, RolloutStep
 
-#: Consecutive ticks an engine must be unreachable before its instance is replaced (the default).
-UNREACHABLE_TICKS = 3
 #: Lifecycle states of an instance on its way in or out of the group: a replacement under way.
 _MOVING = ("Pending", "Terminating", "Detaching", "Quarantined")
-
-
-def unreachable_ticks(rollout: RolloutSpec) -> int | None:
-    """``spec.rollout.replaceUnhealthy.unreachableTicks`` (None: ``replaceUnhealthy: false``)."""
-    return UNREACHABLE_TICKS
 
 
 def replace_unit_id(fleet: str) -> str:
@@ -125,7 +118,8 @@ def _refusal(trouble: InstanceTrouble, fleet: ObservedFleet, troubled: set[str],
 def mark_unhealthy(trouble: InstanceTrouble, group: str) -> MarkUnhealthy:
     return MarkUnhealthy(
         change=Change(f"{instance_address(trouble.instance)}/replace", {"health": "Healthy"}, {"health": "Unhealthy"}),
-        reason=f"mark {trouble.instance} unhealthy: {trouble.describe()}; group {group} replaces it",
+        reason=f"mark {trouble.instance} unhealthy: {trouble.describe()}; {f'group {group}' if group else 'its group'} "
+        "replaces it",
         fleet=trouble.fleet, batch=0, instance=trouble.instance, group=group, trouble=trouble.trouble.value,
         detail=trouble.detail, ticks=trouble.ticks,
     )  # fmt: skip
@@ -205,17 +199,18 @@ def apply_troubles(plan: Plan, report: ApplyReport) -> tuple[InstanceTrouble, ..
         worked = passed if trouble is Trouble.HEALTH_CHECK_FAILED else passed | changed
         others = sorted(i for i in worked if i != instance and fleet_of.get(i) == fleet and i not in failed)
         if others:
-            found.append(InstanceTrouble(fleet, instance, trouble, f"{detail} (the same revision passed on "
-                                                                   f"{', '.join(others)})"))  # fmt: skip
+            found.append(InstanceTrouble(fleet, instance, trouble, detail, passed_on=tuple(others)))
     return tuple(found)
 
 
-def replacement_after_apply(plan: Plan, report: ApplyReport, enabled: bool) -> Unit | None:
+def replacement_after_apply(plan: Plan, report: ApplyReport | None, enabled: bool) -> Unit | None:
     """The unit marking the first instance :func:`apply_troubles` names (None: none, or ``enabled``
     false). It is out of its target groups already (it left them for its batch and failed before it
     re-joined), so marking it takes nothing more out of service, and another instance of its fleet
     just passed with the same revision: the rules of :func:`choose` hold by construction."""
-    troubles = apply_troubles(plan, report) if enabled else ()
+    if any(isinstance(a, MarkUnhealthy) for a in plan.actions):
+        return None  # the plan marked one already: one at a time
+    troubles = apply_troubles(plan, report) if enabled and report is not None else ()
     if not troubles:
         return None
     first = troubles[0]

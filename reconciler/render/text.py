@@ -15,7 +15,7 @@ from reconciler.render.json import counts
 from reconciler.render.style import Lines
 
 SYMBOLS = {("create",): "+", ("update",): "~", ("delete", "create"): "-/+", ("delete",): "-"}
-STYLES = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red", "<": "cyan", ">": "cyan", "?": "cyan", "!": "cyan", "x": "red"}
+STYLES = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red", "<": "cyan", ">": "cyan", "?": "cyan", "!": "cyan"}
 
 
 def symbol(action: Action) -> str:
