@@ -18,9 +18,6 @@ from enum import Enum
 
 from reconciler.core.fleet import RolloutSpec
 
-#: Consecutive ticks an engine must be unreachable before its instance is replaced (the default).
-UNREACHABLE_TICKS = 3
-
 
 class Trouble(str, Enum):
     ENGINE_UNREACHABLE = "EngineUnreachable"  # its Docker engine could not be read (ssh, the daemon down)
@@ -71,7 +68,8 @@ def disk_full(error: str) -> bool:
 
 def unreachable_ticks(rollout: RolloutSpec) -> int | None:
     """``spec.rollout.replaceUnhealthy.unreachableTicks`` (None: ``replaceUnhealthy: false``)."""
-    return UNREACHABLE_TICKS
+    setting = rollout.replace_unhealthy
+    return setting.unreachable_ticks if setting is not None else None
 
 
-__all__ = ["UNREACHABLE_TICKS", "InstanceTrouble", "Trouble", "disk_full", "unreachable_ticks"]
+__all__ = ["InstanceTrouble", "Trouble", "disk_full", "unreachable_ticks"]

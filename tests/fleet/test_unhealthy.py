@@ -22,6 +22,7 @@ from reconciler.core.observed import ObservedHost
 from reconciler.core.plan import Plan, Unit
 from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.core.rollout_actions import HealthGate, LeaveTargetGroups, MarkUnhealthy
+from reconciler.core.rotation import UnhealthyReplacement
 from reconciler.planner import plan
 from reconciler.planner.unhealthy import (
     apply_troubles,
@@ -288,3 +289,18 @@ def test_the_count_survives_the_store() -> None:
     status = EnvironmentStatus("prod", unreachable={"i-0000000000000000a": 2})
     assert status_from_json(status_to_json(status), "prod") == status
     assert status_from_json(status_to_json(EnvironmentStatus("prod")), "prod").unreachable == {}
+
+
+def test_the_setting_of_the_spec_is_followed(tmp_path: Path) -> None:
+    desired = desired_of(tmp_path)
+    one, two = instance(1), instance(2)
+    observed = replace(world(desired, fleet_of([one, two])), hosts={one.id: ObservedHost(one.id, error=REFUSED)})
+    sooner = replace(desired, rollout=replace(desired.rollout, replace_unhealthy=UnhealthyReplacement(2)))
+    second = {one.id: 1}  # the second tick
+    assert any(isinstance(a, MarkUnhealthy) for a in plan(sooner, observed, unreachable_before=second).actions)
+    assert not any(isinstance(a, MarkUnhealthy) for a in plan(desired, observed, unreachable_before=second).actions)
+    never = replace(desired, rollout=replace(desired.rollout, replace_unhealthy=None))
+    result = plan(never, observed, unreachable_before={one.id: 50})
+    assert not any(isinstance(a, MarkUnhealthy) for a in result.actions)
+    assert unreachable_counts(result.troubles) == {one.id: 51}  # still counted and reported
+    assert any("replaceUnhealthy is false" in p.message for p in result.problems)
