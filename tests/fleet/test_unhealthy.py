@@ -195,7 +195,7 @@ def test_the_plan_marks_an_instance_whose_engine_stayed_unreachable(tmp_path: Pa
     assert "Fleet web: an instance that cannot be reconciled, replaced by its group" in text
     document = plan_document(third)
     assert_valid(document)
-    (change,) = [c for c in document["resource_changes"] if c["kind"] == "mark_unhealthy"]  # type: ignore[union-attr]
+    (change,) = [c for c in document["resource_changes"] if c["kind"] == "mark_unhealthy"]
     assert change["actions"] == ["delete", "create"]
     assert change["details"]["trouble"] == "EngineUnreachable" and change["details"]["ticks"] == N
     assert plan(desired, world(desired, fleet), unreachable_before={one.id: 2}).troubles == ()  # reachable again
