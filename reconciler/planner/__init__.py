@@ -68,7 +68,7 @@ def plan(
     then the DeleteParameters (by name), only once everything else succeeded.
     A stack whose image does not resolve, or which needs a parameter that has
     no value, gets a Problem and no units; a host that could not be observed
-    gets a Problem and so do the stack's hosts after it; the rest is planned.
+    gets a Problem and so do the stack's hosts after it (not a fleet's other instances); the rest is planned.
     A fleet's instance that cannot be reconciled may be marked unhealthy, last (:mod:`.unhealthy`;
     ``unreachable_before``: instance id -> consecutive ticks its engine was unreachable before this one).
     """

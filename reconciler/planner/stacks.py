@@ -261,13 +261,17 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
     unchanged: list[Unchanged] = []
     problems: list[Problem] = []
     earlier: str | None = None
+    # a fleet's instances wait for no other instance (its rollout orders them): one that cannot be read
+    # holds none of the others back
+    instances = {h.name for h in ctx.desired.hosts if h.member_of is not None}
     for host in stack.hosts:
         view = ctx.hosts.get(host)
         problem = _host_unavailable(stack, view, earlier, host)
         if problem is not None or view is None:
             if problem is not None:
                 problems.append(problem)
-            earlier = earlier or host
+            if host not in instances:
+                earlier = earlier or host
             continue
         planned = _plan_host(stack, ctx, host, view, digests)
         unchanged.extend(planned.unchanged)

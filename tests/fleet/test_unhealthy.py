@@ -304,3 +304,15 @@ def test_the_setting_of_the_spec_is_followed(tmp_path: Path) -> None:
     assert not any(isinstance(a, MarkUnhealthy) for a in result.actions)
     assert unreachable_counts(result.troubles) == {one.id: 51}  # still counted and reported
     assert any("replaceUnhealthy is false" in p.message for p in result.problems)
+
+
+def test_an_unreachable_instance_holds_back_none_of_the_others(tmp_path: Path) -> None:
+    desired = desired_of(tmp_path)
+    one, two = instance(1), instance(2)
+    observed = replace(world(desired, fleet_of([one, two])), hosts={one.id: ObservedHost(one.id, error=REFUSED)})
+    result = plan(desired, observed)
+    assert any(u.host == two.id and u.actions for u in result.units)  # the other instance is deployed to
+    assert not any(u.host == one.id for u in result.units)
+    assert not any("comes before" in p.message for p in result.problems)
+    stack = [p for p in result.problems if p.address.startswith(f"stack:{one.id}/")]
+    assert stack and all("could not be observed" in p.message for p in stack)
