@@ -43,7 +43,7 @@ from reconciler.planner.parameters import ownership_queries, plan_parameters
 from reconciler.planner.rollout import plan_rollouts
 from reconciler.planner.stacks import StackContext, plan_stack
 from reconciler.planner.targets import parameters_read, service_targets, stack_sets
-from reconciler.planner.unhealthy import choose, observed_troubles
+from reconciler.planner.unhealthy import after_rollout, choose, observed_troubles
 
 __all__ = ["expand_fleets", "ownership_queries", "plan", "service_targets"]
 
@@ -126,7 +126,7 @@ def plan(
     units, fleet_problems = list(rollout.units), [*fleet_problems, *rollout.problems]
     troubles = observed_troubles(observed.fleets, observed.hosts, unreachable_before or {})
     verdict = choose(troubles, observed.fleets, declared.rollout, unreachable_ticks(declared.rollout))
-    units += [verdict.unit] if verdict.unit is not None else []
+    units += [after_rollout(verdict.unit, units)] if verdict.unit is not None else []
     fleet_problems += verdict.problems
     images = plan_images(desired, observed, blocked)
     unchanged = [

@@ -23,7 +23,7 @@ Why an instance in trouble is not marked (yet) is a problem of the plan at the i
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reconciler.core.actions import Change
 from reconciler.core.address import instance_address
@@ -41,6 +41,15 @@ _MOVING = ("Pending", "Terminating", "Detaching", "Quarantined")
 
 def replace_unit_id(fleet: str) -> str:
     return f"{ROLLOUT_PREFIX}{fleet}/replace"
+
+
+def after_rollout(unit: Unit, units: Sequence[Unit]) -> Unit:
+    """``unit`` (a mark) waiting for every unit of its fleet's rollout in ``units``: an instance is
+    marked only once the batches changing the others are back in service (a failed batch leaves an
+    instance out: then nothing is marked, and the next tick decides again)."""
+    fleet = unit.id.removeprefix(ROLLOUT_PREFIX).split("/", 1)[0]
+    rollout = tuple(u.id for u in units if u.id.startswith(f"{ROLLOUT_PREFIX}{fleet}/") and u.id != unit.id)
+    return replace(unit, after=rollout)
 
 
 @dataclass(frozen=True)

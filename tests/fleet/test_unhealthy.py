@@ -316,3 +316,14 @@ def test_an_unreachable_instance_holds_back_none_of_the_others(tmp_path: Path) -
     assert not any("comes before" in p.message for p in result.problems)
     stack = [p for p in result.problems if p.address.startswith(f"stack:{one.id}/")]
     assert stack and all("could not be observed" in p.message for p in stack)
+
+
+def test_the_mark_waits_for_the_rollout_of_the_others(tmp_path: Path) -> None:
+    desired = desired_of(tmp_path)
+    one, two = instance(1), instance(2)
+    observed = replace(world(desired, fleet_of([one, two])), hosts={one.id: ObservedHost(one.id, error=REFUSED)})
+    result = plan(desired, observed, unreachable_before={one.id: N - 1})
+    mark = result.units[-1]
+    rollout = [u.id for u in result.units if u.id.startswith("rollout:web/") and u is not mark]
+    assert mark.id == "rollout:web/replace" and rollout and set(mark.after) == set(rollout)
+    assert_valid(plan_document(result))
