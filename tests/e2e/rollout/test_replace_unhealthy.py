@@ -13,6 +13,7 @@ dial-stdio``, which the ssh session runs, then finds no daemon), which the fleet
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 from e2e.gitops import git
 from e2e.rollout.fleetkit import Load, aws, instances, until
 from e2e.rollout.fleetscale import DESIRED, in_service, lb_servers
-from e2e.rollout.kit import Deployed, commit, make_repo, registered, serving, set_tag, tick
+from e2e.rollout.kit import Deployed, commit, make_repo, read_until, registered, serving, set_tag, start, tick
 from reconciler.drivers.state.sqlite import SqliteStateStore
 from reconciler.sandbox.fleet.layout import GROUP, InstanceEngine
 from reconciler.sandbox.lifecycle import SandboxInfo
@@ -53,6 +54,25 @@ def unreachable_engine(instance: str, ip: str) -> Iterator[None]:
     finally:
         if aside.exists():
             aside.rename(socket)
+
+
+PORT_RULES = (("INPUT",), ("FORWARD",))  # to the port itself, or DNAT'd to the container publishing it
+
+
+@contextlib.contextmanager
+def port_refused(instance: str, ip: str, port: int) -> Iterator[None]:
+    """Connections to ``port`` on the instance refused (a firewall rule in its namespace): its health check
+    fails there while it passes elsewhere; the rules go when the instance does, or at the end."""
+    netns = InstanceEngine(instance, ip).netns
+    rule = ["-p", "tcp", "--dport", str(port), "-j", "REJECT", "--reject-with", "tcp-reset"]
+    for (chain,) in PORT_RULES:
+        subprocess.run(["ip", "netns", "exec", netns, "iptables", "-I", chain, *rule], check=True)
+    try:
+        yield
+    finally:
+        for (chain,) in PORT_RULES:
+            subprocess.run(["ip", "netns", "exec", netns, "iptables", "-D", chain, *rule], check=False,
+                           capture_output=True)  # fmt: skip
 
 
 def replaced(sandbox: SandboxInfo, instance: str) -> None:
@@ -152,3 +172,50 @@ def test_every_instance_failing_the_same_health_check_is_rolled_back_and_none_re
     commit(clone, f"frontend {prod.old} again")
     assert tick(prod.env, clone).returncode == 0
     assert store.read_status("prod").last_applied.sha != good  # type: ignore[union-attr]
+
+
+def test_a_health_check_failing_on_one_instance_where_it_passed_on_another_replaces_it(
+    prod: Deployed, fleet: dict[str, docker.APIClient], sandbox: SandboxInfo, tmp_path: Path
+) -> None:
+    clone = make_repo(prod.env, tmp_path / "git")
+    assert tick(prod.env, clone).returncode == 0
+    store = SqliteStateStore.in_state_dir(prod.env.state_dir)
+    one, two = fleet  # the rollout takes one, then two
+    ips = instances(sandbox)
+    set_tag(clone / "environments" / "prod", "frontend", prod.new)
+    bump = commit(clone, f"frontend {prod.new}")
+    with Load() as load:
+        proc = start("run", "--repo", str(clone.parent / "remote.git"), "--path", "environments/prod", "--sandbox",
+                     "--state-dir", str(prod.env.state_dir), "--once", "--log-format", "text")  # fmt: skip
+        read_until(proc, rf"instance:{two}/leave: done")  # one passed its gate and re-joined; two is out
+        with port_refused(two, ips[two], 3000):
+            assert proc.stderr is not None
+            rest = proc.stderr.read()
+            assert proc.wait(timeout=600) == 1, rest
+            proc.stderr.close()
+        assert f"instance:{two}/replace" in rest, rest
+        health = group_health(sandbox).get(two)
+        assert health is None or health[1] == "Unhealthy" or health[0].startswith("Terminat"), health
+        assert serving(prod.new)  # not rolled back: one serves the new revision
+        status = store.read_status("prod")
+        degraded = status.condition(ConditionType.DEGRADED)
+        assert degraded is not None and degraded.reason == Reason.INSTANCE_REPLACED, degraded
+        assert f"health check failed while the same revision passed on {one}" in degraded.message
+        marked = store.history("prod", 1)[0]
+        assert marked.actions == {"mark_unhealthy": 1} and "rather than rolling" in marked.reason
+        replaced(sandbox, two)
+        (new,) = until("a replacement launched", lambda: set(group_health(sandbox)) - {one, two}, timeout=120)
+        outputs = []
+        for _ in range(8):  # the loop's next ticks retry the revision (its plan changed) and converge the new one
+            again = tick(prod.env, clone)
+            outputs.append(again.stderr[-2000:])
+            if again.returncode == 0 and in_service() == {one, new}:
+                break
+            time.sleep(3)
+        assert in_service() == {one, new}, (lb_servers(), "\n".join(outputs))
+        until(f"the load balancer serving {prod.new}", lambda: serving(prod.new), timeout=30)
+    assert load.failed == [], load.failed[:5]
+    status = store.read_status("prod")
+    assert status.last_applied is not None and status.last_applied.sha == bump
+    set_tag(prod.root, "frontend", prod.new)  # the package's copy, as the commit the loop applied
+    assert prod.plan().returncode == 0
