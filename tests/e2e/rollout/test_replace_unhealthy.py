@@ -2,8 +2,11 @@
 engine per instance over ssh, HAProxy as the ALB): an instance whose engine cannot be reached stays a
 plan problem for two ticks of the loop (each a process of its own: the count is in the state store) and
 is marked unhealthy at the third (SetInstanceHealth); the group replaces it, and the next ticks converge
-the replacement and put it in service, with no failed request through the load balancer. With every
-instance failing the same health check (a broken tag), nothing is marked: the revision is rolled back.
+the replacement and put it in service, with no failed request through the load balancer. A health check
+that fails on one instance (its port refused by a firewall rule in its namespace, mid-rollout) while it
+passed on the other marks that instance instead of rolling back, and the next ticks finish the rollout on
+its replacement. With every instance failing the same health check (a broken tag), nothing is marked: the
+revision is rolled back.
 
 The engine is made unreachable by moving its socket aside on the instance (``docker system
 dial-stdio``, which the ssh session runs, then finds no daemon), which the fleet agent does not undo
