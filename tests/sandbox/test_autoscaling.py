@@ -7,6 +7,7 @@ private front and moto (tests/sandbox/asgkit.py); moto itself is asked only to s
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -233,7 +234,7 @@ def test_the_load_balancer_never_sees_a_waiting_instance_registered(g: Group) ->
     try:
         for n in (3, 4):
             g.aws("autoscaling").set_desired_capacity(AutoScalingGroupName=g.name, DesiredCapacity=n)
-            until(f"{n} instances", lambda n=n: len(g.states()) == n)
+            until(f"{n} instances", functools.partial(lambda want: len(g.states()) == want, n))
     finally:
         stop.set()
         for w in watchers:
