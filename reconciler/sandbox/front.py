@@ -144,6 +144,9 @@ class Handler(BaseHTTPRequestHandler):
             status, data = groups.own(req)
             self._answer(status, "OK" if status == 200 else "Bad Request", [("Content-Type", "text/xml")], data)
             return
+        elif req.service == query.ELBV2 and req.action == "DeregisterTargets" and (done := groups.deregistered(req)):
+            self._answer(200, "OK", [("Content-Type", "text/xml")], done)
+            return
         elif service.is_mutation(req):
             with groups.mutation(req) as outcome:
                 got = self._moto_or_502(body)

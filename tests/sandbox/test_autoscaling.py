@@ -7,6 +7,7 @@ private front and moto (tests/sandbox/asgkit.py); moto itself is asked only to s
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -233,7 +234,7 @@ def test_the_load_balancer_never_sees_a_waiting_instance_registered(g: Group) ->
     try:
         for n in (3, 4):
             g.aws("autoscaling").set_desired_capacity(AutoScalingGroupName=g.name, DesiredCapacity=n)
-            until(f"{n} instances", lambda n=n: len(g.states()) == n)
+            until(f"{n} instances", functools.partial(lambda want: len(g.states()) == want, n))
     finally:
         stop.set()
         for w in watchers:
@@ -251,3 +252,19 @@ def test_a_restarted_front_goes_on_where_it_was(endpoint: Endpoint, g: Group, fr
         assert other.states()[new] == "Pending:Wait"
         other.complete(new)
         assert other.registered() == before | {new}
+
+
+def test_deregistering_a_target_no_longer_registered_succeeds_as_on_aws(g: Group, endpoint: Endpoint) -> None:
+    """The group has taken out the instance it terminated; a test (or the reconciler) deregistering it too
+    gets AWS's success, where moto says InvalidTarget."""
+    elbv2 = g.aws("elbv2")
+    before = sorted(g.states())
+    g.terminate(before[0])
+    elbv2.deregister_targets(TargetGroupArn=g.target_group, Targets=[{"Id": before[0]}])
+    with pytest.raises(ClientError, match="InvalidTarget"):
+        client("elbv2", endpoint.moto_url).deregister_targets(TargetGroupArn=g.target_group,
+                                                              Targets=[{"Id": before[0]}])  # fmt: skip
+    elbv2.deregister_targets(TargetGroupArn=g.target_group, Targets=[{"Id": before[0]}, {"Id": before[1]}])
+    assert before[1] not in g.registered() and len(g.registered()) == 1
+    with pytest.raises(ClientError, match="TargetGroupNotFound"):
+        elbv2.deregister_targets(TargetGroupArn=g.target_group + "0", Targets=[{"Id": before[1]}])

@@ -23,6 +23,8 @@ Auto Scaling, EC2 and ELBv2 through :class:`AutoScaling`:
   global timeout; at the timeout the hook's ``DefaultResult`` applies.
   Errors are ``ValidationError`` as AWS words them. Deleting a hook abandons
   its instances' actions, as AWS does.
+- ELBv2 ``DeregisterTargets`` of a target that is not registered succeeds,
+  as on AWS (:mod:`.targets`; moto refuses it).
 - ``SetInstanceHealth`` ``Unhealthy``: the group terminates the instance
   and launches a replacement :data:`REPLACE_AFTER` seconds later (after the
   group's health check grace period since the instance went in service,
@@ -50,51 +52,16 @@ from pathlib import Path
 
 from reconciler.sandbox import moto
 from reconciler.sandbox.asg import book as books
-from reconciler.sandbox.asg import groups, query, rewrite
+from reconciler.sandbox.asg import groups, query, rewrite, targets
 from reconciler.sandbox.asg.book import ABANDON, RESULTS, Book, LifecycleAction
 from reconciler.sandbox.asg.groups import GroupState
+from reconciler.sandbox.asg.locks import SharedLock
 from reconciler.sandbox.asg.query import AUTOSCALING, EC2, ELBV2, AwsRequest
 from reconciler.sandbox.layout import REGION
 
 REPLACE_AFTER = 1.0  # seconds from Unhealthy to its replacement (AWS: "within a few seconds" to minutes)
 OWN = frozenset({"CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"})
 Events = Callable[[str], None]
-
-
-class SharedLock:
-    """Many readers or one writer; a waiting writer goes first."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            self._cond.wait_for(lambda: not self._writing and not self._readers)
-            self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
 
 
 @dataclass
@@ -164,6 +131,12 @@ class AutoScaling:
                     if outcome.status == 200 and after is not None:
                         self._after(c, region, req, after)
         self._poke()
+
+    def deregistered(self, req: AwsRequest) -> bytes | None:
+        """ELBv2 DeregisterTargets answered here when it names a target that is not registered
+        (:mod:`.targets`); None: forward it."""
+        with self.lock.exclusive():
+            return targets.deregister(self._client(req.region or REGION), req)
 
     def described(self, req: AwsRequest, body: bytes) -> bytes:
         """An answer as AWS gives it (DescribeAutoScalingGroups/Instances); others as they came."""
