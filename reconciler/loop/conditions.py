@@ -70,6 +70,9 @@ def next_status(status: EnvironmentStatus, *, attempt: Attempt, now: float) -> E
     if plan is not None:
         new = with_resources(new, plan, attempt.report, now)
         new = _troubles(new, plan, now)
+    for mark in attempt.marks:  # the instance marked, with why (also after a failed rollout)
+        new = new.with_resource_condition(instance_address(mark.instance), ConditionType.DEGRADED, T,
+                                          Reason(mark.trouble), mark.reason, now)  # fmt: skip
     return new
 
 

@@ -136,6 +136,8 @@ def test_a_gate_failing_on_one_instance_where_another_passed_replaces_it(rig: Ca
     degraded = r.condition(ConditionType.DEGRADED)
     assert degraded[:2] == (ConditionStatus.TRUE, Reason.INSTANCE_REPLACED)
     assert f"mark {TWO} unhealthy: health check failed" in degraded[2] and f"passed on {ONE}" in degraded[2]
+    instance = dict((c.type, c) for c in status.resources[f"instance:{TWO}"])[ConditionType.DEGRADED]
+    assert instance.reason == Reason.HEALTH_CHECK_FAILED and instance.message.startswith(f"mark {TWO} unhealthy")
     marked, rollout = r.history()[:2]
     assert rollout.revision == B and rollout.result is Result.PARTIAL
     assert marked.revision == B and marked.result is Result.APPLIED and "rather than rolling" in marked.reason
