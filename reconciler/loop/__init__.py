@@ -7,7 +7,8 @@ backoff, wake-ups).
 
 Wake-ups: the refs of a repository given by its path are watched (a commit starts a tick
 at once; a URL, file:// included, is polled like a remote), and
-``--listen`` serves signed GitHub-style push webhooks plus /healthz, /readyz and /metrics.
+``--listen`` serves the status page (``/``, ``/api/status``: :mod:`.board`), signed
+GitHub-style push webhooks, /healthz, /readyz and /metrics.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from reconciler.app.settings import Settings
 from reconciler.core.errors import PermanentError
 from reconciler.core.events import Event, EventSink
 from reconciler.core.notices import Destination
+from reconciler.loop.board import Board, BoardSource
 from reconciler.loop.outcome import TickOutcome
 from reconciler.loop.runner import Loop
 from reconciler.loop.subscribers import Subscribers
@@ -36,8 +38,9 @@ from reconciler.state import Revision, StateStore, Trigger
 
 if TYPE_CHECKING:
     from reconciler.drivers.git.source import Revision as GitRevision
+    from reconciler.loop.ports import Planned
     from reconciler.notify import Notifier
-    from reconciler.serve import Listener, LoopMetrics, Push
+    from reconciler.serve import Auth, Listener, LoopMetrics, Push
 
 __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
 
@@ -46,6 +49,10 @@ __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
 class ServeOptions:
     listen: str | None = None  # "127.0.0.1:9090"; None: no listener
     secret_env: str = "RECONCILER_WEBHOOK_SECRET"
+    auth: str = "none"  # none | bearer | basic: who may read /, /api/status and /metrics
+    auth_env: str = "RECONCILER_LISTEN_TOKEN"  # the variable holding the token (bearer) or password (basic)
+    auth_user: str = "reconciler"  # basic authentication's user name
+    insecure: bool = False  # serve them on an address other than loopback without authentication
     drain_seconds: float = 10.0  # how long queued notifications may still be sent when the loop stops
 
 
@@ -111,15 +118,23 @@ def run(
                               destinations=destinations)  # fmt: skip
 
     progress = Progress()
+    auth = _auth(serve)  # before anything starts: a missing token is an error now, not at the first request
+    board_holder: list[Board] = []
 
     def events(event: Event) -> None:
         progress.beat()
         on_event(event)
         subscribers.on_event(event)
+        for board in board_holder:
+            board.on_event(event)
+
+    def planned(plan: Planned, revision: Revision) -> None:
+        for board in board_holder:
+            board.on_plan(plan, revision)
 
     ticker = Ticker(options, source, folder, open_world=open_environment, open_store=open_state_store,
                     owner_command=f"reconciler run {where}", say=say, on_event=events,
-                    on_tick=subscribers.on_tick)  # fmt: skip
+                    on_tick=subscribers.on_tick, on_plan=planned)  # fmt: skip
     holder.append(ticker)
     metrics.watch_lease(_lease_holder(ticker, open_state_store))
     actor = f"loop@{socket.gethostname()}"
@@ -127,8 +142,15 @@ def run(
 
     systemd = Systemd()
     tick = _with_image_updates(ticker.tick, options, folder / "images", say) if options.image_update else ticker.tick
+    tick = _then_idle(tick, board_holder)
     loop = Loop(tick, interval=options.interval, actor=actor, say=say, metrics=metrics, progress=progress,
                 on_line=systemd.status)  # fmt: skip
+    if serve.listen is not None:
+        from reconciler.drivers.git.command import mask_url
+
+        board_holder.append(Board(BoardSource(mask_url(options.repo), options.branch, options.path, options.mode,
+                                              options.interval), loop.state,
+                                  settings=lambda: ticker.settings, open_store=open_state_store, say=say))  # fmt: skip
     if once:
         try:
             return loop.run(once=True)
@@ -137,7 +159,7 @@ def run(
     stop_watch = threading.Event()
     # a repository given by path is watched; a URL (file:// included) is polled, as a remote is
     threads = [None if "://" in options.repo else _watch(source, loop, stop_watch, say)]
-    listener = _listener(serve, options, loop, say, metrics.render)
+    listener = _listener(serve, options, loop, say, metrics.render, board_holder[0] if board_holder else None, auth)
     previous = {sig: signal.signal(sig, _stopper(loop)) for sig in (signal.SIGTERM, signal.SIGINT)}
     say(f"watching {where} every {options.interval:g}s ({options.mode} mode)")
     watchdog = Watchdog(systemd, progress).start()
@@ -221,6 +243,41 @@ def _with_image_updates(
     return with_updates
 
 
+def _then_idle(
+    tick: Callable[[Trigger, str], TickOutcome], boards: list[Board]
+) -> Callable[[Trigger, str], TickOutcome]:
+    """``tick``, after which the status board shows no tick in progress (whatever ended it)."""
+
+    def ticked(trigger: Trigger, actor: str) -> TickOutcome:
+        try:
+            return tick(trigger, actor)
+        finally:
+            for board in boards:
+                board.tick_over()
+
+    return ticked
+
+
+def _auth(serve: ServeOptions) -> Auth | None:
+    """The listener's authentication, the secret read from the variable ``serve.auth_env`` names;
+    None without a listener."""
+    if serve.listen is None:
+        return None
+    from reconciler.serve import Auth, ListenError, Scheme
+
+    try:
+        scheme = Scheme(serve.auth)
+    except ValueError:
+        raise ListenError(f"--listen-auth {serve.auth!r}: want none, bearer or basic") from None
+    if scheme is Scheme.NONE:
+        return Auth()
+    secret = os.environ.get(serve.auth_env, "")
+    if not secret.strip():
+        raise ListenError(f"--listen-auth {scheme.value}: the variable {serve.auth_env} (--listen-secret-env) "
+                          "is not set or empty; it holds the token or password")  # fmt: skip
+    return Auth(scheme, secret.strip().encode(), serve.auth_user)
+
+
 def _stopper(loop: Loop) -> Callable[[int, FrameType | None], None]:
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stop()
@@ -251,8 +308,9 @@ def _watch(
 
 
 def _listener(
-    serve: ServeOptions, options: LoopOptions, loop: Loop, say: Callable[[str], None], metrics: Callable[[], str]
-) -> Listener | None:
+    serve: ServeOptions, options: LoopOptions, loop: Loop, say: Callable[[str], None], metrics: Callable[[], str],
+    board: Board | None, auth: Auth | None,
+) -> Listener | None:  # fmt: skip
     if serve.listen is None:
         return None
     from reconciler.serve import Listener
@@ -264,7 +322,17 @@ def _listener(
     def pushed(push: Push) -> None:
         loop.wake(Trigger.WEBHOOK, f"push of {push.sha[:12]} by {push.pusher or 'someone'}")
 
+    def page(history: int | None) -> str:
+        assert board is not None
+        return board.page() if history is None else board.page(history)
+
+    def status(history: int | None) -> str:
+        assert board is not None
+        return board.api() if history is None else board.api(history)
+
     listener = Listener(serve.listen, secret=secret or None, branch=options.branch, on_push=pushed,
-                        readiness=loop.state.readiness, metrics=metrics, log=say)  # fmt: skip
+                        readiness=loop.state.readiness, metrics=metrics, log=say, auth=auth,
+                        insecure=serve.insecure, page=page if board is not None else None,
+                        status=status if board is not None else None)  # fmt: skip
     listener.start()  # it says where it listens
     return listener
