@@ -100,6 +100,7 @@ def run(
     from reconciler.app import open_environment
     from reconciler.app.statestore import open_state_store
 
+    auth = _auth(serve)  # before anything starts: a missing token or an exposed page is an error now
     folder = work_dir(state_dir, options)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = GitRevisions(options.repo, options.branch, folder / "mirror")
@@ -118,7 +119,6 @@ def run(
                               destinations=destinations)  # fmt: skip
 
     progress = Progress()
-    auth = _auth(serve)  # before anything starts: a missing token is an error now, not at the first request
     board_holder: list[Board] = []
 
     def events(event: Event) -> None:
@@ -260,16 +260,22 @@ def _then_idle(
 
 def _auth(serve: ServeOptions) -> Auth | None:
     """The listener's authentication, the secret read from the variable ``serve.auth_env`` names;
-    None without a listener."""
+    None without a listener. Raises :class:`~reconciler.serve.ListenError` when the page would be
+    exposed without it (a non-loopback address without ``insecure``)."""
     if serve.listen is None:
         return None
-    from reconciler.serve import Auth, ListenError, Scheme
+    from reconciler.serve import Auth, ListenError, Scheme, exposure_problem, parse_address
+
+    host = parse_address(serve.listen)[0]
 
     try:
         scheme = Scheme(serve.auth)
     except ValueError:
         raise ListenError(f"--listen-auth {serve.auth!r}: want none, bearer or basic") from None
     if scheme is Scheme.NONE:
+        problem = exposure_problem(host, Auth(), serve.insecure)
+        if problem is not None:
+            raise ListenError(problem)
         return Auth()
     secret = os.environ.get(serve.auth_env, "")
     if not secret.strip():
