@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from test_render import SECRETS
 from reconciler.core.progress import idle
 from reconciler.render.page import STATUS_FORMAT_VERSION, render_page, status_document
 from reconciler.render.page.view import StatusView
-from serve.pagekit import BAD, GOOD, Tags, document_text, entries, schema_errors, shape, view
+from serve.pagekit import BAD, GOOD, SCHEMA_PATH, Tags, document_text, entries, schema_errors, shape, view
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)">&amp;"\''
 
@@ -95,3 +96,18 @@ def test_a_thousand_entries_render_and_stay_in_order() -> None:
     page = render_page(status_document(v))
     assert page.count('<tr class="result-') == 1000
     assert v.history == entries(1000)
+
+
+def test_every_field_of_the_schema_has_a_description() -> None:
+    def walk(node: object, where: str) -> list[str]:
+        found: list[str] = []
+        if isinstance(node, dict):
+            found += [f"{where}.{n}" for n, sub in (node.get("properties") or {}).items() if not sub.get("description")]
+            for key, value in node.items():
+                found += walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                found += walk(value, f"{where}/{i}")
+        return found
+
+    assert walk(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")), "#") == []

@@ -27,6 +27,7 @@ def _template() -> Template:
                       trim_blocks=True, lstrip_blocks=True)  # fmt: skip
     env.filters["when"] = _when
     env.filters["seconds"] = _seconds
+    env.filters["counts"] = _counts
     return env.get_template("page.html")
 
 
@@ -40,6 +41,11 @@ def _seconds(value: float) -> str:
         return f"{value:.1f} s"
     minutes, secs = divmod(int(value), 60)
     return f"{minutes} min {secs} s"
+
+
+def _counts(actions: dict[str, int]) -> str:
+    """``{"recreate_service": 2}`` -> ``recreate_service 2``; ``-`` for none."""
+    return ", ".join(f"{kind} {n}" for kind, n in actions.items()) or "-"
 
 
 def render_page(document: dict[str, Any], *, refresh: int = REFRESH_SECONDS) -> str:

@@ -5,7 +5,8 @@ Stable anchors for people and tests: one ``<section class="environment">`` per e
 whose ``<h2>`` names it; ``<h3>`` headings Conditions, Revisions, In progress, Hosts and stacks,
 Last plan, History; ``<dl>`` labels (``<dt>``) such as Applied, Attempted, Failed revisions,
 Phase, Fleet, Batch, Instances, Step. Classes carry the state (``result-failed``,
-``status-in-sync``, ``sync-Degraded``) for the stylesheet only.
+``status-in-sync``, ``sync-Degraded``) for the stylesheet only. The history's rows (up to 1,000) use
+subscripts, jinja2's fast path for dicts.
 """
 
 PAGE = """<!doctype html>
@@ -142,12 +143,13 @@ dd { margin: 0; } code { font-size: .95em; } .muted { color: #57606a; }
 <table class="history">
 <thead><tr><th>Finished</th><th>Revision</th><th>Trigger</th><th>Actor</th><th>Result</th><th>Took</th><th>Actions</th><th>Why</th><th>Error</th></tr></thead>
 <tbody>
-{% for e in env.history %}
-<tr class="result-{{ e.result }}"><td>{{ e.finished_at | when }}</td>
-<td>{% if e.revision %}{% if e.revision.url %}<a href="{{ e.revision.url }}"><code>{{ e.revision.short }}</code></a>{% else %}<code>{{ e.revision.short }}</code>{% endif %} {{ e.revision.subject }}{% else %}-{% endif %}</td>
-<td>{{ e.trigger }}</td><td>{{ e.actor }}</td><td>{{ e.result }}</td><td>{{ e.duration_seconds | seconds }}</td>
-<td>{% for kind, n in e.actions.items() %}{{ kind }} {{ n }}{% if not loop.last %}, {% endif %}{% else %}-{% endfor %}</td>
-<td>{{ e.reason }}</td><td>{{ e.error or "" }}</td></tr>
+{% for e in env["history"] %}
+{% set rev = e["revision"] %}
+<tr class="result-{{ e["result"] }}"><td>{{ e["finished_at"] | when }}</td>
+<td>{% if rev %}{% if rev["url"] %}<a href="{{ rev["url"] }}"><code>{{ rev["short"] }}</code></a>{% else %}<code>{{ rev["short"] }}</code>{% endif %} {{ rev["subject"] }}{% else %}-{% endif %}</td>
+<td>{{ e["trigger"] }}</td><td>{{ e["actor"] }}</td><td>{{ e["result"] }}</td><td>{{ e["duration_seconds"] | seconds }}</td>
+<td>{{ e["actions"] | counts }}</td>
+<td>{{ e["reason"] }}</td><td>{{ e["error"] or "" }}</td></tr>
 {% endfor %}
 </tbody>
 </table>
