@@ -8,7 +8,7 @@ backoff, wake-ups).
 Wake-ups: the refs of a repository given by its path are watched (a commit starts a tick
 at once; a URL, file:// included, is polled like a remote), and
 ``--listen`` serves the status page (``/``, ``/api/status``: :mod:`.board`), signed
-GitHub-style push webhooks, /healthz, /readyz and /metrics.
+GitHub-style push webhooks, /healthz, /readyz and /metrics (:mod:`.serving`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -31,6 +30,7 @@ from reconciler.core.notices import Destination
 from reconciler.loop.board import Board, BoardSource
 from reconciler.loop.outcome import TickOutcome
 from reconciler.loop.runner import Loop
+from reconciler.loop.serving import ServeOptions, check_access, start_listener, then_idle
 from reconciler.loop.subscribers import Subscribers
 from reconciler.loop.tick import LoopOptions, Ticker
 from reconciler.loop.watchdog import Progress, Watchdog
@@ -40,20 +40,9 @@ if TYPE_CHECKING:
     from reconciler.drivers.git.source import Revision as GitRevision
     from reconciler.loop.ports import Planned
     from reconciler.notify import Notifier
-    from reconciler.serve import Auth, Listener, LoopMetrics, Push
+    from reconciler.serve import LoopMetrics
 
 __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    listen: str | None = None  # "127.0.0.1:9090"; None: no listener
-    secret_env: str = "RECONCILER_WEBHOOK_SECRET"
-    auth: str = "none"  # none | bearer | basic: who may read /, /api/status and /metrics
-    auth_env: str = "RECONCILER_LISTEN_TOKEN"  # the variable holding the token (bearer) or password (basic)
-    auth_user: str = "reconciler"  # basic authentication's user name
-    insecure: bool = False  # serve them on an address other than loopback without authentication
-    drain_seconds: float = 10.0  # how long queued notifications may still be sent when the loop stops
 
 
 class GitRevisions:
@@ -100,7 +89,7 @@ def run(
     from reconciler.app import open_environment
     from reconciler.app.statestore import open_state_store
 
-    auth = _auth(serve)  # before anything starts: a missing token or an exposed page is an error now
+    auth = check_access(serve)  # before anything starts: a missing token or an exposed page is an error now
     folder = work_dir(state_dir, options)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = GitRevisions(options.repo, options.branch, folder / "mirror")
@@ -142,7 +131,7 @@ def run(
 
     systemd = Systemd()
     tick = _with_image_updates(ticker.tick, options, folder / "images", say) if options.image_update else ticker.tick
-    tick = _then_idle(tick, board_holder)
+    tick = then_idle(tick, board_holder)
     loop = Loop(tick, interval=options.interval, actor=actor, say=say, metrics=metrics, progress=progress,
                 on_line=systemd.status)  # fmt: skip
     if serve.listen is not None:
@@ -159,7 +148,8 @@ def run(
     stop_watch = threading.Event()
     # a repository given by path is watched; a URL (file:// included) is polled, as a remote is
     threads = [None if "://" in options.repo else _watch(source, loop, stop_watch, say)]
-    listener = _listener(serve, options, loop, say, metrics.render, board_holder[0] if board_holder else None, auth)
+    board = board_holder[0] if board_holder else None
+    listener = start_listener(serve, options, loop, say, metrics.render, board, auth)
     previous = {sig: signal.signal(sig, _stopper(loop)) for sig in (signal.SIGTERM, signal.SIGINT)}
     say(f"watching {where} every {options.interval:g}s ({options.mode} mode)")
     watchdog = Watchdog(systemd, progress).start()
@@ -243,47 +233,6 @@ def _with_image_updates(
     return with_updates
 
 
-def _then_idle(
-    tick: Callable[[Trigger, str], TickOutcome], boards: list[Board]
-) -> Callable[[Trigger, str], TickOutcome]:
-    """``tick``, after which the status board shows no tick in progress (whatever ended it)."""
-
-    def ticked(trigger: Trigger, actor: str) -> TickOutcome:
-        try:
-            return tick(trigger, actor)
-        finally:
-            for board in boards:
-                board.tick_over()
-
-    return ticked
-
-
-def _auth(serve: ServeOptions) -> Auth | None:
-    """The listener's authentication, the secret read from the variable ``serve.auth_env`` names;
-    None without a listener. Raises :class:`~reconciler.serve.ListenError` when the page would be
-    exposed without it (a non-loopback address without ``insecure``)."""
-    if serve.listen is None:
-        return None
-    from reconciler.serve import Auth, ListenError, Scheme, exposure_problem, parse_address
-
-    host = parse_address(serve.listen)[0]
-
-    try:
-        scheme = Scheme(serve.auth)
-    except ValueError:
-        raise ListenError(f"--listen-auth {serve.auth!r}: want none, bearer or basic") from None
-    if scheme is Scheme.NONE:
-        problem = exposure_problem(host, Auth(), serve.insecure)
-        if problem is not None:
-            raise ListenError(problem)
-        return Auth()
-    secret = os.environ.get(serve.auth_env, "")
-    if not secret.strip():
-        raise ListenError(f"--listen-auth {scheme.value}: the variable {serve.auth_env} (--listen-secret-env) "
-                          "is not set or empty; it holds the token or password")  # fmt: skip
-    return Auth(scheme, secret.strip().encode(), serve.auth_user)
-
-
 def _stopper(loop: Loop) -> Callable[[int, FrameType | None], None]:
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stop()
@@ -311,34 +260,3 @@ def _watch(
     thread = threading.Thread(target=body, name="reconciler-watch", daemon=True)
     thread.start()
     return thread
-
-
-def _listener(
-    serve: ServeOptions, options: LoopOptions, loop: Loop, say: Callable[[str], None], metrics: Callable[[], str],
-    board: Board | None, auth: Auth | None,
-) -> Listener | None:  # fmt: skip
-    if serve.listen is None:
-        return None
-    from reconciler.serve import Listener
-
-    secret = os.environ.get(serve.secret_env, "").encode()
-    if not secret:
-        say(f"webhook: {serve.secret_env} is not set: pushes are refused (401); /healthz and /readyz still answer")
-
-    def pushed(push: Push) -> None:
-        loop.wake(Trigger.WEBHOOK, f"push of {push.sha[:12]} by {push.pusher or 'someone'}")
-
-    def page(history: int | None) -> str:
-        assert board is not None
-        return board.page() if history is None else board.page(history)
-
-    def status(history: int | None) -> str:
-        assert board is not None
-        return board.api() if history is None else board.api(history)
-
-    listener = Listener(serve.listen, secret=secret or None, branch=options.branch, on_push=pushed,
-                        readiness=loop.state.readiness, metrics=metrics, log=say, auth=auth,
-                        insecure=serve.insecure, page=page if board is not None else None,
-                        status=status if board is not None else None)  # fmt: skip
-    listener.start()  # it says where it listens
-    return listener

@@ -192,7 +192,7 @@ def _page_view(history: int) -> StatusView:
                       repository_url="https://github.com/acme/envs")  # fmt: skip
 
 
-def page(report: Report, history: int = 1000, runs: int = 60) -> None:
+def page(report: Report, history: int = 1000, runs: int = 100) -> None:
     view = _page_view(history)
     render_page(status_document(view))  # the template compiles once per process
     times = []

@@ -100,6 +100,7 @@ dd { margin: 0; } code { font-size: .95em; } .muted { color: #57606a; }
 {% endif %}
 
 <h3>Hosts and stacks</h3>
+{% if env.plan %}<p class="muted">As the last plan observed them ({{ env.plan.planned_at | when }}).</p>{% endif %}
 {% for s in env.stacks %}
 <h4>Stack {{ s.stack }} on host {{ s.host }} <span class="muted">(project {{ s.project }})</span>:
  <span class="{{ 'status-in-sync' if s.matches else 'status-problem' }}">{{ "matches" if s.matches else "differs" }}</span></h4>
