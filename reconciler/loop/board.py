@@ -7,8 +7,9 @@ nothing of the page), every plan a tick makes becomes an
 :class:`~reconciler.render.page.Observation` (per host and stack what runs and whether it
 matches, the plan's summary), and the end of a tick resets the progress. A request reads the
 environment's status, history and lease from its state store (opened once per settings, as the
-metrics' lease holder is) and renders the page or the JSON. A store that cannot be read is
-shown as such; the page never fails because of it.
+metrics' lease holder is; a read serves the requests of the next second, and a tick's end
+clears it) and renders the page or the JSON. A store that cannot be read is shown as such; the
+page never fails because of it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from reconciler.state import EnvironmentStatus, HistoryEntry, Revision, StateSto
 
 HISTORY = 200  # entries the page and the JSON show (newest first); ?history=N asks for up to MAX_HISTORY
 MAX_HISTORY = 1000
+STORE_CACHE = 1.0  # seconds a store read serves other requests (several viewers, DynamoDB); a tick's end clears it
+
+Read = tuple[EnvironmentStatus, list[HistoryEntry], str | None, str | None]  # status, history, lease holder, error
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Board:
         self._progress = idle()
         self._observation: Observation | None = None
         self._stores: dict[tuple[object, ...], StateStore] = {}
+        self._reads: dict[tuple[object, ...], tuple[float, Read]] = {}
         self._url = github_url(source.repository)
 
     # ---- subscribed to the loop -----------------------------------------------------------
@@ -90,6 +95,7 @@ class Board:
     def tick_over(self) -> None:
         with self._lock:
             self._progress = idle(self.clock())
+            self._reads.clear()
 
     # ---- read by the listener -------------------------------------------------------------
 
@@ -117,11 +123,21 @@ class Board:
                           history=tuple(entries), observation=seen, lease_holder=holder, store_error=error,
                           repository_url=self._url)  # fmt: skip
 
-    def _read(
-        self, settings: Settings, limit: int
-    ) -> tuple[EnvironmentStatus, list[HistoryEntry], str | None, str | None]:
+    def _read(self, settings: Settings, limit: int) -> Read:
         env = settings.environment
         key = (env, settings.state_store, settings.state_dir, settings.region, settings.aws_endpoint_url)
+        now = self.clock()
+        with self._lock:
+            cached = self._reads.get((*key, limit))
+        if cached is not None and 0 <= now - cached[0] < STORE_CACHE:
+            return cached[1]
+        found = self._read_store(settings, key, limit)
+        with self._lock:
+            self._reads[(*key, limit)] = (now, found)
+        return found
+
+    def _read_store(self, settings: Settings, key: tuple[object, ...], limit: int) -> Read:
+        env = settings.environment
         try:
             with self._lock:
                 store = self._stores.get(key)
@@ -141,4 +157,4 @@ class Board:
         return status_json(self.view(history))
 
 
-__all__ = ["HISTORY", "MAX_HISTORY", "Board", "BoardSource"]
+__all__ = ["HISTORY", "MAX_HISTORY", "STORE_CACHE", "Board", "BoardSource"]

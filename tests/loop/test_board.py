@@ -18,7 +18,7 @@ from reconciler.core.events import Event, UnitStarted
 from reconciler.core.plan import Plan
 from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.drivers.state.sqlite import SqliteStateStore
-from reconciler.loop.board import Board, BoardSource
+from reconciler.loop.board import STORE_CACHE, Board, BoardSource
 from reconciler.loop.runner import LoopState
 from reconciler.loop.tick import LoopOptions, Ticker
 from reconciler.planner.rollout import rollout_unit_id
@@ -83,6 +83,7 @@ def test_after_ticks_it_shows_conditions_revisions_plan_and_history(tmp_path: Pa
     world.outcome = lambda p: ApplyReport(tuple(ActionResult(a.address, a.kind, "done") for a in p.actions))
     world.found = [plan("/p/Y"), plan()]
     ticker.tick(Trigger.WEBHOOK, "loop@test")
+    board.tick_over()  # as the loop does after every tick (loop.serving.then_idle): the next request reads again
     [env] = json.loads(board.api())["environments"]
     assert env["last_applied"]["sha"] == B.sha and [e["revision"]["sha"] for e in env["history"]] == [B.sha, A.sha]
     assert json.loads(board.api(history=1))["environments"][0]["history"][0]["trigger"] == "webhook"
@@ -124,3 +125,29 @@ def test_a_store_that_cannot_be_read_is_shown_not_raised(tmp_path: Path) -> None
     [env] = document["environments"]
     assert "cannot open /nowhere/state.db" in env["store_error"] and env["history"] == []
     assert schema_errors(document) == [] and "could not be read" in board.page()
+
+
+def test_a_read_serves_for_a_second_then_the_store_is_read_again(tmp_path: Path) -> None:
+    world = FakeWorld(found=[plan()])
+    ticker, _, _ = make(tmp_path, world)
+    ticker.tick(Trigger.POLL, "loop@test")
+    reads: list[str] = []
+    store = SqliteStateStore.in_state_dir(tmp_path / "state")
+    now = [100.0]
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            reads.append(name)
+            return getattr(store, name)
+
+    board = Board(SOURCE, LoopState(), settings=lambda: ticker.settings, open_store=lambda _s: Counting(),
+                  say=lambda _l: None, clock=lambda: now[0])  # fmt: skip
+    board.api()
+    board.page()
+    assert reads == ["holder", "read_status", "history"]
+    now[0] += STORE_CACHE + 0.1
+    board.api()
+    assert len(reads) == 6
+    board.tick_over()
+    board.api()
+    assert len(reads) == 9
