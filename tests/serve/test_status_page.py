@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_render import SECRETS
 
 from reconciler.core.progress import idle
-from reconciler.render.page import STATUS_FORMAT_VERSION, render_page, status_document
+from reconciler.render.page import STATUS_FORMAT_VERSION, github_url, render_page, status_document
 from reconciler.render.page.view import StatusView
 from serve.pagekit import BAD, GOOD, SCHEMA_PATH, Tags, document_text, entries, schema_errors, shape, view
 
@@ -111,3 +111,13 @@ def test_every_field_of_the_schema_has_a_description() -> None:
         return found
 
     assert walk(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")), "#") == []
+
+
+def test_commit_links_only_for_repositories_on_github() -> None:
+    for url in ("https://github.com/acme/envs.git", "https://x-access-token:***@github.com/acme/envs",
+                "git@github.com:acme/envs.git", "ssh://git@github.com/acme/envs.git"):  # fmt: skip
+        assert github_url(url) == "https://github.com/acme/envs", url
+    for url in ("https://gitlab.com/acme/envs.git", "/srv/gitops/remote.git", "file:///srv/envs",
+                "https://github.com/acme", "https://github.com/acme/envs/extra", "https://github.com/a/b\"onclick=x",
+                "https://github.com.evil.example/acme/envs"):  # fmt: skip
+        assert github_url(url) is None, url

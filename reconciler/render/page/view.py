@@ -12,8 +12,9 @@ messages are masked before they are made, and no parameter value is ever read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from reconciler.core.address import host_stack_address, service_address, stack_address
 from reconciler.core.model import DesiredState, is_oneoff
@@ -25,6 +26,7 @@ from reconciler.render.text import summary
 from reconciler.state import EnvironmentStatus, HistoryEntry
 
 MAX_ACTIONS = 200  # the plan's actions listed (the counts cover them all)
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a GitHub owner or repository name
 
 IN_SYNC = "in-sync"
 CHANGE = "change"
@@ -180,23 +182,27 @@ def observation(
 
 
 def github_url(repository: str) -> str | None:
-    """``https://github.com/owner/name`` for a repository on GitHub (https or ssh form), else None."""
-    text = repository.strip().removesuffix("/").removesuffix(".git")
-    for prefix in ("https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/"):
-        if text.startswith(prefix):
-            rest = text[len(prefix) :].split("/")
-            if len(rest) == 2 and all(part and part.replace("-", "").replace("_", "").replace(".", "").isalnum()
-                                      for part in rest):  # fmt: skip
-                return f"https://github.com/{rest[0]}/{rest[1]}"
-    return None
-
-
-def newest_first(entries: Sequence[HistoryEntry]) -> tuple[HistoryEntry, ...]:
-    return tuple(sorted(entries, key=lambda e: e.finished_at, reverse=True))
+    """``https://github.com/owner/name`` for a repository on GitHub (https, ssh or scp-like form, with
+    or without credentials), else None."""
+    text = repository.strip()
+    if text.startswith("git@github.com:"):
+        path = text[len("git@github.com:") :]
+    else:
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            return None
+        if parts.scheme not in ("https", "http", "ssh") or (parts.hostname or "").lower() != "github.com":
+            return None
+        path = parts.path
+    names = path.strip("/").removesuffix(".git").split("/")
+    if len(names) != 2 or not all(_NAME.fullmatch(n) for n in names):
+        return None
+    return f"https://github.com/{names[0]}/{names[1]}"
 
 
 __all__ = [
     "CHANGE", "IN_SYNC", "NOT_PLANNED", "PROBLEM", "ContainerView", "LoopView", "Observation", "PlanView",
-    "PlannedAction", "ServiceView", "StackView", "StatusView", "github_url", "newest_first", "observation",
+    "PlannedAction", "ServiceView", "StackView", "StatusView", "github_url", "observation",
     "plan_view", "stacks",
 ]  # fmt: skip
