@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.render.page import render_page, status_document, status_json
 from reconciler.serve import Auth, Listener, ListenError, Scheme
@@ -146,3 +148,13 @@ def test_the_cli_refuses_before_it_starts(tmp_path: Path) -> None:
     assert "Traceback" not in no_token.stderr
     named = _run(tmp_path, "--listen", "127.0.0.1:0", "--listen-auth", "basic", "--listen-secret-env", "MY_PASS")
     assert named.returncode == 1 and "MY_PASS" in named.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), st.sampled_from(["", "Bearer ", "Basic ", "bearer  "]))
+def test_no_other_header_passes(text: str, prefix: str) -> None:
+    bearer, basic = Auth(Scheme.BEARER, TOKEN.encode()), Auth(Scheme.BASIC, TOKEN.encode(), user="ops")
+    header = prefix + text  # the token is random: no generated header holds it
+    assert not bearer.allows(header) and not basic.allows(header)
+    assert not bearer.allows(f"Bearer {TOKEN}{text}") or text.strip() == ""
+    assert Auth().allows(header)
