@@ -6,23 +6,27 @@ error) is escaped unless a template says otherwise, and none does; with f-string
 ``html.escape`` one forgotten call is an injection. The page needs no build step and no
 JavaScript: a ``<meta http-equiv="refresh">`` reloads it, tables and definition lists carry
 the data, and the headings and ``<dt>`` labels are stable (the browser test finds them).
-The template lives in :mod:`.template`; it is compiled once per process.
+The template lives in :mod:`.template`; jinja2 is imported and the template compiled on the first
+page a process renders (the CLI's other commands never pay for it).
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-from jinja2 import DictLoader, Environment, StrictUndefined, Template
+from typing import TYPE_CHECKING, Any
 
 from reconciler.render.page.template import PAGE
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 REFRESH_SECONDS = 5
 
 
 @cache
 def _template() -> Template:
+    from jinja2 import DictLoader, Environment, StrictUndefined  # imported on the first page, not at start
+
     env = Environment(loader=DictLoader({"page.html": PAGE}), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)  # fmt: skip
     env.filters["when"] = _when
