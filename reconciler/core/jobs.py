@@ -10,6 +10,7 @@ again for that hash. A failed, timed-out or interrupted job leaves no record: it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 #: (stack, job, hash) of a job that succeeded, within one environment
 JobKey = tuple[str, str, str]
@@ -39,3 +40,15 @@ def output_tail(text: str, lines: int = OUTPUT_LINES) -> str:
     """The last ``lines`` non-empty lines of ``text`` (already masked)."""
     kept = [line.rstrip() for line in text.splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
+
+
+class JobLedger(Protocol):
+    """Where jobs that succeeded are recorded: the state store (SQLite, DynamoDB)."""
+
+    def jobs_done(self, environment: str) -> frozenset[JobKey]:
+        """The (stack, job, hash) of every job of ``environment`` that succeeded."""
+        ...
+
+    def record_job(self, environment: str, record: JobRecord) -> None:
+        """Record a job that exited 0 (again: the newer record replaces the older)."""
+        ...

@@ -29,6 +29,7 @@ OWNER_KEY = "reconciler.dev/owner"
 ENVIRONMENT_KEY = "reconciler.dev/environment"
 STACK_KEY = "reconciler.dev/stack"
 CONFIG_HASH_KEY = "reconciler.dev/config-hash"
+JOB_KEY = "reconciler.dev/job"  # on a job's one-off container (docker compose run): the job's name
 
 # Compose v2's own labels, read by the Docker observer.
 COMPOSE_PROJECT = "com.docker.compose.project"

@@ -108,7 +108,7 @@ def _run(
     owner: str,
 ) -> RunJob:
     image = targets[job.service].image
-    what = "; ".join(f"{name} {verb}" for name, verb in sorted(preceded.items()))
+    what = ", ".join(f"{name} is {verb}" for name, verb in sorted(preceded.items()))
     after = {"service": job.service, "command": list(job.command), "image": image, "configuration": digest}
     return RunJob(
         change=Change(job_address(stack.name, job.name), None, after),
