@@ -32,7 +32,8 @@ class JobFailed(ReconcilerError):
 
 
 def _output(tail: str) -> str:
-    return f"; last lines of its output:\n{tail}" if tail else "; no output"
+    lines = "\n".join(f"    {line}" for line in tail.splitlines())
+    return f"; last lines of its output:\n{lines}" if tail else "; no output"
 
 
 def run_job(run: Run, unit: Unit, action: Action) -> str:

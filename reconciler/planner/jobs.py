@@ -120,9 +120,13 @@ def _run(
 
 
 def place_jobs(actions: Sequence[Action], jobs: Sequence[RunJob]) -> tuple[Action, ...]:
-    """A host's actions with its jobs before its first service action (the executor runs each just
-    before the dependency level of the first service it precedes)."""
-    if not jobs:
-        return tuple(actions)
-    first = next((i for i, a in enumerate(actions) if isinstance(a, ServiceAction)), len(actions))
-    return (*actions[:first], *jobs, *actions[first:])
+    """A host's actions with each job just before the first service it precedes that is created or
+    recreated there (where the executor runs it: the services before it in dependency order are up)."""
+    out = list(actions)
+    for job in jobs:
+        first = next((i for i, a in enumerate(out) if isinstance(a, ServiceAction)), len(out))
+        changing = (isinstance(a, CreateService | RecreateService) and a.service in job.before for a in out)
+        preceded = (i for i, yes in enumerate(changing) if yes)
+        at = next(preceded, first)
+        out.insert(at, job)
+    return tuple(out)

@@ -39,6 +39,7 @@ from reconciler.core.rollout_actions import (
     LeaveTargetGroups,
     TargetGroupRef,
 )
+from reconciler.planner.jobs import place_jobs
 
 OUT_STATES = ("unused", "draining")  # a target group's view of an instance that receives no traffic
 
@@ -264,8 +265,7 @@ def _without(unit: Unit, jobs: Sequence[RunJob]) -> Unit:
 
 
 def _with_jobs(unit: Unit, jobs: Sequence[RunJob]) -> Unit:
-    first = next((i for i, a in enumerate(unit.actions) if isinstance(a, CreateService | RecreateService)), 0)
-    return replace(unit, actions=(*unit.actions[:first], *jobs, *unit.actions[first:]))
+    return replace(unit, actions=place_jobs(unit.actions, jobs))
 
 
 def plan_rollouts(units: Sequence[Unit], desired: DesiredState, fleets: Mapping[str, ObservedFleet]) -> Rollout:
