@@ -228,6 +228,7 @@ class RunJob(StackAction):
     job_hash: str
     image: str  # the pinned reference it runs
     owner: str  # the owner label its container carries
+    needs: tuple[str, ...] = ()  # parameters written by this plan that its service reads (it waits for them)
 
 
 BASE_ACTION_TYPES: tuple[type[Action], ...] = (

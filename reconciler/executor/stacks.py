@@ -155,6 +155,11 @@ def _merged(ordered: list[list[Action]], barriers: Set[str] = frozenset()) -> li
 
 
 def _step(run: Run, unit: Unit, step: list[Action]) -> bool:
+    if len(step) == 1 and isinstance(step[0], RunJob) and step[0].needs:
+        failed = run.wait_parameters(step[0].needs)
+        if failed:
+            run.record(step[0], "skipped", f"skipped: parameter {', '.join(failed)} failed")
+            return False
     if all(isinstance(a, PullImage) for a in step) and len(step) > 1:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PULLS, len(step))) as pool:
             return all(list(pool.map(lambda a: dispatch(run, unit, a), step)))

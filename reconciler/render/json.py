@@ -95,7 +95,8 @@ def _service(a: Action) -> dict[str, object]:
 def _job(a: Action) -> dict[str, object]:
     assert isinstance(a, RunJob)
     return {"project": a.project, "job": a.job, "service": a.service, "command": list(a.command),
-            "before": list(a.before), "image": a.image, "timeout": a.timeout, "job_hash": a.job_hash}  # fmt: skip
+            "before": list(a.before), "image": a.image, "timeout": a.timeout, "job_hash": a.job_hash,
+            "needs": list(a.needs)}  # fmt: skip
 
 
 def _refs(refs: Iterable[TargetGroupRef]) -> list[dict[str, object]]:
