@@ -4,14 +4,17 @@ to the sandbox registry. The job runs with the service's image, configuration an
 ``db``, which ``app`` depends on, and sees ``app``'s environment), once per configuration: not again on
 the next apply nor when only another service changes, again when ``app``'s image changes. A job that
 fails or hangs past its timeout stops the stack before ``app`` changes, through the CLI: exit 1, the
-reason naming the job and its exit code, no job container left behind.
+reason naming the job and its exit code, no job container left behind. An apply killed (-9) while
+its job runs leaves no record: the next apply removes the container left behind and runs it again.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,3 +243,34 @@ def test_a_job_past_its_timeout_is_killed_and_its_container_removed(
     assert "waiting for a lock" in out, out
     assert _job_containers(docker_api, jobenv.name) == [], "nothing left running"
     assert _running(docker_api, jobenv.name) == before
+
+
+def test_a_job_cut_off_by_a_crash_runs_again_on_the_next_apply(jobenv: JobEnv, docker_api: docker.APIClient) -> None:
+    # the job waits while /runs/hold exists: the apply is killed (-9) while it runs
+    (jobenv.runs / "hold").write_text("")
+    jobenv.write(command='["sh", "-c", "echo started; while [ -f /runs/hold ]; do sleep 0.2; done; '
+                         'echo $RELEASE >> /runs/log"]')  # fmt: skip
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    argv = [sys.executable, "-m", "reconciler.cli", "apply", str(jobenv.root), "--state-dir", str(jobenv.state_dir),
+            "--auto-approve"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                            env={**environ, "NO_COLOR": "1"}, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not _job_containers(docker_api, jobenv.name):
+            assert proc.poll() is None and time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert _job_containers(docker_api, jobenv.name), "the crash left the job's container"
+    assert SqliteStateStore.in_state_dir(jobenv.state_dir).jobs_done(jobenv.name) == frozenset()
+    assert "app" not in _running(docker_api, jobenv.name), "the crash came before app"
+
+    (jobenv.runs / "hold").unlink()  # the left container may now finish too: the job is safe to repeat
+    again = jobenv.cli("apply", "--auto-approve")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "job migrate exited 0" in again.stdout + again.stderr
+    assert _job_containers(docker_api, jobenv.name) == []
+    assert len(SqliteStateStore.in_state_dir(jobenv.state_dir).jobs_done(jobenv.name)) == 1
+    assert "app" in _running(docker_api, jobenv.name)
