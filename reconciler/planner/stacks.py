@@ -264,7 +264,7 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
     unchanged: list[Unchanged] = []
     problems: list[Problem] = []
     earlier: str | None = None
-    targets: dict[str, Mapping[str, ServiceTarget]] = {}
+    wanted: dict[str, Mapping[str, ServiceTarget]] = {}  # host -> what each service should run there
     for host in stack.hosts:
         view = ctx.hosts.get(host)
         problem = _host_unavailable(stack, view, earlier, host)
@@ -272,13 +272,16 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
             if problem is not None:
                 problems.append(problem)
             earlier = earlier or host
+            # what it should run there needs no look at the host: a job's hash stays the same
+            env = environment(stack, ctx.index, ctx.observed, ctx.desired.host(host))
+            wanted[host] = targets(stack, ctx.index, env, digests)
             continue
         planned = _plan_host(stack, ctx, host, view, digests)
         unchanged.extend(planned.unchanged)
-        targets[host] = planned.targets
+        wanted[host] = planned.targets
         if planned.actions:
             hosts.append(planned)
-    jobs = plan_jobs(stack, [(h.host, h.actions) for h in hosts], targets, ctx.observed.jobs_done, ctx.desired.owner)
+    jobs = plan_jobs(stack, [(h.host, h.actions) for h in hosts], wanted, ctx.observed.jobs_done, ctx.desired.owner)
     unchanged.extend(jobs.unchanged)
     if jobs.host is not None:
         hosts = [replace(h, actions=place_jobs(h.actions, jobs.actions)) if h.host == jobs.host else h for h in hosts]
