@@ -4,8 +4,9 @@ to the sandbox registry. The job runs with the service's image, configuration an
 ``db``, which ``app`` depends on, and sees ``app``'s environment), once per configuration: not again on
 the next apply nor when only another service changes, again when ``app``'s image changes. A job that
 fails or hangs past its timeout stops the stack before ``app`` changes, through the CLI: exit 1, the
-reason naming the job and its exit code, no job container left behind. An apply killed (-9) while
-its job runs leaves no record: the next apply removes the container left behind and runs it again.
+reason naming the job and its exit code, no job container left behind, another stack changed all the
+same. An apply killed (-9) while its job runs leaves no record: the next apply removes the container
+left behind and runs it again.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ spec:
   images:
     app: {{repository: {repository}, tag: "{tag}"}}
     db: {{repository: {repository}, tag: "{db_tag}"}}
+    side: {{repository: {repository}, tag: "{side_tag}"}}
 """
 STACK = """\
 apiVersion: reconciler.dev/v1alpha1
@@ -69,6 +71,23 @@ spec:
       command: {command}
       before: [app]
       timeout: {timeout}
+"""
+SIDE_STACK = """\
+apiVersion: reconciler.dev/v1alpha1
+kind: ComposeStack
+metadata:
+  name: side
+spec:
+  composeFile: side.yaml
+  project: {name}-side
+  services:
+    web: {{image: side}}
+"""
+SIDE_COMPOSE = """\
+services:
+  web:
+    image: placeholder:1
+    command: ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]
 """
 COMPOSE = """\
 services:
@@ -106,12 +125,17 @@ class JobEnv:
     values: dict[str, str]
 
     def write(
-        self, *, command: str = MIGRATE, timeout: str = "30s", release: str = "one", tag: str = "1", db_tag: str = "1"
-    ) -> None:
+        self, *, command: str = MIGRATE, timeout: str = "30s", release: str = "one", tag: str = "1", db_tag: str = "1",
+        side_tag: str | None = None,
+    ) -> None:  # fmt: skip
+        """The environment's files; with ``side_tag`` a second stack, ``side``, with one service and no job."""
         values = {**self.values, "command": command, "timeout": timeout, "release": release, "tag": tag,
-                  "db_tag": db_tag}  # fmt: skip
-        for file, template in (("environment.yaml", ENVIRONMENT), ("images.yaml", IMAGES), ("stack.yaml", STACK),
-                               ("compose.yaml", COMPOSE)):  # fmt: skip
+                  "db_tag": db_tag, "side_tag": side_tag or "1"}  # fmt: skip
+        files = [("environment.yaml", ENVIRONMENT), ("images.yaml", IMAGES), ("stack.yaml", STACK),
+                 ("compose.yaml", COMPOSE)]  # fmt: skip
+        if side_tag is not None:
+            files += [("side-stack.yaml", SIDE_STACK), ("side.yaml", SIDE_COMPOSE)]
+        for file, template in files:
             (self.root / file).write_text(template.format(**values))
 
     def apply(self) -> tuple[app.PlanResult, ApplyReport | None]:
@@ -148,6 +172,7 @@ def jobenv(sandbox, docker_api: docker.APIClient, tmp_path: Path) -> Iterator[Jo
     env.write()
     yield env
     remove_project(docker_api, name)
+    remove_project(docker_api, f"{name}-side")
     remove_image_refs(docker_api, image)
     delete_from_registry(image)
 
@@ -209,10 +234,13 @@ def test_a_job_runs_once_before_its_service_and_again_only_for_a_new_configurati
 
 
 def test_a_failing_job_stops_its_stack_before_the_service_changes(jobenv: JobEnv, docker_api: docker.APIClient) -> None:
+    jobenv.write(side_tag="1")
     first = jobenv.cli("apply", "--auto-approve")
     assert first.returncode == 0, first.stdout + first.stderr
     before = _running(docker_api, jobenv.name)
-    jobenv.write(tag="2", command='["sh", "-c", "echo step 1 done; echo step 2: table locked >&2; exit 3"]')
+    assert _running(docker_api, f"{jobenv.name}-side") == {"web": jobenv.image.pinned("1")}
+    failing = '["sh", "-c", "echo step 1 done; echo step 2: table locked >&2; exit 3"]'
+    jobenv.write(tag="2", side_tag="2", command=failing)
     failed = jobenv.cli("apply", "--auto-approve")
     out = failed.stdout + failed.stderr
     assert failed.returncode == 1, out
@@ -220,6 +248,7 @@ def test_a_failing_job_stops_its_stack_before_the_service_changes(jobenv: JobEnv
     assert "not done: stack site on host default stopped: job migrate did not succeed" in out, out
     assert "Traceback" not in out
     assert _running(docker_api, jobenv.name) == before, "app is not changed"
+    assert _running(docker_api, f"{jobenv.name}-side") == {"web": jobenv.image.pinned("2")}, "other stacks go on"
     assert _job_containers(docker_api, jobenv.name) == []
     # the failure is in the environment's history, with the job's output
     shown = jobenv.cli("history")
