@@ -5,7 +5,11 @@
 #   docker run -d --name reconciler --restart always \
 #     -v /var/run/docker.sock:/var/run/docker.sock --group-add "$(stat -c %g /var/run/docker.sock)" \
 #     -v reconciler-state:/var/lib/reconciler --env-file /etc/reconciler/env -p 127.0.0.1:9090:9090 \
-#     reconciler run --repo https://github.com/<owner>/<repo>.git --path environments/dev --listen 0.0.0.0:9090
+#     reconciler run --repo https://github.com/<owner>/<repo>.git --path environments/dev \
+#       --listen 0.0.0.0:9090 --listen-auth bearer
+#
+# (/etc/reconciler/env holds RECONCILER_LISTEN_TOKEN: off loopback the status page and /metrics
+# ask for a token, or --listen-insecure says they need not.)
 #
 # Logs are JSON lines (stderr is no terminal). BASE, APT_PACKAGES and PIP_OPTIONS exist for a
 # machine without the internet (the tests build on a base made from the host's Python, with

@@ -5,7 +5,8 @@
 # by commit), npm (scripts/install-npm-tools.sh), and for the fleet:
 # openssh-server and openssh-client (each instance's sshd; ssh:// Docker hosts),
 # socat (the instances' registry forwarders) and haproxy (the load balancer);
-# systemd's systemd-analyze checks the unit `reconciler install --systemd` writes.
+# systemd's systemd-analyze checks the unit `reconciler install --systemd` writes;
+# chromium and chromium-driver: the status page's browser test (headless, through Selenium).
 # Idempotent: does nothing (not even `apt-get update`) when all are already there.
 set -euo pipefail
 
@@ -21,12 +22,14 @@ command -v socat >/dev/null 2>&1 || missing+=(socat)
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
     missing+=(busybox-static)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2, git, npm, openssh, socat, haproxy, systemd)"
+    echo "    system packages present (docker.io, docker-registry, busybox-static, iproute2, git, npm, openssh, socat, haproxy, systemd, chromium)"
     exit 0
 fi
 

@@ -11,7 +11,7 @@ import pytest
 from drivers.worldkit import PushedImage, clients, compose, docker_api, prefix, project, test_image
 from test_executor import HOST, Recorder, change, service_action, stack, stack_unit, statuses, world
 
-from reconciler.core.actions import CreateService, ExpectNetwork, PullImage, RecreateService, RemoveService
+from reconciler.core.actions import CreateService, ExpectNetwork, PullImage, RecreateService, RemoveService, RunJob
 from reconciler.core.model import Dependency, ServiceSpec, ServiceTarget
 from reconciler.core.plan import Plan, Unit
 from reconciler.executor import Drivers, ExecuteOptions, execute
@@ -82,6 +82,34 @@ def test_steps_pull_first_then_levels_then_removals_then_checks() -> None:
         [web.address],
         [gone.address],
         [net.address],
+    ]
+
+
+def _job(name: str, service: str, *before: str) -> RunJob:
+    return RunJob(
+        change=change(f"job:app/{name}"), reason="r", host=HOST, stack="app", project="p", job=name, service=service,
+        command=("./migrate.sh",), before=before, timeout=10.0, job_hash="0" * 64, image="img", owner="o",
+    )  # fmt: skip
+
+
+def test_a_job_runs_alone_just_before_the_level_of_the_first_service_it_precedes() -> None:
+    pull = PullImage(
+        change=change("image:default/app/x"), reason="r", host=HOST, stack="app", reference="r@sha256:1", registry="r"
+    )
+    db = service_action(CreateService, "app", "p", "db", "img")
+    api = service_action(CreateService, "app", "p", "api", "img", depends_on=("db",))
+    web = service_action(CreateService, "app", "p", "web", "img", depends_on=("api",))
+    migrate, seed = _job("migrate", "api", "api"), _job("seed", "web", "web")
+    unit = Unit(id="stack:default/app", host=HOST, stack="app", actions=(pull, migrate, seed, db, api, web))
+    # without the jobs db, api and web would be one Compose call (nothing waited for): the jobs split it,
+    # each after what the services it precedes depend on is up, before those services
+    assert [[a.address for a in step] for step in steps(unit)] == [
+        [pull.address],
+        [db.address],
+        [migrate.address],
+        [api.address],
+        [seed.address],
+        [web.address],
     ]
 
 

@@ -34,7 +34,8 @@ SECRETS = ("G0lden-New-Pa55!", "G0lden-Old-Pa55!", "G0lden-R00t!", "G0lden-Prune
 #: popcon: DB_HOST and the DB_PASSWORD secret changed, backend's tag 2.2.0 moved
 #: (both hosts run the old digest and lack the new one), redis stopped on web-2.
 #: admin: its external ADMIN_TOKEN does not exist, so it is not planned.
-#: /popcon/dev/OLD_FLAG is owned and no longer declared: pruned.
+#: /popcon/dev/OLD_FLAG is owned and no longer declared: pruned. popcon's migrate job runs on web-1
+#: before its backend is recreated.
 DESIRED: dict[str, Any] = {
     "hosts": ["web-1", "web-2"],
     "sets": {
@@ -75,6 +76,7 @@ DESIRED: dict[str, Any] = {
                     "depends_on": {"redis": "service_healthy"},
                 },
             },
+            "jobs": {"migrate": {"service": "backend", "command": ["./migrate.sh", "up"], "before": ["backend"]}},
         },
         "admin": {
             "hosts": ["web-1"],

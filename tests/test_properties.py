@@ -105,6 +105,9 @@ def desired_specs(draw: st.DrawFn) -> dict[str, Any]:
             "services": services,
             "hosts": draw(st.permutations(hosts))[: draw(st.integers(1, len(hosts)))],
         }
+        if draw(st.booleans()):  # a one-off job before some of the stack's services
+            before = draw(st.lists(st.sampled_from(names), unique=True, min_size=1, max_size=2))
+            stacks[f"st{s}"]["jobs"] = {"migrate": {"service": draw(st.sampled_from(names)), "before": before}}
     return {"owner": OWNER, "sets": sets, "images": images, "stacks": stacks, "hosts": hosts}
 
 

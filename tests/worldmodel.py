@@ -4,7 +4,7 @@
 on plain values: puts set value (and tags on create/adopt), deletes remove,
 pulls add a local image, create/recreate make one running container with the
 target hash and ownership labels, start sets running, remove drops
-containers, networks and volumes appear. Then ``plan`` again must be empty.
+containers, networks and volumes appear, a job that ran is recorded as done. Then ``plan`` again must be empty.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from reconciler.core.actions import (
     RemoveContainer,
     RemoveNetwork,
     RemoveService,
+    RunJob,
     StartService,
 )
 from reconciler.core.model import (
@@ -61,7 +62,10 @@ def apply_plan(plan: Plan, desired: DesiredState, observed: ObservedState) -> Ob
     for name in sorted({*observed.hosts, *(h.name for h in desired.hosts)}):
         actions = [a for a in plan.actions if isinstance(a, HostAction) and a.host == name]
         hosts[name] = _apply_host(actions, desired, observed.host(name), params)
-    return ObservedState(parameters=params, image_digests=observed.image_digests, hosts=hosts)
+    # a job that ran is recorded in the state store (its success; the model's jobs never fail)
+    done = {(a.stack, a.job, a.job_hash) for a in plan.actions if isinstance(a, RunJob)}
+    return ObservedState(parameters=params, image_digests=observed.image_digests, hosts=hosts,
+                         jobs_done=observed.jobs_done | done)  # fmt: skip
 
 
 def _apply_host(
@@ -132,6 +136,8 @@ def _apply_host(
         elif isinstance(action, RemoveService):
             ids = set(action.container_ids)
             containers = [c for c in containers if c.id not in ids]
+        elif isinstance(action, RunJob):
+            pass  # a one-off container, removed when it exits; recorded by apply_plan
         else:  # pragma: no cover - a new action kind must be modelled here
             raise AssertionError(f"worldmodel does not know {type(action).__name__}")
     return ObservedHost(

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,7 +154,11 @@ class EnvironmentContext:
     _store: StateStore | None = None
 
     def observe(self) -> ObservedState:
-        return self.world.observe(self.desired, self.on_event)
+        """The world, and the jobs that already succeeded (from the state store, when a stack has jobs)."""
+        observed = self.world.observe(self.desired, self.on_event)
+        if not any(stack.jobs for stack in self.desired.stacks):
+            return observed
+        return replace(observed, jobs_done=self.state_store().jobs_done(self.desired.environment))
 
     def plan(self) -> PlanResult:
         self.on_event(PlanStarted(self.desired.environment))
@@ -209,7 +213,7 @@ class EnvironmentContext:
         import socket
 
         from reconciler.state import HistoryEntry, Trigger
-        from reconciler.state.records import action_counts, apply_result, failures, reasons
+        from reconciler.state.records import action_counts, apply_result, failures, job_outcomes, reasons
 
         plan, report = outcome.plan, outcome.report
         result = apply_result(plan, report)
@@ -225,6 +229,7 @@ class EnvironmentContext:
             actions=action_counts(plan, report),
             reason=f"{command}: {reasons(plan)}",
             error=error,
+            jobs=job_outcomes(plan, report),
         )
         self.state_store().append_history(lease, entry)
 
@@ -232,7 +237,10 @@ class EnvironmentContext:
         return self.world.recheck(plan)
 
     def apply(self, plan: Plan) -> ApplyReport:
-        return self.world.apply(plan, self.on_event)
+        from reconciler.core.actions import RunJob
+
+        jobs = self.state_store() if any(isinstance(a, RunJob) for a in plan.actions) else None
+        return self.world.apply(plan, self.on_event, jobs=jobs)
 
     def status(self, color: bool) -> str:
         result = self.plan()

@@ -22,6 +22,7 @@ from reconciler.core.address import parameter_address
 from reconciler.core.errors import WorldError
 from reconciler.core.events import EventSink, HostObserved, discard
 from reconciler.core.fleet_observed import ObservedFleet
+from reconciler.core.jobs import JobLedger
 from reconciler.core.model import OWNER_KEY, DesiredState
 from reconciler.core.observed import ObservedHost, ObservedParameter, ObservedState
 from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, ProjectContainers, containers_fingerprint
@@ -201,8 +202,9 @@ class World:
                     stale.append(f"project {p.project} on host {host}: its containers changed")
         return stale
 
-    def apply(self, plan: Plan, on_event: EventSink = discard) -> ApplyReport:
-        """Run ``plan``. With read-only clients (plan, status) every write is refused."""
+    def apply(self, plan: Plan, on_event: EventSink = discard, *, jobs: JobLedger | None = None) -> ApplyReport:
+        """Run ``plan``; jobs that succeed are recorded in ``jobs`` (the state store). With read-only
+        clients (plan, status) every write is refused."""
 
         def host_drivers(name: str) -> HostDrivers:
             return HostDrivers(engine=docker_engine(self.clients.host(name).api), compose=self.clients.compose(name))
@@ -214,6 +216,7 @@ class World:
             hosts=host_drivers,
             registry_auth=clients.registry_auth(),
             fleet=self._fleet_drivers() if rolls else None,
+            jobs=jobs,
         )
         return execute(
             plan,

@@ -264,10 +264,21 @@ def parser() -> argparse.ArgumentParser:
                      help="before each tick, commit and push the tags the Images policies pick (as image-update "
                      "--push; --repo must accept pushes: a URL or a bare repository)")  # fmt: skip
     run.add_argument("--listen", default=None, metavar="HOST:PORT",
-                     help="serve POST /webhook (signed GitHub push events), /healthz, /readyz, /metrics; "
-                     "e.g. 127.0.0.1:9090")  # fmt: skip
+                     help="serve the status page (/, /api/status), POST /webhook (signed GitHub push events), "
+                     "/healthz, /readyz, /metrics; e.g. 127.0.0.1:9090")  # fmt: skip
     run.add_argument("--webhook-secret-env", default="RECONCILER_WEBHOOK_SECRET", metavar="NAME",
                      help="the environment variable holding the webhook's HMAC secret")  # fmt: skip
+    run.add_argument("--listen-auth", choices=("none", "bearer", "basic"), default="none",
+                     help="who may read /, /api/status and /metrics: none (default; loopback only unless "
+                     "--listen-insecure), a bearer token, or basic authentication")  # fmt: skip
+    run.add_argument("--listen-secret-env", default="RECONCILER_LISTEN_TOKEN", metavar="NAME",
+                     help="the environment variable holding the token (bearer) or the password (basic); "
+                     "never given on the command line")  # fmt: skip
+    run.add_argument("--listen-user", default="reconciler", metavar="NAME",
+                     help="basic authentication's user name (default reconciler)")
+    run.add_argument("--listen-insecure", action="store_true",
+                     help="serve the status page and /metrics on an address other than loopback without "
+                     "authentication (refused otherwise)")  # fmt: skip
     run.add_argument("--log-format", choices=("auto", "text", "json"), default="auto",
                      help="text: one line per event; json: one JSON object per event (the typed event's fields); "
                      "auto (default): text on a terminal, json otherwise (journald, a container, a pipe)")  # fmt: skip

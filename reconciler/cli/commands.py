@@ -119,7 +119,9 @@ def _loop(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None])
     options = loop.LoopOptions(repo=args.repo, branch=args.branch, path=args.path, mode=args.mode,
                                interval=args.interval, overrides=overrides(args),
                                image_update=args.image_update)  # fmt: skip
-    serve = loop.ServeOptions(listen=args.listen, secret_env=args.webhook_secret_env)
+    serve = loop.ServeOptions(listen=args.listen, secret_env=args.webhook_secret_env, auth=args.listen_auth,
+                              auth_env=args.listen_secret_env, auth_user=args.listen_user,
+                              insecure=args.listen_insecure)  # fmt: skip
     state = args.state_dir or default_state_dir()
     if args.log_format == "json" or (args.log_format == "auto" and not sys.stderr.isatty()):
         import time

@@ -34,6 +34,7 @@ __all__ = [
     "RemoveContainer",
     "RemoveNetwork",
     "RemoveService",
+    "RunJob",
     "ServiceAction",
     "StackAction",
     "StartService",
@@ -210,6 +211,26 @@ class RemoveNetwork(StackAction):
     name: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunJob(StackAction):
+    """A one-off job (``spec.jobs``) run with ``docker compose run --rm --no-deps`` on this host before the
+    services in ``before`` change: ``service``'s image and configuration, ``command``, at most ``timeout``
+    seconds (then killed and its container removed). ``job_hash`` names the configuration it runs for; its
+    success is recorded under it in the state store, so it does not run again for the same one."""
+
+    kind: ClassVar[str] = "run_job"
+    terraform: ClassVar[tuple[str, ...]] = ("create",)
+    job: str
+    service: str
+    command: tuple[str, ...]
+    before: tuple[str, ...]
+    timeout: float
+    job_hash: str
+    image: str  # the pinned reference it runs
+    owner: str  # the owner label its container carries
+    needs: tuple[str, ...] = ()  # parameters written by this plan that its service reads (it waits for them)
+
+
 BASE_ACTION_TYPES: tuple[type[Action], ...] = (
     PutParameter,
     DeleteParameter,
@@ -222,4 +243,5 @@ BASE_ACTION_TYPES: tuple[type[Action], ...] = (
     RemoveService,
     RemoveContainer,
     RemoveNetwork,
+    RunJob,
 )

@@ -5,7 +5,8 @@ resolution) are per environment; everything Docker holds carries its host:
 ``service:web-1/popcon/backend``, ``network:web-1/popcon/default``,
 ``volume:web-1/popcon/mysql-data``, ``image:web-1/popcon/backend`` (an image a
 stack runs, present or not in that host's engine) and ``stack:web-1/popcon``.
-``stack:popcon`` names a stack as a whole (e.g. an image it needs is missing).
+``stack:popcon`` names a stack as a whole (e.g. an image it needs is missing); ``job:popcon/migrate``
+one of its one-off jobs.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def service_address(host: str, stack: str, service: str) -> str:
 def container_address(host: str, stack: str, name: str) -> str:
     """One container by name (a leftover of an interrupted Compose recreate)."""
     return f"container:{host}/{stack}/{name}"
+
+
+def job_address(stack: str, job: str) -> str:
+    """A one-off job of a stack (``spec.jobs``): ``job:popcon/migrate``. It runs once for the stack,
+    on one of its hosts (the action says which), so the address names no host."""
+    return f"job:{stack}/{job}"
 
 
 def host_of(address: str) -> str | None:

@@ -29,6 +29,7 @@ OWNER_KEY = "reconciler.dev/owner"
 ENVIRONMENT_KEY = "reconciler.dev/environment"
 STACK_KEY = "reconciler.dev/stack"
 CONFIG_HASH_KEY = "reconciler.dev/config-hash"
+JOB_KEY = "reconciler.dev/job"  # on a job's one-off container (docker compose run): the job's name
 
 # Compose v2's own labels, read by the Docker observer.
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -210,6 +211,20 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True)
+class JobSpec:
+    """A one-off job of a stack (``spec.jobs``): ``command`` run with ``service``'s image and
+    configuration (``docker compose run --rm --no-deps``) before the services in ``before`` are
+    created or recreated, at most ``timeout`` seconds."""
+
+    name: str
+    service: str
+    command: tuple[str, ...]
+    before: tuple[str, ...]
+    timeout: float
+    source: str = ""  # file:line of the declaration, for messages
+
+
+@dataclass(frozen=True)
 class HostSpec:
     """One Docker host of an environment: where its engine answers.
 
@@ -244,6 +259,7 @@ class StackSpec:
     project_folder: str = "."  # project_dir relative to the environment folder ("." = that folder)
     # every file Compose reads for it: the compose file, the files it includes and extends, env files
     files: tuple[Path, ...] = ()
+    jobs: tuple[JobSpec, ...] = ()  # one-off jobs, by name
 
 
 DEFAULT_STATE_TABLE = "reconciler-state"

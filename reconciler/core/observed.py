@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from reconciler.core.fleet_observed import ObservedFleet
+from reconciler.core.jobs import JobKey
 from reconciler.core.model import CONFIG_HASH_KEY, OWNER_KEY, ParamType, Value
 from reconciler.core.secretsmanager import ObservedSecret
 
@@ -95,6 +96,8 @@ class ObservedState:
     fleets: Mapping[str, ObservedFleet] = field(default_factory=dict)  # fleet name -> its group as observed
     # SecretRef.read_key (secret id @ version stage) -> the version read; a missing key = not found
     secrets: Mapping[str, ObservedSecret] = field(default_factory=dict)
+    # jobs that succeeded (read from the state store): (stack, job, hash)
+    jobs_done: frozenset[JobKey] = frozenset()
 
     def host(self, name: str) -> ObservedHost:
         """The host as observed; a host nobody observed is empty (fresh)."""

@@ -31,13 +31,14 @@ from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
 from reconciler.core.rollout_actions import ROLLOUT_TYPES, UNHEALTHY_TYPES
 
-PLAN_FORMAT_VERSION = "2.3"
+PLAN_FORMAT_VERSION = "2.4"
 
 #: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
 ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES, *UNHEALTHY_TYPES)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"
+JOB_PREFIX = "job:"  # the unit of a stack's one-off jobs: job:<host>/<stack>, before the stack's units
 ROLLOUT_PREFIX = "rollout:"  # units of a fleet's rollout: rollout:<fleet>/<batch>/leave ...
 
 
@@ -79,6 +80,11 @@ class Unit:
 def stack_unit_id(host: str, stack: str) -> str:
     """A stack unit is named by the address of the stack on that host."""
     return host_stack_address(host, stack)
+
+
+def job_unit_id(host: str, stack: str) -> str:
+    """The unit of a stack's jobs, run on ``host`` before any of the stack's units."""
+    return f"{JOB_PREFIX}{host}/{stack}"
 
 
 # ---- what the plan assumed ----------------------------------------------

@@ -1,7 +1,8 @@
 """Run Docker Compose v2 (``up`` of services, ``config`` for checks). Does I/O (subprocesses).
 
 Compose is never re-implemented: the executor calls ``up -d --no-deps
-[--force-recreate] <service>...`` (one dependency level at a time) with the user's compose file and the
+[--force-recreate] <service>...`` (one dependency level at a time) and ``run --rm --no-deps``
+for a stack's one-off jobs (:meth:`ComposeRunner.run`, killed at its timeout) with the user's compose file and the
 reconciler's override. The stack's interpolation values (secrets included)
 go to Compose in its process environment, never in a file; ``--env-file``
 points at /dev/null so a stray ``.env`` in the project folder is not read.
@@ -22,6 +23,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,16 @@ PASSED_ENV = COMPOSE_PROCESS_ENV
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 subprocess_run: Runner = subprocess.run
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """How a ``docker compose run`` ended: its exit code (None: killed at the timeout), its output
+    (stdout and stderr as they came, secret values masked) and how long it took."""
+
+    exit_code: int | None
+    output: str
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,41 @@ class ComposeRunner:
             secrets,
             environment,
         )
+
+    def run(
+        self,
+        project: str,
+        project_dir: Path,
+        files: Sequence[Path],
+        service: str,
+        command: Sequence[str],
+        *,
+        environment: Mapping[str, str],
+        timeout: float,
+        labels: Mapping[str, str] | None = None,
+        secrets: Collection[str] = (),
+    ) -> JobRun:
+        """``run --rm --no-deps -T <service> <command>``: a one-off container with the service's image,
+        configuration, environment and networks (Compose creates the project's networks if missing),
+        ``labels`` added. Killed at ``timeout`` (its container then stays: the caller removes it by its
+        labels). A non-zero exit is a result, not an error; only Compose failing to start raises."""
+        args = ["run", "--rm", "--no-deps", "-T", "--interactive=false"]
+        for key, value in sorted((labels or {}).items()):
+            args += ["--label", f"{key}={value}"]
+        cmd = self.command(project, project_dir, files, Path(os.devnull), *args, service, *command)
+        started = time.monotonic()
+        try:
+            done = self._run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env={**environment, **self.env}, timeout=timeout, check=False)  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raw = exc.output or b""
+            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            return JobRun(None, redact(text, secrets), time.monotonic() - started)
+        except OSError as exc:
+            raise PermanentError(
+                f"compose {project}/{service}", f"cannot run {self.binary[0]}: {exc.strerror}", endpoint=self.endpoint
+            ) from None
+        return JobRun(done.returncode, redact(done.stdout or "", secrets), time.monotonic() - started)
 
     def config(
         self,

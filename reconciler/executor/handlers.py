@@ -3,7 +3,7 @@
 A handler acts on one action and returns the message of its result, or raises; every
 handler is safe to repeat. The handlers live with their domain, as the planner's parts
 and the observers do: :mod:`.parameters`, :mod:`.images`, :mod:`.services` and
-:mod:`.leftovers`.
+:mod:`.leftovers` and :mod:`.jobs`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from reconciler.core.actions import (
     RemoveContainer,
     RemoveNetwork,
     RemoveService,
+    RunJob,
     StartService,
 )
 from reconciler.core.plan import Unit
 from reconciler.executor.images import pull_image
+from reconciler.executor.jobs import run_job
 from reconciler.executor.leftovers import remove_container, remove_network, remove_service
 from reconciler.executor.parameters import delete_parameter, put_parameter
 from reconciler.executor.run import Run
@@ -47,4 +49,5 @@ HANDLERS: Mapping[type[Action], Handler] = {
     RemoveService: remove_service,
     RemoveContainer: remove_container,
     RemoveNetwork: remove_network,
+    RunJob: run_job,
 }

@@ -24,6 +24,7 @@ from reconciler.core.actions import Action
 from reconciler.core.address import parameter_address
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.events import ActionFinished, Event, EventSink, UnitFinished, UnitStarted
+from reconciler.core.jobs import JobLedger
 from reconciler.core.plan import PARAMETERS_UNIT, ROLLOUT_PREFIX, Plan, Unit
 from reconciler.core.report import ActionResult, ApplyReport, Status
 from reconciler.core.secrets import redact
@@ -52,6 +53,7 @@ class Drivers:
     hosts: Callable[[str], HostDrivers]  # host name -> its clients (raises WorldError when unreachable)
     registry_auth: Callable[[str], RegistryAuth | None] = _no_auth  # registry host -> pull credentials
     fleet: FleetDrivers | None = None  # the load balancer, alarms and probes of a fleet's rollout
+    jobs: JobLedger | None = None  # where jobs that succeeded are recorded (the state store)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ parallel), then the removals and checks that come before the services,
 then the services that create, recreate or start containers in
 ``depends_on`` levels (a level's services start with one Compose call and
 are waited for together; a level starts once the previous one is up and
-waited for), then what comes after them (removing services gone from the
-compose file), and last the checks that Compose made the networks and
-volumes. A service acts only once the parameter writes it reads succeeded.
+waited for), a stack's one-off jobs each just before the level of the first
+service it precedes (a job that fails stops the unit before those services),
+then what comes after them (removing services gone from the compose file),
+and last the checks that Compose made the networks and volumes. A service
+acts only once the parameter writes it reads succeeded.
 The first failure stops the unit: the rest of its level still finishes, the
 later steps are reported "not done". Other units (parameters, prune) run
 every action whatever the others' outcome.
@@ -16,7 +18,7 @@ every action whatever the others' outcome.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 
 from reconciler.core.actions import (
@@ -26,6 +28,7 @@ from reconciler.core.actions import (
     ExpectVolume,
     PullImage,
     RecreateService,
+    RunJob,
     ServiceAction,
     StartService,
 )
@@ -82,38 +85,57 @@ def _stack(run: Run, unit: Unit) -> Status:
             return "failed"
     for step in steps(unit):
         if not _step(run, unit, step):
-            _stop(run, unit)
+            failed = step[0] if len(step) == 1 and isinstance(step[0], RunJob) else None
+            _stop(run, unit, f"job {failed.job} did not succeed" if failed is not None else "")
             return "failed"
     return "done"
 
 
 def steps(unit: Unit) -> list[list[Action]]:
-    """The unit's actions in the order they run; the actions of one step run together. Pure."""
+    """The unit's actions in the order they run; the actions of one step run together. Pure.
+    A job runs alone, just before the level of the first service it precedes: the services that
+    level depends on are up (and waited for) by then."""
     pulls: list[Action] = [a for a in unit.actions if isinstance(a, PullImage)]
     checks: list[Action] = [a for a in unit.actions if isinstance(a, ExpectNetwork | ExpectVolume)]
     ups = [a for a in unit.actions if isinstance(a, _UP)]
-    first_up = next((i for i, a in enumerate(unit.actions) if isinstance(a, _UP)), len(unit.actions))
-    special = {a.address for a in (*pulls, *checks, *ups)}
+    jobs = [a for a in unit.actions if isinstance(a, RunJob)]
+    first_up = next((i for i, a in enumerate(unit.actions) if isinstance(a, (*_UP, RunJob))), len(unit.actions))
+    special = {a.address for a in (*pulls, *checks, *ups, *jobs)}
     before = [[a] for i, a in enumerate(unit.actions) if a.address not in special and i < first_up]
     after = [[a] for i, a in enumerate(unit.actions) if a.address not in special and i > first_up]
     result: list[list[Action]] = [pulls] if pulls else []
-    return [*result, *before, *levels(ups), *after, *([a] for a in checks)]
+    return [*result, *before, *_with_jobs(levels(ups, {s for j in jobs for s in j.before}), jobs), *after,
+            *([a] for a in checks)]  # fmt: skip
 
 
-def levels(ups: Sequence[ServiceAction]) -> list[list[Action]]:
+def _with_jobs(ordered: list[list[Action]], jobs: Sequence[RunJob]) -> list[list[Action]]:
+    """Each job as a step of its own before the first level holding a service it precedes."""
+    out = list(ordered)
+    for job in reversed(jobs):
+        at = next(
+            (i for i, level in enumerate(out) if any(isinstance(a, ServiceAction) and a.service in job.before
+                                                     for a in level)),
+            0,
+        )  # fmt: skip
+        out.insert(at, [job])
+    return out
+
+
+def levels(ups: Sequence[ServiceAction], barriers: Set[str] = frozenset()) -> list[list[Action]]:
     """Service actions by ``depends_on`` level among themselves (services it depends on that are
     not acted on are running already; the planner lists them in dependency order), a level after
-    a level nothing waits for merged into it (:func:`_merged`). Pure."""
+    a level nothing waits for merged into it (:func:`_merged`), unless it holds a service in
+    ``barriers`` (one a job runs before). Pure."""
     level: dict[str, int] = {}
     for action in ups:
         level[action.service] = 1 + max((level[d] for d in action.depends_on if d in level), default=-1)
     grouped: dict[int, list[Action]] = {}
     for action in ups:
         grouped.setdefault(level[action.service], []).append(action)
-    return _merged([grouped[k] for k in sorted(grouped)])
+    return _merged([grouped[k] for k in sorted(grouped)], barriers)
 
 
-def _merged(ordered: list[list[Action]]) -> list[list[Action]]:
+def _merged(ordered: list[list[Action]], barriers: Set[str] = frozenset()) -> list[list[Action]]:
     """Consecutive levels in one Compose call when nothing in the first is waited for and both
     (re)create the same way: Compose itself starts them in ``depends_on`` order (``service_started``
     needs no wait), one process instead of two."""
@@ -123,6 +145,7 @@ def _merged(ordered: list[list[Action]]) -> list[list[Action]]:
         if (
             previous is not None
             and not any(isinstance(a, ServiceAction) and (a.wait_healthy or a.wait_completed) for a in previous)
+            and not any(isinstance(a, ServiceAction) and a.service in barriers for a in level)
             and {isinstance(a, RecreateService) for a in (*previous, *level)} in ({True}, {False})
         ):
             out[-1] = [*previous, *level]
@@ -132,6 +155,11 @@ def _merged(ordered: list[list[Action]]) -> list[list[Action]]:
 
 
 def _step(run: Run, unit: Unit, step: list[Action]) -> bool:
+    if len(step) == 1 and isinstance(step[0], RunJob) and step[0].needs:
+        failed = run.wait_parameters(step[0].needs)
+        if failed:
+            run.record(step[0], "skipped", f"skipped: parameter {', '.join(failed)} failed")
+            return False
     if all(isinstance(a, PullImage) for a in step) and len(step) > 1:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PULLS, len(step))) as pool:
             return all(list(pool.map(lambda a: dispatch(run, unit, a), step)))
@@ -162,11 +190,12 @@ def _step(run: Run, unit: Unit, step: list[Action]) -> bool:
     return ok
 
 
-def _stop(run: Run, unit: Unit) -> None:
+def _stop(run: Run, unit: Unit, why: str = "") -> None:
     where = f" on host {unit.host}" if unit.host else ""
+    cause = f": {why}" if why else " after a failure"
     for action in unit.actions:
         if not run.recorded(action):
-            run.record(action, "skipped", f"not done: stack {unit.stack}{where} stopped after a failure")
+            run.record(action, "skipped", f"not done: stack {unit.stack}{where} stopped{cause}")
 
 
 def _prepare(run: Run, unit: Unit) -> None:

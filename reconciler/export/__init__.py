@@ -5,7 +5,8 @@ command: the same environment as manifests. Each stack becomes a namespace named
 Compose project (compose networks are per project; Kubernetes namespaces are the nearest
 thing); each compose service a Deployment and a Service of the same name (:mod:`.workloads`,
 :mod:`.container`, :mod:`.probes`); each ParameterSet a ConfigMap and, for its secrets, an
-ExternalSecret (:mod:`.config`); then a ``kustomization.yaml`` listing every file and an Argo
+ExternalSecret (:mod:`.config`); each one-off job an Argo CD Sync hook Job before the services it
+precedes (:mod:`.jobs`); then a ``kustomization.yaml`` listing every file and an Argo
 CD ``application.yaml`` pointing at the folder (:mod:`.argocd`). What has no Kubernetes
 equivalent is a :class:`~.model.Finding` (:mod:`.compose_keys`), never dropped silently;
 what changes meaning is a note. Output is deterministic: the same input gives the same bytes.
@@ -21,6 +22,7 @@ from reconciler.core.model import StackSpec
 from reconciler.export.argocd import APPLICATION_FILE, application, kustomization
 from reconciler.export.compose_keys import noted, untranslatable
 from reconciler.export.config import namespace_documents
+from reconciler.export.jobs import job_manifest, preceded_wave
 from reconciler.export.model import ExportInput, Finding, GitTarget, Manifests
 from reconciler.export.names import dns_label, slug
 from reconciler.export.values import stack_sets, stack_variables
@@ -82,7 +84,18 @@ def _stack(source: ExportInput, stack: StackSpec) -> tuple[dict[str, str], list[
         findings += [Finding(where, f"services.{service.name}.{key}", why) for key, why in made.problems]
         notes += noted(service.name, _raw(service.definition)) + list(made.notes)
         docs = [d for d in made.documents if not _claim_seen(d, claimed)]
+        preceded_wave(docs, service.name, {name for job in stack.jobs for name in job.before})
         files[f"{namespace}/{service.name}.yaml"] = to_yaml(docs)
+    by_name = {s.name: s for s in stack.services}
+    for job in stack.jobs:
+        runs_with = by_name.get(job.service)
+        if runs_with is None or not dns_label(job.name):
+            continue  # the spec checks refuse both
+        made_job = job_manifest(job, runs_with, source.images.get((stack.name, runs_with.name), ""), ctx)
+        where = source.sources.get((stack.name, runs_with.name), f"stack {stack.name}")
+        findings += [Finding(where, f"services.{runs_with.name}.{key}", why) for key, why in made_job.problems]
+        notes.append(made_job.note)
+        files[f"{namespace}/job-{job.name}.yaml"] = to_yaml([made_job.document])
     return files, findings, notes
 
 

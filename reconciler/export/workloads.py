@@ -22,7 +22,7 @@ from reconciler.export.probes import init_containers
 from reconciler.export.units import seconds
 from reconciler.export.values import ValueSource
 
-__all__ = ["ServiceManifests", "service_manifests"]
+__all__ = ["ServiceManifests", "WorkloadContext", "env_from", "service_manifests"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class WorkloadContext:
     volume_size: str
 
 
-def _env_from(service: ServiceSpec, ctx: WorkloadContext) -> list[dict[str, object]]:
+def env_from(service: ServiceSpec, ctx: WorkloadContext) -> list[dict[str, object]]:
     refs: list[dict[str, object]] = []
     for set_name in service.environment_from:
         kinds = ctx.set_kinds.get(set_name, frozenset())
@@ -84,7 +84,7 @@ def service_manifests(service: ServiceSpec, image: str, ctx: WorkloadContext) ->
     raw = json.loads(service.definition)
     assert isinstance(raw, dict)
     name, project = service.name, ctx.stack.project
-    parts = container(name, raw, image, ctx.variables, _env_from(service, ctx))
+    parts = container(name, raw, image, ctx.variables, env_from(service, ctx))
     notes: list[str] = []
     pod: dict[str, object] = {}
     waits = init_containers(raw.get("depends_on"), ctx.namespace, ctx.wait_image)

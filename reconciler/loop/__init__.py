@@ -7,7 +7,8 @@ backoff, wake-ups).
 
 Wake-ups: the refs of a repository given by its path are watched (a commit starts a tick
 at once; a URL, file:// included, is polled like a remote), and
-``--listen`` serves signed GitHub-style push webhooks plus /healthz, /readyz and /metrics.
+``--listen`` serves the status page (``/``, ``/api/status``: :mod:`.board`), signed
+GitHub-style push webhooks, /healthz, /readyz and /metrics (:mod:`.serving`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -27,8 +27,10 @@ from reconciler.app.settings import Settings
 from reconciler.core.errors import PermanentError
 from reconciler.core.events import Event, EventSink
 from reconciler.core.notices import Destination
+from reconciler.loop.board import Board, BoardSource
 from reconciler.loop.outcome import TickOutcome
 from reconciler.loop.runner import Loop
+from reconciler.loop.serving import ServeOptions, check_access, start_listener, then_idle
 from reconciler.loop.subscribers import Subscribers
 from reconciler.loop.tick import LoopOptions, Ticker
 from reconciler.loop.watchdog import Progress, Watchdog
@@ -36,17 +38,11 @@ from reconciler.state import Revision, StateStore, Trigger
 
 if TYPE_CHECKING:
     from reconciler.drivers.git.source import Revision as GitRevision
+    from reconciler.loop.ports import Planned
     from reconciler.notify import Notifier
-    from reconciler.serve import Listener, LoopMetrics, Push
+    from reconciler.serve import LoopMetrics
 
 __all__ = ["LoopOptions", "ServeOptions", "TickOutcome", "run"]
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    listen: str | None = None  # "127.0.0.1:9090"; None: no listener
-    secret_env: str = "RECONCILER_WEBHOOK_SECRET"
-    drain_seconds: float = 10.0  # how long queued notifications may still be sent when the loop stops
 
 
 class GitRevisions:
@@ -93,6 +89,7 @@ def run(
     from reconciler.app import open_environment
     from reconciler.app.statestore import open_state_store
 
+    auth = check_access(serve)  # before anything starts: a missing token or an exposed page is an error now
     folder = work_dir(state_dir, options)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = GitRevisions(options.repo, options.branch, folder / "mirror")
@@ -111,15 +108,22 @@ def run(
                               destinations=destinations)  # fmt: skip
 
     progress = Progress()
+    board_holder: list[Board] = []
 
     def events(event: Event) -> None:
         progress.beat()
         on_event(event)
         subscribers.on_event(event)
+        for board in board_holder:
+            board.on_event(event)
+
+    def planned(plan: Planned, revision: Revision) -> None:
+        for board in board_holder:
+            board.on_plan(plan, revision)
 
     ticker = Ticker(options, source, folder, open_world=open_environment, open_store=open_state_store,
                     owner_command=f"reconciler run {where}", say=say, on_event=events,
-                    on_tick=subscribers.on_tick)  # fmt: skip
+                    on_tick=subscribers.on_tick, on_plan=planned)  # fmt: skip
     holder.append(ticker)
     metrics.watch_lease(_lease_holder(ticker, open_state_store))
     actor = f"loop@{socket.gethostname()}"
@@ -127,8 +131,15 @@ def run(
 
     systemd = Systemd()
     tick = _with_image_updates(ticker.tick, options, folder / "images", say) if options.image_update else ticker.tick
+    tick = then_idle(tick, board_holder)
     loop = Loop(tick, interval=options.interval, actor=actor, say=say, metrics=metrics, progress=progress,
                 on_line=systemd.status)  # fmt: skip
+    if serve.listen is not None:
+        from reconciler.drivers.git.command import mask_url
+
+        board_holder.append(Board(BoardSource(mask_url(options.repo), options.branch, options.path, options.mode,
+                                              options.interval), loop.state,
+                                  settings=lambda: ticker.settings, open_store=open_state_store, say=say))  # fmt: skip
     if once:
         try:
             return loop.run(once=True)
@@ -137,7 +148,8 @@ def run(
     stop_watch = threading.Event()
     # a repository given by path is watched; a URL (file:// included) is polled, as a remote is
     threads = [None if "://" in options.repo else _watch(source, loop, stop_watch, say)]
-    listener = _listener(serve, options, loop, say, metrics.render)
+    board = board_holder[0] if board_holder else None
+    listener = start_listener(serve, options, loop, say, metrics.render, board, auth)
     previous = {sig: signal.signal(sig, _stopper(loop)) for sig in (signal.SIGTERM, signal.SIGINT)}
     say(f"watching {where} every {options.interval:g}s ({options.mode} mode)")
     watchdog = Watchdog(systemd, progress).start()
@@ -248,23 +260,3 @@ def _watch(
     thread = threading.Thread(target=body, name="reconciler-watch", daemon=True)
     thread.start()
     return thread
-
-
-def _listener(
-    serve: ServeOptions, options: LoopOptions, loop: Loop, say: Callable[[str], None], metrics: Callable[[], str]
-) -> Listener | None:
-    if serve.listen is None:
-        return None
-    from reconciler.serve import Listener
-
-    secret = os.environ.get(serve.secret_env, "").encode()
-    if not secret:
-        say(f"webhook: {serve.secret_env} is not set: pushes are refused (401); /healthz and /readyz still answer")
-
-    def pushed(push: Push) -> None:
-        loop.wake(Trigger.WEBHOOK, f"push of {push.sha[:12]} by {push.pusher or 'someone'}")
-
-    listener = Listener(serve.listen, secret=secret or None, branch=options.branch, on_push=pushed,
-                        readiness=loop.state.readiness, metrics=metrics, log=say)  # fmt: skip
-    listener.start()  # it says where it listens
-    return listener

@@ -35,7 +35,7 @@ from reconciler.loop.outcome import (
     replacement_entry,
     rollback_entry,
 )
-from reconciler.loop.ports import OpenWorld, Source, World
+from reconciler.loop.ports import OpenWorld, Planned, Source, World
 from reconciler.loop.replacement import Replacement
 from reconciler.loop.rollback import Rollback, rollout_failure
 from reconciler.planner.rollout import without_alarm_steps
@@ -58,6 +58,7 @@ class TickInputs:
     on_event: EventSink
     clock: Callable[[], float]
     on_tick: Callable[[Finished], None] = ignore  # notifications and metrics: what the tick did
+    on_plan: Callable[[Planned, Revision], None] = lambda _planned, _revision: None  # the status page's observation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +97,9 @@ class LockedTick:
             world = given.open_world(target_dir, given.overrides, read_only=given.mode == "plan",
                                      on_event=given.on_event, unreachable_before=status.unreachable)  # fmt: skip
             try:
-                plan = world.plan().plan
+                planned = world.plan()
+                given.on_plan(planned, attempt.target)
+                plan = planned.plan
                 attempt = replace(attempt, plan=plan, decision=self._decide(world, attempt, status, plan))
                 if attempt.acted:
                     self._started(attempt)
@@ -140,7 +143,9 @@ class LockedTick:
         try:
             world = given.open_world(given.checkout(last), given.overrides, read_only=False, on_event=given.on_event)
             try:
-                plan = without_alarm_steps(world.plan().plan)
+                planned = world.plan()
+                given.on_plan(planned, last)
+                plan = without_alarm_steps(planned.plan)
                 applied = reconcile.apply(world, show=lambda _p, _f: None, confirm=lambda _p, _f: True,
                                           on_event=given.on_event, plan=plan,
                                           hold=lambda: contextlib.nullcontext(self.lease()))  # fmt: skip

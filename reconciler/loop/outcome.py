@@ -24,7 +24,7 @@ from reconciler.loop.decide import Decision, describe, failed_key
 from reconciler.loop.replacement import Replacement, marked
 from reconciler.loop.rollback import Rollback
 from reconciler.state import EnvironmentStatus, HistoryEntry, Reason, Result, Revision, Trigger
-from reconciler.state.records import action_counts, apply_result, failures
+from reconciler.state.records import action_counts, apply_result, failures, job_outcomes
 
 FAILING = (Result.FAILED, Result.PARTIAL)
 
@@ -156,11 +156,11 @@ class Started:
 
     def entry(
         self, environment: str, revision: Revision, *, now: float, result: Result, reason: str, error: str | None,
-        actions: Mapping[str, int] | None = None,
+        actions: Mapping[str, int] | None = None, jobs: Mapping[str, str] | None = None,
     ) -> HistoryEntry:  # fmt: skip
         return HistoryEntry(environment=environment, revision=revision, started_at=self.at, finished_at=now,
                             trigger=self.trigger, actor=self.actor, result=result, actions=dict(actions or {}),
-                            reason=reason, error=error)  # fmt: skip
+                            reason=reason, error=error, jobs=dict(jobs or {}))  # fmt: skip
 
 
 def history_entry(attempt: Attempt, *, started: Started, now: float, last: HistoryEntry | None) -> HistoryEntry | None:
@@ -172,8 +172,9 @@ def history_entry(attempt: Attempt, *, started: Started, now: float, last: Histo
         return None
     plan = attempt.plan
     actions = action_counts(plan, attempt.report) if plan is not None else None
+    jobs = job_outcomes(plan, attempt.report) if plan is not None and attempt.acted else None
     return started.entry(attempt.environment, attempt.target, now=now, result=result, reason=reason, error=failure,
-                         actions=actions)  # fmt: skip
+                         actions=actions, jobs=jobs)  # fmt: skip
 
 
 def rollback_entry(attempt: Attempt, *, started: Started, now: float) -> HistoryEntry | None:

@@ -17,6 +17,9 @@ from typing import Protocol
 from reconciler.app.reconcile import Context
 from reconciler.app.settings import Overrides, Settings
 from reconciler.core.events import EventSink
+from reconciler.core.model import DesiredState
+from reconciler.core.observed import ObservedState
+from reconciler.core.plan import Plan
 from reconciler.state import Revision, StateStore
 
 
@@ -28,9 +31,23 @@ class Source(Protocol):
     def checkout(self, sha: str, path: str, dest: Path) -> Path: ...
 
 
+class Planned(Protocol):
+    """A plan with what it was made from (``reconciler.app.PlanResult``): the status page shows
+    per host and stack what was observed."""
+
+    @property
+    def plan(self) -> Plan: ...
+    @property
+    def desired(self) -> DesiredState: ...
+    @property
+    def observed(self) -> ObservedState: ...
+
+
 class World(Context, Protocol):
     """One environment's world, opened: plan, re-check, apply (the reconcile flow's
     :class:`~reconciler.app.reconcile.Context`), its settings, and close."""
+
+    def plan(self) -> Planned: ...
 
     @property
     def settings(self) -> Settings: ...
@@ -51,4 +68,4 @@ class OpenWorld(Protocol):
 
 OpenStore = Callable[[Settings], StateStore]
 
-__all__ = ["OpenStore", "OpenWorld", "Source", "World"]
+__all__ = ["OpenStore", "OpenWorld", "Planned", "Source", "World"]

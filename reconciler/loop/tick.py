@@ -37,7 +37,7 @@ from reconciler.loop.conditions import invalid_spec_status
 from reconciler.loop.decide import Mode, describe
 from reconciler.loop.locked import LockedTick, TickInputs
 from reconciler.loop.outcome import Finished, Started, TickOutcome, ignore, invalid_spec_entry, summary
-from reconciler.loop.ports import OpenStore, OpenWorld, Source
+from reconciler.loop.ports import OpenStore, OpenWorld, Planned, Source
 from reconciler.state import LeaseHeld, LeaseLost, Reason, Result, Revision, StateStore, Trigger, takeover_line
 from reconciler.state.lease import LEASE_TTL
 
@@ -75,6 +75,7 @@ class Ticker:
         on_event: EventSink,
         clock: Callable[[], float] = time.time,
         on_tick: Callable[[Finished], None] = ignore,
+        on_plan: Callable[[Planned, Revision], None] = lambda _planned, _revision: None,
     ) -> None:
         self.options = options
         self.source = source
@@ -86,6 +87,7 @@ class Ticker:
         self.on_event = on_event
         self.clock = clock
         self.on_tick = on_tick
+        self.on_plan = on_plan  # every plan a tick makes, with what it observed (the status page)
         self.settings: Settings | None = None  # of the last revision whose specs loaded
 
     # ---- checkouts ---------------------------------------------------------------
@@ -154,7 +156,7 @@ class Ticker:
     def _inputs(self) -> TickInputs:
         return TickInputs(source=self.source, checkout=self.checkout, open_world=self.open_world,
                           overrides=self.options.overrides, mode=self.options.mode, on_event=self.on_event,
-                          clock=self.clock, on_tick=self.on_tick)  # fmt: skip
+                          clock=self.clock, on_tick=self.on_tick, on_plan=self.on_plan)  # fmt: skip
 
     def _hold(self, store: StateStore, environment: str) -> AbstractContextManager[Heartbeat]:
         """The environment's lease for one tick (refused at once when someone holds it; taken over at

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from reconciler.core.actions import Action, DeleteParameter, PutParameter, RemoveService, ServiceAction
+from reconciler.core.actions import Action, DeleteParameter, PutParameter, RemoveService, RunJob, ServiceAction
 from reconciler.core.instance_health import unreachable_ticks
 from reconciler.core.model import DesiredState
 from reconciler.core.observed import ObservedState
@@ -49,8 +49,9 @@ __all__ = ["expand_fleets", "ownership_queries", "plan", "service_targets"]
 
 
 def _with_needs(action: Action, reads: Mapping[str, frozenset[str]], written: set[str]) -> Action:
-    """A service action that creates or replaces containers waits for the writes it reads."""
-    if not isinstance(action, ServiceAction) or isinstance(action, RemoveService):
+    """A service action that creates or replaces containers, and a job (its service's values), waits for
+    the writes it reads."""
+    if not isinstance(action, ServiceAction | RunJob) or isinstance(action, RemoveService):
         return action
     needs = tuple(sorted(reads.get(action.service, frozenset()) & written))
     return replace(action, needs=needs) if needs else action
@@ -100,7 +101,7 @@ def plan(
         for host_plan in result.hosts:
             unit_id = stack_unit_id(host_plan.host, stack.name)
             actions = tuple(_with_needs(a, reads, stack_written) for a in host_plan.actions)
-            needs = sorted({name for a in actions if isinstance(a, ServiceAction) for name in a.needs})
+            needs = sorted({name for a in actions if isinstance(a, ServiceAction | RunJob) for name in a.needs})
             units.append(
                 Unit(
                     id=unit_id,

@@ -15,7 +15,9 @@ An instance that serves but is out of its target groups with nothing to change
 (a run killed mid-rollout left it there) is re-joined first
 (``rollout:web/restore``). A rollout that would leave fewer instances in service
 than ``minHealthy`` (another one already unhealthy, say) is not planned: a problem
-says why.
+says why. A stack's one-off jobs (:mod:`.jobs`) run once, in the first batch, on its
+first instance whose services they precede change, before that instance's services:
+the other instances of that batch wait for that unit, the later batches follow it anyway.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reconciler.core.actions import Action, Change
+from reconciler.core.actions import Action, Change, CreateService, RecreateService, RunJob
 from reconciler.core.address import fleet_address, instance_address
 from reconciler.core.fleet import RolloutSpec, format_duration
 from reconciler.core.fleet_observed import ObservedFleet, ObservedInstance
@@ -37,6 +39,7 @@ from reconciler.core.rollout_actions import (
     LeaveTargetGroups,
     TargetGroupRef,
 )
+from reconciler.planner.jobs import place_jobs
 
 OUT_STATES = ("unused", "draining")  # a target group's view of an instance that receives no traffic
 
@@ -191,6 +194,7 @@ def _fleet_units(
     if not changed:
         return out, None
     batches, problem = _batches(name, observed, rollout, changed, len(lost))
+    by_host, first_jobs = _jobs_first(by_host, [i.id for batch in batches for i in batch])
     owner = {u.id: i.id for i in serving for u in by_host.get(i.id, [])}  # unit -> its instance
     for number, batch in enumerate(batches, start=1):
         if build.refs:
@@ -203,7 +207,9 @@ def _fleet_units(
                 # the batches order the fleet's instances: a unit waits for no other instance's units
                 # (those of its batch change together, the others' batches run before or after it)
                 after = tuple(a for a in unit.after if owner.get(a, instance.id) == instance.id)
-                out.append(replace(unit, after=tuple(dict.fromkeys((*after, *previous)))))
+                # a stack's jobs run first, alone: the rest of the batch changes once they succeeded
+                jobs = tuple(j for j in first_jobs if j != unit.id and number == 1)
+                out.append(replace(unit, after=tuple(dict.fromkeys((*after, *previous, *jobs)))))
                 stack_ids.append(unit.id)
         steps = [
             *(g for i in batch if (g := build.gate(i, number)) is not None),
@@ -222,6 +228,44 @@ def _fleet_units(
     if bake is not None and batches:
         out.append(Unit(id=rollout_unit_id(name, "bake"), actions=(bake,), after=previous))
     return out, problem
+
+
+def _jobs_first(
+    by_host: Mapping[str, list[Unit]], order: Sequence[str]
+) -> tuple[dict[str, list[Unit]], tuple[str, ...]]:
+    """``by_host`` with each stack's jobs moved to that stack's unit on the first instance of the
+    rollout (``order``) where a service they precede changes, and the ids of the units holding jobs.
+    The planner put them on the stack's first such host; the batches may start elsewhere (an
+    instance out of service goes first), and a job must run before any instance changes."""
+    units = {host: list(group) for host, group in by_host.items()}
+    placed: set[str | None] = set()  # stacks whose jobs found their unit
+    for host in order:
+        for index, unit in enumerate(units.get(host, [])):
+            jobs = [j for group in units.values() for u in group if u.stack == unit.stack
+                    for j in u.actions if isinstance(j, RunJob)]  # fmt: skip
+            if unit.stack in placed or not any(_precedes_change(j, unit) for j in jobs):
+                continue
+            placed.add(unit.stack)
+            if any(isinstance(a, RunJob) for a in unit.actions):
+                continue  # already there
+            units = {h: [_without(u, jobs) if u.stack == unit.stack else u for u in g] for h, g in units.items()}
+            units[host][index] = _with_jobs(units[host][index], [replace(j, host=host) for j in jobs])
+    holders = [u.id for host in order for u in units.get(host, []) if any(isinstance(a, RunJob) for a in u.actions)]
+    return units, tuple(holders)
+
+
+def _precedes_change(job: RunJob, unit: Unit) -> bool:
+    """``unit`` creates or recreates a service ``job`` runs before."""
+    return any(isinstance(a, CreateService | RecreateService) and a.service in job.before for a in unit.actions)
+
+
+def _without(unit: Unit, jobs: Sequence[RunJob]) -> Unit:
+    moved = {j.address for j in jobs}
+    return replace(unit, actions=tuple(a for a in unit.actions if a.address not in moved))
+
+
+def _with_jobs(unit: Unit, jobs: Sequence[RunJob]) -> Unit:
+    return replace(unit, actions=place_jobs(unit.actions, jobs))
 
 
 def plan_rollouts(units: Sequence[Unit], desired: DesiredState, fleets: Mapping[str, ObservedFleet]) -> Rollout:

@@ -16,7 +16,7 @@ stack's hosts after it. Targets and hashes come from :mod:`.targets`. No I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from reconciler.core.actions import Action, Change, ExpectNetwork, ExpectVolume, RemoveService, ServiceAction
 from reconciler.core.model import DesiredState, ImageSpec, ServiceTarget, StackSpec, Value, is_oneoff, made_by_compose
@@ -31,6 +31,7 @@ from reconciler.planner.common import (
     volume_address,
 )
 from reconciler.planner.images import plan_pulls
+from reconciler.planner.jobs import place_jobs, plan_jobs
 from reconciler.planner.leftovers import (
     extra_containers,
     is_leftover,
@@ -106,6 +107,7 @@ class HostPlan:
     unchanged: tuple[Unchanged, ...] = ()
     compose: ComposeProject | None = None
     assumed: ProjectContainers | None = None
+    targets: Mapping[str, ServiceTarget] = field(default_factory=dict)  # what each service should run here
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ def _plan_host(stack: StackSpec, ctx: StackContext, host: str, view: HostView, d
         unchanged=unchanged,
         compose=_compose_project(stack, ctx, wanted, env) if creates else None,
         assumed=ProjectContainers(host, stack.project, containers_fingerprint(everything)) if actions else None,
+        targets=wanted,
     )
 
 
@@ -264,6 +267,7 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
     # a fleet's instances wait for no other instance (its rollout orders them): one that cannot be read
     # holds none of the others back
     instances = {h.name for h in ctx.desired.hosts if h.member_of is not None}
+    wanted: dict[str, Mapping[str, ServiceTarget]] = {}  # host -> what each service should run there
     for host in stack.hosts:
         view = ctx.hosts.get(host)
         problem = _host_unavailable(stack, view, earlier, host)
@@ -272,9 +276,17 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
                 problems.append(problem)
             if host not in instances:
                 earlier = earlier or host
+            # what it should run there needs no look at the host: a job's hash stays the same
+            env = environment(stack, ctx.index, ctx.observed, ctx.desired.host(host))
+            wanted[host] = targets(stack, ctx.index, env, digests)
             continue
         planned = _plan_host(stack, ctx, host, view, digests)
         unchanged.extend(planned.unchanged)
+        wanted[host] = planned.targets
         if planned.actions:
             hosts.append(planned)
+    jobs = plan_jobs(stack, [(h.host, h.actions) for h in hosts], wanted, ctx.observed.jobs_done, ctx.desired.owner)
+    unchanged.extend(jobs.unchanged)
+    if jobs.host is not None:
+        hosts = [replace(h, actions=place_jobs(h.actions, jobs.actions)) if h.host == jobs.host else h for h in hosts]
     return StackPlan(hosts=tuple(hosts), unchanged=tuple(unchanged), problems=tuple(problems))

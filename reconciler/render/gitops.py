@@ -79,6 +79,8 @@ def _entry_line(e: HistoryEntry) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(e.actions.items())) or "no action"
     line = f"{_when(e.started_at)}  {rev}  {e.result.value:<9} {e.duration:6.1f}s  {e.trigger.value} by {e.actor}"
     line += f"\n    {counts}; why: {e.reason}"
+    for address, outcome in sorted(e.jobs.items()):
+        line += f"\n    {address}: " + outcome.replace("\n", "\n      ")
     if e.error:
         line += f"\n    error: {e.error}"
     return line

@@ -21,6 +21,7 @@ from reconciler.core.actions import (
     PutParameter,
     RemoveContainer,
     RemoveNetwork,
+    RunJob,
     ServiceAction,
 )
 from reconciler.core.diff import change_document
@@ -92,6 +93,13 @@ def _service(a: Action) -> dict[str, object]:
     }
 
 
+def _job(a: Action) -> dict[str, object]:
+    assert isinstance(a, RunJob)
+    return {"project": a.project, "job": a.job, "service": a.service, "command": list(a.command),
+            "before": list(a.before), "image": a.image, "timeout": a.timeout, "job_hash": a.job_hash,
+            "needs": list(a.needs)}  # fmt: skip
+
+
 def _refs(refs: Iterable[TargetGroupRef]) -> list[dict[str, object]]:
     return [{"arn": r.arn, "name": r.name, "port": r.port} for r in refs]
 
@@ -140,6 +148,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "remove_service": _service,
     "remove_container": _container,
     "remove_network": _network,
+    "run_job": _job,
     "leave_target_groups": _leave,
     "health_gate": _gate,
     "join_target_groups": _join,

@@ -12,6 +12,9 @@ Guarantees, per request:
 - Log lines name the client, method, path, status and delivery id, never a
   header value other than the delivery id, nor the body, nor the secret.
 - An exception in a callback is answered 500 with a generic message and logged.
+- ``/``, ``/api/status`` and ``/metrics`` answer 401 (with ``WWW-Authenticate``) unless the
+  request's ``Authorization`` satisfies the listener's :class:`~reconciler.serve.auth.Auth`
+  (none on loopback by default); ``/healthz``, ``/readyz`` and the signed webhook never ask.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from reconciler.serve.auth import Auth
 from reconciler.serve.metrics import WebhookCounters
 from reconciler.serve.webhook import (
     SIGNATURE_HEADER,
@@ -40,13 +44,24 @@ from reconciler.serve.webhook import (
 
 GET = frozenset({"GET", "HEAD"})
 ROUTES: dict[str, frozenset[str]] = {
+    "/": GET,
+    "/api/status": GET,
     "/healthz": GET,
     "/readyz": GET,
     "/metrics": GET,
     "/webhook": frozenset({"POST"}),
     "/hooks/github": frozenset({"POST"}),
 }
+PROTECTED = frozenset({"/", "/api/status", "/metrics"})  # behind the listener's authentication, if any
 TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+JSON = "application/json"
+PAGE_HEADERS = {  # the page has no script, no frame, no outside resource
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 LINGER_SECONDS = 1.0  # how long an unread body is drained after an early answer (so the answer is not reset)
 
@@ -66,6 +81,17 @@ class Config:
     timeout: float
     deliveries: Deliveries
     counters: WebhookCounters
+    auth: Auth = field(default_factory=Auth)
+    page: Callable[[int | None], str] | None = None  # the status page (history entries asked, or the default)
+    status: Callable[[int | None], str] | None = None  # the JSON of /api/status
+
+
+def _history(query: str) -> int | None:
+    """``?history=N`` (0 to 1000), else None (the default)."""
+    values = parse_qs(query).get("history", [])
+    if values and values[-1].isascii() and values[-1].isdigit():
+        return min(int(values[-1]), 1000)
+    return None
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -97,14 +123,24 @@ class Handler(BaseHTTPRequestHandler):
         self.config.log(f"{self.client_address[0]} {_printable(format % args)}")
 
     def _dispatch(self) -> None:
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
         allowed = ROUTES.get(path)
-        if allowed is None:
+        config = self.config
+        missing = (path == "/" and config.page is None) or (path == "/api/status" and config.status is None)
+        if allowed is None or missing:
             return self._answer(404, "not found")
         if self.command not in allowed:
             return self._answer(405, "method not allowed", headers={"Allow": ", ".join(sorted(allowed))})
+        if path in PROTECTED and not config.auth.allows(self.headers.get("Authorization")):
+            return self._answer(401, "unauthorized", headers={"WWW-Authenticate": config.auth.challenge()},
+                                note="missing or wrong credentials")  # fmt: skip
         try:
-            if path == "/healthz":
+            if path == "/" and config.page is not None:
+                self._answer(200, config.page(_history(parts.query)), content_type=HTML, headers=PAGE_HEADERS)
+            elif path == "/api/status" and config.status is not None:
+                self._answer(200, config.status(_history(parts.query)), content_type=JSON)
+            elif path == "/healthz":
                 self._answer(200, "ok")
             elif path == "/readyz":
                 self._readyz()

@@ -1,8 +1,11 @@
-"""The reconciler's HTTP listener: signed push webhooks, ``/healthz``, ``/readyz``, ``/metrics``. Does I/O.
+"""The reconciler's HTTP listener: the status page, signed push webhooks, ``/healthz``, ``/readyz``,
+``/metrics``. Does I/O.
 
 A :class:`Listener` serves, on a ``ThreadingHTTPServer`` in a background thread:
 
 ========================  ======  ===================================================
+``/``                     GET     ``page()``: the status page (HTML), when given
+``/api/status``           GET     ``status()``: its JSON (``specs/status.schema.json``)
 ``/webhook``              POST    GitHub-style push events (``/hooks/github`` too):
                                   401 unless ``X-Hub-Signature-256`` is valid; 202
                                   and ``on_push(Push)`` for a push to ``branch``;
@@ -17,9 +20,12 @@ thread and must be quick (set an event). Each connection has its own thread,
 a socket timeout and an overall body deadline, so a slow client delays nobody
 else; at most ``max_connections`` are served at once (more are closed at once).
 
-The default address is loopback. Exposing the listener (to GitHub) needs a
-reverse proxy terminating TLS in front of it: it speaks plain HTTP, and the
-signature authenticates a delivery but does not hide it.
+The default address is loopback. ``/``, ``/api/status`` and ``/metrics`` ask for
+``auth`` (a bearer token or basic authentication, :mod:`.auth`) when it is given; an
+address other than loopback without it is refused unless ``insecure``. Exposing the
+listener (to GitHub, to a browser elsewhere) needs a reverse proxy terminating TLS in
+front of it: it speaks plain HTTP, and neither the signature nor a token hides what
+it carries.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from reconciler.core.errors import ReconcilerError
+from reconciler.serve.auth import Auth, exposure_problem
 from reconciler.serve.handler import Config, Handler
 from reconciler.serve.metrics import WebhookCounters
 from reconciler.serve.webhook import Deliveries, Push
@@ -101,6 +108,9 @@ class Listener:
     receives one line per request (default: the ``reconciler.serve`` logger).
     ``replay_window`` seconds: an accepted delivery id seen again within it
     starts nothing (0 disables; GitHub's "Redeliver" reuses the id).
+    ``page(history)`` and ``status(history)`` render the status page and its JSON
+    (``history``: the entries asked with ``?history=N``, None for the default); ``auth``
+    protects them and ``/metrics``; ``insecure`` allows a non-loopback address without it.
     """
 
     def __init__(
@@ -118,8 +128,15 @@ class Listener:
         timeout: float = 5.0,
         max_connections: int = 64,
         replay_window: float = 60.0,
+        auth: Auth | None = None,
+        insecure: bool = False,
+        page: Callable[[int | None], str] | None = None,
+        status: Callable[[int | None], str] | None = None,
     ) -> None:
         self._address = parse_address(address)
+        problem = exposure_problem(self._address[0], auth or Auth(), insecure)
+        if problem is not None:
+            raise ListenError(problem)
         counters = WebhookCounters()
         self.config = Config(
             secret=secret,
@@ -133,6 +150,9 @@ class Listener:
             timeout=timeout,
             deliveries=Deliveries(replay_window),
             counters=counters,
+            auth=auth or Auth(),
+            page=page,
+            status=status,
         )
         self._max_connections = max_connections
         self._server: _Server | None = None

@@ -20,6 +20,12 @@ process, or the tests, do not share samples) holding:
 ``process_*``, ``python_*``                        process and platform collectors
 =================================================  =========  ===========================================
 
+The resources' gauge changes only when a tick finishes, and is most of a busy loop's samples
+(3 environments x 300 resources: 900 of about 1,100 lines); it lives in a registry of its own
+whose text is rendered once per change and reused by every scrape until the next tick, so a
+scrape costs the other families only (measured in ``make bench --only operate``: the busy scrape
+went from 11 ms median / 35-57 ms p99 to about 2 ms / under 10 ms on a shared 2-core machine).
+
 :class:`WebhookCounters` is the listener's own (deliveries by outcome).
 """
 
@@ -100,9 +106,12 @@ class LoopMetrics:
                                   ["environment", "result"], buckets=DURATIONS, registry=r)  # fmt: skip
         self.env_state = Gauge("reconciler_environment_sync_state", "1 for the environment's state.",
                                ["environment", "state"], registry=r)  # fmt: skip
+        self._resource_registry = CollectorRegistry(auto_describe=True)
+        self._resource_text: str | None = None  # the family's exposition, until the next change
         self.resource_state = Gauge("reconciler_resource_sync_state", "1 for each resource's state (the resources "
                                     "the last plan acted on or had a problem with).",
-                                    ["environment", "resource", "state"], registry=r)  # fmt: skip
+                                    ["environment", "resource", "state"],
+                                    registry=self._resource_registry)  # fmt: skip
         self.last_success = Gauge("reconciler_last_success_timestamp_seconds",
                                   "Unix time of the last tick that finished in sync.", ["environment"],
                                   registry=r)  # fmt: skip
@@ -149,17 +158,24 @@ class LoopMetrics:
             for address, state in now:
                 self.resource_state.labels(env, address, state).set(1.0)
             self._resources[env] = now
+            self._resource_text = None
 
     def delivered(self, destination: str, outcome: str) -> None:
         self.notifications.labels(destination, outcome).inc()
 
     def value(self, name: str, **labels: str) -> float | None:
         """A sample's value (None when absent): for tests and reports."""
-        return self.registry.get_sample_value(name, labels)
+        found = self.registry.get_sample_value(name, labels)
+        return found if found is not None else self._resource_registry.get_sample_value(name, labels)
 
     def render(self) -> str:
-        """The body of ``GET /metrics`` (the text exposition format 0.0.4)."""
-        return generate_latest(self.registry).decode()
+        """The body of ``GET /metrics`` (the text exposition format 0.0.4): the registry's families, then the
+        resources' gauge as rendered at its last change."""
+        text = generate_latest(self.registry).decode()
+        with self._lock:
+            if self._resource_text is None:
+                self._resource_text = generate_latest(self._resource_registry).decode()
+            return text + self._resource_text
 
 
 class WebhookCounters:

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.core.errors import SpecError, SpecIssue
-from reconciler.core.fleet import FleetSpec
+from reconciler.core.fleet import FleetSpec, parse_duration
 from reconciler.core.image_names import api_host, is_loopback_host, normalise_repository, reference_host
 from reconciler.core.model import (
     DEFAULT_HOST,
     DesiredState,
     HostSpec,
     ImageSpec,
+    JobSpec,
     ParameterPath,
     ParameterSpec,
     Sensitive,
@@ -266,6 +267,22 @@ def _stack(
         prune_services=stack.spec.prune,
         hosts=tuple(stack.spec.hosts) or tuple(environment_hosts(loaded.environment)),
         files=tuple(dict.fromkeys([*compose.files, *service_files])),
+        jobs=_jobs(loaded, name, stack),
+    )
+
+
+def _jobs(loaded: LoadedEnvironment, name: str, stack: ComposeStack) -> tuple[JobSpec, ...]:
+    src = loaded.source("ComposeStack", name)
+    return tuple(
+        JobSpec(
+            name=job_name,
+            service=job.service,
+            command=tuple(job.command),
+            before=tuple(job.before),
+            timeout=parse_duration(job.timeout) or 0.0,
+            source=src.where(("spec", "jobs", job_name)),
+        )
+        for job_name, job in sorted(stack.spec.jobs.items())
     )
 
 

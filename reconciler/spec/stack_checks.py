@@ -22,6 +22,7 @@ from reconciler.spec.compose_file import load_compose, parse_compose
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, ComposeStackSection, ParameterSet, environment_hosts
 from reconciler.spec.folder import Parsed
+from reconciler.spec.job_checks import job_issues
 from reconciler.spec.source import Loc, SourceDoc, display_path, real_path
 from reconciler.spec.stack_paths import project_directory, project_directory_issues
 
@@ -42,6 +43,7 @@ def stack_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) ->
         *parameter_set_reference_issues(found),
         *variable_name_issues(found),
         *host_variable_issues(found),
+        *job_issues(found, stack_compose_models(found, composed)),
     ]
 
 

@@ -114,6 +114,7 @@ def entry_to_json(entry: HistoryEntry) -> str:
             "reason": entry.reason,
             "error": entry.error,
             "token": entry.token,
+            **({"jobs": dict(sorted(entry.jobs.items()))} if entry.jobs else {}),
         }
     )
 
@@ -132,4 +133,5 @@ def entry_from_json(text: str) -> HistoryEntry:
         reason=str(d.get("reason", "")),
         error=d.get("error"),
         token=int(d.get("token", 0)),
+        jobs={str(k): str(v) for k, v in d.get("jobs", {}).items()},
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+from reconciler.core.actions import RunJob
 from reconciler.core.plan import Plan
 from reconciler.core.report import ApplyReport
 from reconciler.state.reasons import Reason
@@ -31,6 +32,14 @@ def reasons(plan: Plan, limit: int = MAX_REASONS) -> str:
     items = [f"{a.address}: {a.reason}" for a in plan.actions]
     more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
     return "; ".join(items[:limit]) + more
+
+
+def job_outcomes(plan: Plan, report: ApplyReport | None) -> dict[str, str]:
+    """What each job that ran did (its exit code and the last lines of its output, masked), by address."""
+    if report is None:
+        return {}
+    ran = {a.address for a in plan.actions if isinstance(a, RunJob)}
+    return {r.address: r.message for r in report.results if r.address in ran and r.status != "skipped"}
 
 
 def failures(plan: Plan, report: ApplyReport | None, limit: int = MAX_REASONS) -> str:

@@ -142,6 +142,7 @@ class HistoryEntry:
     reason: str = ""  # why it ran / why it redeployed (redacted)
     error: str | None = None  # redacted
     token: int = 0
+    jobs: Mapping[str, str] = field(default_factory=dict)  # job address -> its outcome: exit code, output's last lines
 
     @property
     def duration(self) -> float:

@@ -25,6 +25,8 @@ Guarantees every implementation keeps (``tests/state`` is their shared contract)
   atomic writes of their own fields: they work while a loop holds the lease and
   never clobber the loop's status (``write_status`` ignores the ``suspended``
   and ``pin`` of the status it is given; ``read_status`` fills them in).
+* **Jobs** that succeeded are recorded without a lease, keyed by environment, stack, job and
+  hash; ``jobs_done`` gives the keys back, ``job_records`` the records.
 * Expiry is judged by the clock of whoever asks: a TTL must exceed clock skew.
 * Secrets: the store saves what it is given; messages must already be redacted.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from reconciler.core.jobs import JobKey, JobRecord
 from reconciler.state.lease import Lease, LeaseGrantor
 from reconciler.state.status import EnvironmentStatus, HistoryEntry
 
@@ -76,4 +79,17 @@ class StateStore(LeaseGrantor, Protocol):
 
     def set_pin(self, environment: str, sha: str | None) -> None:
         """Admin write (``None`` unpins), no lease needed; leaves the status and the lease alone."""
+        ...
+
+    def jobs_done(self, environment: str) -> frozenset[JobKey]:
+        """(stack, job, hash) of every job of ``environment`` that succeeded."""
+        ...
+
+    def record_job(self, environment: str, record: JobRecord) -> None:
+        """Record a job that exited 0, no lease needed (a record of what ran; the same key again
+        replaces it)."""
+        ...
+
+    def job_records(self, environment: str) -> list[JobRecord]:
+        """Every job of ``environment`` that succeeded, newest first."""
         ...

@@ -17,7 +17,14 @@ import docker
 import pytest
 
 from e2e.conftest import FOREIGN, Env, EnvFactory
-from reconciler.core.actions import CreateService, DeleteParameter, PutParameter, RecreateService, StartService
+from reconciler.core.actions import (
+    CreateService,
+    DeleteParameter,
+    PutParameter,
+    RecreateService,
+    RunJob,
+    StartService,
+)
 from reconciler.core.model import OWNER_KEY
 from reconciler.core.plan import Plan
 from reconciler.render import render_json, render_markdown, render_report, render_text
@@ -70,6 +77,11 @@ def test_apply_from_nothing_then_a_second_apply_changes_nothing(make_env: EnvFac
     page = frontend_page(env)
     assert "popcon-frontend 1.5.0" in page
     assert "http://backend:8080: ok" in page  # the frontend reaches the backend on the compose network
+    # the migrate job ran once, before the backend, with its configuration; the user name is a secret: masked
+    job = first.report.result("job:popcon/migrate")
+    assert job is not None and job.status == "done", render_report(first.report)
+    assert "migrating popcon on mysql:3306 as (sensitive)" in job.message and "database answers" in job.message
+    assert env.secrets["DB_USERNAME"] not in job.message
 
     ids = env.ids()
     second = env.reconcile()
@@ -125,6 +137,7 @@ def test_changing_a_parameter_recreates_exactly_its_consumers(make_env: EnvFacto
     assert planned == {
         f"parameter:{env.name('DB_NAME')}": PutParameter.kind,
         "service:default/popcon/mysql": RecreateService.kind,
+        "job:popcon/migrate": RunJob.kind,  # the backend changes: its migration runs first
         "service:default/popcon/backend": RecreateService.kind,
     }
     after = env.ids()
@@ -144,7 +157,7 @@ def test_changing_an_image_tag_recreates_exactly_that_service(make_env: EnvFacto
     run = env.reconcile()
     assert run.report is not None and run.report.ok, render_report(run.report)
     planned = {a: k for a, k in kinds(run.plan.plan).items() if k != "pull_image"}  # pulled unless present
-    assert planned == {"service:default/popcon/backend": RecreateService.kind}
+    assert planned == {"job:popcon/migrate": RunJob.kind, "service:default/popcon/backend": RecreateService.kind}
     after = env.ids()
     assert after["backend"] != before["backend"]
     assert {s: after[s] for s in SERVICES - {"backend"}} == {s: before[s] for s in SERVICES - {"backend"}}

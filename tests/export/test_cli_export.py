@@ -49,7 +49,7 @@ def test_dev_is_exported_with_the_digests_the_registry_serves(sandbox: SandboxIn
     out = tmp_path / "k8s"
     done = export(REPO / "environments" / "dev", out, *GIT)
     assert done.returncode == 0, done.stderr
-    assert "wrote 7 file(s)" in done.stdout
+    assert "wrote 8 file(s)" in done.stdout  # with the migrate job's Job
     assert "note: frontend: published 127.0.0.1:3000:3000" in done.stderr
     docs = [d for p in sorted(out.rglob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
     images = {

@@ -20,6 +20,8 @@ from reconciler import app
 from reconciler.app.settings import Overrides, Settings
 from reconciler.core.errors import TemporaryError
 from reconciler.core.events import EventSink
+from reconciler.core.model import DesiredState
+from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan
 from reconciler.core.report import ActionResult, ApplyReport
 from reconciler.drivers.state.sqlite import SqliteStateStore
@@ -63,6 +65,8 @@ class FakeSource:
 @dataclass(frozen=True)
 class Planned:
     plan: Plan
+    desired: DesiredState = field(default_factory=lambda: DesiredState("dev", "test"))
+    observed: ObservedState = field(default_factory=ObservedState)
 
 
 def done(plan: Plan) -> ApplyReport:

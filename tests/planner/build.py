@@ -22,7 +22,9 @@ hash (target | stale | as-observed | old-image | as-observed-old-image | env-fol
 its ``secret_versions``: {secret id: version}, also its label) | null),
 image (target | repository@token | plain), oneoff, lookalike (no Compose labels but project and
 service), name}]``, ``networks`` /
-``volumes``: ``{stack or project: [keys]}``.
+``volumes``: ``{stack or project: [keys]}``; ``jobs_done: [stack/job | stack/job@hash]`` (a job that
+succeeded for the configuration the plan wants, or for another). Stacks may have ``jobs: {name:
+{service, before: [services], command?, timeout?}}``.
 expected: ``expected_actions: [[kind, address]]`` (in order),
 ``expected_problems: [address]``, ``expected_fields: {address: {field: value}}``,
 ``expected_reasons: {address: fragment}``, ``expected_unchanged: [address]``.
@@ -50,6 +52,7 @@ from reconciler.core.model import (
     DesiredState,
     HostSpec,
     ImageSpec,
+    JobSpec,
     ParameterPath,
     ParameterSpec,
     ParamType,
@@ -69,6 +72,7 @@ from reconciler.core.observed import (
 from reconciler.core.secretsmanager import SECRET_VERSIONS_KEY, ObservedSecret, SecretRef, SecretValue, read_key
 from reconciler.planner import service_targets
 from reconciler.planner.common import ParameterIndex
+from reconciler.planner.jobs import job_hash
 from reconciler.planner.targets import config_hash, environment
 
 REGISTRY = "127.0.0.1:5000"
@@ -158,6 +162,19 @@ def _service(name: str, body: Mapping[str, Any], images: Mapping[str, ImageSpec]
     )
 
 
+def _jobs(jobs: Mapping[str, Any]) -> tuple[JobSpec, ...]:
+    return tuple(
+        JobSpec(
+            str(name),
+            str(body["service"]),
+            tuple(body.get("command") or ["./migrate.sh"]),
+            tuple(body["before"]),
+            float(body.get("timeout", 600)),
+        )
+        for name, body in sorted(jobs.items())
+    )
+
+
 def desired_state(data: Mapping[str, Any]) -> DesiredState:
     params, paths = _parameters(data.get("sets") or {})
     images = {name: _image(name, body) for name, body in (data.get("images") or {}).items()}
@@ -180,6 +197,7 @@ def desired_state(data: Mapping[str, Any]) -> DesiredState:
                 prune_services=bool(body.get("prune", True)),
                 hosts=tuple(str(h) for h in body.get("hosts") or [host_names[0]]),
                 project_folder=str(body.get("project_folder", ".")),
+                jobs=_jobs(body.get("jobs") or {}),
             )
         )
     return DesiredState(
@@ -244,7 +262,23 @@ def observed_state(data: Mapping[str, Any], desired: DesiredState) -> ObservedSt
     per_host: dict[str, Mapping[str, Any]] = {desired.hosts[0].name: data}
     per_host.update({str(k): v or {} for k, v in (data.get("hosts") or {}).items()})
     hosts = {name: _host(name, body, desired, base) for name, body in per_host.items()}
-    return ObservedState(parameters=params, image_digests=digests, hosts=hosts, secrets=secrets)
+    return ObservedState(parameters=params, image_digests=digests, hosts=hosts, secrets=secrets,
+                         jobs_done=_jobs_done(data.get("jobs_done") or [], desired, base))  # fmt: skip
+
+
+def _jobs_done(entries: list[str], desired: DesiredState, base: ObservedState) -> frozenset[tuple[str, str, str]]:
+    """``stack/job`` (succeeded for the configuration the plan wants: the hash over the stack's
+    hosts' targets) or ``stack/job@hash`` (for another)."""
+    done: set[tuple[str, str, str]] = set()
+    stacks = {s.name: s for s in desired.stacks}
+    for entry in entries:
+        name, _, given = str(entry).partition("@")
+        stack_name, _, job_name = name.partition("/")
+        stack = stacks[stack_name]
+        job = next(j for j in stack.jobs if j.name == job_name)
+        wanted = {h: service_targets(stack, desired, base, h) for h in stack.hosts}
+        done.add((stack_name, job_name, given or job_hash(job, wanted)))
+    return frozenset(done)
 
 
 def _host(name: str, data: Mapping[str, Any], desired: DesiredState, base: ObservedState) -> ObservedHost:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.jobs import JobRecord
 from reconciler.drivers.state import holder_gone, this_process
 from reconciler.state import (
     Condition,
@@ -410,6 +411,25 @@ def test_admin_writes_on_a_new_environment(backend: Backend, clock: FakeClock, e
     assert store.read_status(env) == EnvironmentStatus(env, pin=REV2.sha)
     assert store.holder(env) is None
     assert acquire(store, env, LOOP, TTL).token >= 1
+
+
+def test_jobs_are_recorded_without_a_lease_per_environment_and_replaced_by_key(
+    backend: Backend, clock: FakeClock, env: str
+) -> None:
+    store, other = backend.store(clock), backend.store(clock)
+    assert store.jobs_done(env) == frozenset()
+    lease = acquire(store, env, LOOP, TTL)  # held by someone else: a job record needs no lease
+    first = JobRecord("popcon", "migrate", "a" * 64, "web-1", 1000.0, 1.5, "applied 3 migrations")
+    other.record_job(env, first)
+    other.record_job(env, JobRecord("popcon", "migrate", "b" * 64, "web-2", 1010.0, 0.5, ""))
+    other.record_job(env, replace(first, finished_at=1020.0, output="nothing to migrate"))  # the same key again
+    other.record_job(f"{env}-other", JobRecord("popcon", "seed", "c" * 64, "web-1", 1030.0))
+    assert store.jobs_done(env) == {("popcon", "migrate", "a" * 64), ("popcon", "migrate", "b" * 64)}
+    records = store.job_records(env)
+    assert [(r.hash[0], r.finished_at, r.output) for r in records] == [("a", 1020.0, "nothing to migrate"),
+                                                                       ("b", 1010.0, "")]  # fmt: skip
+    assert store.jobs_done(f"{env}-other") == {("popcon", "seed", "c" * 64)}
+    assert store.holder(env) == lease
 
 
 def test_writes_name_the_leased_environment(backend: Backend, clock: FakeClock, env: str) -> None:

@@ -86,6 +86,7 @@ entries = st.builds(
     reason=text,
     error=st.none() | text,
     token=st.integers(0, 2**53),
+    jobs=st.dictionaries(st.text(min_size=1, max_size=20), text, max_size=2),
 )
 
 

@@ -220,3 +220,27 @@ def test_a_file_of_older_code_is_read_and_stays_readable_by_it(db: Path) -> None
     assert live is not None and live.owner.pid == os.getpid() and live.owner.started == dead.started
     with pytest.raises(LeaseHeld):  # the start time is of another PID: the live older holder is not taken over
         acquire(store, "dev", this_process("reconciler apply"), 30.0, gone=holder_gone)
+
+
+def test_a_file_made_before_jobs_gets_their_table_when_opened(tmp_path: Path) -> None:
+    """Older code made state.db without the jobs table: opening it adds the table, nothing else moves."""
+    import sqlite3
+
+    from reconciler.core.jobs import JobRecord
+    from reconciler.drivers.state.sqlite import SqliteStateStore
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE environments (environment TEXT PRIMARY KEY, token INTEGER NOT NULL DEFAULT 0, host TEXT,"
+        " pid INTEGER, command TEXT, expires_at REAL NOT NULL DEFAULT 0, acquired_at REAL NOT NULL DEFAULT 0,"
+        " ttl REAL NOT NULL DEFAULT 0, status TEXT, suspended INTEGER NOT NULL DEFAULT 0, pin TEXT);"
+        " INSERT INTO environments (environment, pin) VALUES ('dev', 'abc');"
+        " CREATE TABLE history (seq INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT NOT NULL,"
+        " token INTEGER NOT NULL, entry TEXT NOT NULL);"
+    )
+    conn.close()
+    store = SqliteStateStore(path)
+    assert store.jobs_done("dev") == frozenset() and store.read_status("dev").pin == "abc"
+    store.record_job("dev", JobRecord("popcon", "migrate", "f" * 64, "default", 1.0))
+    assert store.jobs_done("dev") == {("popcon", "migrate", "f" * 64)}

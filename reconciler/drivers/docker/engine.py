@@ -23,6 +23,7 @@ from reconciler.core.model import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     COMPOSE_VOLUME,
+    JOB_KEY,
     OWNER_KEY,
     is_oneoff,
     made_by_compose,
@@ -198,6 +199,24 @@ class DockerEngine:
                 except docker.errors.NotFound:
                     continue
             removed += 1
+        return removed
+
+    def remove_job_containers(self, project: str, job: str) -> int:
+        """Kill and remove the one-off containers of a job (``docker compose run`` made them with the
+        job label): the one a timeout left running, or one an interrupted run left behind."""
+        with translate_docker_errors(self.api, f"job {project}/{job}"):
+            found = self.api.containers(
+                all=True, filters={"label": [f"{COMPOSE_PROJECT}={project}", f"{JOB_KEY}={job}"]}
+            )
+            removed = 0
+            for container in found:
+                if not is_oneoff(container.get("Labels") or {}):
+                    continue
+                try:
+                    self.api.remove_container(container["Id"], force=True)
+                except docker.errors.NotFound:
+                    continue
+                removed += 1
         return removed
 
     # ---- networks and volumes ---------------------------------------------

@@ -6,7 +6,8 @@ sk="environment")`` holding the lease (``token``, ``host``, ``pid``,
 ``status``), the admin fields (``suspended``, ``pin``) and the history
 sequence ``seq``; and one item per history entry ``(pk=<env>,
 sk="history#<seq, 12 digits>")``, so a Query in reverse gives the newest first
-(the table and its client: :mod:`.dynamodb_table`).
+(the table and its client: :mod:`.dynamodb_table`); and one item per job that succeeded
+``(pk=<env>, sk="job#<stack>#<job>#<hash>")``, written without the lease (a record of what ran).
 
 Every lease change is one conditional UpdateItem (``ConditionExpression``):
 acquire sets ``token = if_not_exists(token, 0) + 1`` only when nobody holds the
@@ -28,14 +29,16 @@ the holder until the TTL ends. No secret values are stored: callers redact.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from reconciler.core.errors import TemporaryError
+from reconciler.core.jobs import JobKey, JobRecord
 from reconciler.drivers.aws.errors import endpoint_of, error_code, translate_errors
 from reconciler.drivers.aws.retrying import read_retrying
 from reconciler.drivers.aws.retrying import write_retrying as _write_retrying
@@ -52,6 +55,7 @@ __all__ = ["DEFAULT_TABLE", "DynamoStateStore", "dynamodb_client", "ensure_table
 T = TypeVar("T")
 ENV_SK = "environment"
 HISTORY_PREFIX = "history#"
+JOB_PREFIX = "job#"  # a job that succeeded: job#<stack>#<job>#<hash>
 REFUSED = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 # Every attribute goes through a placeholder: status, ttl and token are reserved words.
 NAMES = {f"#{n}": n for n in ("token", "host", "pid", "command", "started", "expires_at", "ttl", "acquired_at")} | {
@@ -286,6 +290,38 @@ class DynamoStateStore:
             self._update(environment, "REMOVE #pin")
         else:
             self._update(environment, "SET #pin = :value", None, {":value": {"S": sha}})
+
+    # ---------------------------------------------------------------- jobs (no lease: a record of what ran)
+
+    def jobs_done(self, environment: str) -> frozenset[JobKey]:
+        return frozenset(r.key for r in self.job_records(environment))
+
+    def record_job(self, environment: str, record: JobRecord) -> None:
+        item = {
+            **self._key(environment, f"{JOB_PREFIX}{record.stack}#{record.job}#{record.hash}"),
+            "record": {"S": json.dumps(asdict(record), sort_keys=True)},
+        }
+        self._write(lambda: self.client.put_item(TableName=self.table, Item=item))
+
+    def job_records(self, environment: str) -> list[JobRecord]:
+        """Every job that succeeded in ``environment`` (every page), newest first."""
+        records: list[JobRecord] = []
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+
+            def call(kwargs: dict[str, Any] = kwargs) -> Any:
+                return self.client.query(
+                    TableName=self.table, KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                    ExpressionAttributeValues={":pk": {"S": environment}, ":prefix": {"S": JOB_PREFIX}},
+                    ConsistentRead=True, **kwargs,
+                )  # fmt: skip
+
+            page = self._read(call)
+            records += [JobRecord(**json.loads(i["record"]["S"])) for i in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return sorted(records, key=lambda r: r.finished_at, reverse=True)
 
     # ---------------------------------------------------------------- the table
 

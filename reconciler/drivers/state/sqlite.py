@@ -5,7 +5,9 @@
 ``-wal``/``-shm`` files the same mode): table ``environments`` (the lease in
 native columns, the status as JSON, the admin fields ``suspended`` and ``pin``
 in their own columns) and table ``history`` (append-only, ordered by an
-autoincrement sequence). WAL mode; a busy timeout waits for other writers.
+autoincrement sequence), and table ``jobs`` (one row per job that succeeded, keyed by environment,
+stack, job and hash; created when a file made before it is opened, as every table is).
+WAL mode; a busy timeout waits for other writers.
 
 Every operation opens its own connection and runs in one transaction; the
 writes start with ``BEGIN IMMEDIATE``, which takes the database's write lock
@@ -33,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.core.errors import PermanentError, TemporaryError
+from reconciler.core.jobs import JobKey, JobRecord
 from reconciler.state import codec
 from reconciler.state.lease import Clock, Fenced, Lease, LeaseHeld, LeaseLost, LeaseOwner, Sleep
 from reconciler.state.status import EnvironmentStatus, HistoryEntry
@@ -59,6 +62,17 @@ CREATE TABLE IF NOT EXISTS history (
     entry TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_environment ON history (environment, seq);
+CREATE TABLE IF NOT EXISTS jobs (
+    environment TEXT NOT NULL,
+    stack TEXT NOT NULL,
+    job TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    host TEXT NOT NULL,
+    finished_at REAL NOT NULL,
+    seconds REAL NOT NULL DEFAULT 0,
+    output TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (environment, stack, job, hash)
+);
 """
 LEASE_COLUMNS = "token, host, pid, command, expires_at, ttl, acquired_at, started"
 # added after the first release: a file made before it gets the column when opened (code of
@@ -266,3 +280,31 @@ class SqliteStateStore:
                 " ON CONFLICT (environment) DO UPDATE SET pin = excluded.pin",
                 (environment, sha),
             )
+
+    # ---------------------------------------------------------------- jobs (no lease: a record of what ran)
+
+    def jobs_done(self, environment: str) -> frozenset[JobKey]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute("SELECT stack, job, hash FROM jobs WHERE environment = ?", (environment,)).fetchall()
+        return frozenset((str(r[0]), str(r[1]), str(r[2])) for r in rows)
+
+    def record_job(self, environment: str, record: JobRecord) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO jobs (environment, stack, job, hash, host, finished_at, seconds, output)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (environment, record.stack, record.job, record.hash, record.host, record.finished_at, record.seconds,
+                 record.output),
+            )  # fmt: skip
+
+    def job_records(self, environment: str) -> list[JobRecord]:
+        """Every job that succeeded in ``environment``, newest first."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT stack, job, hash, host, finished_at, seconds, output FROM jobs WHERE environment = ?"
+                " ORDER BY finished_at DESC",
+                (environment,),
+            ).fetchall()
+        return [
+            JobRecord(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4]), float(r[5]), str(r[6])) for r in rows
+        ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from reconciler.core.fleet import parse_duration
 from reconciler.spec.documents.base import Document, SpecModel
 from reconciler.spec.documents.field_types import (
     ComposeFilePath,
@@ -14,6 +15,8 @@ from reconciler.spec.documents.field_types import (
     Reference,
     ResourceName,
 )
+from reconciler.spec.documents.messages import invalid
+from reconciler.spec.documents.rollout import Duration
 
 
 class StackService(SpecModel):
@@ -26,6 +29,49 @@ class StackService(SpecModel):
         default_factory=list,
         description="ParameterSets whose keys are injected as the container's environment variables.",
     )
+
+
+class StackJob(SpecModel):
+    service: Reference = Field(
+        description="The compose service whose image, configuration, environment and networks the job runs "
+        "with (docker compose run --rm --no-deps)."
+    )
+    command: list[str] = Field(
+        description='The command run in place of the service\'s own, as a list: ["./migrate.sh"]. It must be '
+        "safe to repeat: a run cut short runs again on the next apply."
+    )
+    before: list[Reference] = Field(
+        description="The stack's services the job runs before: it runs once, on one host, before any of them "
+        "is created or recreated anywhere, and only then; not again while their configuration stays the same."
+    )
+    timeout: Duration = Field(
+        "10m",
+        description="How long the job may run, e.g. 10m: past it the job is killed, its container removed, "
+        "and the stack stops before its services change.",
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        if not value or not value[0].strip():
+            raise invalid("command", 'is empty: name the program to run and its arguments, e.g. ["./migrate.sh"]')
+        return value
+
+    @field_validator("before")
+    @classmethod
+    def _before(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise invalid("before", "is empty: name the services the job must run before, e.g. [backend]")
+        if len(set(value)) != len(value):
+            raise invalid("before", "names a service twice")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        if not parse_duration(value):
+            raise invalid("timeout", f"'{value}' is no time at all: give the job time to run, e.g. 10m")
+        return value
 
 
 class ComposeStackSection(SpecModel):
@@ -61,6 +107,13 @@ class ComposeStackSection(SpecModel):
         default_factory=dict,
         description="Per compose service settings; every key must be a service of the compose file. "
         "Services not listed run as the compose file says.",
+    )
+    jobs: dict[ResourceName, StackJob] = Field(
+        default_factory=dict,
+        description="One-off jobs (database migrations) by name: each runs with docker compose run on the "
+        "stack's first host to change, before the services it precedes are created or recreated, once per "
+        "configuration of those services (recorded in the state store). A job that fails or times out stops "
+        "the stack before its services change.",
     )
 
 
