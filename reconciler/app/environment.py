@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -120,11 +120,14 @@ def open_environment(
     read_only: bool,
     on_event: EventSink = discard,
     adjust: Callable[[DesiredState], DesiredState] | None = None,
+    unreachable_before: Mapping[str, int] | None = None,
 ) -> EnvironmentContext:
     """Load and validate the specs (no I/O beyond the files), then build clients.
 
     ``read_only`` clients refuse every mutating call (plan, status). ``adjust`` changes the desired
-    state before it is checked and planned (``promote`` plans the destination with the new tags)."""
+    state before it is checked and planned (``promote`` plans the destination with the new tags).
+    ``unreachable_before``: the loop's count of the ticks in a row each fleet instance's engine was
+    unreachable (the environment's status), for the planner's replaceUnhealthy rule."""
     loaded = load_environment(env_dir)
     desired = build_desired(loaded, os.environ.get)
     desired, settings = _resolve(loaded, desired, overrides, os.environ.get)
@@ -134,7 +137,8 @@ def open_environment(
     from reconciler.app.world import World  # drivers are imported only once the specs are valid
 
     world = World.connect(settings, read_only=read_only)
-    return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event)
+    return EnvironmentContext(desired=desired, settings=settings, world=world, on_event=on_event,
+                              unreachable_before=dict(unreachable_before or {}))  # fmt: skip
 
 
 @dataclass
@@ -146,6 +150,7 @@ class EnvironmentContext:
     world: World
     on_event: EventSink = discard
     history: list[PlanResult] = field(default_factory=list)
+    unreachable_before: Mapping[str, int] = field(default_factory=dict)  # instance id -> ticks in a row (the loop's)
     _store: StateStore | None = None
 
     def observe(self) -> ObservedState:
@@ -161,7 +166,7 @@ class EnvironmentContext:
         from reconciler import planner
 
         start = time.perf_counter()
-        the_plan = planner.plan(self.desired, observed)
+        the_plan = planner.plan(self.desired, observed, unreachable_before=self.unreachable_before)
         result = PlanResult(the_plan, self.desired, observed, time.perf_counter() - start)
         self.on_event(
             PlanReady(self.desired.environment, len(the_plan.actions), len(the_plan.problems), result.seconds)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.fleet import PLACEHOLDERS, fill_template, template_placeholders
+from reconciler.core.instance_health import unreachable_ticks
 from reconciler.core.model import DesiredState, HostSpec, StateStoreSpec
 from reconciler.core.notices import Destination
 from reconciler.core.urls import url_problem
@@ -56,6 +57,7 @@ class Settings:
     state_dir: Path
     self_heal: bool = True  # the loop corrects drift (else reports it)
     auto_rollback: bool = True  # the loop applies the last applied revision again after a failed rollout
+    replace_unhealthy: bool = True  # the loop marks an instance that cannot be reconciled unhealthy (replaced)
     state_store: StateStoreSpec = SQLITE_STORE
     notifications: tuple[Destination, ...] = ()  # where the loop tells what it did
 
@@ -239,6 +241,7 @@ def resolve_settings(
         state_dir=overrides.state_dir or default_state_dir(),
         self_heal=self_heal,
         auto_rollback=desired.rollout.auto_rollback,
+        replace_unhealthy=unreachable_ticks(desired.rollout) is not None,
         state_store=state_store,
         notifications=notifications,
     )

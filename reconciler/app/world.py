@@ -28,6 +28,7 @@ from reconciler.core.observed import ObservedHost, ObservedParameter, ObservedSt
 from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, ProjectContainers, containers_fingerprint
 from reconciler.core.secretsmanager import ObservedSecret
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.aws.instance_health import InstanceHealthWriter
 from reconciler.drivers.aws.secretsmanager import SecretsReader
 from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
@@ -235,6 +236,7 @@ class World:
             writer=FleetWriter(fleet),
             probe=lambda url, timeout: probe(session, url, timeout),
             gone=reader.instance_gone,
+            health=InstanceHealthWriter(fleet),
         )
 
     def close(self) -> None:

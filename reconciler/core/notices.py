@@ -26,6 +26,7 @@ class NoticeKind(str, Enum):
     DEGRADED = "Degraded"
     RECOVERED = "Recovered"
     REVISION_SKIPPED = "RevisionSkipped"  # a revision known to fail, not retried
+    INSTANCE_REPLACED = "InstanceReplaced"  # a fleet's instance that cannot be reconciled, marked unhealthy
 
 
 class Severity(str, Enum):
@@ -59,7 +60,9 @@ class Notice:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """One message per kind and revision (Argo CD's ``oncePer``)."""
+        """One message per kind and revision (Argo CD's ``oncePer``); per instance for a replacement."""
+        if self.kind is NoticeKind.INSTANCE_REPLACED:
+            return (self.environment, self.kind.value, f"{self.sha}/{self.resource or ''}")
         return (self.environment, self.kind.value, self.sha)
 
 

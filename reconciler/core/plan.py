@@ -26,14 +26,15 @@ from pathlib import Path
 
 from reconciler.core.actions import BASE_ACTION_TYPES, Action
 from reconciler.core.address import host_stack_address
+from reconciler.core.instance_health import InstanceTrouble
 from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
-from reconciler.core.rollout_actions import ROLLOUT_TYPES
+from reconciler.core.rollout_actions import ROLLOUT_TYPES, UNHEALTHY_TYPES
 
-PLAN_FORMAT_VERSION = "2.3"
+PLAN_FORMAT_VERSION = "2.4"
 
 #: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
-ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES)
+ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES, *UNHEALTHY_TYPES)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"
@@ -144,6 +145,9 @@ class Plan:
     problems: tuple[Problem, ...] = ()
     preconditions: tuple[Precondition, ...] = ()
     format_version: str = field(default=PLAN_FORMAT_VERSION)
+    # fleet instances this observation found unable to be reconciled (their engine unreachable...): the
+    # loop keeps the count of consecutive ticks in the status (reconciler.planner.unhealthy)
+    troubles: tuple[InstanceTrouble, ...] = ()
 
     @property
     def actions(self) -> tuple[Action, ...]:

@@ -95,3 +95,25 @@ class Bake(RolloutStep):
 
 
 ROLLOUT_TYPES: tuple[type[Action], ...] = (LeaveTargetGroups, HealthGate, JoinTargetGroups, CheckAlarms, Bake)
+
+
+# ---- replacing an instance that cannot be reconciled (issue 15, case 2) ----------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkUnhealthy(RolloutStep):
+    """SetInstanceHealth ``Unhealthy`` (ShouldRespectGracePeriod false): the Auto Scaling group
+    terminates the instance and launches a replacement, which the next ticks converge. Made for an
+    instance that cannot be reconciled (:mod:`reconciler.core.instance_health`); safe to repeat."""
+
+    kind: ClassVar[str] = "mark_unhealthy"
+    terraform: ClassVar[tuple[str, ...]] = ("delete", "create")  # the group replaces the instance
+    symbol: ClassVar[str] = "x"
+    instance: str
+    group: str  # the Auto Scaling group it is replaced in
+    trouble: str  # a reconciler.core.instance_health.Trouble value
+    detail: str  # the error it was found with
+    ticks: int = 1  # consecutive ticks (an unreachable engine)
+
+
+UNHEALTHY_TYPES: tuple[type[Action], ...] = (MarkUnhealthy,)

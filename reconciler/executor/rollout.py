@@ -31,10 +31,13 @@ from reconciler.core.rollout_actions import (
     HealthGate,
     JoinTargetGroups,
     LeaveTargetGroups,
+    MarkUnhealthy,
     TargetGroupRef,
 )
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.aws.instance_health import InstanceHealthWriter
 from reconciler.drivers.probe import ProbeResult
+from reconciler.executor.instance_health import mark_unhealthy
 
 LB_SETTLE = 15.0  # seconds an ALB may still route to a target after it was deregistered
 JOIN_TIMEOUT = 300.0  # seconds a re-joined target may take to be reported healthy
@@ -58,6 +61,7 @@ class FleetDrivers:
     poll: float = POLL
     ignored_alarms: frozenset[str] = field(default_factory=frozenset)
     gone: Callable[[str], bool] = lambda _instance: False  # left its group or terminating (asked after a failure)
+    health: InstanceHealthWriter | None = None  # SetInstanceHealth (an instance that cannot be reconciled)
 
 
 GONE = "instance {} left its Auto Scaling group during the rollout (terminated or scaled in): skipped"
@@ -181,6 +185,7 @@ STEPS: dict[type[Action], Callable[[FleetDrivers, object], str]] = {
     JoinTargetGroups: join,  # type: ignore[dict-item]
     CheckAlarms: check_alarms,  # type: ignore[dict-item]
     Bake: bake,  # type: ignore[dict-item]
+    MarkUnhealthy: mark_unhealthy,  # type: ignore[dict-item]
 }
 
 
@@ -190,6 +195,7 @@ DOING: dict[type[Action], str] = {
     JoinTargetGroups: "joining the load balancer",
     CheckAlarms: "checking the alarms",
     Bake: "watching the alarms (bake)",
+    MarkUnhealthy: "marking the instance unhealthy for its group to replace",
 }
 
 

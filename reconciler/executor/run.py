@@ -220,7 +220,8 @@ class Run:
                 if self.units.get(earlier) != "done":
                     before = self.plan.unit(earlier)
                     where = f"host {before.host}" if before is not None and before.host else earlier
-                    return f"not done: {where} of stack {unit.stack} did not complete"
+                    of = f" of stack {unit.stack}" if unit.stack else ""
+                    return f"not done: {where}{of} did not complete"
         return ""
 
     def override_path(self, unit: Unit) -> Path:

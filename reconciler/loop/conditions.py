@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reconciler.core.address import instance_address
+from reconciler.core.plan import Plan
 from reconciler.loop.outcome import Attempt
+from reconciler.planner.unhealthy import unreachable_counts
 from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Reason, Result, Revision
 from reconciler.state.records import with_resources
 
@@ -50,6 +53,10 @@ def next_status(status: EnvironmentStatus, *, attempt: Attempt, now: float) -> E
             if not rollback.ok:
                 message += f"; {rollback.error or 'the rollback did not complete'}"
             new = replace(new, last_error=message)
+        elif attempt.marks:
+            why = Reason.INSTANCE_REPLACED
+            message = _replaced(attempt)
+            new = replace(new, last_error=message)
         new = new.with_condition(ConditionType.READY, F, why, message, now)
         new = new.with_condition(ConditionType.DEGRADED, T, why, message, now)
         if plan is not None and plan.has_changes:
@@ -62,6 +69,30 @@ def next_status(status: EnvironmentStatus, *, attempt: Attempt, now: float) -> E
     new = _admin_conditions(new, suspended=status.suspended, pinned=attempt.target if attempt.pinned else None, now=now)
     if plan is not None:
         new = with_resources(new, plan, attempt.report, now)
+        new = _troubles(new, plan, now)
+    for mark in attempt.marks:  # the instance marked, with why (also after a failed rollout)
+        new = new.with_resource_condition(instance_address(mark.instance), ConditionType.DEGRADED, T,
+                                          Reason(mark.trouble), mark.reason, now)  # fmt: skip
+    return new
+
+
+def _replaced(attempt: Attempt) -> str:
+    """``instance i-0abc marked unhealthy (engine unreachable for 3 ticks in a row ...); group ... replaces
+    it``, after what the rollout failed on when it follows one."""
+    marks = "; ".join(f"{m.address}: {m.reason}" for m in attempt.marks)
+    done = attempt.replacement
+    return f"{marks} (after: {done.cause})" if done is not None else marks
+
+
+def _troubles(status: EnvironmentStatus, plan: Plan, now: float) -> EnvironmentStatus:
+    """The instances found unable to be reconciled, each with its reason (EngineUnreachable ...), and
+    the count of consecutive ticks an engine was unreachable, kept for the next tick (an instance
+    reachable again or gone is dropped)."""
+    new = replace(status, unreachable=unreachable_counts(plan.troubles))
+    for trouble in plan.troubles:
+        new = new.with_resource_condition(instance_address(trouble.instance), ConditionType.DEGRADED, T,
+                                          Reason(trouble.trouble.value), f"{trouble.describe()}: {trouble.detail}",
+                                          now)  # fmt: skip
     return new
 
 

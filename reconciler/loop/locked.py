@@ -23,13 +23,23 @@ from reconciler.app import reconcile
 from reconciler.app.settings import Overrides
 from reconciler.core.errors import ReconcilerError, TemporaryError
 from reconciler.core.events import DeployStarted, EventSink, RollbackStarted
-from reconciler.core.plan import Plan
+from reconciler.core.plan import Plan, Unit
 from reconciler.loop.conditions import next_status
 from reconciler.loop.decide import Decision, Mode, decide
-from reconciler.loop.outcome import Attempt, Finished, Started, history_entry, ignore, rollback_entry
+from reconciler.loop.outcome import (
+    Attempt,
+    Finished,
+    Started,
+    history_entry,
+    ignore,
+    replacement_entry,
+    rollback_entry,
+)
 from reconciler.loop.ports import OpenWorld, Planned, Source, World
+from reconciler.loop.replacement import Replacement
 from reconciler.loop.rollback import Rollback, rollout_failure
 from reconciler.planner.rollout import without_alarm_steps
+from reconciler.planner.unhealthy import replacement_after_apply
 from reconciler.state import EnvironmentStatus, Lease, LeaseLost, Revision, StateStore
 
 if TYPE_CHECKING:
@@ -85,7 +95,7 @@ class LockedTick:
         given = self.inputs
         try:
             world = given.open_world(target_dir, given.overrides, read_only=given.mode == "plan",
-                                     on_event=given.on_event)  # fmt: skip
+                                     on_event=given.on_event, unreachable_before=status.unreachable)  # fmt: skip
             try:
                 planned = world.plan()
                 given.on_plan(planned, attempt.target)
@@ -102,7 +112,10 @@ class LockedTick:
                         attempt = replace(attempt, decision=again) if again.act else attempt
                     cause = rollout_failure(applied.plan, applied.report)
                     last = status.last_applied
-                    if cause and world.settings.auto_rollback and last is not None and last.sha != attempt.target.sha:
+                    mark = replacement_after_apply(applied.plan, applied.report, world.settings.replace_unhealthy)
+                    if cause and mark is not None:  # failed there, passed elsewhere: the instance, not the revision
+                        attempt = replace(attempt, replacement=self._replace(world, mark, cause))
+                    elif cause and world.settings.auto_rollback and last is not None and last.sha != attempt.target.sha:
                         world.close()
                         attempt = replace(attempt, rollback=self._rollback(last, cause))
             finally:
@@ -145,6 +158,19 @@ class LockedTick:
         except ReconcilerError as exc:
             return Rollback(to=last, cause=cause, error=str(exc), seconds=given.clock() - began)
 
+    def _replace(self, world: World, mark: Unit, cause: str) -> Replacement:
+        """Mark the instance a rollout failed on unhealthy (its group replaces it), under the lease."""
+        plan = Plan(environment=self.environment, units=(mark,))
+        try:
+            applied = reconcile.apply(world, show=lambda _p, _f: None, confirm=lambda _p, _f: True,
+                                      on_event=self.inputs.on_event, plan=plan,
+                                      hold=lambda: contextlib.nullcontext(self.lease()))  # fmt: skip
+        except LeaseLost:
+            raise
+        except ReconcilerError as exc:
+            return Replacement(cause=cause, plan=plan, error=str(exc))
+        return Replacement(cause=cause, plan=applied.plan, report=applied.report)
+
     def _decide(self, world: World, attempt: Attempt, status: EnvironmentStatus, plan: Plan) -> Decision:
         return decide(target=attempt.target, pinned=attempt.pinned, status=status, plan=plan,
                       mode=self.inputs.mode, self_heal=world.settings.self_heal)  # fmt: skip
@@ -163,6 +189,9 @@ class LockedTick:
         rolled = rollback_entry(attempt, started=self.started, now=now)
         if rolled is not None:
             self.store.append_history(self.lease(), rolled)
+        marked = replacement_entry(attempt, started=self.started, now=now)
+        if marked is not None:
+            self.store.append_history(self.lease(), marked)
         return now, new
 
 

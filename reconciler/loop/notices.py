@@ -16,6 +16,7 @@ from dataclasses import replace as _with
 from reconciler.core.events import DeployStarted
 from reconciler.core.notices import Notice, NoticeKind, Severity
 from reconciler.core.plan import Plan
+from reconciler.core.rollout_actions import MarkUnhealthy
 from reconciler.loop.outcome import FAILING, Finished
 from reconciler.state import ConditionStatus, ConditionType, EnvironmentStatus, Reason, Result, Revision
 
@@ -80,6 +81,8 @@ def tick_notices(finished: Finished, repo: str) -> tuple[Notice, ...]:
         failed = _base(NoticeKind.DEPLOY_FAILED, Severity.ERROR, f"{env}: {short} cannot be deployed", finished, repo)
         resource, error = _split_failure(attempt.failure)
         notices.append(_with(failed, resource=resource, error=error))
+    if attempt is not None:
+        notices += [_replaced(mark, finished, repo) for mark in attempt.marks]
     was, now_degraded = _degraded(finished.before), _degraded(finished.after)
     if now_degraded and not was:
         cond = finished.after.condition(ConditionType.DEGRADED)
@@ -121,6 +124,14 @@ def _acted(finished: Finished, repo: str) -> list[Notice]:
         notices.append(_with(rolled, reasons=why, seconds=rollback.seconds, resource=cause_at,
                              error=shorten(rollback.error or cause or "")))  # fmt: skip
     return notices
+
+
+def _replaced(mark: MarkUnhealthy, finished: Finished, repo: str) -> Notice:
+    """An instance that could not be reconciled, marked unhealthy: its group replaces it."""
+    title = f"{finished.environment}: instance {mark.instance} marked unhealthy ({mark.trouble}), its group replaces it"
+    notice = _base(NoticeKind.INSTANCE_REPLACED, Severity.ERROR, title, finished, repo)
+    return _with(notice, reasons=(shorten(mark.reason, 200),), resource=f"instance:{mark.instance}",
+                 error=shorten(mark.detail))  # fmt: skip
 
 
 def plan_reasons(plan: Plan, limit: int = MAX_REASONS) -> tuple[str, ...]:

@@ -19,7 +19,9 @@ from dataclasses import KW_ONLY, dataclass
 from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.plan import Plan
 from reconciler.core.report import ApplyReport
+from reconciler.core.rollout_actions import MarkUnhealthy
 from reconciler.loop.decide import Decision, describe, failed_key
+from reconciler.loop.replacement import Replacement, marked
 from reconciler.loop.rollback import Rollback
 from reconciler.state import EnvironmentStatus, HistoryEntry, Reason, Result, Revision, Trigger
 from reconciler.state.records import action_counts, apply_result, failures, job_outcomes
@@ -40,6 +42,13 @@ class Attempt:
     error: str | None = None  # raised while planning or applying (redacted)
     temporary: bool = False  # ``error`` may pass (unreachable, throttled)
     rollback: Rollback | None = None  # a failed rollout rolled back to the last applied revision
+    replacement: Replacement | None = None  # ... or the instance it failed on marked unhealthy instead
+
+    @property
+    def marks(self) -> tuple[MarkUnhealthy, ...]:
+        """The instances this tick marked unhealthy (by its plan, or after its rollout failed)."""
+        after = self.replacement.marks if self.replacement is not None else ()
+        return (*marked(self.plan, self.report), *after)
 
     @property
     def acted(self) -> bool:
@@ -74,7 +83,7 @@ class Attempt:
     def transient(self) -> bool:
         """The failure may pass: retried with backoff, the revision is not marked failed. A rollout
         that was rolled back is never transient: it is not retried until something changes."""
-        if self.rollback is not None:
+        if self.rollback is not None or self.replacement is not None:
             return False
         report = self.report
         return self.temporary or (self.acted and report is not None and not report.ok and report.temporary_only)
@@ -132,6 +141,8 @@ def summary(attempt: Attempt) -> TickOutcome:
 def _cause(attempt: Attempt) -> Reason:
     if attempt.rollback is not None:
         return Reason.ROLLED_BACK if attempt.rollback.ok else Reason.ROLLBACK_FAILED
+    if attempt.marks:
+        return Reason.INSTANCE_REPLACED
     return Reason.APPLY_FAILED if attempt.acted else Reason.PLAN_FAILED
 
 
@@ -183,6 +194,20 @@ def rollback_entry(attempt: Attempt, *, started: Started, now: float) -> History
     actions = action_counts(rollback.plan, rollback.report) if rollback.plan is not None else None
     return started.entry(attempt.environment, rollback.to, now=now, result=result, reason=reason, error=error,
                          actions=actions)  # fmt: skip
+
+
+def replacement_entry(attempt: Attempt, *, started: Started, now: float) -> HistoryEntry | None:
+    """The history entry of the instance marked unhealthy after the attempt's rollout failed there
+    (None without one)."""
+    done = attempt.replacement
+    if done is None:
+        return None
+    result = apply_result(done.plan, done.report) if done.error is None else Result.FAILED
+    action = done.plan.actions[0]
+    reason = f"{action.reason} (rather than rolling {attempt.target.sha[:12]} back: {done.cause})"
+    error = done.error or (failures(done.plan, done.report) if result in FAILING else None)
+    return started.entry(attempt.environment, attempt.target, now=now, result=result, reason=reason, error=error,
+                         actions=action_counts(done.plan, done.report))  # fmt: skip
 
 
 def invalid_spec_entry(

@@ -10,7 +10,7 @@ client the same way).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -57,9 +57,13 @@ class World(Context, Protocol):
 
 class OpenWorld(Protocol):
     """Opens the world of the environment folder ``env_dir`` (``reconciler.app.open_environment``);
-    ``read_only``: every mutating call is refused (plan mode)."""
+    ``read_only``: every mutating call is refused (plan mode); ``unreachable_before``: instance id ->
+    the ticks in a row its engine was unreachable, as the status remembers them."""
 
-    def __call__(self, env_dir: Path, overrides: Overrides, *, read_only: bool, on_event: EventSink) -> World: ...
+    def __call__(
+        self, env_dir: Path, overrides: Overrides, *, read_only: bool, on_event: EventSink,
+        unreachable_before: Mapping[str, int] | None = None,
+    ) -> World: ...  # fmt: skip
 
 
 OpenStore = Callable[[Settings], StateStore]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from reconciler.core.plan import ROLLOUT_PREFIX, Plan
 from reconciler.core.report import ApplyReport
-from reconciler.core.rollout_actions import RolloutStep
+from reconciler.core.rollout_actions import MarkUnhealthy, RolloutStep
 from reconciler.state import Revision
 
 
@@ -30,6 +30,7 @@ def rollout_failure(plan: Plan, report: ApplyReport | None) -> str | None:
         for u in plan.units
         if u.id.startswith(ROLLOUT_PREFIX) or (u.host is not None and u.host in instances)
         for a in u.actions
+        if not isinstance(a, MarkUnhealthy)  # replacing a broken instance is no rollout of the revision
     }
     for result in report.by_status("failed"):
         if result.address in in_rollout:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from reconciler.core.actions import Action, DeleteParameter, PutParameter, RemoveService, RunJob, ServiceAction
+from reconciler.core.instance_health import unreachable_ticks
 from reconciler.core.model import DesiredState
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import (
@@ -42,6 +43,7 @@ from reconciler.planner.parameters import ownership_queries, plan_parameters
 from reconciler.planner.rollout import plan_rollouts
 from reconciler.planner.stacks import StackContext, plan_stack
 from reconciler.planner.targets import parameters_read, service_targets, stack_sets
+from reconciler.planner.unhealthy import after_rollout, choose, observed_troubles
 
 __all__ = ["expand_fleets", "ownership_queries", "plan", "service_targets"]
 
@@ -55,7 +57,9 @@ def _with_needs(action: Action, reads: Mapping[str, frozenset[str]], written: se
     return replace(action, needs=needs) if needs else action
 
 
-def plan(desired: DesiredState, observed: ObservedState) -> Plan:
+def plan(
+    desired: DesiredState, observed: ObservedState, *, unreachable_before: Mapping[str, int] | None = None
+) -> Plan:
     """The plan that takes ``observed`` to ``desired``. Pure and deterministic.
 
     Units: the PutParameters (by name); then per stack (by name) one unit per
@@ -65,7 +69,9 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
     then the DeleteParameters (by name), only once everything else succeeded.
     A stack whose image does not resolve, or which needs a parameter that has
     no value, gets a Problem and no units; a host that could not be observed
-    gets a Problem and so do the stack's hosts after it; the rest is planned.
+    gets a Problem and so do the stack's hosts after it (not a fleet's other instances); the rest is planned.
+    A fleet's instance that cannot be reconciled may be marked unhealthy, last (:mod:`.unhealthy`;
+    ``unreachable_before``: instance id -> consecutive ticks its engine was unreachable before this one).
     """
     fleet_problems, fleet_notes = fleet_findings(desired, observed.fleets)
     declared, desired = desired, expand_fleets(desired, observed.fleets)
@@ -119,6 +125,10 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
         versions.append(ParameterVersion(name, current.version if current is not None else None))
     rollout = plan_rollouts(units, declared, observed.fleets)
     units, fleet_problems = list(rollout.units), [*fleet_problems, *rollout.problems]
+    troubles = observed_troubles(observed.fleets, observed.hosts, unreachable_before or {})
+    verdict = choose(troubles, observed.fleets, declared.rollout, unreachable_ticks(declared.rollout))
+    units += [after_rollout(verdict.unit, units)] if verdict.unit is not None else []
+    fleet_problems += verdict.problems
     images = plan_images(desired, observed, blocked)
     unchanged = [
         *sorted(parameters.unchanged, key=lambda u: u.address),
@@ -135,4 +145,5 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
         unchanged=tuple(unchanged),
         problems=tuple(problems),
         preconditions=(*versions, *preconditions),
+        troubles=troubles,
     )

@@ -264,6 +264,9 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
     unchanged: list[Unchanged] = []
     problems: list[Problem] = []
     earlier: str | None = None
+    # a fleet's instances wait for no other instance (its rollout orders them): one that cannot be read
+    # holds none of the others back
+    instances = {h.name for h in ctx.desired.hosts if h.member_of is not None}
     wanted: dict[str, Mapping[str, ServiceTarget]] = {}  # host -> what each service should run there
     for host in stack.hosts:
         view = ctx.hosts.get(host)
@@ -271,7 +274,8 @@ def plan_stack(stack: StackSpec, ctx: StackContext) -> StackPlan:
         if problem is not None or view is None:
             if problem is not None:
                 problems.append(problem)
-            earlier = earlier or host
+            if host not in instances:
+                earlier = earlier or host
             # what it should run there needs no look at the host: a job's hash stays the same
             env = environment(stack, ctx.index, ctx.observed, ctx.desired.host(host))
             wanted[host] = targets(stack, ctx.index, env, digests)

@@ -32,6 +32,7 @@ from reconciler.core.rollout_actions import (
     HealthGate,
     JoinTargetGroups,
     LeaveTargetGroups,
+    MarkUnhealthy,
     TargetGroupRef,
 )
 
@@ -129,6 +130,12 @@ def _alarms(a: Action) -> dict[str, object]:
     return out
 
 
+def _mark(a: Action) -> dict[str, object]:
+    assert isinstance(a, MarkUnhealthy)
+    return {"fleet": a.fleet, "batch": a.batch, "instance": a.instance, "group": a.group, "trouble": a.trouble,
+            "detail": a.detail, "ticks": a.ticks}  # fmt: skip
+
+
 _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "put_parameter": _put,
     "delete_parameter": _delete,
@@ -147,6 +154,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "join_target_groups": _join,
     "check_alarms": _alarms,
     "bake": _alarms,
+    "mark_unhealthy": _mark,
 }
 
 

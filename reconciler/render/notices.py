@@ -27,6 +27,7 @@ COLOURS = {
     NoticeKind.ROLLED_BACK: DANGER,
     NoticeKind.DEGRADED: DANGER,
     NoticeKind.REVISION_SKIPPED: WARNING,
+    NoticeKind.INSTANCE_REPLACED: WARNING,
 }
 TEAMS_COLOURS = {GOOD: "Good", BLUE: "Accent", DANGER: "Attention", WARNING: "Warning"}
 SNS_SUBJECT_MAX = 100

@@ -33,6 +33,8 @@ def rollout_heading(unit_id: str) -> str:
         return f"Rollout of fleet {fleet}, batch {number}: {what}"
     if step == "restore":
         return f"Fleet {fleet}: instances put back in service"
+    if step == "replace":
+        return f"Fleet {fleet}: an instance that cannot be reconciled, replaced by its group"
     return f"Rollout of fleet {fleet}: bake"
 
 

@@ -74,6 +74,7 @@ def status_to_json(status: EnvironmentStatus) -> str:
             "failed_revisions": sorted(status.failed_revisions),
             "resources": {a: [_condition(c) for c in cs] for a, cs in sorted(status.resources.items())},
             "updated_at": status.updated_at,
+            "unreachable": dict(sorted(status.unreachable.items())),
         }
     )
 
@@ -95,6 +96,7 @@ def status_from_json(
         pin=pin,
         resources={a: tuple(_condition_from(c) for c in cs) for a, cs in d.get("resources", {}).items()},
         updated_at=float(updated) if updated is not None else None,
+        unreachable={str(k): int(v) for k, v in d.get("unreachable", {}).items()},
     )
 
 

@@ -24,6 +24,11 @@ class Reason(str, Enum):
     INVALID_SPEC = "InvalidSpec"  # the target revision's specs do not load
     ROLLED_BACK = "RolledBack"  # a fleet's rollout failed and the last applied revision was applied again
     ROLLBACK_FAILED = "RollbackFailed"  # ... and applying it again failed too
+    # a fleet's instance that cannot be reconciled (reconciler.core.instance_health.Trouble values)
+    ENGINE_UNREACHABLE = "EngineUnreachable"  # its Docker engine could not be read (counted in ticks)
+    DISK_FULL = "DiskFull"  # its engine said "no space left on device"
+    HEALTH_CHECK_FAILED = "HealthCheckFailed"  # its health gate failed while the revision passed on another
+    INSTANCE_REPLACED = "InstanceReplaced"  # a tick marked it unhealthy: its Auto Scaling group replaces it
     # a tick that could not run (counted in the metrics' failures, never a condition)
     REPOSITORY_UNREACHABLE = "RepositoryUnreachable"
     LEASE_HELD = "LeaseHeld"

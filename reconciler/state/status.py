@@ -88,6 +88,9 @@ class EnvironmentStatus:
     pin: str | None = None
     resources: Mapping[str, tuple[Condition, ...]] = field(default_factory=dict)  # by address
     updated_at: float | None = None
+    # a fleet's instances whose engine was unreachable at the last ticks: instance id -> ticks in a row
+    # (an instance reachable again, or gone, is dropped): what replaceUnhealthy counts across restarts
+    unreachable: Mapping[str, int] = field(default_factory=dict)
 
     def condition(self, type: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type), None)

@@ -9,7 +9,7 @@ remain the proof of the feature; these pin the tick's logic.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,9 +85,14 @@ class FakeWorld:
     applied: list[Plan] = field(default_factory=list)
     opened_read_only: list[bool] = field(default_factory=list)
     current: Settings | None = None
+    unreachable_before: list[dict[str, int]] = field(default_factory=list)  # what each open was given
 
-    def open(self, env_dir: Path, overrides: Overrides, *, read_only: bool, on_event: EventSink) -> FakeWorld:
+    def open(
+        self, env_dir: Path, overrides: Overrides, *, read_only: bool, on_event: EventSink,
+        unreachable_before: Mapping[str, int] | None = None,
+    ) -> FakeWorld:  # fmt: skip
         self.current = app.environment_settings(env_dir, overrides)
+        self.unreachable_before.append(dict(unreachable_before or {}))
         self.opened_read_only.append(read_only)
         self.calls.append("open")
         return self

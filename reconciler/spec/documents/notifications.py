@@ -54,7 +54,7 @@ TopicArn = Annotated[str, AfterValidator(_check_topic), WithJsonSchema({"type": 
 Namespace = Annotated[str, AfterValidator(_check_namespace), WithJsonSchema({"type": "string", "minLength": 1})]
 EventName = Literal[
     "DeployStarted", "DeploySucceeded", "DeployFailed", "RolledBack", "DriftCorrected", "Degraded", "Recovered",
-    "RevisionSkipped",
+    "RevisionSkipped", "InstanceReplaced",
 ]  # fmt: skip
 _NEEDS_URL = ("slack", "msteams", "discord", "generic", "generic-hmac")
 
@@ -87,7 +87,7 @@ class NotificationEntry(SpecModel):
     events: list[EventName] | None = Field(
         None,
         description="The events it takes. Default: all of DeployStarted, DeploySucceeded, DeployFailed, RolledBack, "
-        "DriftCorrected, Degraded, Recovered, RevisionSkipped (cloudwatch: the deploys' ends).",
+        "DriftCorrected, Degraded, Recovered, RevisionSkipped, InstanceReplaced (cloudwatch: the deploys' ends).",
     )
 
     @model_validator(mode="after")
