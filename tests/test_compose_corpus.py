@@ -159,7 +159,7 @@ def test_the_corpus_covers_what_people_write() -> None:
     """The corpus keeps its range: accepted and refused projects, and the features the issue lists."""
     text = " ".join(p.read_text() for p in CORPUS.rglob("*") if p.is_file())
     for feature in ("include:", "project_directory:", "env_file", "extends:", "profiles:", "<<: *", "x-",
-                    "secrets:", "configs:", "build:", "${", ":-", "~/", "../"):  # fmt: skip
+                    "secrets:", "configs:", "build:", "${", ":-", "~/", "../", "!reset", "!override"):  # fmt: skip
         assert feature in text, feature
     verdicts = {yaml.safe_load((CORPUS / c / "case.yaml").read_text())["verdict"] for c in CASES}
     assert verdicts == {"accepted", "refused"} and len(CASES) >= 10

@@ -1,13 +1,14 @@
 """Resolve ``extends`` in a compose project's services, as Compose does. Pure apart from reading files.
 
 A service with ``extends: other`` (or ``extends: {service: other}``) starts from ``other`` of the
-same file; with ``extends: {file: base.yaml, service: web}`` from ``web`` of ``base.yaml``, a
-path relative to the extending file's working directory, read with the compose file's limits and
-symlink rules. The base is resolved first (chains of any length), its relative paths meaning its
-own folder, then the service is merged onto it (:func:`~reconciler.spec.compose_merge.merge_service`)
-and loses its ``extends``. Only the named service is taken from another file (not its networks or
-volumes), but Compose interpolates that whole file, so its variable references count
-(:attr:`Extended.docs`). A missing file or service and a cycle are issues at the ``extends``
+same file; with ``extends: {file: base.yaml, service: web}`` from ``web`` of ``base.yaml``, a path
+relative to the extending file's working directory, read with the compose file's limits and symlink
+rules. The base is resolved first (chains of any length), its relative paths meaning its own
+folder, then the service is merged onto it (:func:`~reconciler.spec.compose_merge.merge_service`)
+and loses its ``extends``; what the service tags ``!reset`` or ``!override`` is first deleted from
+the base (:mod:`reconciler.spec.compose_tags`). Only the named service is taken from another file
+(not its networks or volumes), but Compose interpolates that whole file, so its variable references
+count (:attr:`Extended.docs`). A missing file or service and a cycle are issues at the ``extends``
 line.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from reconciler.core.errors import SpecIssue
 from reconciler.spec.compose_merge import merge_service, rebase_paths
+from reconciler.spec.compose_tags import inherited_paths, without
 from reconciler.spec.compose_tree import missing_file_problem
 from reconciler.spec.source import Loc, SourceDoc, real_path
 
@@ -77,7 +79,8 @@ class _Resolver:
         base = self.service(ref, base_siblings, (*chain, key))
         if base is None:
             return None
-        merged = merge_service(base, {k: v for k, v in raw.items() if k != "extends"})
+        inherited = without(base, inherited_paths(doc, ("services", name)))  # !reset, !override
+        merged = merge_service(inherited, {k: v for k, v in raw.items() if k != "extends"})
         merged.pop("extends", None)
         return merged
 

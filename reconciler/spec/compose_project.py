@@ -1,13 +1,14 @@
 """Gather a compose project's services and declarations across its files. Pure apart from reading files.
 
 From the :class:`~reconciler.spec.compose_tree.ComposeTree` of a stack (the compose file and the
-files it includes), :func:`gather` collects, as Compose's project has them: every service with
-the document it is written in (for its ``file:line``) and its mapping, relative paths rebased to
-the stack's project directory, ``extends`` resolved (:mod:`reconciler.spec.compose_extends`); the
-top-level ``networks`` and ``volumes`` of every file; every variable reference of every file
-Compose interpolates (included and extended files too, each with the values its include's env
-files give); and every file read. A service defined in two files is refused, as Compose refuses it
-(unless both definitions are the same).
+files it includes), :func:`gather` collects, as Compose's project has them: every service with the
+document it is written in (for its ``file:line``) and its mapping, relative paths rebased to the
+stack's project directory, the later files of an include's ``path`` merged over the first (their
+``!reset`` and ``!override`` applied: :mod:`reconciler.spec.compose_tags`), ``extends`` resolved
+(:mod:`reconciler.spec.compose_extends`); the top-level ``networks`` and ``volumes`` of every file;
+every variable reference of every file Compose interpolates (included and extended files too, each
+with the values its include's env files give); and every file read. A service defined in two files
+is refused, as Compose refuses it (unless both definitions are the same).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from reconciler.spec.compose_extends import Written, resolve_extends
 from reconciler.spec.compose_merge import merge_service, rebase_paths
 from reconciler.spec.compose_model import VariableUse
 from reconciler.spec.compose_services import value_kind
+from reconciler.spec.compose_tags import inherited_paths, without
 from reconciler.spec.compose_tree import ComposeSource, ComposeTree, display_of, read_compose_doc
 from reconciler.spec.compose_variables import variable_uses
 from reconciler.spec.source import SourceDoc
+from reconciler.spec.yaml.document import RESET
 
 
 @dataclass
@@ -87,6 +90,9 @@ def _written(source: ComposeSource, project_dir: Path, project: Project) -> dict
     """The services of ``source`` (merged with its overriding files), paths rebased to the project directory."""
     found: dict[str, Written] = {}
     for doc in (source.doc, *source.overrides):
+        for loc, (tag, _) in doc.tags.items():
+            if doc is not source.doc and tag == RESET and len(loc) == 2 and loc[0] == "services":
+                found.pop(str(loc[1]), None)  # a whole service reset by a later file
         data = doc.data
         if not isinstance(data, dict):
             project.issues.append(doc.issue((), "a compose file must be a mapping with a services: section"))
@@ -104,7 +110,11 @@ def _written(source: ComposeSource, project_dir: Path, project: Project) -> dict
                 continue
             mapping = rebase_paths(cast(dict[str, object], raw), source.workdir, project_dir)
             key = str(name)
-            found[key] = (found[key][0], merge_service(found[key][1], mapping)) if key in found else (doc, mapping)
+            if key in found:
+                inherited = without(found[key][1], inherited_paths(doc, ("services", name)))  # !reset, !override
+                found[key] = (found[key][0], merge_service(inherited, mapping))
+            else:
+                found[key] = (doc, mapping)
     return found
 
 

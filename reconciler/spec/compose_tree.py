@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.spec.compose_tags import tag_issues
 from reconciler.spec.source import Loc, SourceDoc, read_yaml, real_path
 
 LEADS_NOWHERE = "is a symlink that leads nowhere (dangling, or a loop)"
@@ -66,6 +67,9 @@ def single_document(docs: tuple[SourceDoc, ...], display: str) -> SourceDoc:
         raise SpecError([SpecIssue(display, None, "", "the compose file is empty; it needs a services: mapping")])
     if len(docs) > 1:
         raise SpecError([SpecIssue(display, docs[1].line, "", "a compose file must hold a single YAML document")])
+    issues = tag_issues(docs[0])
+    if issues:
+        raise SpecError(issues)
     return docs[0]
 
 
