@@ -20,7 +20,8 @@ from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.spec.checks import Declared, known_names
 from reconciler.spec.compose_file import load_compose, parse_compose
 from reconciler.spec.compose_model import ComposeModel
-from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, ComposeStackSection, ParameterSet, environment_hosts
+from reconciler.spec.compose_values import path_values, set_references, stack_variables, usable_sets, variable_keys
+from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, environment_hosts
 from reconciler.spec.folder import Parsed
 from reconciler.spec.job_checks import job_issues
 from reconciler.spec.source import Loc, SourceDoc, display_path, real_path
@@ -28,8 +29,9 @@ from reconciler.spec.stack_paths import project_directory, project_directory_iss
 
 #: A stack's compose file as read: its model, why it is invalid, or None when there is no such file.
 ComposeRead = ComposeModel | SpecError | None
-#: A compose file as a stack reads it: the file (resolved) and the stack's project directory.
-ComposeKey = tuple[Path, Path]
+#: A compose file as a stack reads it: the file (resolved), the stack's project directory, and the
+#: values its include and extends paths may name (:func:`~reconciler.spec.compose_values.path_values`).
+ComposeKey = tuple[Path, Path, tuple[tuple[str, str | None], ...]]
 
 
 def stack_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> list[SpecIssue]:
@@ -66,19 +68,21 @@ def stack_compose_models(found: Declared, composed: Mapping[ComposeKey, ComposeR
 
 
 def _compose_key(found: Declared, stack: ComposeStack) -> ComposeKey:
-    return real_path(found.env_dir / stack.spec.compose_file), project_directory(found.env_dir, stack.spec)
+    values = tuple(sorted(path_values(found, stack).items()))
+    return real_path(found.env_dir / stack.spec.compose_file), project_directory(found.env_dir, stack.spec), values
 
 
 def _read_compose(key: ComposeKey, parsed: Parsed | None, display: str) -> ComposeRead:
-    path, project_dir = key
+    path, project_dir, values = key
     if not path.is_file():
         return None
     if isinstance(parsed, SpecError):
         return parsed
     try:
         if parsed is None:
-            return load_compose(path, display, project_dir)
-        return parse_compose(tuple(replace(doc, path=path) for doc in parsed), path, display, project_dir)
+            return load_compose(path, display, project_dir, dict(values))
+        docs = tuple(replace(doc, path=path) for doc in parsed)
+        return parse_compose(docs, path, display, project_dir, dict(values))
     except SpecError as error:
         return error
 
@@ -206,7 +210,7 @@ def _set_reference_issues(found: Declared, stack_name: str, stack: ComposeStack)
     src = found.source("ComposeStack", stack_name)
     variables = stack_variables(found, stack)
     issues: list[SpecIssue] = []
-    for loc, set_name in _set_references(stack.spec):
+    for loc, set_name in set_references(stack.spec):
         if ("ParameterSet", set_name) in found.invalid:
             continue  # reported where it is defined
         pset = found.parameter_sets.get(set_name)
@@ -217,7 +221,7 @@ def _set_reference_issues(found: Declared, stack_name: str, stack: ComposeStack)
             continue
         issues += [
             _variable_clash(found, src, loc, key, variables[key], set_name)
-            for key in _variable_keys(pset)
+            for key in variable_keys(pset)
             if variables[key] != set_name
         ]
     return issues
@@ -239,7 +243,7 @@ def variable_name_issues(found: Declared) -> list[SpecIssue]:
     the set, naming the first stack that uses it)."""
     first_user: dict[tuple[str, str], str] = {}  # (set, key) -> stack
     for stack_name, stack in found.stacks.items():
-        for set_name in _usable_sets(found, stack):
+        for set_name in usable_sets(found, stack):
             for key in found.parameter_sets[set_name].spec.parameters:
                 if not ENV_NAME_RE.fullmatch(key):
                     first_user.setdefault((set_name, key), stack_name)
@@ -274,38 +278,3 @@ def host_variable_issues(found: Declared) -> list[SpecIssue]:
                 if variable in variables
             ]
     return issues
-
-
-def stack_variables(found: Declared, stack: ComposeStack) -> dict[str, str]:
-    """Environment variable name -> the first ParameterSet the stack takes it from."""
-    variables: dict[str, str] = {}
-    for set_name in _usable_sets(found, stack):
-        for key in _variable_keys(found.parameter_sets[set_name]):
-            variables.setdefault(key, set_name)
-    return variables
-
-
-def _set_references(spec: ComposeStackSection) -> list[tuple[Loc, str]]:
-    """The ParameterSets a stack names, where, in the order they feed it."""
-    to_stack: list[tuple[Loc, str]] = [
-        (("spec", "parameterSets", i), name) for i, name in enumerate(spec.parameter_sets)
-    ]
-    to_services: list[tuple[Loc, str]] = [
-        (("spec", "services", service_name, "environmentFrom", i), name)
-        for service_name, settings in spec.services.items()
-        for i, name in enumerate(settings.environment_from)
-    ]
-    return to_stack + to_services
-
-
-def _usable_sets(found: Declared, stack: ComposeStack) -> list[str]:
-    """The valid ParameterSets a stack names, in the order they feed it."""
-    return [
-        name
-        for _, name in _set_references(stack.spec)
-        if ("ParameterSet", name) not in found.invalid and name in found.parameter_sets
-    ]
-
-
-def _variable_keys(pset: ParameterSet) -> list[str]:
-    return [key for key in pset.spec.parameters if ENV_NAME_RE.fullmatch(key)]
