@@ -1,13 +1,14 @@
 """A corpus of small compose projects as people write them, each run through ``validate`` and ``plan``
 and compared with ``docker compose config`` on the same input.
 
-Each folder of ``tests/compose_corpus`` is a compose project (include, extends across files,
-paths naming variables, ``!reset`` and ``!override``, subfolders one and two levels down, a
-build-only service, ``.env``, unset and defaulted variables, profiles, anchors and merge keys, ``x-`` extensions, secrets and configs, env_file, ``~``, absolute
-and ``../`` paths) with a ``case.yaml``: the compose file, the values a ParameterSet gives the
-stack, our verdict and, for a refusal, a line of our message. The test makes it an environment (an
-Environment, a ParameterSet, a ComposeStack) and compares, with real Compose v2 run as the
-reconciler runs it (the stack's values in its environment, no ``.env``):
+Each folder of ``tests/compose_corpus`` is a compose project (include, extends across files, paths
+naming variables, ``!reset`` and ``!override``, subfolders one and two levels down, a build-only
+service, ``.env``, unset and defaulted variables, profiles, anchors and merge keys, ``x-``
+extensions, secrets and configs, env_file, ``~``, absolute and ``../`` paths) with a ``case.yaml``:
+the compose file, the values a ParameterSet gives the stack, our verdict and, for a refusal, a line
+of our message. The test makes it an environment (an Environment, a ParameterSet, a ComposeStack)
+and compares, with real Compose v2 run as the reconciler runs it (the stack's values in its
+environment, no ``.env``):
 
 * the verdict: we accept exactly when Compose accepts, but for the documented differences
   (``differs``: an unset variable Compose only warns about, a build-only service, ...);
