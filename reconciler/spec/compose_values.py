@@ -82,6 +82,8 @@ def path_values(found: Declared, stack: ComposeStack) -> dict[str, str | None]:
     """The values the stack has on every host it runs on: a name set on some hosts only, or with
     different values, is ``None`` (not known when validating)."""
     per_host = list(host_values(found, stack).values())
+    if len(per_host) == 1:
+        return per_host[0]
     names = dict.fromkeys(name for values in per_host for name in values)
     out: dict[str, str | None] = {}
     for name in names:

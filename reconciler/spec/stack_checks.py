@@ -12,9 +12,12 @@ order their messages are listed. Compose files are read once each by :func:`read
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.spec.checks import Declared, known_names
@@ -23,15 +26,16 @@ from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.compose_values import path_values, set_references, stack_variables, usable_sets, variable_keys
 from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, environment_hosts
 from reconciler.spec.folder import Parsed
+from reconciler.spec.interpolation import Values
 from reconciler.spec.job_checks import job_issues
 from reconciler.spec.source import Loc, SourceDoc, display_path, real_path
 from reconciler.spec.stack_paths import project_directory, project_directory_issues
 
 #: A stack's compose file as read: its model, why it is invalid, or None when there is no such file.
 ComposeRead = ComposeModel | SpecError | None
-#: A compose file as a stack reads it: the file (resolved), the stack's project directory, and the
-#: values its include and extends paths may name (:func:`~reconciler.spec.compose_values.path_values`).
-ComposeKey = tuple[Path, Path, tuple[tuple[str, str | None], ...]]
+#: A compose file as a stack reads it: the file (resolved), the stack's project directory, and a
+#: fingerprint of the values its paths may name (:func:`~reconciler.spec.compose_values.path_values`).
+ComposeKey = tuple[Path, Path, str]
 
 
 def stack_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> list[SpecIssue]:
@@ -55,10 +59,14 @@ def stack_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) ->
 def read_compose_files(
     found: Declared, parsed: Mapping[Path, Parsed], cwd: Path | None
 ) -> dict[ComposeKey, ComposeRead]:
-    """Each stack's compose file (with the files it includes and extends) by resolved path and project
-    directory, read once; one the folder's reading parsed is not read again."""
-    keys = dict.fromkeys(_compose_key(found, stack) for stack in found.stacks.values())
-    return {key: _read_compose(key, parsed.get(key[0]), display_path(key[0], cwd)) for key in keys}
+    """Each stack's compose file (with the files it includes and extends) by resolved path, project
+    directory and path values, read once; one the folder's reading parsed is not read again."""
+    reads: dict[ComposeKey, ComposeRead] = {}
+    for stack in found.stacks.values():
+        key, values = _key_and_values(found, stack)
+        if key not in reads:
+            reads[key] = _read_compose(key, values, parsed.get(key[0]), display_path(key[0], cwd))
+    return reads
 
 
 def stack_compose_models(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> dict[str, ComposeModel]:
@@ -68,21 +76,33 @@ def stack_compose_models(found: Declared, composed: Mapping[ComposeKey, ComposeR
 
 
 def _compose_key(found: Declared, stack: ComposeStack) -> ComposeKey:
-    values = tuple(sorted(path_values(found, stack).items()))
-    return real_path(found.env_dir / stack.spec.compose_file), project_directory(found.env_dir, stack.spec), values
+    return _key_and_values(found, stack)[0]
 
 
-def _read_compose(key: ComposeKey, parsed: Parsed | None, display: str) -> ComposeRead:
-    path, project_dir, values = key
+def _key_and_values(found: Declared, stack: ComposeStack) -> tuple[ComposeKey, Values]:
+    """How the stack reads its compose file, and the values its paths may name (once per stack:
+    ``found.stacks`` never changes)."""
+    known = found.compose_keys.get(stack.metadata.name)
+    if known is not None:
+        return cast(tuple[ComposeKey, Values], known)
+    values = path_values(found, stack)
+    fingerprint = hashlib.sha256(json.dumps(sorted(values.items())).encode()).hexdigest()
+    path = real_path(found.env_dir / stack.spec.compose_file)
+    found.compose_keys[stack.metadata.name] = (path, project_directory(found.env_dir, stack.spec), fingerprint), values
+    return cast(tuple[ComposeKey, Values], found.compose_keys[stack.metadata.name])
+
+
+def _read_compose(key: ComposeKey, values: Values, parsed: Parsed | None, display: str) -> ComposeRead:
+    path, project_dir, _ = key
     if not path.is_file():
         return None
     if isinstance(parsed, SpecError):
         return parsed
     try:
         if parsed is None:
-            return load_compose(path, display, project_dir, dict(values))
+            return load_compose(path, display, project_dir, values)
         docs = tuple(replace(doc, path=path) for doc in parsed)
-        return parse_compose(docs, path, display, project_dir, dict(values))
+        return parse_compose(docs, path, display, project_dir, values)
     except SpecError as error:
         return error
 

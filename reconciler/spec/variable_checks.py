@@ -55,7 +55,7 @@ def _stack_issues(stack_name: str, stack: ComposeStack, model: ComposeModel, val
     issues: list[SpecIssue] = []
     for use in model.uses:
         given: dict[str, str | None] = dict(use.env)  # an included file's env files (the stack's values win)
-        problems = {host: _problem(use, {**given, **host_values}) for host, host_values in values.items()}
+        problems = {host: _problem(use, {**given, **at} if given else at) for host, at in values.items()}
         for problem in dict.fromkeys(p for p in problems.values() if p):
             hosts = [host for host, p in problems.items() if p == problem]
             partial = len(hosts) < len(values)
