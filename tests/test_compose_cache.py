@@ -181,3 +181,37 @@ def test_validate_caches_its_checks_in_the_state_dir(how: str, env_dir: Path, tm
     assert "valid — environment dev" in done.stdout
     assert (state / "compose-checks.json").is_file()
     assert not (home / ".local").exists()
+
+
+def test_an_env_file_named_by_a_variable_is_cached_under_its_resolved_bytes(tmp_path: Path) -> None:
+    """``env_file: ["${DB_HOST}.env"]`` resolves with the stack's values (DB_HOST is a String
+    parameter): the check is cached, and editing the file it names (not another) checks again; a
+    variable whose value validate does not know (a SecureString) keeps it uncached."""
+    valid = (REPO / "tests" / "spec" / "cases" / "_valid" / "docker-compose.yml").read_text()
+    frontend = "  frontend:\n    image: popcon/frontend:1.4.0\n"
+    assert frontend in valid
+    compose = valid.replace(frontend, frontend + '    env_file: ["conf/${DB_HOST}.env"]\n')
+    env = copy_valid(tmp_path / "env", **{"docker-compose.yml": compose})
+    (env / "conf").mkdir()
+    (env / "conf" / "popcon-mysql.env").write_text("LOG_LEVEL=info\n")
+    (env / "conf" / "other.env").write_text("LOG_LEVEL=debug\n")
+    counting = Counting()
+    runner = ComposeRunner(locate_compose(), run=counting)
+    cache_file = tmp_path / "state" / "compose-checks.json"
+
+    def check() -> int:
+        check_compose_files(desired(env), lambda: runner, CheckCache(cache_file))
+        return counting.configs
+
+    (stack,) = desired(env).stacks
+    assert env / "conf" / "popcon-mysql.env" in stack.files
+    assert (check(), check()) == (1, 1)
+    (env / "conf" / "other.env").write_text("LOG_LEVEL=warn\n")
+    assert check() == 1  # not the file the variable names
+    (env / "conf" / "popcon-mysql.env").write_text("LOG_LEVEL=warn\n")
+    assert (check(), check()) == (2, 2)
+    compose_file = env / "docker-compose.yml"
+    compose_file.write_text(compose_file.read_text().replace("${DB_HOST}", "${DB_PASSWORD}"))
+    (env / "conf" / f"{SECRET}.env").write_text("LOG_LEVEL=info\n")
+    assert (check(), check()) == (3, 4)  # a secret's value names it: never cached
+    assert SECRET not in cache_file.read_text()

@@ -1,13 +1,14 @@
 """A corpus of small compose projects as people write them, each run through ``validate`` and ``plan``
 and compared with ``docker compose config`` on the same input.
 
-Each folder of ``tests/compose_corpus`` is a compose project (include, extends across files,
-subfolders one and two levels down, a build-only service, ``.env``, unset and defaulted variables,
-profiles, anchors and merge keys, ``x-`` extensions, secrets and configs, env_file, ``~``, absolute
-and ``../`` paths) with a ``case.yaml``: the compose file, the values a ParameterSet gives the
-stack, our verdict and, for a refusal, a line of our message. The test makes it an environment (an
-Environment, a ParameterSet, a ComposeStack) and compares, with real Compose v2 run as the
-reconciler runs it (the stack's values in its environment, no ``.env``):
+Each folder of ``tests/compose_corpus`` is a compose project (include, extends across files, paths
+naming variables, ``!reset`` and ``!override``, subfolders one and two levels down, a build-only
+service, ``.env``, unset and defaulted variables, profiles, anchors and merge keys, ``x-``
+extensions, secrets and configs, env_file, ``~``, absolute and ``../`` paths) with a ``case.yaml``:
+the compose file, the values a ParameterSet gives the stack, our verdict and, for a refusal, a line
+of our message. The test makes it an environment (an Environment, a ParameterSet, a ComposeStack)
+and compares, with real Compose v2 run as the reconciler runs it (the stack's values in its
+environment, no ``.env``):
 
 * the verdict: we accept exactly when Compose accepts, but for the documented differences
   (``differs``: an unset variable Compose only warns about, a build-only service, ...);
@@ -34,6 +35,7 @@ from reconciler.core.model import ServiceSpec, StackSpec
 from reconciler.drivers.compose import ComposeRunner, locate_compose
 from reconciler.sandbox import layout
 from reconciler.sandbox.lifecycle import SandboxInfo
+from reconciler.spec.interpolation import substitute
 
 CORPUS = Path(__file__).parent / "compose_corpus"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "case.yaml").is_file())
@@ -80,11 +82,15 @@ def compose_config(root: Path, spec: dict[str, object]) -> dict[str, object] | s
     return parsed
 
 
-def resolved_paths(service: ServiceSpec, stack: StackSpec) -> tuple[list[str], str | None, list[Path]]:
-    """Our reading of a service's paths: bind-mount sources, build context and env files, resolved."""
+def resolved_paths(
+    service: ServiceSpec, stack: StackSpec, values: dict[str, str | None]
+) -> tuple[list[str], str | None, list[Path]]:
+    """Our reading of a service's paths: bind-mount sources, build context and env files, resolved
+    (variables interpolated with the stack's ``values``)."""
     definition = json.loads(service.definition)
 
     def place(path: str) -> str:
+        path = substitute(path, values)
         if path.startswith("~"):
             return os.path.expanduser(path)
         return os.path.normpath(stack.project_dir / path)
@@ -145,7 +151,8 @@ def test_validate_and_plan_agree_with_compose(case: str, tmp_path: Path, sandbox
     (unit,) = [u for u in result.plan.units if u.compose is not None]
     assert unit.compose is not None and unit.compose.project_dir == stack.project_dir
     for service in stack.services:
-        binds, context, env_files = resolved_paths(service, stack)
+        values: dict[str, str | None] = {str(k): str(v) for k, v in (spec.get("params") or {}).items()}
+        binds, context, env_files = resolved_paths(service, stack, values)
         theirs = their_services[service.name]
         assert (binds, context) == their_paths(theirs), service.name
         environment = theirs.get("environment") or {}
@@ -159,7 +166,7 @@ def test_the_corpus_covers_what_people_write() -> None:
     """The corpus keeps its range: accepted and refused projects, and the features the issue lists."""
     text = " ".join(p.read_text() for p in CORPUS.rglob("*") if p.is_file())
     for feature in ("include:", "project_directory:", "env_file", "extends:", "profiles:", "<<: *", "x-",
-                    "secrets:", "configs:", "build:", "${", ":-", "~/", "../"):  # fmt: skip
+                    "secrets:", "configs:", "build:", "${", ":-", "~/", "../", "!reset", "!override"):  # fmt: skip
         assert feature in text, feature
     verdicts = {yaml.safe_load((CORPUS / c / "case.yaml").read_text())["verdict"] for c in CASES}
     assert verdicts == {"accepted", "refused"} and len(CASES) >= 10

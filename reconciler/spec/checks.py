@@ -10,7 +10,7 @@ of :mod:`reconciler.spec.stack_checks`) work on. Each check returns its issues.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -49,6 +49,8 @@ class Declared:
     invalid: frozenset[tuple[str, str]] = frozenset()  # see FolderRead
     invalid_entries: frozenset[str] = frozenset()
     incomplete: bool = False
+    # stack name -> how its compose file is read (stack_checks' ComposeKey), computed once per stack
+    compose_keys: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, kind: str, name: str) -> SourceDoc:
         return self.sources[(kind, name)]

@@ -1,14 +1,16 @@
 """Resolve ``extends`` in a compose project's services, as Compose does. Pure apart from reading files.
 
 A service with ``extends: other`` (or ``extends: {service: other}``) starts from ``other`` of the
-same file; with ``extends: {file: base.yaml, service: web}`` from ``web`` of ``base.yaml``, a
-path relative to the extending file's working directory, read with the compose file's limits and
-symlink rules. The base is resolved first (chains of any length), its relative paths meaning its
-own folder, then the service is merged onto it (:func:`~reconciler.spec.compose_merge.merge_service`)
-and loses its ``extends``. Only the named service is taken from another file (not its networks or
-volumes), but Compose interpolates that whole file, so its variable references count
-(:attr:`Extended.docs`). A missing file or service and a cycle are issues at the ``extends``
-line.
+same file; with ``extends: {file: base.yaml, service: web}`` from ``web`` of ``base.yaml``, a path
+relative to the extending file's working directory, read with the compose file's limits and symlink
+rules. The base is resolved first (chains of any length), its relative paths meaning its own
+folder, then the service is merged onto it (:func:`~reconciler.spec.compose_merge.merge_service`)
+and loses its ``extends``; what the service tags ``!reset`` or ``!override`` is first deleted from
+the base (:mod:`reconciler.spec.compose_tags`). Only the named service is taken from another file
+(not its networks or volumes), but Compose interpolates that whole file, so its variable references
+count (:attr:`Extended.docs`). An ``extends`` file naming variables is interpolated with the values
+validate knows (:func:`with_extends_file`, before its paths are rebased). A missing file or service,
+a variable that does not resolve and a cycle are issues at the ``extends`` line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pathlib import Path
 
 from reconciler.core.errors import SpecIssue
 from reconciler.spec.compose_merge import merge_service, rebase_paths
+from reconciler.spec.compose_tags import inherited_paths, without
 from reconciler.spec.compose_tree import missing_file_problem
+from reconciler.spec.compose_variables import resolve_path
+from reconciler.spec.interpolation import Values
 from reconciler.spec.source import Loc, SourceDoc, real_path
 
 #: A service as written: the document it is in and its mapping, relative paths meaning the project directory.
@@ -38,9 +43,10 @@ class Extended:
 
 
 class _Resolver:
-    def __init__(self, project_dir: Path, read: ReadDoc) -> None:
+    def __init__(self, project_dir: Path, read: ReadDoc, values: Values) -> None:
         self.project_dir = project_dir
         self.read = read
+        self.values = values
         self.found = Extended()
         self.cycles: set[frozenset[tuple[Path, str]]] = set()  # reported once each
 
@@ -77,15 +83,18 @@ class _Resolver:
         base = self.service(ref, base_siblings, (*chain, key))
         if base is None:
             return None
-        merged = merge_service(base, {k: v for k, v in raw.items() if k != "extends"})
+        inherited = without(base, inherited_paths(doc, ("services", name)))  # !reset, !override
+        merged = merge_service(inherited, {k: v for k, v in raw.items() if k != "extends"})
         merged.pop("extends", None)
         return merged
 
     def file_services(self, doc: SourceDoc, loc: Loc, file: str) -> Mapping[str, Written] | None:
         if "$" in file:
-            message = "an extends file names a variable; the reconciler reads it itself: write it without variables"
-            self.found.issues.append(doc.issue((*loc, "file"), message))
-            return None
+            resolved, why = resolve_path(file, self.values)
+            if why:
+                self.found.issues.append(doc.issue((*loc, "file"), f"extends file '{file}' {why}"))
+                return None
+            file = resolved
         path = Path(os.path.normpath(self.project_dir / os.path.expanduser(file)))
         problem = missing_file_problem(path)
         if problem:
@@ -100,10 +109,21 @@ class _Resolver:
             self.found.issues.append(doc.issue((*loc, "file"), f"extends file '{file}' has no services: mapping"))
             return None
         return {
-            str(n): (base, rebase_paths(s, path.parent, self.project_dir))
+            str(n): (base, rebase_paths(with_extends_file(s, self.values), path.parent, self.project_dir))
             for n, s in services.items()
             if isinstance(s, dict)
         }
+
+
+def with_extends_file(raw: dict[str, object], values: Values) -> dict[str, object]:
+    """``raw`` with the variables of its ``extends`` file interpolated when ``values`` resolve them
+    (``$`` of the result written ``$$``, so that it is read once), before its paths are rebased."""
+    extends = raw.get("extends")
+    file = extends.get("file") if isinstance(extends, dict) else None
+    if not isinstance(extends, dict) or not isinstance(file, str) or "$" not in file:
+        return raw
+    resolved, why = resolve_path(file, values)
+    return raw if why else {**raw, "extends": {**extends, "file": resolved.replace("$", "$$")}}
 
 
 def _target(extends: object) -> tuple[str, str | None] | str:
@@ -118,10 +138,10 @@ def _target(extends: object) -> tuple[str, str | None] | str:
     return str(extends["service"]), file
 
 
-def resolve_extends(services: Mapping[str, Written], project_dir: Path, read: ReadDoc) -> Extended:
+def resolve_extends(services: Mapping[str, Written], project_dir: Path, read: ReadDoc, values: Values) -> Extended:
     """Every service of ``services`` with its ``extends`` resolved (a service whose ``extends``
-    cannot be resolved is left out, with an issue)."""
-    resolver = _Resolver(project_dir, read)
+    cannot be resolved is left out, with an issue); ``values`` are those an ``extends`` file may name."""
+    resolver = _Resolver(project_dir, read, values)
     for name in services:
         merged = resolver.service(name, services, ((services[name][0].path, name),))
         if merged is not None:

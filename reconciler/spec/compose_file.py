@@ -25,19 +25,27 @@ from reconciler.spec.compose_model import ComposeModel, ComposeService, Variable
 from reconciler.spec.compose_project import Project, gather
 from reconciler.spec.compose_services import FileDeclarations, has_healthcheck, read_service
 from reconciler.spec.compose_tree import read_tree, single_document
+from reconciler.spec.interpolation import Values
 from reconciler.spec.source import SourceDoc, read_yaml
 
 
-def load_compose(path: Path, display: str, project_dir: Path | None = None) -> ComposeModel:
+def load_compose(
+    path: Path, display: str, project_dir: Path | None = None, values: Values | None = None
+) -> ComposeModel:
     """Read and check the compose file at ``path`` (``display`` names it in messages) of a stack whose
-    project directory is ``project_dir`` (default: the file's folder). Raises SpecError."""
+    project directory is ``project_dir`` (default: the file's folder) and whose include, extends and
+    env_file paths may name ``values`` (default: none). Raises SpecError."""
     if not path.is_file():
         raise SpecError([SpecIssue(display, None, "", "compose file not found")])
-    return parse_compose(read_yaml(path, display, strict=False), path, display, project_dir)
+    return parse_compose(read_yaml(path, display, strict=False), path, display, project_dir, values)
 
 
 def parse_compose(
-    docs: tuple[SourceDoc, ...], path: Path, display: str, project_dir: Path | None = None
+    docs: tuple[SourceDoc, ...],
+    path: Path,
+    display: str,
+    project_dir: Path | None = None,
+    values: Values | None = None,
 ) -> ComposeModel:
     """Build the ComposeModel from the parsed documents of a compose file, reading the files it
     includes and extends. Raises SpecError."""
@@ -50,7 +58,8 @@ def parse_compose(
         loc = ("services",) if "services" in data else ()
         raise SpecError([main.issue(loc, "a compose file needs a services: mapping")])
     workdir = project_dir or path.parent
-    return _model(main, gather(read_tree(main, workdir), workdir))
+    given = values or {}
+    return _model(main, gather(read_tree(main, workdir, given), workdir, given))
 
 
 def _model(main: SourceDoc, project: Project) -> ComposeModel:

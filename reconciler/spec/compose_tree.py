@@ -12,7 +12,9 @@ in one ``path`` are merged in order, the later overriding. :func:`read_tree` ret
 as a :class:`ComposeSource` (the compose file first, then included files depth first) and every
 file it read; each included file is read with the limits and symlink rules of the compose file
 itself (:func:`~reconciler.spec.source.read_yaml`). A missing file, a cycle, a malformed entry or
-a path naming a variable is an issue at the include entry's ``file:line``.
+a path naming a variable that cannot be resolved is an issue at the include entry's ``file:line``: a
+path is interpolated with the stack's values the same on every host it runs on, then those of the
+including file's include env files (:mod:`reconciler.spec.compose_values`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.core.errors import SpecError, SpecIssue
+from reconciler.spec.compose_tags import tag_issues
+from reconciler.spec.compose_variables import resolve_path
+from reconciler.spec.interpolation import Values
 from reconciler.spec.source import Loc, SourceDoc, read_yaml, real_path
 
 LEADS_NOWHERE = "is a symlink that leads nowhere (dangling, or a loop)"
@@ -66,6 +71,9 @@ def single_document(docs: tuple[SourceDoc, ...], display: str) -> SourceDoc:
         raise SpecError([SpecIssue(display, None, "", "the compose file is empty; it needs a services: mapping")])
     if len(docs) > 1:
         raise SpecError([SpecIssue(display, docs[1].line, "", "a compose file must hold a single YAML document")])
+    issues = tag_issues(docs[0])
+    if issues:
+        raise SpecError(issues)
     return docs[0]
 
 
@@ -95,8 +103,9 @@ def env_file_values(path: Path) -> dict[str, str]:
 
 
 class _Reader:
-    def __init__(self, main: SourceDoc, project_dir: Path) -> None:
+    def __init__(self, main: SourceDoc, project_dir: Path, values: Values) -> None:
         self.main = main
+        self.values = values
         self.sources: list[ComposeSource] = [ComposeSource(main, project_dir)]
         self.files: dict[Path, None] = {main.path: None}
         self.issues: list[SpecIssue] = []
@@ -124,12 +133,13 @@ class _Reader:
         if isinstance(parsed, str):
             self.issues.append(doc.issue(loc, parsed))
             return
-        paths, project_directory, env_files = parsed
-        named = [*paths, *([project_directory] if project_directory else []), *env_files]
-        if any("$" in p for p in named):
-            self.issues.append(doc.issue(loc, "an include path names a variable; the reconciler reads included "
-                                              "files itself: write the path without variables"))  # fmt: skip
+        values = {**source.env, **self.values}  # the stack's values win over an include's env files
+        resolved = [resolve_path(p, values) if "$" in p else (p, "") for p in _named(parsed)]
+        unresolved = [f"include path '{p}' {why}" for p, (_, why) in zip(_named(parsed), resolved, strict=True) if why]
+        if unresolved:
+            self.issues.extend(doc.issue(loc, problem) for problem in unresolved)
             return
+        paths, project_directory, env_files = _unnamed(parsed, [p for p, _ in resolved])
         files = [Path(os.path.normpath(source.workdir / os.path.expanduser(p))) for p in paths]
         env_paths = [Path(os.path.normpath(source.workdir / os.path.expanduser(p))) for p in env_files]
         problems = [(p, missing_file_problem(p)) for p in [*files, *env_paths]]
@@ -163,6 +173,20 @@ class _Reader:
             self.includes(included, each, (*chain, each.path))
 
 
+def _named(parsed: tuple[list[str], str | None, list[str]]) -> list[str]:
+    paths, project_directory, env_files = parsed
+    return [*paths, *([project_directory] if project_directory is not None else []), *env_files]
+
+
+def _unnamed(
+    parsed: tuple[list[str], str | None, list[str]], named: list[str]
+) -> tuple[list[str], str | None, list[str]]:
+    """``parsed`` with the paths ``named`` (as :func:`_named` lists them) in their places."""
+    paths, project_directory, _ = parsed
+    count = len(paths) + (project_directory is not None)
+    return named[: len(paths)], named[len(paths)] if project_directory is not None else None, named[count:]
+
+
 def _entry(entry: object) -> tuple[list[str], str | None, list[str]] | str:
     """(paths, project_directory, env_files) of an include entry, or what is wrong with it."""
     if isinstance(entry, str):
@@ -181,9 +205,9 @@ def _entry(entry: object) -> tuple[list[str], str | None, list[str]] | str:
     return list(paths), project_directory, list(env_files)
 
 
-def read_tree(main: SourceDoc, project_dir: Path) -> ComposeTree:
+def read_tree(main: SourceDoc, project_dir: Path, values: Values) -> ComposeTree:
     """The compose file ``main`` (read) and every file it includes, for a stack whose project
-    directory is ``project_dir``."""
-    reader = _Reader(main, project_dir)
+    directory is ``project_dir`` and whose values (which an include path may name) are ``values``."""
+    reader = _Reader(main, project_dir, values)
     reader.includes(reader.sources[0], main, (main.path,))
     return ComposeTree(tuple(reader.sources), tuple(reader.files), tuple(reader.issues))

@@ -8,7 +8,8 @@ for :mod:`reconciler.spec.variable_checks` to judge against the values a stack g
 reached through a YAML alias carries its anchor's line: a reference is listed once per line
 (at the first field that reaches it), the one place to fix it. Invalid interpolations outside
 ``services`` are returned as issues (a service's are reported with it, by
-:mod:`reconciler.spec.compose_services`).
+:mod:`reconciler.spec.compose_services`). :func:`resolve_path` interpolates a path Compose reads
+while loading the project (an include or extends file, an ``env_file``) with the values validate knows.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from reconciler.core.errors import SpecIssue
 from reconciler.spec.compose_model import VariableUse
 from reconciler.spec.compose_services import walk_strings
-from reconciler.spec.interpolation import InterpolationError, references_in
+from reconciler.spec.interpolation import InterpolationError, Unresolved, Values, references_in, substitute
 from reconciler.spec.source import SourceDoc, format_loc
 
 
@@ -36,3 +37,24 @@ def variable_uses(doc: SourceDoc) -> tuple[tuple[VariableUse, ...], list[SpecIss
         for reference in references:
             uses.setdefault((line, reference), VariableUse(reference, format_loc(loc), line))
     return tuple(uses.values()), issues
+
+
+def resolve_path(text: str, values: Values) -> tuple[str, str]:
+    """(``text`` interpolated with ``values``, "") or ("", why it cannot be, naming the variable)."""
+    try:
+        return substitute(text, values), ""
+    except InterpolationError as error:
+        return "", str(error)
+    except Unresolved as error:
+        name = error.name
+        if error.why == "unset":
+            why = f"names variable {name}, which is not set for this stack (a ParameterSet key or a host variable)"
+        elif error.why == "required":
+            why = f"names required variable {name}, which is not set (or empty) for this stack"
+        else:
+            why = (
+                f"names variable {name}, whose value is not known when validating (a SecureString, a value "
+                "from Secrets Manager or the reconciler's process, or a host variable that differs between "
+                "the stack's hosts): give it as a String parameter or the same host variable on every host"
+            )
+        return "", why

@@ -6,7 +6,9 @@ or a file outside it that one of its stacks reads: the compose file, the files t
 ``project_directory``), and the relative paths its services name (bind-mount sources,
 ``env_file`` entries, build contexts, ``extends`` files; see
 :func:`~reconciler.spec.stack_paths.host_paths`), resolved against the stack's project
-directory. A path is a file or a folder (a folder stands for everything under it).
+directory; and every file the reading of its compose files read (``StackSpec.files``: included
+and extended files and env files, their paths' variables resolved with the stack's values). A
+path is a file or a folder (a folder stands for everything under it).
 
 :func:`environment_inputs` reads the folder (the specs must be valid; the caller falls back
 to the folder alone when they are not); :func:`touched` is the pure comparison with a list of
@@ -47,6 +49,7 @@ def environment_inputs(env_dir: Path) -> EnvironmentInputs:
     for stack in desired.stacks:
         paths.append(stack.compose_file)
         paths += _included(stack.compose_file)
+        paths += [p for p in stack.files if "$" not in str(p)]  # every file read, variables resolved
         paths += [stack.project_dir / p for s in stack.services for p in s.host_paths]
     return EnvironmentInputs(loaded.env_dir, tuple(dict.fromkeys(Path(os.path.normpath(p)) for p in paths)))
 

@@ -8,12 +8,14 @@ ones included, is evaluated whatever the outer variable holds; a plain ``$VAR``/
 that is unset makes Compose warn and substitute an empty string, ``${VAR?err}`` fails when
 ``VAR`` is unset and ``${VAR:?err}`` when it is unset or empty, and the other forms need
 nothing. :func:`variables_in` names the variables a string interpolates. Both reject, as
-:class:`InterpolationError`, what Compose would reject.
+:class:`InterpolationError`, what Compose would reject. :func:`substitute` interpolates a string
+(an include or extends path, an ``env_file``) with the values known when validating.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -109,3 +111,79 @@ def variables_in(text: str) -> set[str]:
 
     Raises InterpolationError for what Compose rejects (``${``, ``${1}``, ``${A`` ...)."""
     return {reference.name for reference in references_in(text)}
+
+
+#: Variable name -> its value (``None``: set, its value not known here); a name absent is unset.
+Values = Mapping[str, str | None]
+
+#: How a variable a string needs cannot be given a value: unset, set with a value not known here
+#: (``None`` in the values), or a required ``${VAR?err}`` / ``${VAR:?err}`` unset (or empty).
+Unknown = Literal["unset", "unknown", "required"]
+
+
+class Unresolved(ValueError):
+    """A string needs a variable whose value cannot be given: :attr:`name` and :attr:`why`."""
+
+    def __init__(self, name: str, why: Unknown) -> None:
+        super().__init__(f"{name}: {why}")
+        self.name = name
+        self.why: Unknown = why
+
+
+def substitute(text: str, values: Values) -> str:
+    """``text`` interpolated as Compose interpolates it, with ``values`` (a name absent is unset;
+    ``None``: set, its value not known here). Pure. A default or replacement is evaluated only when
+    it is used. Raises Unresolved where the result needs what ``values`` cannot give (an unset
+    ``${VAR}`` too, which Compose would replace with an empty string), InterpolationError for what
+    Compose rejects."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        nxt = text[i + 1] if i + 1 < n else ""
+        if c != "$":
+            out.append(c)
+            i += 1
+        elif nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "{":
+            value, i = _substitute_braced(text, i, values)
+            out.append(value)
+        elif (match := _NAME_RE.match(text, i + 1)) is not None:
+            out.append(_value(match.group(), values))
+            i = match.end()
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
+
+
+def _substitute_braced(text: str, start: int, values: Values) -> tuple[str, int]:
+    (reference, *_), end = _braced(text, start)  # validates, and finds where it ends
+    name, form = reference.name, reference.form
+    if not form:
+        return _value(name, values), end
+    inner = text[start + 2 + len(name) + len(form) : end - 1]  # the default or replacement
+    given = name in values
+    value = values.get(name)
+    empty_counts = form.startswith(":")
+    if given and value is None and form != "+":
+        raise Unresolved(name, "unknown")
+    usable = given and not (empty_counts and value == "")
+    if form in (":-", "-"):
+        return ((value or "") if usable else substitute(inner, values)), end
+    if form in (":?", "?"):
+        if not usable:
+            raise Unresolved(name, "required")
+        return value or "", end
+    return (substitute(inner, values) if usable else ""), end
+
+
+def _value(name: str, values: Values) -> str:
+    if name not in values:
+        raise Unresolved(name, "unset")
+    value = values[name]
+    if value is None:
+        raise Unresolved(name, "unknown")
+    return value

@@ -12,24 +12,30 @@ order their messages are listed. Compose files are read once each by :func:`read
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 from reconciler.core.errors import SpecError, SpecIssue
 from reconciler.spec.checks import Declared, known_names
 from reconciler.spec.compose_file import load_compose, parse_compose
 from reconciler.spec.compose_model import ComposeModel
-from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, ComposeStackSection, ParameterSet, environment_hosts
+from reconciler.spec.compose_values import path_values, set_references, stack_variables, usable_sets, variable_keys
+from reconciler.spec.documents import ENV_NAME_RE, ComposeStack, environment_hosts
 from reconciler.spec.folder import Parsed
+from reconciler.spec.interpolation import Values
 from reconciler.spec.job_checks import job_issues
 from reconciler.spec.source import Loc, SourceDoc, display_path, real_path
 from reconciler.spec.stack_paths import project_directory, project_directory_issues
 
 #: A stack's compose file as read: its model, why it is invalid, or None when there is no such file.
 ComposeRead = ComposeModel | SpecError | None
-#: A compose file as a stack reads it: the file (resolved) and the stack's project directory.
-ComposeKey = tuple[Path, Path]
+#: A compose file as a stack reads it: the file (resolved), the stack's project directory, and a
+#: fingerprint of the values its paths may name (:func:`~reconciler.spec.compose_values.path_values`).
+ComposeKey = tuple[Path, Path, str]
 
 
 def stack_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> list[SpecIssue]:
@@ -53,10 +59,14 @@ def stack_issues(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) ->
 def read_compose_files(
     found: Declared, parsed: Mapping[Path, Parsed], cwd: Path | None
 ) -> dict[ComposeKey, ComposeRead]:
-    """Each stack's compose file (with the files it includes and extends) by resolved path and project
-    directory, read once; one the folder's reading parsed is not read again."""
-    keys = dict.fromkeys(_compose_key(found, stack) for stack in found.stacks.values())
-    return {key: _read_compose(key, parsed.get(key[0]), display_path(key[0], cwd)) for key in keys}
+    """Each stack's compose file (with the files it includes and extends) by resolved path, project
+    directory and path values, read once; one the folder's reading parsed is not read again."""
+    reads: dict[ComposeKey, ComposeRead] = {}
+    for stack in found.stacks.values():
+        key, values = _key_and_values(found, stack)
+        if key not in reads:
+            reads[key] = _read_compose(key, values, parsed.get(key[0]), display_path(key[0], cwd))
+    return reads
 
 
 def stack_compose_models(found: Declared, composed: Mapping[ComposeKey, ComposeRead]) -> dict[str, ComposeModel]:
@@ -66,19 +76,33 @@ def stack_compose_models(found: Declared, composed: Mapping[ComposeKey, ComposeR
 
 
 def _compose_key(found: Declared, stack: ComposeStack) -> ComposeKey:
-    return real_path(found.env_dir / stack.spec.compose_file), project_directory(found.env_dir, stack.spec)
+    return _key_and_values(found, stack)[0]
 
 
-def _read_compose(key: ComposeKey, parsed: Parsed | None, display: str) -> ComposeRead:
-    path, project_dir = key
+def _key_and_values(found: Declared, stack: ComposeStack) -> tuple[ComposeKey, Values]:
+    """How the stack reads its compose file, and the values its paths may name (once per stack:
+    ``found.stacks`` never changes)."""
+    known = found.compose_keys.get(stack.metadata.name)
+    if known is not None:
+        return cast(tuple[ComposeKey, Values], known)
+    values = path_values(found, stack)
+    fingerprint = hashlib.sha256(json.dumps(sorted(values.items())).encode()).hexdigest()
+    path = real_path(found.env_dir / stack.spec.compose_file)
+    found.compose_keys[stack.metadata.name] = (path, project_directory(found.env_dir, stack.spec), fingerprint), values
+    return cast(tuple[ComposeKey, Values], found.compose_keys[stack.metadata.name])
+
+
+def _read_compose(key: ComposeKey, values: Values, parsed: Parsed | None, display: str) -> ComposeRead:
+    path, project_dir, _ = key
     if not path.is_file():
         return None
     if isinstance(parsed, SpecError):
         return parsed
     try:
         if parsed is None:
-            return load_compose(path, display, project_dir)
-        return parse_compose(tuple(replace(doc, path=path) for doc in parsed), path, display, project_dir)
+            return load_compose(path, display, project_dir, values)
+        docs = tuple(replace(doc, path=path) for doc in parsed)
+        return parse_compose(docs, path, display, project_dir, values)
     except SpecError as error:
         return error
 
@@ -206,7 +230,7 @@ def _set_reference_issues(found: Declared, stack_name: str, stack: ComposeStack)
     src = found.source("ComposeStack", stack_name)
     variables = stack_variables(found, stack)
     issues: list[SpecIssue] = []
-    for loc, set_name in _set_references(stack.spec):
+    for loc, set_name in set_references(stack.spec):
         if ("ParameterSet", set_name) in found.invalid:
             continue  # reported where it is defined
         pset = found.parameter_sets.get(set_name)
@@ -217,7 +241,7 @@ def _set_reference_issues(found: Declared, stack_name: str, stack: ComposeStack)
             continue
         issues += [
             _variable_clash(found, src, loc, key, variables[key], set_name)
-            for key in _variable_keys(pset)
+            for key in variable_keys(pset)
             if variables[key] != set_name
         ]
     return issues
@@ -239,7 +263,7 @@ def variable_name_issues(found: Declared) -> list[SpecIssue]:
     the set, naming the first stack that uses it)."""
     first_user: dict[tuple[str, str], str] = {}  # (set, key) -> stack
     for stack_name, stack in found.stacks.items():
-        for set_name in _usable_sets(found, stack):
+        for set_name in usable_sets(found, stack):
             for key in found.parameter_sets[set_name].spec.parameters:
                 if not ENV_NAME_RE.fullmatch(key):
                     first_user.setdefault((set_name, key), stack_name)
@@ -274,38 +298,3 @@ def host_variable_issues(found: Declared) -> list[SpecIssue]:
                 if variable in variables
             ]
     return issues
-
-
-def stack_variables(found: Declared, stack: ComposeStack) -> dict[str, str]:
-    """Environment variable name -> the first ParameterSet the stack takes it from."""
-    variables: dict[str, str] = {}
-    for set_name in _usable_sets(found, stack):
-        for key in _variable_keys(found.parameter_sets[set_name]):
-            variables.setdefault(key, set_name)
-    return variables
-
-
-def _set_references(spec: ComposeStackSection) -> list[tuple[Loc, str]]:
-    """The ParameterSets a stack names, where, in the order they feed it."""
-    to_stack: list[tuple[Loc, str]] = [
-        (("spec", "parameterSets", i), name) for i, name in enumerate(spec.parameter_sets)
-    ]
-    to_services: list[tuple[Loc, str]] = [
-        (("spec", "services", service_name, "environmentFrom", i), name)
-        for service_name, settings in spec.services.items()
-        for i, name in enumerate(settings.environment_from)
-    ]
-    return to_stack + to_services
-
-
-def _usable_sets(found: Declared, stack: ComposeStack) -> list[str]:
-    """The valid ParameterSets a stack names, in the order they feed it."""
-    return [
-        name
-        for _, name in _set_references(stack.spec)
-        if ("ParameterSet", name) not in found.invalid and name in found.parameter_sets
-    ]
-
-
-def _variable_keys(pset: ParameterSet) -> list[str]:
-    return [key for key in pset.spec.parameters if ENV_NAME_RE.fullmatch(key)]

@@ -71,13 +71,16 @@ def host_paths(raw: Mapping[str, object]) -> tuple[str, ...]:
 
 def env_files(raw: Mapping[str, object], project_dir: Path) -> tuple[Path, ...]:
     """The files a compose service's ``env_file`` and ``label_file`` name (which Compose reads), resolved
-    against ``project_dir`` (``~`` is the home folder); one naming a variable stays as written (with
-    its ``$``: which file it is cannot be told here)."""
-    named = [*_env_files(raw.get("env_file")), *_env_files(raw.get("label_file"))]
+    against ``project_dir`` (``~`` is the home folder); one naming a variable is left out (reading the
+    compose files resolves it with the stack's values: ``ComposeModel.files``)."""
     return tuple(
-        Path(path) if "$" in path else Path(os.path.normpath(project_dir / os.path.expanduser(path)))
-        for path in named
+        Path(os.path.normpath(project_dir / os.path.expanduser(path))) for path in service_files(raw) if "$" not in path
     )
+
+
+def service_files(raw: Mapping[str, object]) -> list[str]:
+    """The ``env_file`` and ``label_file`` entries of a compose service, as written."""
+    return [*_env_files(raw.get("env_file")), *_env_files(raw.get("label_file"))]
 
 
 def _bind_sources(volumes: object) -> Iterable[str]:

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.core.errors import SpecIssue
-from reconciler.core.model import COMPOSE_PROCESS_ENV, COMPOSE_SET_BY_COMPOSE
+from reconciler.core.model import COMPOSE_PROCESS_ENV
 from reconciler.spec.checks import Declared
 from reconciler.spec.compose_model import ComposeModel, VariableUse
-from reconciler.spec.documents import ComposeStack, environment_hosts
+from reconciler.spec.compose_values import host_values
+from reconciler.spec.documents import ComposeStack
 from reconciler.spec.source import MAX_FILE_BYTES
-from reconciler.spec.stack_checks import ComposeKey, ComposeRead, stack_compose_models, stack_variables
+from reconciler.spec.stack_checks import ComposeKey, ComposeRead, stack_compose_models
 
 #: Host name -> variable name -> its value there (None: set, value not known here, never empty).
 HostValues = Mapping[str, Mapping[str, str | None]]
@@ -42,28 +43,10 @@ def unset_variable_issues(found: Declared, composed: Mapping[ComposeKey, Compose
     models = stack_compose_models(found, composed)
     issues: list[SpecIssue] = []
     for stack_name, stack in found.stacks.items():
-        values = _host_values(found, stack)
+        values = host_values(found, stack)
         if stack_name in models and values:
             issues += _stack_issues(stack_name, stack, models[stack_name], values)
     return issues
-
-
-def _host_values(found: Declared, stack: ComposeStack) -> dict[str, dict[str, str | None]]:
-    """What Compose interpolates with on each host the stack runs on; empty when the stack's sets or
-    hosts are not all known (another check reports that)."""
-    env = found.environment
-    assert env is not None
-    sets = [*stack.spec.parameter_sets, *(n for s in stack.spec.services.values() for n in s.environment_from)]
-    if any(("ParameterSet", n) in found.invalid or n not in found.parameter_sets for n in sets):
-        return {}
-    known = environment_hosts(env)
-    hosts = list(dict.fromkeys(stack.spec.hosts)) or (known if len(known) == 1 else [])
-    if any(host not in known for host in hosts):
-        return {}
-    stack_values: dict[str, str | None] = dict.fromkeys([*COMPOSE_SET_BY_COMPOSE, *stack_variables(found, stack)])
-    process: dict[str, str | None] = dict.fromkeys(COMPOSE_PROCESS_ENV)  # wins in Compose's environment
-    entries = env.spec.hosts or {}
-    return {host: {**stack_values, **(entries[host].variables if host in entries else {}), **process} for host in hosts}
 
 
 def _stack_issues(stack_name: str, stack: ComposeStack, model: ComposeModel, values: HostValues) -> list[SpecIssue]:
@@ -72,7 +55,7 @@ def _stack_issues(stack_name: str, stack: ComposeStack, model: ComposeModel, val
     issues: list[SpecIssue] = []
     for use in model.uses:
         given: dict[str, str | None] = dict(use.env)  # an included file's env files (the stack's values win)
-        problems = {host: _problem(use, {**given, **host_values}) for host, host_values in values.items()}
+        problems = {host: _problem(use, {**given, **at} if given else at) for host, at in values.items()}
         for problem in dict.fromkeys(p for p in problems.values() if p):
             hosts = [host for host, p in problems.items() if p == problem]
             partial = len(hosts) < len(values)

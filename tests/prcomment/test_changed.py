@@ -108,3 +108,22 @@ def test_outside_git_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "env").mkdir()
     with pytest.raises(ReconcilerError, match="needs a git repository"):
         changed_environments([tmp_path / "env"], "main")
+
+
+def test_a_file_included_through_a_variable_changes_the_environment(repo: Path) -> None:
+    """``include: ${PARTS}/side.yaml`` with PARTS a String parameter of the stack: the file it names
+    (outside the folder) is an input; its neighbour is not."""
+    write_environment(repo / "environments" / "dev", "dev", "http://127.0.0.1:1", "/t/dev", {"PARTS": "parts"})
+    (repo / "environments/dev/stack.yaml").write_text(STACK + "  parameterSets: [config]\n")
+    parts = repo / "stacks/app/parts"
+    parts.mkdir()
+    (parts / "side.yaml").write_text("services:\n  side2:\n    image: busybox:1\n")
+    (parts / "other.yaml").write_text("services:\n  other:\n    image: busybox:1\n")
+    (repo / "stacks/app/compose.yaml").write_text(COMPOSE.replace("  - extra.yaml\n", "  - ${PARTS}/side.yaml\n"))
+    commit(repo, "include through a variable")
+    git(repo, "checkout", "-q", "-B", "main")
+    git(repo, "checkout", "-q", "-b", "variable")
+    for name in ("side.yaml", "other.yaml"):
+        (parts / name).write_text((parts / name).read_text() + "# changed\n")
+    commit(repo, "change both")
+    assert changed(repo) == {"environments/dev": ("stacks/app/parts/side.yaml",)}

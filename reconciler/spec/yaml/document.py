@@ -26,6 +26,9 @@ TOO_MANY_NODES = (
 )
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 
+RESET = "!reset"  # Compose's tag: the value inherited (extends, an earlier file) is removed
+OVERRIDE = "!override"  # Compose's tag: the value replaces the inherited one instead of merging
+
 
 class TooLarge(Exception):
     """A document exceeds a limit; carries the message."""
@@ -59,6 +62,9 @@ class SourceDoc:
     # values YAML converted implicitly (timestamps, binary, custom tags): errors in a spec document,
     # accepted in a compose file (Compose has its own tags such as !reset)
     conversions: tuple[SpecIssue, ...] = ()
+    # every YAML tag written on a value: loc -> (tag, line). A ``!reset`` value (Compose's tag) is left
+    # out of :attr:`data`, as Compose leaves it out; its loc stays here
+    tags: Mapping[Loc, tuple[str, int]] = field(default_factory=dict)
 
     def line_of(self, loc: Sequence[Hashable]) -> int:
         """Line of the deepest part of ``loc`` that exists (a missing field: its parent)."""

@@ -27,6 +27,7 @@ from reconciler.spec.yaml.document import (
     MAX_DEPTH,
     MAX_DOCUMENTS,
     MAX_NODES,
+    RESET,
     TOO_DEEP,
     TOO_MANY_NODES,
     Loc,
@@ -35,6 +36,16 @@ from reconciler.spec.yaml.document import (
     format_loc,
     too_many_documents,
 )
+
+
+def _tag(node: object) -> str | None:
+    """The tag written on ``node``: any on a scalar ruamel leaves tagged (``!reset``, ``!Ref``, ``!!binary``),
+    a local one (``!reset``) on a mapping or list; None otherwise."""
+    tag = getattr(node, "tag", None)
+    value = getattr(tag, "value", tag) if tag is not None else None
+    if not isinstance(value, str):
+        return None
+    return value if isinstance(node, TaggedScalar) or value.startswith("!") else None
 
 
 def _plain_key(key: object) -> Hashable:
@@ -59,6 +70,7 @@ class _Walker:
         self.nodes = 0
         self.lines: dict[Loc, int] = {}
         self.issues: list[SpecIssue] = []
+        self.tags: dict[Loc, tuple[str, int]] = {}
 
     def _count(self, loc: Loc) -> None:
         self.nodes += 1
@@ -73,6 +85,10 @@ class _Walker:
     def walk(self, node: object, loc: Loc, line: int) -> object:
         self._count(loc)
         self.lines.setdefault(loc, line)
+        tag = _tag(node)
+        if tag is not None:
+            self.tags.setdefault(loc, (tag, line))
+            self._refuse(loc, line, f"the YAML tag {tag} is not supported; write a plain value (quote it)")
         if isinstance(node, CommentedMap | dict):
             out: dict[Hashable, object] = {}
             for key in node:
@@ -85,7 +101,8 @@ class _Walker:
                 plain = _plain_key(key)
                 if not isinstance(key, str | int | float | bool) and key is not None:
                     self._refuse((*loc, plain), line_of_key, "a mapping key must be a plain scalar; quote it")
-                out[plain] = self.walk(node[key], (*loc, plain), line_of_key)
+                if not self._reset(node[key], (*loc, plain), line_of_key):
+                    out[plain] = self.walk(node[key], (*loc, plain), line_of_key)
             return out
         if isinstance(node, CommentedSeq | list):
             items: list[object] = []
@@ -96,14 +113,21 @@ class _Walker:
                         line_of_item = int(node.lc.item(i)[0]) + 1
                     except (KeyError, TypeError, IndexError):
                         line_of_item = line
-                items.append(self.walk(item, (*loc, i), line_of_item))
+                if not self._reset(item, (*loc, len(items)), line_of_item):
+                    items.append(self.walk(item, (*loc, len(items)), line_of_item))
             return items
         return self._scalar(node, loc, line)
 
+    def _reset(self, node: object, loc: Loc, line: int) -> bool:
+        """True for a value tagged ``!reset``, left out as Compose leaves it out (its tag recorded)."""
+        if _tag(node) != RESET:
+            return False
+        self.tags.setdefault(loc, (RESET, line))
+        self._refuse(loc, line, f"the YAML tag {RESET} is not supported; write a plain value (quote it)")
+        return True
+
     def _scalar(self, node: object, loc: Loc, line: int) -> object:
         if isinstance(node, TaggedScalar):
-            tag = str(node.tag.value if hasattr(node.tag, "value") else node.tag)
-            self._refuse(loc, line, f"the YAML tag {tag} is not supported; write a plain value (quote it)")
             return None if node.value in (None, "null", "~", "") else str(node.value)
         if isinstance(node, bool) or node is None:
             return node
@@ -192,7 +216,7 @@ def parse(text: str, path: Path, display: str, *, strict: bool = True) -> tuple[
         except RecursionError:
             raise SpecError([SpecIssue(display, line, "", TOO_DEEP)]) from None
         issues.extend(walker.issues)
-        docs.append(SourceDoc(path, display, index, line, data, walker.lines, tuple(walker.issues)))
+        docs.append(SourceDoc(path, display, index, line, data, walker.lines, tuple(walker.issues), walker.tags))
     if strict and issues:
         raise SpecError(issues)
     return tuple(docs)
