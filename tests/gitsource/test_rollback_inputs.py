@@ -14,6 +14,7 @@ from gitsource.gitkit import Repo, git, new_repo
 from reconciler import cli
 from reconciler.core.observed import ObservedState
 from reconciler.drivers.git.restore import also_restored
+from reconciler.drivers.git.rollback import restore_commit
 from reconciler.planner.targets import service_targets
 from reconciler.spec.desired import build_desired
 from reconciler.spec.loader import load_environment
@@ -102,3 +103,27 @@ def test_folder_only_leaves_the_shared_files_as_at_the_head(tmp_path: Path, caps
     assert code == 0 and repo.head() != bad, err
     code, err = rollback(capsys, repo, "--to", good)  # everything it reads is as at good already
     assert code == 1 and "nothing to roll back" in err and "path(s) it reads outside it" in err
+
+
+def test_on_a_remote_the_inputs_are_read_from_the_target_commit_of_the_mirror(
+    tmp_path: Path, remote: tuple[Path, Repo]
+) -> None:
+    bare, clone = remote
+    clone.write("shared/base.yaml", BASE.encode())
+    clone.write("environments/dev/stack.yaml", b"kind: Stack\n")
+    good = clone.commit("dev reads shared/base.yaml", push=True)
+    clone.write("shared/base.yaml", BASE.replace("7.2", "7.4").encode())
+    clone.write("environments/dev/stack.yaml", b"kind: Stack\nspec: {}\n")
+    clone.commit("bad", push=True)
+    seen: list[Path] = []
+
+    def inputs(top: Path) -> list[str]:
+        seen.append(top)
+        assert (top / "shared/base.yaml").read_text() == BASE  # the target's tree, whole
+        return ["shared/base.yaml", "environments/dev/stack.yaml", "environments", "../outside", "/etc/hosts"]
+
+    new = restore_commit(f"file://{bare}", "main", DEV, good, push=True, work_dir=tmp_path / "work",
+                         author_name="Ops", author_email="ops@example.com", inputs=inputs)  # fmt: skip
+    assert git(bare, "show", f"{new.sha}:shared/base.yaml") + "\n" == BASE
+    assert also_restored(new.message) == ["shared/base.yaml"]  # not the folder's own, its parent or outside
+    assert git(bare, "diff", "--name-only", good, new.sha) == "" and not seen[0].exists()  # the checkout is gone

@@ -97,7 +97,10 @@ def _outside(repo: Path, resource: str, target: str, rel: str, inputs: Inputs) -
         named = inputs(top)
     found = []
     for path in named:
-        norm = normalise_path(path, resource=resource)
+        try:
+            norm = normalise_path(path, resource=resource)
+        except PermanentError:  # outside the repository: not git's to restore
+            continue
         if norm and rel and not (norm == rel or norm.startswith(rel + "/") or rel.startswith(norm + "/")):
             found.append(norm)
     return list(dict.fromkeys(found))
