@@ -64,10 +64,12 @@ def comment(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None
             write(r.body)
     else:
         try:
-            for posted in comments.post_comments(pr, token, results, unchanged):
+            gone = changed.removals(args.env_dirs, args.changed_since)
+            for posted in comments.post_comments(pr, token, results, unchanged, gone):
                 what = {
                     comments.Verb.UNCHANGED: "no call: the same body is there",
                     comments.Verb.RETIRED: "edited: the pull request no longer changes this environment",
+                    comments.Verb.REMOVED: "edited: the folder is gone at the head commit (nothing to plan)",
                 }.get(posted.verb, posted.verb.value)
                 err.say(f"{posted.key}: comment {posted.comment_id} {what}")
         except ReconcilerError as exc:
