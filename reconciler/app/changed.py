@@ -24,7 +24,15 @@ from reconciler.drivers.git.changes import changed_files, exists_at, head_commit
 from reconciler.render.comment_removed import Removed
 from reconciler.spec.inputs import EnvironmentInputs, environment_inputs, touched
 
-__all__ = ["EnvironmentFolder", "changed_environments", "environment_folders", "head_sha", "moved_to", "removals"]
+__all__ = [
+    "EnvironmentFolder",
+    "changed_environments",
+    "environment_folders",
+    "head_sha",
+    "moved_to",
+    "removals",
+    "removed_folders",
+]
 
 
 @dataclass(frozen=True)
@@ -88,10 +96,36 @@ def changed_environments(env_dirs: Sequence[Path], since: str) -> list[Environme
 
 def head_sha(env_dir: Path) -> str | None:
     """The commit checked out where ``env_dir`` is (None outside git)."""
+    top = _top_of(env_dir)
     try:
-        return head_commit(repository_top(env_dir.resolve()))
+        return head_commit(top) if top is not None else None
     except ReconcilerError:
         return None
+
+
+def _top_of(path: Path) -> Path | None:
+    """The top of the repository holding ``path`` or, when it is gone, its nearest parent still
+    there; None outside git."""
+    here = path.absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    try:
+        return repository_top(here)
+    except ReconcilerError:
+        return None
+
+
+def removed_folders(env_dirs: Sequence[Path], since: str) -> tuple[list[Path], list[str]]:
+    """The folders given that are there, and the keys of those the pull request removed (gone from
+    the checkout, there at the merge base of ``since``); any other missing folder stays in the
+    first list (refused as not a folder)."""
+    missing = [d for d in env_dirs if not os.path.lexists(d)]
+    top = _top_of(missing[0]) if missing else None
+    if top is None:
+        return list(env_dirs), []
+    base = merge_base(top, since)
+    removed = [d for d in missing if not _key(d, top).startswith("../") and exists_at(top, base, _key(d, top))]
+    return [d for d in env_dirs if d not in removed], [_key(d, top) for d in removed]
 
 
 def removals(env_dirs: Sequence[Path], since: str | None) -> Callable[[str], Removed | None]:
@@ -102,7 +136,7 @@ def removals(env_dirs: Sequence[Path], since: str | None) -> Callable[[str], Rem
 
     def gone(key: str) -> Removed | None:
         if not tops:
-            tops.append(environment_folders(env_dirs)[0])
+            tops.append(_top_of(env_dirs[0]) if env_dirs else None)
         top = tops[0]
         parts = PurePosixPath(key).parts
         if top is None or not parts or PurePosixPath(key).is_absolute() or ".." in parts:

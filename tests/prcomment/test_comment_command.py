@@ -283,3 +283,21 @@ def test_an_environment_added_then_removed_again_is_no_longer_added(
     [body] = github.bodies("octo", "gitops", 7)
     assert "This pull request no longer adds the folder `environments/qa`: nothing to plan." in body
     assert "Merging" not in body
+
+
+def test_a_deleted_folder_named_explicitly_is_removed_not_an_error(
+    repo: Repo, actions_env: Path, github: GitHubAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.env("prod", {"A": "2"})
+    repo.commit("prod: A=2")
+    assert run(repo, actions_env, capsys)[0] == 0
+    shutil.rmtree(repo.path / "environments/prod")
+    repo.commit("prod: retired")
+    folders = [str(repo.path / "environments" / name) for name in ("dev", "prod", "qa")]
+    state = ["--state-dir", str(repo.path.parent / "state"), "--changed-since", "main"]
+    code = cli.main(["comment", *folders[:2], *state])
+    err = capsys.readouterr().err
+    assert code == 0 and "environments/prod: removed since main: nothing to plan" in err, err
+    assert "removes the folder `environments/prod`" in github.bodies("octo", "gitops", 7)[0]
+    assert cli.main(["comment", *folders, *state]) == 1  # never there: not a folder, as before
+    assert "not a folder:" in capsys.readouterr().err and "qa" not in " ".join(github.bodies("octo", "gitops", 7))
