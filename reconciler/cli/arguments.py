@@ -137,7 +137,9 @@ def parser() -> argparse.ArgumentParser:
         world_opts(env_cmd(name, help_))
 
     rollback = env_cmd(
-        "rollback", "go back to an earlier revision: a commit restoring the folder (the loop applies it) or a pin"
+        "rollback",
+        "go back to an earlier revision: a commit restoring the folder and the files it reads (the loop applies it) "
+        "or a pin",
     )
     world_opts(rollback)
     how = rollback.add_mutually_exclusive_group(required=True)
