@@ -10,7 +10,10 @@ per pull request and environment, edited in place on the next push. Wiring; does
    environment edits its comment (the last one starting with its marker) when the body
    differs, creates one when there is none, and makes no call when the body is the same. The
    comment of an environment the pull request no longer changes (``unchanged``: a later push
-   undid the change) is edited to say so; none is created for it.
+   undid the change) is edited to say so; none is created for it. So is the comment of a folder
+   neither planned nor unchanged whose folder ``gone`` says is gone at the head commit (the pull
+   request deletes or renames it: :mod:`reconciler.render.comment_removed`); its marker is read
+   from the comments already listed, so this costs no GitHub call of its own.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from reconciler.app.settings import Overrides
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.events import EventSink, discard
 from reconciler.core.plan import Plan
-from reconciler.render.comment import CommentContext, failure_comment, marker, plan_comment, unchanged_comment
+from reconciler.render.comment import (
+    CommentContext,
+    failure_comment,
+    marker,
+    marker_key,
+    plan_comment,
+    unchanged_comment,
+)
+from reconciler.render.comment_removed import Removed, removed_comment
 
 __all__ = ["EnvironmentComment", "Posted", "Verb", "plan_comments", "post_comments"]
 
@@ -46,6 +57,7 @@ class Verb(str, Enum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     RETIRED = "retired"  # edited to say the pull request no longer changes the environment
+    REMOVED = "removed"  # edited to say the pull request removes the environment's folder
 
 
 @dataclass(frozen=True)
@@ -96,26 +108,36 @@ def plan_comments(
 
 
 def post_comments(
-    pr: PullRequestRef, token: str, comments: Sequence[EnvironmentComment], unchanged: Sequence[str] = ()
+    pr: PullRequestRef,
+    token: str,
+    comments: Sequence[EnvironmentComment],
+    unchanged: Sequence[str] = (),
+    gone: Callable[[str], Removed | None] | None = None,
 ) -> list[Posted]:
     """Create or edit each environment's comment on ``pr``, and retire those of the ``unchanged``
-    folders; no call for a body already there. Raises a WorldError (401, 403, 404, 422, 5xx,
-    rate limit ...) with a clear message."""
+    folders and of the folders ``gone`` says are gone; no call for a body already there. Raises a
+    WorldError (401, 403, 404, 422, 5xx, rate limit ...) with a clear message."""
     from reconciler.drivers.github import GitHubTarget
 
-    retired = [EnvironmentComment(key, unchanged_comment(CommentContext(key, pr.head_sha)), None) for key in unchanged]
+    edits = {key: (unchanged_comment(CommentContext(key, pr.head_sha)), Verb.RETIRED) for key in unchanged}
     posted = []
     with github_comments(GitHubTarget(pr.api_url, pr.repository, pr.number), token) as api:
         existing = api.existing()
-        for comment in [*comments, *retired]:
+        known = {c.key for c in comments} | set(unchanged)
+        named = dict.fromkeys(k for c in existing if (k := marker_key(c.body)) is not None and k not in known)
+        for key in named:
+            removed = gone(key) if gone is not None else None
+            if removed is not None:
+                edits[key] = (removed_comment(CommentContext(key, pr.head_sha), removed), Verb.REMOVED)
+        retired = [(EnvironmentComment(key, body, None), verb) for key, (body, verb) in edits.items()]
+        for comment, verb in [*((c, Verb.UPDATED) for c in comments), *retired]:
             head = marker(comment.key) + "\n"
             mine = [c for c in existing if _normal(c.body).startswith(head)]
             if mine and _normal(mine[-1].body) == _normal(comment.body):
                 posted.append(Posted(comment.key, Verb.UNCHANGED, mine[-1].id))
             elif mine:
-                verb = Verb.RETIRED if comment in retired else Verb.UPDATED
                 posted.append(Posted(comment.key, verb, api.update(mine[-1].id, comment.body).id))
-            elif comment not in retired:
+            elif verb is Verb.UPDATED:
                 posted.append(Posted(comment.key, Verb.CREATED, api.create(comment.body).id))
     return posted
 

@@ -137,15 +137,22 @@ def parser() -> argparse.ArgumentParser:
         world_opts(env_cmd(name, help_))
 
     rollback = env_cmd(
-        "rollback", "go back to an earlier revision: a commit restoring the folder (the loop applies it) or a pin"
+        "rollback",
+        "go back to an earlier revision: a commit restoring the folder and the files it reads (the loop applies it) "
+        "or a pin",
     )
     world_opts(rollback)
     how = rollback.add_mutually_exclusive_group(required=True)
-    how.add_argument("--to", metavar="REV", help="write a commit on the branch restoring ENV_DIR to its content at REV")
+    how.add_argument("--to", metavar="REV",
+                     help="write a commit on the branch restoring ENV_DIR to its content at REV, with the files "
+                     "outside it that it read at REV (included or extended compose files)")  # fmt: skip
     how.add_argument("--pin", metavar="REV", help="when git cannot be written: the loop applies REV until unpin")
     rollback.add_argument("--push", action="store_true", help="push the rollback commit to origin (--to)")
     rollback.add_argument("--branch", default=None, help="the branch to commit on (default: the one checked out)")
     rollback.add_argument("--message", "-m", default=None, help="why (added to the commit message)")
+    rollback.add_argument("--folder-only", action="store_true",
+                          help="restore ENV_DIR alone; files outside it (other environments may read them) stay as "
+                          "at the branch head (--to)")  # fmt: skip
 
     def commit_opts(c: argparse.ArgumentParser, push_help: str) -> None:
         c.add_argument("--commit", action="store_true",

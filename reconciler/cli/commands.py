@@ -106,7 +106,7 @@ def _gitops(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None
 
         state = args.state_dir or default_state_dir()
         err.say(commands.rollback(args.env_dir, args.to, branch=args.branch, push=args.push, message=args.message,
-                                  state_dir=state))  # fmt: skip
+                                  state_dir=state, folder_only=args.folder_only))  # fmt: skip
     else:
         return _loop(args, err, on_event)
     return EXIT_OK

@@ -27,7 +27,10 @@ def comment(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None
 
     unchanged: list[str] = []
     if args.changed_since:
-        folders = changed.changed_environments(args.env_dirs, args.changed_since)
+        dirs, removed = changed.removed_folders(args.env_dirs, args.changed_since)
+        for key in removed:
+            err.say(f"{key}: removed since {args.changed_since}: nothing to plan (its comment, if any, says so)")
+        folders = changed.changed_environments(dirs, args.changed_since) if dirs else []
         for f in folders:
             files = ", ".join(f.changed[:_SHOWN_FILES]) + (f" (+{len(f.changed) - _SHOWN_FILES} more)"
                                                            if len(f.changed) > _SHOWN_FILES else "")  # fmt: skip
@@ -64,10 +67,12 @@ def comment(args: argparse.Namespace, err: Err, on_event: Callable[[Event], None
             write(r.body)
     else:
         try:
-            for posted in comments.post_comments(pr, token, results, unchanged):
+            gone = changed.removals(args.env_dirs, args.changed_since)
+            for posted in comments.post_comments(pr, token, results, unchanged, gone):
                 what = {
                     comments.Verb.UNCHANGED: "no call: the same body is there",
                     comments.Verb.RETIRED: "edited: the pull request no longer changes this environment",
+                    comments.Verb.REMOVED: "edited: the folder is gone at the head commit (nothing to plan)",
                 }.get(posted.verb, posted.verb.value)
                 err.say(f"{posted.key}: comment {posted.comment_id} {what}")
         except ReconcilerError as exc:

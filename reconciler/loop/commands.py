@@ -5,8 +5,10 @@ rendered by :mod:`reconciler.render.gitops`.
 Each names the environment by its folder, like every command: its specs give the
 environment's name and where its state store is (``stateStore``). Suspend, resume,
 pin and unpin are single admin writes that need no lease: they work while a loop
-holds it and it honours them at its next tick. A rollback by commit writes a commit
-on the branch that restores the folder's content at REV, so the loop applies it as
+holds it and it honours them at its next tick (a pinned commit is checked out whole, as
+the loop checks out every commit). A rollback by commit writes a commit on the branch
+that restores the folder's content at REV and the files outside it that the environment
+read at REV (an ``include`` or ``extends`` of ``../shared``), so the loop applies it as
 any deploy and the history shows it (nothing fights the loop).
 """
 
@@ -72,10 +74,36 @@ def _resolve_revision(env_dir: Path, rev: str) -> str:
     return resolve_revision(local_repository(env_dir).top, rev)
 
 
-def rollback(env_dir: Path, to: str, *, branch: str | None, push: bool, message: str | None, state_dir: Path) -> str:
-    """A commit on the branch that restores the environment folder to its content at ``to``."""
+def _inputs_at(rel: str) -> Callable[[Path], list[str]]:
+    """Given a commit's whole tree, the files outside the folder ``rel`` its environment reads
+    there (none when its specs do not load at that commit: the folder alone comes back)."""
+
+    def read(top: Path) -> list[str]:
+        from reconciler.core.errors import SpecError
+        from reconciler.spec.inputs import environment_inputs, relative_inputs
+
+        try:
+            return list(relative_inputs(environment_inputs(top.joinpath(*rel.split("/"))), top))
+        except SpecError:
+            return []
+
+    return read
+
+
+def rollback(
+    env_dir: Path,
+    to: str,
+    *,
+    branch: str | None,
+    push: bool,
+    message: str | None,
+    state_dir: Path,
+    folder_only: bool = False,
+) -> str:
+    """A commit on the branch that restores the environment folder to its content at ``to``, and the
+    files outside it that the environment reads there (unless ``folder_only``)."""
     from reconciler.drivers.git.local import local_repository
-    from reconciler.drivers.git.rollback import restore_commit
+    from reconciler.drivers.git.rollback import also_restored, restore_commit
 
     local = local_repository(env_dir)
     name = branch or local.branch
@@ -87,10 +115,17 @@ def rollback(env_dir: Path, to: str, *, branch: str | None, push: bool, message:
             raise ReconcilerError(f"{local.top} has no origin remote to push to")
         url = local.origin
     commit = restore_commit(url, name, local.path, to, message=message, author_name=local.author_name,
-                            author_email=local.author_email, push=push, work_dir=state_dir / "rollback")  # fmt: skip
+                            author_email=local.author_email, push=push, work_dir=state_dir / "rollback",
+                            inputs=None if folder_only else _inputs_at(local.path))  # fmt: skip
     where = f"pushed to origin's {name}" if push else f"on branch {name} of {local.top}"
+    also = also_restored(commit.message)
+    outside = (
+        f"; also restored, outside the folder: {', '.join(also)} (every environment reading them changes too)"
+        if also
+        else ""
+    )
     return (
-        f"rolled back {local.path} to {to}: commit {commit.sha[:12]} {commit.subject!r} ({where}); "
+        f"rolled back {local.path} to {to}: commit {commit.sha[:12]} {commit.subject!r} ({where}){outside}; "
         "the loop applies it as any deploy"
     )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from reconciler.core.actions import Action
 from reconciler.core.plan import Plan
@@ -44,7 +44,9 @@ __all__ = [
     "LIMIT",
     "CommentContext",
     "failure_comment",
+    "head_lines",
     "marker",
+    "marker_key",
     "plan_comment",
     "size",
     "unchanged_comment",
@@ -55,6 +57,7 @@ LIMIT = 65_536
 #: an actions table longer than this is collapsed in ``<details>``
 COLLAPSE_ROWS = 20
 _MARKER = "<!-- reconciler:plan {} -->"
+_TITLE = "### Reconciler plan for "
 _NOTE_RESERVE = 600  # room kept for the last line saying what was left out (numbers and the artifact)
 _ARTIFACT_MAX = 300
 _SHOWN_MAX = 100  # of a head commit or a folder as shown (a sha is 40; a flag could give anything)
@@ -75,6 +78,17 @@ def marker(key: str) -> str:
     """The hidden first line of the comment of ``key`` (``>`` and spaces percent-encoded: it cannot
     end the HTML comment early)."""
     return _MARKER.format(quote(key, safe="/._-~@+,:="))
+
+
+def marker_key(body: str) -> str | None:
+    """The folder a comment body's marker names, when the body is one of ours (its marker, then a
+    ``### Reconciler plan for`` title); None for any other comment (one that merely quotes a marker)."""
+    first, _, rest = body.replace("\r\n", "\n").partition("\n")
+    prefix, suffix = _MARKER.split("{}")
+    if not (first.startswith(prefix) and first.endswith(suffix) and rest.startswith(_TITLE)):
+        return None
+    key = unquote(first[len(prefix) : len(first) - len(suffix)])
+    return key if key and marker(key) == first else None
 
 
 def size(text: str) -> int:
@@ -131,7 +145,9 @@ def _pieces(budget: _Budget, pieces: Iterable[Sequence[str]]) -> int:
     return added
 
 
-def _head(title: str, ctx: CommentContext, status: Sequence[str], summary: Sequence[str] = ()) -> list[str]:
+def head_lines(title: str, ctx: CommentContext, status: Sequence[str], summary: Sequence[str] = ()) -> list[str]:
+    """The first lines of every comment: the marker, the title, the status lines, the head commit
+    and folder, the summary."""
     folder = code(ctx.key[:_SHOWN_MAX])
     where = f"Head commit: {cell(ctx.head_sha[:_SHOWN_MAX])} · folder {folder}" if ctx.head_sha else f"Folder {folder}"
     return [marker(ctx.key), title, "", *status, where, "", *summary]
@@ -174,7 +190,7 @@ def plan_comment(plan: Plan, ctx: CommentContext, limit: int = LIMIT) -> str:
     status = [f":x: **{problems} problem(s) block part of this plan** (listed below).", ""] if problems else []
     budget = _Budget(limit - _NOTE_RESERVE)
     title, _, summary, _ = heading(plan)
-    budget.add(*_head(title, ctx, status, [summary, ""]))
+    budget.add(*head_lines(title, ctx, status, [summary, ""]))
 
     shown_problems = 0
     if plan.problems:
@@ -209,7 +225,7 @@ def failure_comment(ctx: CommentContext, message: str, limit: int = LIMIT) -> st
     """The comment of an environment that could not be planned (its specs are invalid, AWS or a
     Docker host could not be reached): the error, first lines first, within ``limit``."""
     budget = _Budget(limit - _NOTE_RESERVE)
-    budget.add(*_head(f"### Reconciler plan for {code(ctx.key)}", ctx, []))
+    budget.add(*head_lines(f"{_TITLE}{code(ctx.key)}", ctx, []))
     budget.add(":x: **The plan could not be made:**", "")
     lines = message.splitlines() or [""]
     kept = len(lines)
@@ -224,5 +240,5 @@ def failure_comment(ctx: CommentContext, message: str, limit: int = LIMIT) -> st
 def unchanged_comment(ctx: CommentContext) -> str:
     """What the comment of an environment says once the pull request no longer changes it (a later
     push undid the change): its earlier plan would mislead."""
-    lines = _head(f"### Reconciler plan for {code(ctx.key)}", ctx, [])
+    lines = head_lines(f"{_TITLE}{code(ctx.key)}", ctx, [])
     return "\n".join([*lines, "This pull request no longer changes this environment: nothing to plan."]) + "\n"

@@ -11,7 +11,8 @@ and extended files and env files, their paths' variables resolved with the stack
 path is a file or a folder (a folder stands for everything under it).
 
 :func:`environment_inputs` reads the folder (the specs must be valid; the caller falls back
-to the folder alone when they are not); :func:`touched` is the pure comparison with a list of
+to the folder alone when they are not); :func:`relative_inputs` names them inside the repository
+(a rollback restores them with the folder); :func:`touched` is the pure comparison with a list of
 changed files, as git names them (POSIX paths relative to the repository's top). The git side
 is :mod:`reconciler.drivers.git.changes`.
 """
@@ -28,7 +29,7 @@ from reconciler.spec.desired import build_desired
 from reconciler.spec.loader import load_environment
 from reconciler.spec.source import read_yaml
 
-__all__ = ["EnvironmentInputs", "environment_inputs", "touched"]
+__all__ = ["EnvironmentInputs", "environment_inputs", "relative_inputs", "touched"]
 
 _MAX_INCLUDES = 50  # included files followed per stack (a guard against include cycles and fan-out)
 
@@ -61,6 +62,12 @@ def touched(inputs: EnvironmentInputs, changed: Iterable[str], top: Path) -> tup
     if "" in prefixes:  # the environment is the whole repository
         return tuple(changed)
     return tuple(c for c in changed if any(c == p or c.startswith(p + "/") for p in prefixes))
+
+
+def relative_inputs(inputs: EnvironmentInputs, top: Path) -> tuple[str, ...]:
+    """The files and folders besides its folder the environment reads, relative to the repository's
+    ``top`` (POSIX; as written and with symlinks resolved; those outside ``top`` left out). Pure."""
+    return tuple(dict.fromkeys(p for path in inputs.paths for p in _relative(path, top) if p))
 
 
 def _relative(path: Path, top: Path) -> Iterator[str]:

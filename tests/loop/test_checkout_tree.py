@@ -94,3 +94,20 @@ def test_an_environment_path_missing_at_a_commit_is_a_permanent_error(tmp_path: 
         loop.checkout(loop.source.fetch())
     with pytest.raises(PermanentError, match=r"without '\.\.'"):
         ticker(repo.path, tmp_path / "work2", path="../outside").checkout(loop.source.fetch())
+
+
+def test_a_tick_after_the_folder_is_deleted_fails_permanently_and_touches_nothing(tmp_path: Path) -> None:
+    """What the pull-request comment of a deleted folder says merging does (render/comment_removed)."""
+    from reconciler.state import Result, Trigger
+
+    repo = new_repo(tmp_path / "repo")
+    shutil.copytree(VALID, repo.path / "environments" / "dev")
+    repo.write("README.md", b"# gitops\n")
+    repo.commit("dev")
+    loop = ticker(repo.path, tmp_path / "work")
+    assert loop.checkout(loop.source.fetch()).is_dir()
+    shutil.rmtree(repo.path / "environments")
+    gone = repo.commit("dev: removed")
+    outcome = loop.tick(Trigger.POLL, "test")  # opens no world and no store (both raise here)
+    assert outcome.result is Result.FAILED and not outcome.temporary and outcome.exit_code == 1
+    assert outcome.error is not None and f"'environments/dev' does not exist at commit {gone[:12]}" in outcome.error

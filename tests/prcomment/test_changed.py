@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.app.changed import changed_environments
+from reconciler.app.changed import changed_environments, moved_to
 from reconciler.core.errors import ReconcilerError
 
 from .gitrepo import commit, git, init, write_environment
@@ -127,3 +127,16 @@ def test_a_file_included_through_a_variable_changes_the_environment(repo: Path) 
         (parts / name).write_text((parts / name).read_text() + "# changed\n")
     commit(repo, "change both")
     assert changed(repo) == {"environments/dev": ("stacks/app/parts/side.yaml",)}
+
+
+def test_moved_to_is_the_folder_most_files_of_the_old_one_went_to() -> None:
+    pairs = [
+        ("environments/prod/a.yaml", "environments/production/a.yaml"),
+        ("environments/prod/sub/b.yaml", "environments/production/sub/b.yaml"),
+        ("environments/prod/c.yaml", "archive/c.yaml"),
+        ("environments/prod-eu/a.yaml", "environments/eu/a.yaml"),  # another folder sharing the prefix
+    ]
+    assert moved_to("environments/prod", pairs) == "environments/production"
+    assert moved_to("environments/prod-eu", pairs) == "environments/eu"
+    assert moved_to("environments/dev", pairs) is None
+    assert moved_to("environments/prod", [("environments/prod/a.yaml", "a.yaml")]) is None  # to the top: no folder

@@ -16,10 +16,12 @@ from reconciler.render.comment import (
     CommentContext,
     failure_comment,
     marker,
+    marker_key,
     plan_comment,
     size,
     unchanged_comment,
 )
+from reconciler.render.comment_removed import Removed, removed_comment
 
 from .markdowncheck import problems
 
@@ -136,3 +138,22 @@ def test_a_long_hostile_artifact_text_keeps_the_body_under_the_limit() -> None:
     ctx = CommentContext("environments/dev", "a" * 40, artifact="<|>" * 5_000)
     body = plan_comment(big_plan(10_000), ctx)
     assert size(body) <= LIMIT and problems(body) == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(CONTEXTS, st.builds(Removed, st.one_of(st.none(), st.booleans()), st.one_of(st.none(), TEXT)))
+def test_the_removed_comment_is_valid_and_found_again_by_its_marker(ctx: CommentContext, removed: Removed) -> None:
+    body = removed_comment(ctx, removed)
+    assert body.startswith(marker(ctx.key) + "\n") and problems(body) == [] and size(body) < 5_000
+    assert marker_key(body) == (ctx.key or None)
+    assert ("Merging deletes nothing" in body) == (removed.at_base is not False)
+
+
+@settings(max_examples=50, deadline=None)
+@given(CONTEXTS)
+def test_marker_key_reads_back_the_folder_of_our_bodies_only(ctx: CommentContext) -> None:
+    for body in (unchanged_comment(ctx), failure_comment(ctx, "boom"), plan_comment(big_plan(3), ctx)):
+        assert marker_key(body) == (ctx.key or None)
+        assert marker_key(body.replace("\n", "\r\n")) == (ctx.key or None)  # as GitHub may store it
+    assert marker_key("LGTM " + marker(ctx.key)) is None  # quoting a marker
+    assert marker_key(marker(ctx.key) + "\nhand-written") is None  # a marker without our title

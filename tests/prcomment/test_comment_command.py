@@ -7,6 +7,7 @@ status -> a clear message, exit 1, the plan still on stdout."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -224,3 +225,79 @@ def test_a_comment_whose_environment_is_no_longer_changed_says_so(
     assert problems(body) == []
     run(repo, actions_env, capsys)  # again: the same body, no call; prod never had a comment: none made
     assert [r.method for r in github.requests] == ["GET", "POST", "GET", "PATCH", "GET"]
+
+
+def test_a_deleted_environment_folder_gets_its_comment_edited_to_say_so(
+    repo: Repo, actions_env: Path, github: GitHubAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.env("prod", {"A": "2"})
+    repo.commit("prod: A=2")
+    assert run(repo, actions_env, capsys)[0] == 0
+    (repo.path / "other/stage").mkdir(parents=True)  # a folder not given: its comment is not this run's to edit
+    github.add_comment("octo", "gitops", 7, marker("other/stage") + "\n### Reconciler plan for `stage`\n\nkept")
+    github.add_comment("octo", "gitops", 7, marker("environments/gone") + "\nsomeone quoting a marker: kept")
+    shutil.rmtree(repo.path / "environments/prod")
+    head = repo.commit("prod: retired")
+    code, out, err = run(repo, actions_env, capsys)
+    assert code == 0 and out == "", err
+    assert "environments/prod: comment" in err and "the folder is gone at the head commit" in err
+    prod, stage, quoted = github.bodies("octo", "gitops", 7)
+    assert prod.startswith(marker("environments/prod") + "\n") and f"Head commit: {head}" in prod
+    assert "This pull request removes the folder `environments/prod`" in prod and "| `+` |" not in prod
+    assert "Merging deletes nothing, in AWS or on the hosts." in prod
+    assert "reconciler run --path environments/prod" in prod
+    assert problems(prod) == [] and stage.endswith("kept") and quoted.endswith("kept")
+    run(repo, actions_env, capsys)  # again: the same body, no call
+    assert [r.method for r in github.requests] == ["GET", "POST", "GET", "PATCH", "GET"]
+
+
+def test_a_renamed_environment_shows_the_removal_of_the_old_and_the_plan_of_the_new(
+    repo: Repo, actions_env: Path, github: GitHubAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.env("prod", {"A": "2"})
+    repo.commit("prod: A=2")
+    assert run(repo, actions_env, capsys)[0] == 0
+    git(repo.path, "mv", "environments/prod", "environments/production")
+    repo.commit("prod: moved")
+    code, out, err = run(repo, actions_env, capsys)
+    assert code == 0, err
+    assert "### Reconciler plan for `prod`" in out  # the new folder planned (its environment is still named prod)
+    old, new = github.bodies("octo", "gitops", 7)
+    assert old.startswith(marker("environments/prod") + "\n") and new.startswith(marker("environments/production"))
+    assert "removes the folder `environments/prod`" in old and "move to `environments/production`" in old
+    assert "/prod/A" in new and problems(old) == []
+    assert [r.method for r in github.requests] == ["GET", "POST", "GET", "POST", "PATCH"]
+
+
+def test_an_environment_added_then_removed_again_is_no_longer_added(
+    repo: Repo, actions_env: Path, github: GitHubAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.env("qa", {"A": "1"})
+    repo.commit("qa: new")
+    assert run(repo, actions_env, capsys)[0] == 0
+    assert github.bodies("octo", "gitops", 7)[0].startswith(marker("environments/qa"))
+    shutil.rmtree(repo.path / "environments/qa")
+    repo.commit("qa: not yet after all")
+    code, _, err = run(repo, actions_env, capsys)
+    assert code == 0, err
+    [body] = github.bodies("octo", "gitops", 7)
+    assert "This pull request no longer adds the folder `environments/qa`: nothing to plan." in body
+    assert "Merging" not in body
+
+
+def test_a_deleted_folder_named_explicitly_is_removed_not_an_error(
+    repo: Repo, actions_env: Path, github: GitHubAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.env("prod", {"A": "2"})
+    repo.commit("prod: A=2")
+    assert run(repo, actions_env, capsys)[0] == 0
+    shutil.rmtree(repo.path / "environments/prod")
+    repo.commit("prod: retired")
+    folders = [str(repo.path / "environments" / name) for name in ("dev", "prod", "qa")]
+    state = ["--state-dir", str(repo.path.parent / "state"), "--changed-since", "main"]
+    code = cli.main(["comment", *folders[:2], *state])
+    err = capsys.readouterr().err
+    assert code == 0 and "environments/prod: removed since main: nothing to plan" in err, err
+    assert "removes the folder `environments/prod`" in github.bodies("octo", "gitops", 7)[0]
+    assert cli.main(["comment", *folders, *state]) == 1  # never there: not a folder, as before
+    assert "not a folder:" in capsys.readouterr().err and "qa" not in " ".join(github.bodies("octo", "gitops", 7))

@@ -14,7 +14,7 @@ from pathlib import Path
 from reconciler.core.errors import PermanentError, WorldError
 from reconciler.drivers.git.command import run_git
 
-__all__ = ["changed_files", "head_commit", "repository_top"]
+__all__ = ["changed_files", "exists_at", "head_commit", "merge_base", "renames", "repository_top"]
 
 TIMEOUT = 60.0
 
@@ -49,3 +49,29 @@ def changed_files(top: Path, since: str, head: str = "HEAD") -> tuple[str, ...]:
             "Actions, check out with fetch-depth: 0)",
         ) from None
     return tuple(sorted(name for name in out.decode("utf-8", "surrogateescape").split("\0") if name))
+
+
+def exists_at(top: Path, rev: str, path: str) -> bool:
+    """Whether ``path`` (POSIX, relative to ``top``) is in the tree of ``rev``."""
+    try:
+        run_git(["cat-file", "-e", f"{rev}:{path}"], cwd=top, timeout=TIMEOUT, resource=f"git repository {top}")
+    except WorldError:
+        return False
+    return True
+
+
+def merge_base(top: Path, since: str, head: str = "HEAD") -> str:
+    """The merge base of ``since`` and ``head`` (what ``git diff since...head`` compares with)."""
+    resource = f"git repository {top}"
+    try:
+        return run_git(["merge-base", since, head], cwd=top, timeout=TIMEOUT, resource=resource).decode().strip()
+    except WorldError as exc:
+        raise PermanentError(resource, f"no merge base of {since!r} and {head}: {exc.message}") from None
+
+
+def renames(top: Path, since: str, head: str = "HEAD") -> tuple[tuple[str, str], ...]:
+    """The files git sees renamed between the merge base of ``since`` and ``head``: (old, new)."""
+    out = run_git(["diff", "--name-status", "-M", "--diff-filter=R", "-z", f"{since}...{head}", "--"],
+                  cwd=top, timeout=TIMEOUT, resource=f"git repository {top}")  # fmt: skip
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    return tuple((fields[i + 1], fields[i + 2]) for i in range(0, len(fields) - 2, 3) if fields[i].startswith("R"))

@@ -186,7 +186,7 @@ class GitSource:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
             try:
-                _write_tree(tree, tmp, self.resource)
+                write_tree(tree, tmp, self.resource)
                 os.rename(tmp, dest)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -216,7 +216,8 @@ def _entry_sha(tree: Tree, rel: str) -> str | None:
         return None
 
 
-def _write_tree(tree: Tree, directory: Path, resource: str) -> None:
+def write_tree(tree: Tree, directory: Path, resource: str) -> None:
+    """Write ``tree`` into the existing folder ``directory`` (files, executable bits, symlinks)."""
     for item in tree:
         name = item.name
         if name in ("", ".", "..") or "/" in name or "\0" in name or name.lower() == ".git":
@@ -225,7 +226,7 @@ def _write_tree(tree: Tree, directory: Path, resource: str) -> None:
         kind = item.mode >> 12
         if kind == _TREE and isinstance(item, Tree):
             os.mkdir(target, 0o777)  # the umask applies, as with git checkout
-            _write_tree(item, target, resource)
+            write_tree(item, target, resource)
         elif kind == _GITLINK:
             os.mkdir(target, 0o777)  # an uninitialised submodule: an empty folder, as git leaves it
         elif kind == _LINK:
