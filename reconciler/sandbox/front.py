@@ -12,9 +12,14 @@ form-encoded POST, or a GET, with ``Action=DescribeTargetHealth``) on a target
 group that a load balancer of the sandbox declares it follows
 (:mod:`.fleet.followed`): each target's ``TargetHealth`` is then what that
 HAProxy sees (:mod:`.fleet.target_health`), as a real ALB would report it,
-since moto calls a target ``healthy`` the moment it is registered. Every
-other request, and every other target group, passes through unchanged; so
-does the answer when the load balancer's admin socket does not answer.
+since moto calls a target ``healthy`` the moment it is registered. Auto
+Scaling, EC2 and ELBv2 requests also go through :mod:`.asg.service` (what
+AWS's groups do by themselves: launch hooks, ``CompleteLifecycleAction`` and
+``RecordLifecycleActionHeartbeat`` answered here, per-instance versions in
+the Describe answers, target groups left on termination, Unhealthy
+instances replaced; ``--state FILE`` keeps what moto does not). Every other
+request passes through unchanged; so does a target health answer when the
+load balancer's admin socket does not answer.
 ``GET /_sandbox/aws-front`` tells the front from moto itself.
 """
 
