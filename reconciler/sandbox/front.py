@@ -157,13 +157,13 @@ class Handler(BaseHTTPRequestHandler):
                 got = self._moto_or_502(body)
                 outcome.status = got[0] if got is not None else 0
         else:
-            with groups.reading():
+            with groups.reading():  # the answer and its rewrite from one state of the groups
                 got = self._moto_or_502(body)
+                if got is not None and got[0] == 200:
+                    got = (*got[:3], groups.described(req, got[3]))
         if got is None:
             return
         status, reason, headers, data = got
-        if req is not None and status == 200:
-            data = groups.described(req, data)
         asked = target_health_request(self.command, self.path, self.headers.get("Content-Type", ""), body)
         if asked is not None and status == 200:
             data = self._as_the_balancer_sees_it(data, *asked)
