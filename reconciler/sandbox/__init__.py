@@ -35,6 +35,9 @@ Modules, by what they run:
 - :mod:`.moto`: the moto server behind the AWS front, and the AWS clients on it;
 - :mod:`.front`: the AWS endpoint: every request forwarded to moto, target
   health as the sandbox's load balancers see it;
+- :mod:`.asg`: what AWS's Auto Scaling groups do by themselves and moto does
+  not (launch hooks and Pending:Wait, per-instance launch template versions,
+  Unhealthy replacement, target groups left on termination), run by the front;
 - :mod:`.seed`: what terraform would have created, put in moto;
 - :mod:`.fleet`: production's Auto Scaling group for real: an engine per
   instance (a network namespace with sshd and dockerd, ``ssh://root@<ip>``),

@@ -12,9 +12,14 @@ form-encoded POST, or a GET, with ``Action=DescribeTargetHealth``) on a target
 group that a load balancer of the sandbox declares it follows
 (:mod:`.fleet.followed`): each target's ``TargetHealth`` is then what that
 HAProxy sees (:mod:`.fleet.target_health`), as a real ALB would report it,
-since moto calls a target ``healthy`` the moment it is registered. Every
-other request, and every other target group, passes through unchanged; so
-does the answer when the load balancer's admin socket does not answer.
+since moto calls a target ``healthy`` the moment it is registered. Auto
+Scaling, EC2 and ELBv2 requests also go through :mod:`.asg.service` (what
+AWS's groups do by themselves: launch hooks, ``CompleteLifecycleAction`` and
+``RecordLifecycleActionHeartbeat`` answered here, per-instance versions in
+the Describe answers, target groups left on termination, Unhealthy
+instances replaced; ``--state FILE`` keeps what moto does not). Every other
+request passes through unchanged; so does a target health answer when the
+load balancer's admin socket does not answer.
 ``GET /_sandbox/aws-front`` tells the front from moto itself.
 """
 
@@ -152,13 +157,13 @@ class Handler(BaseHTTPRequestHandler):
                 got = self._moto_or_502(body)
                 outcome.status = got[0] if got is not None else 0
         else:
-            with groups.reading():
+            with groups.reading():  # the answer and its rewrite from one state of the groups
                 got = self._moto_or_502(body)
+                if got is not None and got[0] == 200:
+                    got = (*got[:3], groups.described(req, got[3]))
         if got is None:
             return
         status, reason, headers, data = got
-        if req is not None and status == 200:
-            data = groups.described(req, data)
         asked = target_health_request(self.command, self.path, self.headers.get("Content-Type", ""), body)
         if asked is not None and status == 200:
             data = self._as_the_balancer_sees_it(data, *asked)

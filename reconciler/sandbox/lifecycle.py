@@ -267,7 +267,9 @@ def status(
         if e["running"]
         for c in engines.owned_containers(e["docker_host"])
     ]
-    fleet_part = fleet_report.status(state_dir, where.moto_server_url, moto.moto_answers(where.moto_server_port))
+    front_up = moto.front_answers(where.moto_port)  # the groups as AWS shows them (Pending:Wait), else moto's
+    aws_url = where.moto_url if front_up else where.moto_server_url
+    fleet_part = fleet_report.status(state_dir, aws_url, moto.moto_answers(where.moto_server_port))
     result["load_balancer"] = fleet_part.pop("load_balancer")
     result["groups"] = fleet_part.pop("groups")
     result["fleet"] = fleet_part

@@ -67,12 +67,8 @@ class Group:
         have = self.instances()
         if n > GROUP.max_size:
             asg.update_auto_scaling_group(AutoScalingGroupName=GROUP.name, MaxSize=n)
-        elb = client(self.info, "elbv2")
-        arn = elb.describe_target_groups(Names=[GROUP.target_group])["TargetGroups"][0]["TargetGroupArn"]
-        for instance in reversed(have[n:]):
+        for instance in reversed(have[n:]):  # the group deregisters it (the sandbox's AWS front, as on AWS)
             asg.terminate_instance_in_auto_scaling_group(InstanceId=instance, ShouldDecrementDesiredCapacity=True)
-            # as Auto Scaling does in AWS (moto leaves a terminated instance registered)
-            elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance}])
         asg.set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=n)
         deadline = time.monotonic() + timeout
         while len(found := self.instances()) != n or not all(self.engine_answers(i) for i in found):

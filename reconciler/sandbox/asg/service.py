@@ -129,14 +129,28 @@ class AutoScaling:
                 if before is not None:
                     after = self._settle(c, region, before)
                     if outcome.status == 200 and after is not None:
-                        self._after(c, region, req, after)
+                        self._guarded(lambda: self._after(c, region, req, after), req.action)
         self._poke()
+
+    def _guarded(self, step: Callable[[], None], what: str) -> bool:
+        """Run a step of the group's own doing; a failure (moto restarting) is logged, never raised into
+        the request that caused it (moto has answered it)."""
+        try:
+            step()
+        except Exception as e:
+            self.on_event(f"auto scaling: after {what}: {type(e).__name__}: {e}")
+            return False
+        return True
 
     def deregistered(self, req: AwsRequest) -> bytes | None:
         """ELBv2 DeregisterTargets answered here when it names a target that is not registered
         (:mod:`.targets`); None: forward it."""
         with self.lock.exclusive():
-            return targets.deregister(self._client(req.region or REGION), req)
+            try:
+                return targets.deregister(self._client(req.region or REGION), req)
+            except Exception as e:  # moto restarting: let it answer the request itself
+                self.on_event(f"auto scaling: DeregisterTargets: {type(e).__name__}: {e}")
+                return None
 
     def described(self, req: AwsRequest, body: bytes) -> bytes:
         """An answer as AWS gives it (DescribeAutoScalingGroups/Instances); others as they came."""
@@ -162,8 +176,11 @@ class AutoScaling:
                 return 400, query.error("ValidationError", f"No active Lifecycle Action found with {said}")
             if req.action == "RecordLifecycleActionHeartbeat":
                 self._keep(books.heartbeat(self.book, action, self.now()))
-            else:
-                self._complete(self._client(region), region, action, result, "completed")
+            elif not self._guarded(lambda: self._complete(self._client(region), region, action, result, "completed"),
+                                   req.action):  # fmt: skip
+                return 500, query.error(
+                    "InternalFailure", f"the sandbox could not complete the action on {action.instance_id}"
+                )
         self._poke()
         return 200, query.answer(req.action)
 

@@ -59,15 +59,12 @@ def scale_to(sandbox: SandboxInfo, desired: int) -> dict[str, str]:
 
 
 def terminate(sandbox: SandboxInfo, instance: str) -> None:
-    """TerminateInstanceInAutoScalingGroup, decrementing the desired capacity (no replacement); then
-    the instance deregistered from the group's target group, as Auto Scaling does in AWS (moto
-    leaves a terminated instance registered, which the AWS front then reports ``initial``)."""
+    """TerminateInstanceInAutoScalingGroup, decrementing the desired capacity (no replacement); the
+    group takes the instance out of its target group, as on AWS (the sandbox's AWS front does it for
+    moto)."""
     aws(sandbox, "autoscaling").terminate_instance_in_auto_scaling_group(
         InstanceId=instance, ShouldDecrementDesiredCapacity=True
     )
-    elb = aws(sandbox, "elbv2")
-    arn = elb.describe_target_groups(Names=[GROUP.target_group])["TargetGroups"][0]["TargetGroupArn"]
-    elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance}])
 
 
 def back_to_two(sandbox: SandboxInfo, keep: list[str]) -> None:
