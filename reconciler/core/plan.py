@@ -29,11 +29,17 @@ from reconciler.core.address import host_stack_address
 from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
 from reconciler.core.rollout_actions import ROLLOUT_TYPES
+from reconciler.core.rotation_actions import ROTATION_TYPES
 
-PLAN_FORMAT_VERSION = "2.2"
+#: 2.3: instance rotation (i15a: set_launch_template, put_launch_hook, rotate_instance, complete_launch)
+PLAN_FORMAT_VERSION = "2.3"
 
 #: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
-ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES)
+ACTION_TYPES: tuple[type[Action], ...] = (
+    *BASE_ACTION_TYPES,
+    *ROLLOUT_TYPES,
+    *ROTATION_TYPES,  # i15a: instance rotation
+)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"

@@ -33,6 +33,7 @@ from reconciler.core.rollout_actions import (
     LeaveTargetGroups,
     TargetGroupRef,
 )
+from reconciler.render.rotation import ROTATION_DETAILS
 
 
 def counts(plan: Plan) -> dict[str, int]:
@@ -138,6 +139,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "join_target_groups": _join,
     "check_alarms": _alarms,
     "bake": _alarms,
+    **ROTATION_DETAILS,  # i15a: instance rotation
 }
 
 
