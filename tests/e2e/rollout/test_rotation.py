@@ -28,9 +28,10 @@ from e2e.rollout.fleetkit import Load, aws, until
 from e2e.rollout.fleetscale import back_to_two, in_service, lb_servers
 from e2e.rollout.kit import Deployed, commit, kill, make_repo, read_until, registered, serving, start, tick
 from reconciler.drivers.docker.client import connect
+from reconciler.drivers.state.sqlite import SqliteStateStore
 from reconciler.sandbox.fleet.layout import GROUP, docker_url
 from reconciler.sandbox.lifecycle import SandboxInfo
-from reconciler.state import ConditionType, Reason, SqliteStateStore
+from reconciler.state import ConditionType, Reason
 
 pytestmark = pytest.mark.world
 
