@@ -197,7 +197,9 @@ def _fleet_units(
         previous = (uid,)
     if not changed:
         return out, [*rotation.problems]
-    batches, problem = _batches(name, observed, rollout, changed, len(lost))
+    # the new instances the launch hook holds are in service before the first batch (their units come first)
+    joining = len(launching(observed, rollout, fleet))
+    batches, problem = _batches(name, observed, rollout, changed, len(lost) + joining)
     owner = {u.id: i.id for i in serving for u in by_host.get(i.id, [])}  # unit -> its instance
     for number, batch in enumerate(batches, start=1):
         if build.refs:
