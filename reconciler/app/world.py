@@ -11,6 +11,7 @@ touches, ``apply`` runs a plan with the drivers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from reconciler.app.settings import Settings
 
 __all__ = ["World"]
+
+ENGINE_WAIT = 300.0  # seconds a replacement's Docker engine may take to answer once it has an address (boot)
+ENGINE_POLL = 2.0
 
 
 @dataclass
@@ -251,7 +255,12 @@ class World:
                 self.clients.add_instances([replace(host, name=instance, docker_host=url, fleet=None, member_of=fleet)])
             pinned = [ref.pinned(d) for ref in all_refs(desired).values() if (d := resolve(ref, observed)) is not None]
             projects = [s.project for s in desired.stacks if fleet in s.hosts]
-            now = replace(observed, fleets=fleets, hosts={instance: self._observe_host(instance, pinned, projects)})
+            host_seen = self._observe_host(instance, pinned, projects)
+            deadline = time.monotonic() + ENGINE_WAIT
+            while host_seen.error is not None and time.monotonic() < deadline:  # a new instance still booting
+                time.sleep(ENGINE_POLL)
+                host_seen = self._observe_host(instance, pinned, projects)
+            now = replace(observed, fleets=fleets, hosts={instance: host_seen})
             sub = plan_new_instance(desired, now, fleet, instance)
             report = execute_within(sub, made[0], state_dir=self.settings.state_dir / self.settings.environment,
                              options=self.options, on_event=on_event)  # fmt: skip
