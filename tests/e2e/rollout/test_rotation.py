@@ -25,7 +25,7 @@ import pytest
 
 from e2e.gitops import git
 from e2e.rollout.fleetkit import Load, aws, until
-from e2e.rollout.fleetscale import back_to_two, in_service, lb_servers
+from e2e.rollout.fleetscale import back_to_two, engine_answers, in_service, lb_servers
 from e2e.rollout.kit import Deployed, commit, kill, make_repo, read_until, registered, serving, start, tick
 from reconciler.drivers.docker.client import connect
 from reconciler.drivers.state.sqlite import SqliteStateStore
@@ -166,6 +166,8 @@ def test_scale_out_then_three_instances_rotated(rotation: Deployed, sandbox: San
         return [i for i, (state, _) in versions(sandbox).items() if state == "Pending:Wait"]
 
     held = until("a third instance held by the launch hook", pending, timeout=120)
+    ip = ips(sandbox, set(held))[held[0]]
+    until(f"the engine of {held[0]}", lambda: engine_answers(ip), timeout=120)  # booted: the next tick finds it
     assert held[0] not in registered(sandbox)
     with FirstSight(sandbox, rotation.env.copy.project).running() as lb:
         joined = rotation.apply()  # one apply converges it and puts it in service
