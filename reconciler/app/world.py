@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["World"]
 
 ENGINE_WAIT = 300.0  # seconds a replacement's Docker engine may take to answer once it has an address (boot)
-ENGINE_POLL = 2.0
+ENGINE_POLL = 0.5
 
 
 @dataclass

@@ -121,7 +121,9 @@ def _replacement(drivers: FleetDrivers, action: RotateInstance, known: set[str])
                 f"instance {action.instance}",
                 f"no replacement launched by {action.group} within {format_duration(action.launch_timeout)}",
             )
-        drivers.sleep(drivers.poll)
+        from reconciler.executor.rollout import pace
+
+        drivers.sleep(pace(drivers.poll, drivers.clock() - started))  # often at first: a launch takes seconds
 
 
 def rotate(drivers: FleetDrivers, action: RotateInstance) -> str:
