@@ -77,6 +77,18 @@ def _launch(group: Group) -> float:
     return took
 
 
+def _scale(group: Group, n: int, timeout: float = 180.0) -> None:
+    """``n`` instances, each engine answering (a new one held by the launch hook until an apply converges it)."""
+    if n > GROUP.max_size:
+        client(group.info, "autoscaling").update_auto_scaling_group(AutoScalingGroupName=GROUP.name, MaxSize=n)
+    client(group.info, "autoscaling").set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=n)
+    deadline = time.monotonic() + timeout
+    while len(found := _versions(group)) != n or not all(group.engine_answers(i) for i in found):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the group did not reach {n} instances with engines within {timeout:g} s")
+        time.sleep(0.5)
+
+
 def _rotation(lines: list[timing.Line], plan_text: str, launch: float, floor: timing.Floor) -> tuple[float, float]:
     """(span, floor) of the rotation in one run's lines."""
     start = timing.first(lines, r"^instance:\S+/leave: leaving")
@@ -138,7 +150,7 @@ def run(report: Report, sandbox: Sandbox, work: Path, *, sizes: list[int], clean
     floor = group.floor()
     _set_version(env.root, "1")
     for n in sizes:
-        group.scale(n)
+        _scale(group, n)
         code, out = _apply(env.root, state, environ).wait()  # converged on version 1, the hook made
         if code != 0:
             raise RuntimeError(f"apply exited {code}:\n{out[-3000:]}")
