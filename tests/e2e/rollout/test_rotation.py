@@ -162,6 +162,7 @@ def test_scale_out_then_three_instances_rotated(rotation: Deployed, sandbox: San
     set_version(rotation, "1")  # the hook first, nothing to rotate
     assert rotation.apply().returncode == 0
     aws(sandbox, "autoscaling").set_desired_capacity(AutoScalingGroupName=GROUP.name, DesiredCapacity=3)
+
     def pending() -> list[str]:
         return [i for i, (state, _) in versions(sandbox).items() if state == "Pending:Wait"]
 
