@@ -33,6 +33,7 @@ from tests.bench import rollout_timing as timing
 from tests.bench.fleetgroup import EXTERNAL, SECRET_ENV, Group, Timed, cli, client, write_prod_env
 from tests.bench.popcon import edit
 from tests.bench.report import Report, seconds
+from tests.bench.rollout import _clear
 from tests.bench.world import Sandbox, delete_path, put_parameters
 
 RATIO = 1.2
@@ -139,6 +140,7 @@ def run(report: Report, sandbox: Sandbox, work: Path, *, sizes: list[int], clean
     put_parameters(sandbox.ssm, {f"{env.prefix}/{k}": ("SecureString", secrets.token_hex(8)) for k in EXTERNAL})
     cleanup.callback(delete_path, sandbox.ssm, env.prefix)
     cleanup.callback(group.restore)
+    cleanup.callback(_clear, group, env.project)  # after the rotation back: the copy's containers go
     state, environ = work / "state", {SECRET_ENV: "bench-" + secrets.token_hex(6)}
     cleanup.callback(_restore, group, env.root, state, environ)
     ec2 = client(sandbox.info, "ec2")
