@@ -240,7 +240,11 @@ class EnvironmentContext:
         from reconciler.core.actions import RunJob
 
         jobs = self.state_store() if any(isinstance(a, RunJob) for a in plan.actions) else None
-        return self.world.apply(plan, self.on_event, jobs=jobs)
+        planned = next((r for r in reversed(self.history) if r.plan is plan), None)
+        last = planned or (self.history[-1] if self.history else None)
+        return self.world.apply(
+            plan, self.on_event, (last.desired, last.observed) if last is not None else None, jobs=jobs
+        )
 
     def status(self, color: bool) -> str:
         result = self.plan()

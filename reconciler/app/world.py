@@ -11,15 +11,16 @@ touches, ``apply`` runs a plan with the drivers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from reconciler import planner
 from reconciler.app.clients import Clients, Counters
 from reconciler.core.address import parameter_address
-from reconciler.core.errors import WorldError
+from reconciler.core.errors import ReconcilerError, WorldError
 from reconciler.core.events import EventSink, HostObserved, discard
 from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.jobs import JobLedger
@@ -29,11 +30,12 @@ from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, Project
 from reconciler.core.secretsmanager import ObservedSecret
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
 from reconciler.drivers.aws.instance_health import InstanceHealthWriter
+from reconciler.drivers.aws.lifecycle import LaunchWriter
 from reconciler.drivers.aws.secretsmanager import SecretsReader
 from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute, execute_within
 from reconciler.executor.rollout import FleetDrivers
 from reconciler.observe.fleet import observe_fleets
 from reconciler.observe.images import resolve_digests
@@ -52,6 +54,9 @@ if TYPE_CHECKING:
     from reconciler.app.settings import Settings
 
 __all__ = ["World"]
+
+ENGINE_WAIT = 300.0  # seconds a replacement's Docker engine may take to answer once it has an address (boot)
+ENGINE_POLL = 0.5
 
 
 @dataclass
@@ -202,22 +207,33 @@ class World:
                     stale.append(f"project {p.project} on host {host}: its containers changed")
         return stale
 
-    def apply(self, plan: Plan, on_event: EventSink = discard, *, jobs: JobLedger | None = None) -> ApplyReport:
+    def apply(
+        self,
+        plan: Plan,
+        on_event: EventSink = discard,
+        planned: tuple[DesiredState, ObservedState] | None = None,
+        *,
+        jobs: JobLedger | None = None,
+    ) -> ApplyReport:
         """Run ``plan``; jobs that succeed are recorded in ``jobs`` (the state store). With read-only
-        clients (plan, status) every write is refused."""
+        clients (plan, status) every write is refused. ``planned``: what it was planned from, for a
+        rotation to converge each replacement it waits for."""
 
         def host_drivers(name: str) -> HostDrivers:
             return HostDrivers(engine=docker_engine(self.clients.host(name).api), compose=self.clients.compose(name))
 
         clients = self.clients
         rolls = any(u.id.startswith(ROLLOUT_PREFIX) for u in plan.units)
+        made: list[Drivers] = []
+        converge = self._converger(planned, made, on_event) if planned is not None else None
         drivers = Drivers(
             ssm=SsmWriter(clients.aws.ssm) if clients.aws is not None else None,
             hosts=host_drivers,
             registry_auth=clients.registry_auth(),
-            fleet=self._fleet_drivers() if rolls else None,
+            fleet=self._fleet_drivers(converge) if rolls else None,
             jobs=jobs,
         )
+        made.append(drivers)
         return execute(
             plan,
             drivers,
@@ -226,7 +242,42 @@ class World:
             on_event=on_event,
         )
 
-    def _fleet_drivers(self) -> FleetDrivers:
+    def _converger(
+        self, planned: tuple[DesiredState, ObservedState], made: list[Drivers], on_event: EventSink
+    ) -> Callable[[str, str], str]:
+        """How a rotation converges a replacement: observe the fleet and the new instance's engine,
+        plan its units (:func:`reconciler.planner.launch.plan_new_instance`), run them."""
+        desired, observed = planned
+
+        def converge(fleet: str, instance: str) -> str:
+            from reconciler.planner.launch import plan_new_instance
+
+            fleets = self.observe_fleets(desired)
+            seen = fleets.get(fleet)
+            found = seen.instance(instance) if seen is not None else None
+            if seen is not None and found is not None and instance in seen.docker_urls:
+                host = next(h for h in desired.fleets if h.name == fleet)
+                url = seen.docker_urls[instance]
+                self.clients.add_instances([replace(host, name=instance, docker_host=url, fleet=None, member_of=fleet)])
+            pinned = [ref.pinned(d) for ref in all_refs(desired).values() if (d := resolve(ref, observed)) is not None]
+            projects = [s.project for s in desired.stacks if fleet in s.hosts]
+            host_seen = self._observe_host(instance, pinned, projects)
+            deadline = time.monotonic() + ENGINE_WAIT
+            while host_seen.error is not None and time.monotonic() < deadline:  # a new instance still booting
+                time.sleep(ENGINE_POLL)
+                host_seen = self._observe_host(instance, pinned, projects)
+            now = replace(observed, fleets=fleets, hosts={instance: host_seen})
+            sub = plan_new_instance(desired, now, fleet, instance)
+            report = execute_within(sub, made[0], state_dir=self.settings.state_dir / self.settings.environment,
+                             options=self.options, on_event=on_event)  # fmt: skip
+            if not report.ok:
+                failed = "; ".join(f"{r.address}: {r.message}" for r in report.results if r.status == "failed")
+                raise ReconcilerError(failed or "not every step of it succeeded")
+            return f"{len(sub.actions)} step(s) on it done: stacks running, healthy, in service"
+
+        return converge
+
+    def _fleet_drivers(self, converge: Callable[[str, str], str] | None = None) -> FleetDrivers:
         fleet = self.clients.fleet()
         session = probe_session()
         self._closers.append(session.close)
@@ -237,6 +288,8 @@ class World:
             probe=lambda url, timeout: probe(session, url, timeout),
             gone=reader.instance_gone,
             health=InstanceHealthWriter(fleet),
+            launches=LaunchWriter(fleet),
+            converge=converge,
         )
 
     def close(self) -> None:

@@ -30,11 +30,14 @@ from reconciler.core.instance_health import InstanceTrouble
 from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
 from reconciler.core.rollout_actions import ROLLOUT_TYPES, UNHEALTHY_TYPES
+from reconciler.core.rotation_actions import ROTATION_TYPES
 
+#: 2.3: one-off jobs (run_job); 2.4: a fleet's instances replaced (mark_unhealthy; set_launch_template,
+#: put_launch_hook, rotate_instance, complete_launch)
 PLAN_FORMAT_VERSION = "2.4"
 
 #: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
-ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES, *UNHEALTHY_TYPES)
+ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES, *UNHEALTHY_TYPES, *ROTATION_TYPES)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"

@@ -35,6 +35,7 @@ from reconciler.core.rollout_actions import (
     MarkUnhealthy,
     TargetGroupRef,
 )
+from reconciler.render.rotation import ROTATION_DETAILS
 
 
 def counts(plan: Plan) -> dict[str, int]:
@@ -155,6 +156,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "check_alarms": _alarms,
     "bake": _alarms,
     "mark_unhealthy": _mark,
+    **ROTATION_DETAILS,  # instance rotation
 }
 
 

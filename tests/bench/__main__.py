@@ -16,6 +16,8 @@ Sections (all by default, in this order):
   operate   notifications' cost per tick and a /metrics scrape (operate)
   rollout   rolling deploys over the sandbox's fleet against their floor (N = 2, 3, 5; batch 50%
             on 4), rollbacks from a failed gate and an alarm, an idle tick's AWS calls (rollout)
+  rotation  a new launch template version rotating N instances under the launch hook against
+            its floor (N = 2, 3; rotation)
 
 Everything it creates (SSM parameters, containers, networks, volumes, temp
 dirs, git repositories, `reconciler run` loops) is removed at the end, on an error and on Ctrl-C or SIGTERM.
@@ -34,11 +36,24 @@ from types import FrameType
 
 from reconciler.sandbox.layout import default_state_dir
 from reconciler.sandbox.lifecycle import up
-from tests.bench import apply_vs_script, calls, comment, gitops, nochange, operate, rollout, scale, startup
+from tests.bench import (
+    apply_vs_script,
+    calls,
+    comment,
+    gitops,
+    nochange,
+    operate,
+    rollout,
+    rotation,
+    scale,
+    startup,
+)
 from tests.bench.report import Report
 from tests.bench.world import Sandbox
 
-SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate", "rollout")
+SECTIONS = (
+    "apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate", "rollout", "rotation",
+)  # fmt: skip
 
 
 def _ints(text: str) -> list[int]:
@@ -68,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--comment-runs", type=int, default=5, help="comment: runs of each (median; default 5)")
     p.add_argument("--rollout-sizes", type=_ints, default=[2, 3, 5], help="rollout: N instances (default 2,3,5)")
     p.add_argument("--rollout-half", type=int, default=4, help='rollout: N for batch "50%%" vs 1 (default 4)')
+    p.add_argument("--rotation-sizes", type=_ints, default=[2, 3], help="rotation: N instances (default 2,3)")
     return p
 
 
@@ -116,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             if "rollout" in only:
                 rollout.run(report, sandbox, work / "rollout", sizes=args.rollout_sizes, half=args.rollout_half,
                             cleanup=cleanup)  # fmt: skip
+            if "rotation" in only:
+                rotation.run(report, sandbox, work / "rotation", sizes=args.rotation_sizes, cleanup=cleanup)
     except KeyboardInterrupt:
         print("\nInterrupted: cleaned up.", file=sys.stderr)
         return 130

@@ -149,3 +149,36 @@ def test_status_shows_the_fleet_and_its_instances_as_hosts(tmp_path: Path, fleet
         assert f"Stack popcon on host {instance}" in done.stdout
     assert f"{fleet.target_group_name}: healthy" in done.stdout
     assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_rotation_reads_once_per_process(tmp_path: Path, fleet: MotoFleet) -> None:
+    """With launchTemplate and launchHook: the wanted version is checked once (DescribeLaunchTemplateVersions,
+    only while something runs another version), the hook until it is found as wanted; then an idle
+    observation costs the floor again."""
+    template = fleet.aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[fleet.group])
+    name = template["AutoScalingGroups"][0]["LaunchTemplate"]["LaunchTemplateName"]
+    text = fleet_text(fleet).replace(
+        '      variables: {FRONTEND_PORT: "3000"}\n',
+        f'      variables: {{FRONTEND_PORT: "3000"}}\n      launchTemplate: {{name: {name}, version: "1"}}\n',
+    )
+    desired = desired_of(tmp_path, text + "    launchHook: {timeout: 2m}\n")
+    counter = CallCounter()
+    first = observe_fleets(reader(fleet.moto_url, counter), desired)["web"]
+    assert first.launch.template == f"{name}:$Default" and first.launch.hook == "missing"
+    assert first.launch.missing_version == ""
+    rotation_calls = {k: n for k, n in counter.calls.items() if k[1] in ("DescribeLaunchTemplateVersions",
+                                                                          "DescribeLifecycleHooks")}  # fmt: skip
+    assert rotation_calls == {
+        ("ec2", "DescribeLaunchTemplateVersions"): 1,
+        ("autoscaling", "DescribeLifecycleHooks"): 1,
+    }
+    fleet.aws("autoscaling").put_lifecycle_hook(
+        AutoScalingGroupName=fleet.group, LifecycleHookName="reconciler-launch",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=120, DefaultResult="ABANDON",
+    )  # fmt: skip
+    counter.reset()
+    assert observe_fleets(reader(fleet.moto_url, counter), desired)["web"].launch.hook == "present"
+    assert ("ec2", "DescribeLaunchTemplateVersions") not in counter.calls  # known to exist
+    counter.reset()
+    observe_fleets(reader(fleet.moto_url, counter), desired)
+    assert ("autoscaling", "DescribeLifecycleHooks") not in counter.calls  # found as wanted: not asked again
