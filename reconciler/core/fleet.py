@@ -15,6 +15,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.core.rotation import (
+    DEFAULT_UNHEALTHY,
+    LaunchHookSpec,
+    LaunchTemplateRef,
+    Rotation,
+    UnhealthyReplacement,
+)
+
 #: What a fleet's Docker URL template may name, e.g. ``ssh://ec2-user@{privateIp}``.
 PLACEHOLDERS = ("instanceId", "privateIp", "privateDnsName")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -104,6 +112,9 @@ class RolloutSpec:
     alarms: tuple[str, ...] = ()
     bake: float = 0.0
     auto_rollback: bool = True
+    rotation: Rotation = Rotation.REPLACE
+    launch_hook: LaunchHookSpec | None = None  # None: no hook; the reconciler registers new instances itself
+    replace_unhealthy: UnhealthyReplacement | None = DEFAULT_UNHEALTHY  # None: never
 
     def batch_size(self, size: int) -> int:
         """Instances per batch in a fleet of ``size`` (at least 1, at most ``size``)."""
@@ -122,6 +133,7 @@ class FleetSpec:
 
     group: str  # the Auto Scaling group's name
     docker: str  # template, e.g. ssh://ec2-user@{privateIp}
+    launch_template: LaunchTemplateRef | None = None  # None: the instances' template is not managed
 
     def docker_url(self, instance_id: str, private_ip: str, private_dns: str) -> str:
         values = {"instanceId": instance_id, "privateIp": private_ip, "privateDnsName": private_dns}

@@ -36,7 +36,7 @@ from reconciler.core.secretsmanager import SecretRef
 from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import MAX_VALUE_BYTES, ComposeStack, ImageEntry, RegistrySection, environment_hosts
 from reconciler.spec.loader import LoadedEnvironment
-from reconciler.spec.rollout_spec import rollout_spec
+from reconciler.spec.rollout_spec import launch_template, rollout_spec
 from reconciler.spec.stack_paths import env_files, host_paths, project_directory, project_folder
 
 _ECR_HOST_RE = re.compile(r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
@@ -280,7 +280,7 @@ def _hosts(loaded: LoadedEnvironment) -> tuple[HostSpec, ...]:
             cert_path = loaded.env_dir / entry.tls.cert_path
         fleet = None
         if entry.from_auto_scaling_group is not None:
-            fleet = FleetSpec(entry.from_auto_scaling_group, entry.docker)
+            fleet = FleetSpec(entry.from_auto_scaling_group, entry.docker, launch_template(entry.launch_template))
         hosts.append(
             HostSpec(
                 name,

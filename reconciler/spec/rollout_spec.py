@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from reconciler.core.fleet import Amount, HealthCheckSpec, RolloutSpec, parse_duration
+from reconciler.core.rotation import LaunchHookSpec, LaunchTemplateRef, Rotation, UnhealthyReplacement
 from reconciler.spec.documents.rollout import AMOUNT_RE, HealthCheckSection, RolloutSection
+from reconciler.spec.documents.rotation import LaunchTemplateSection, ReplaceUnhealthySection
 
 
 def _amount(value: object) -> Amount:
@@ -29,6 +31,17 @@ def _health_check(section: HealthCheckSection) -> HealthCheckSpec:
     )
 
 
+def launch_template(section: LaunchTemplateSection | None) -> LaunchTemplateRef | None:
+    """A fleet host entry's ``launchTemplate`` (its version as digits, ``"07"`` read as ``"7"``)."""
+    if section is None:
+        return None
+    return LaunchTemplateRef(section.name, str(int(str(section.version))))
+
+
+def _replace_unhealthy(value: ReplaceUnhealthySection | None) -> UnhealthyReplacement | None:
+    return None if value is None else UnhealthyReplacement(value.unreachable_ticks)
+
+
 def rollout_spec(section: RolloutSection | None) -> RolloutSpec:
     """The rollout rules of ``section`` (the defaults when there is none)."""
     if section is None:
@@ -43,4 +56,11 @@ def rollout_spec(section: RolloutSection | None) -> RolloutSpec:
         alarms=tuple(section.alarms),
         bake=_seconds(section.bake),
         auto_rollback=section.auto_rollback,
+        rotation=Rotation(section.rotation),
+        launch_hook=(
+            LaunchHookSpec(section.launch_hook.name, _seconds(section.launch_hook.timeout))
+            if section.launch_hook
+            else None
+        ),
+        replace_unhealthy=_replace_unhealthy(section.replace_unhealthy),
     )

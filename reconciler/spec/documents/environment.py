@@ -29,6 +29,7 @@ from reconciler.spec.documents.messages import invalid
 from reconciler.spec.documents.notifications import NotificationEntry
 from reconciler.spec.documents.registry import RegistrySection
 from reconciler.spec.documents.rollout import DockerTemplate, GroupName, RolloutSection
+from reconciler.spec.documents.rotation import LaunchTemplateSection
 
 
 class AwsSection(SpecModel):
@@ -68,6 +69,12 @@ class HostEntry(SpecModel):
         "found at every observation and named by instance id (service:i-0abc.../<stack>/<service>). "
         "Changes reach them a batch at a time by spec.rollout.",
     )
+    launch_template: LaunchTemplateSection | None = Field(
+        None,
+        description="With fromAutoScalingGroup: the launch template and version the group's instances must "
+        "run. The group is set to it (UpdateAutoScalingGroup) and instances on another version are rotated "
+        "by spec.rollout.rotation. Default: the instances' template is not managed.",
+    )
     tls: TlsSection | None = Field(None, description="Client certificates for a tcp:// engine with TLS.")
     variables: dict[EnvName, str] = Field(
         default_factory=dict,
@@ -83,6 +90,8 @@ class HostEntry(SpecModel):
                 f"'{self.docker}' names an instance placeholder: placeholders are for entries with "
                 "fromAutoScalingGroup",
             )
+        if self.from_auto_scaling_group is None and self.launch_template is not None:
+            raise invalid("launch_template", "a launch template is for entries with fromAutoScalingGroup")
         return self
 
 

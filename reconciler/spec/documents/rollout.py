@@ -11,7 +11,7 @@ alarms, the bake time and automatic rollback.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
@@ -19,6 +19,7 @@ from reconciler.core.fleet import PLACEHOLDERS, fill_template, parse_duration, t
 from reconciler.spec.documents.base import SpecModel
 from reconciler.spec.documents.field_types import Reference, check_docker_host
 from reconciler.spec.documents.messages import describe_value, invalid
+from reconciler.spec.documents.rotation import LaunchHookSection, ReplaceUnhealthy
 
 GROUP_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}")
 ALARM_NAME_RE = re.compile(r"[^\s:][^:]{0,254}")
@@ -169,6 +170,27 @@ class RolloutSection(SpecModel):
     bake: Duration = Field("0s", description="How long alarms are watched after the last batch, e.g. 2m.")
     auto_rollback: bool = Field(
         True, description="Roll back to the last good state when a health gate or an alarm fails the rollout."
+    )
+    rotation: Literal["replace", "instanceRefresh"] = Field(
+        "replace",
+        description="How instances on another launch template version are replaced. replace: the "
+        "reconciler terminates them a batch at a time (the group launches each replacement) and converges "
+        "each new instance before it serves. instanceRefresh: AWS's instance refresh "
+        "(StartInstanceRefresh) with the rollout's minHealthy, alarms and bake.",
+    )
+    launch_hook: LaunchHookSection | None = Field(
+        None,
+        description="The launch lifecycle hook that keeps a new instance out of the target groups until "
+        "its stacks run (recommended; `launchHook: {}` for the defaults). Without it the reconciler "
+        "registers a new instance itself once converged, but the group registers it on its own as soon as "
+        "it is InService: it may take traffic before its stacks run.",
+    )
+    replace_unhealthy: ReplaceUnhealthy = Field(
+        True,
+        validate_default=True,
+        description="Replace an instance that cannot be reconciled (its engine unreachable for "
+        "unreachableTicks ticks in a row, ...): it is marked unhealthy (SetInstanceHealth) and the group "
+        "replaces it, one at a time, never the last healthy one. false: never. Default: enabled, 3 ticks.",
     )
 
     @model_validator(mode="after")
