@@ -38,19 +38,11 @@ from typing import ClassVar
 
 from reconciler.core.fleet import HealthCheckSpec, RolloutSpec, format_duration
 from reconciler.core.rollout_actions import RolloutStep
+from reconciler.core.rotation import LaunchTemplateRef
 
 MAX_ALARMS = 10  # AlarmSpecification.Alarms
 MAX_BAKE = 172_800  # BakeTime and CheckpointDelay: seconds, 48 h
 MAX_PERCENT_GROUP = 100  # above, a whole percent cannot say every count of instances
-
-
-@dataclass(frozen=True)
-class LaunchTemplateRef:
-    name: str
-    version: str  # a positive integer, as AWS writes it
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.version}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +118,7 @@ def preference_issues(prefs: RefreshPreferences) -> list[tuple[str, str]]:
     return issues
 
 
-def rollout_issues(rollout: RolloutSpec) -> list[tuple[str, str]]:
+def spec_refusals(rollout: RolloutSpec) -> list[tuple[str, str]]:
     """What AWS would refuse of ``rollout`` whatever the group's size (the spec's fault): checked
     when the spec is read, for ``rotation: instanceRefresh``."""
     return [i for i in preference_issues(refresh_preferences(rollout, 1)) if i[0] in ("alarms", "bake")]

@@ -18,7 +18,8 @@ import boto3
 from botocore.model import OperationModel, Shape
 from botocore.stub import Stubber
 
-from reconciler.core.instance_refresh import LaunchTemplateRef, RefreshPreferences
+from reconciler.core.instance_refresh import RefreshPreferences
+from reconciler.core.rotation import LaunchTemplateRef
 
 GROUP = "popcon-prod-asg"
 TEMPLATE = LaunchTemplateRef("popcon-prod", "2")

@@ -12,7 +12,8 @@ from botocore.exceptions import ParamValidationError
 from fleet.refreshkit import GROUP, PREFS, TEMPLATE, FakeTime, ModelViolation, describe, refresh, stubbed, throttle
 from reconciler.core.errors import PermanentError, TemporaryError
 from reconciler.core.fleet import Amount, HealthCheckSpec, RolloutSpec
-from reconciler.core.instance_refresh import LaunchTemplateRef, RefreshPreferences, refresh_preferences
+from reconciler.core.instance_refresh import RefreshPreferences, refresh_preferences
+from reconciler.core.rotation import LaunchTemplateRef
 from reconciler.drivers.aws.instance_refresh import InstanceRefresher, RefreshInProgress, start_request
 
 

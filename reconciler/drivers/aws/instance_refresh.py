@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from reconciler.core.errors import PermanentError
-from reconciler.core.instance_refresh import LaunchTemplateRef, RefreshPreferences, RefreshState
+from reconciler.core.instance_refresh import RefreshPreferences, RefreshState
+from reconciler.core.rotation import LaunchTemplateRef
 from reconciler.drivers.aws.errors import endpoint_of, error_code, translate_errors
 from reconciler.drivers.aws.retrying import READ_RETRY_BUDGET, RateLimiter, read_retrying, write_retrying
 
