@@ -166,7 +166,7 @@ def test_no_changes_says_so() -> None:
 
 def test_json_document(big_plan: Plan) -> None:
     doc = json.loads(render_json(big_plan))
-    assert doc["format_version"] == "2.2"
+    assert doc["format_version"] == "2.3"
     assert doc["environment"] == "dev"
     assert doc["summary"] == {
         "add": 3,

@@ -33,7 +33,7 @@ percentages are of the group's desired capacity ``N``, as AWS reads them):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from reconciler.core.fleet import HealthCheckSpec, RolloutSpec, format_duration
@@ -210,3 +210,13 @@ class InstanceRefresh(RolloutStep):
             notes.append("auto rollback")
         before = ", ".join(self.before) or "?"
         return f"launch template {self.template.name} {before} -> {self.template.version} ({', '.join(notes)})"
+
+
+def without_alarms(action: InstanceRefresh) -> InstanceRefresh:
+    """``action`` watching no alarm and baking not at all: the way back of a rollback (an alarm that
+    failed the rollout may still be in ALARM, and AWS would fail the refresh back at once)."""
+    if not action.preferences.alarms and not action.preferences.bake_time:
+        return action
+    prefs = replace(action.preferences, alarms=(), bake_time=0)
+    why = action.reason.replace(action.summary(), replace(action, preferences=prefs).summary())
+    return replace(action, preferences=prefs, reason=f"{why} (rollback: no alarms, no bake)")

@@ -26,14 +26,18 @@ from pathlib import Path
 
 from reconciler.core.actions import BASE_ACTION_TYPES, Action
 from reconciler.core.address import host_stack_address
+from reconciler.core.instance_refresh import InstanceRefresh
 from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
 from reconciler.core.rollout_actions import ROLLOUT_TYPES
 
-PLAN_FORMAT_VERSION = "2.2"
+PLAN_FORMAT_VERSION = "2.3"
+
+# i15r: rotation by AWS's instance refresh (2.3)
+REFRESH_TYPES: tuple[type[Action], ...] = (InstanceRefresh,)
 
 #: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
-ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES)
+ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES, *REFRESH_TYPES)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from reconciler.core.actions import Action
 from reconciler.core.errors import PermanentError, ReconcilerError
 from reconciler.core.fleet import format_duration
+from reconciler.core.instance_refresh import InstanceRefresh
 from reconciler.core.plan import Unit
 from reconciler.core.report import Status
 from reconciler.core.rollout_actions import (
@@ -35,6 +36,7 @@ from reconciler.core.rollout_actions import (
 )
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
 from reconciler.drivers.probe import ProbeResult
+from reconciler.executor.instance_refresh import RefreshDrivers, run_refresh
 
 LB_SETTLE = 15.0  # seconds an ALB may still route to a target after it was deregistered
 JOIN_TIMEOUT = 300.0  # seconds a re-joined target may take to be reported healthy
@@ -58,6 +60,7 @@ class FleetDrivers:
     poll: float = POLL
     ignored_alarms: frozenset[str] = field(default_factory=frozenset)
     gone: Callable[[str], bool] = lambda _instance: False  # left its group or terminating (asked after a failure)
+    refresh: RefreshDrivers | None = None  # rotation by AWS's instance refresh
 
 
 GONE = "instance {} left its Auto Scaling group during the rollout (terminated or scaled in): skipped"
@@ -181,6 +184,7 @@ STEPS: dict[type[Action], Callable[[FleetDrivers, object], str]] = {
     JoinTargetGroups: join,  # type: ignore[dict-item]
     CheckAlarms: check_alarms,  # type: ignore[dict-item]
     Bake: bake,  # type: ignore[dict-item]
+    InstanceRefresh: run_refresh,  # type: ignore[dict-item]
 }
 
 
@@ -190,6 +194,7 @@ DOING: dict[type[Action], str] = {
     JoinTargetGroups: "joining the load balancer",
     CheckAlarms: "checking the alarms",
     Bake: "watching the alarms (bake)",
+    InstanceRefresh: "starting or following the instance refresh",
 }
 
 
@@ -236,7 +241,10 @@ def run_rollout_unit(
                 if drivers is None:
                     raise ReconcilerError("this environment has no fleet clients: a rollout step cannot run")
                 started(action, DOING[type(action)])
-                message = STEPS[type(action)](drivers, action)
+                if isinstance(action, InstanceRefresh):  # reports its progress as it goes
+                    message = run_refresh(drivers, action, lambda doing: started(action, doing))
+                else:
+                    message = STEPS[type(action)](drivers, action)
             except ReconcilerError as exc:
                 if left_the_group(drivers, instance):
                     skip_gone(action, GONE.format(instance))

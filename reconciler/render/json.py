@@ -24,6 +24,7 @@ from reconciler.core.actions import (
     ServiceAction,
 )
 from reconciler.core.diff import change_document
+from reconciler.core.instance_refresh import InstanceRefresh
 from reconciler.core.plan import ParameterVersion, Plan, Precondition, Unit
 from reconciler.core.rollout_actions import (
     Bake,
@@ -121,6 +122,22 @@ def _alarms(a: Action) -> dict[str, object]:
     return out
 
 
+def _refresh(a: Action) -> dict[str, object]:
+    assert isinstance(a, InstanceRefresh)
+    p = a.preferences
+    preferences = {
+        "min_healthy_percentage": p.min_healthy, "max_healthy_percentage": p.max_healthy,
+        "skip_matching": p.skip_matching, "instance_warmup": p.instance_warmup,
+        "checkpoint_percentages": list(p.checkpoints), "checkpoint_delay": p.checkpoint_delay,
+        "alarms": list(p.alarms), "auto_rollback": p.auto_rollback, "bake_time": p.bake_time,
+        "standby_instances": p.standby_instances, "scale_in_protected_instances": p.scale_in_protected_instances,
+    }  # fmt: skip
+    return {"fleet": a.fleet, "batch": a.batch, "group": a.group,
+            "launch_template": {"name": a.template.name, "version": a.template.version},
+            "before": list(a.before), "instances": list(a.instances), "preferences": preferences,
+            "launch_hook": a.launch_hook, "timeout": a.timeout}  # fmt: skip
+
+
 _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "put_parameter": _put,
     "delete_parameter": _delete,
@@ -138,6 +155,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "join_target_groups": _join,
     "check_alarms": _alarms,
     "bake": _alarms,
+    "instance_refresh": _refresh,  # 2.3
 }
 
 

@@ -33,6 +33,8 @@ def rollout_heading(unit_id: str) -> str:
         return f"Rollout of fleet {fleet}, batch {number}: {what}"
     if step == "restore":
         return f"Fleet {fleet}: instances put back in service"
+    if step == "refresh":
+        return f"Fleet {fleet}: instance refresh (AWS replaces the instances, each converged before it serves)"
     return f"Rollout of fleet {fleet}: bake"
 
 

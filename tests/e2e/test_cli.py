@@ -44,7 +44,7 @@ def test_exit_codes_confirmation_and_formats(make_env: EnvFactory) -> None:
     as_json = run(env, "plan", "--format", "json")
     doc = json.loads(as_json.stdout)
     assert_valid(doc)
-    assert doc["format_version"] == "2.2" and doc["environment"] == "dev"
+    assert doc["format_version"] == "2.3" and doc["environment"] == "dev"
     actions = {c["address"]: c["actions"] for c in doc["resource_changes"]}
     assert actions["service:default/popcon/backend"] == ["create"]
     assert actions[f"parameter:{env.name('DB_HOST')}"] == ["create"]
