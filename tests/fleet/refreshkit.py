@@ -168,3 +168,50 @@ def throttle(stub: Stubber, method: str) -> None:
 
 PREFS = RefreshPreferences(min_healthy=50, max_healthy=100, instance_warmup=10, alarms=("a", "b"),
                            auto_rollback=True, bake_time=60)  # fmt: skip
+
+
+def group_answer(*instances: tuple[str, str]) -> dict[str, Any]:
+    """DescribeAutoScalingGroups of GROUP with (instance id, lifecycle state) instances."""
+    return {
+        "AutoScalingGroups": [
+            {
+                "AutoScalingGroupName": GROUP,
+                "MinSize": 1,
+                "MaxSize": 4,
+                "DesiredCapacity": 2,
+                "DefaultCooldown": 300,
+                "AvailabilityZones": ["eu-west-1a"],
+                "HealthCheckType": "ELB",
+                "CreatedTime": START,
+                "Instances": [
+                    {
+                        "InstanceId": i,
+                        "AvailabilityZone": "eu-west-1a",
+                        "LifecycleState": state,
+                        "HealthStatus": "Healthy",
+                        "ProtectedFromScaleIn": False,
+                    }
+                    for i, state in instances
+                ],
+            }
+        ]
+    }
+
+
+def group(stub: Stubber, *instances: tuple[str, str]) -> None:
+    stub.add_response("describe_auto_scaling_groups", group_answer(*instances), {"AutoScalingGroupNames": [GROUP]})
+
+
+def completes(stub: Stubber, instance: str, result: str = "CONTINUE", hook: str = "reconciler-launch") -> None:
+    params = {"AutoScalingGroupName": GROUP, "LifecycleHookName": hook, "InstanceId": instance,
+              "LifecycleActionResult": result}  # fmt: skip
+    stub.add_response("complete_lifecycle_action", {}, params)
+
+
+def starts(stub: Stubber, request: dict[str, Any], refresh_id: str = "r-1") -> None:
+    stub.add_response("start_instance_refresh", {"InstanceRefreshId": refresh_id}, request)
+
+
+def cancels(stub: Stubber, refresh_id: str = "r-1") -> None:
+    params = {"AutoScalingGroupName": GROUP, "WaitForTransitioningInstances": True}
+    stub.add_response("cancel_instance_refresh", {"InstanceRefreshId": refresh_id}, params)

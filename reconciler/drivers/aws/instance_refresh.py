@@ -1,7 +1,8 @@
 """Instance refresh: StartInstanceRefresh, DescribeInstanceRefreshes, CancelInstanceRefresh, and
 CompleteLifecycleAction for the new instances it launches. Does I/O (boto3).
 
-:class:`InstanceRefresher` makes one call per method; following a refresh to its end (there is no
+:class:`InstanceRefresher` makes one call per method (``waiting``: the group's instances a launch
+hook holds in Pending:Wait, one DescribeAutoScalingGroups); following a refresh to its end (there is no
 waiter) is the executor's (:mod:`reconciler.executor.instance_refresh`). :func:`start_request` is
 the request StartInstanceRefresh is sent, built from the reconciler's own types (pure). Reads are
 retried on throttling, 5xx and dropped connections within a time budget (:func:`.read_retrying`);
@@ -36,6 +37,7 @@ R = TypeVar("R")
 IN_PROGRESS = "InstanceRefreshInProgress"
 NONE_ACTIVE = "ActiveInstanceRefreshNotFound"
 CONTINUE, ABANDON = "CONTINUE", "ABANDON"
+PENDING_WAIT = "Pending:Wait"
 
 
 class RefreshInProgress(PermanentError):
@@ -164,6 +166,15 @@ class InstanceRefresher:
                     return None
                 raise
         return str(answer.get("InstanceRefreshId", "")) or None
+
+    def waiting(self, group: str) -> list[str]:
+        """The group's instances held by a lifecycle hook on launch (``Pending:Wait``), oldest first
+        as the group lists them (one DescribeAutoScalingGroups)."""
+        with self._where(group):
+            answer = self._read(partial(self._client.describe_auto_scaling_groups, AutoScalingGroupNames=[group]))
+        found = answer.get("AutoScalingGroups", [])
+        instances = found[0].get("Instances", []) if found else []
+        return [str(i["InstanceId"]) for i in instances if i.get("LifecycleState") == PENDING_WAIT]
 
     def complete_launch(self, group: str, hook: str, instance: str, *, ok: bool) -> None:
         """CompleteLifecycleAction for ``instance`` held by the launch hook ``hook``: CONTINUE (it
