@@ -227,7 +227,12 @@ class EnvironmentContext:
         return self.world.recheck(plan)
 
     def apply(self, plan: Plan) -> ApplyReport:
-        return self.world.apply(plan, self.on_event)
+        from reconciler.app.converge import converge_instance
+
+        def converge(fleet: str, instance: str) -> str:  # a new instance an instance refresh launched
+            return converge_instance(self.world, self.desired, fleet, instance, self.on_event)
+
+        return self.world.apply(plan, self.on_event, converge=converge)
 
     def status(self, color: bool) -> str:
         result = self.plan()

@@ -27,11 +27,13 @@ from reconciler.core.observed import ObservedHost, ObservedParameter, ObservedSt
 from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, ProjectContainers, containers_fingerprint
 from reconciler.core.secretsmanager import ObservedSecret
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.aws.instance_refresh import InstanceRefresher
 from reconciler.drivers.aws.secretsmanager import SecretsReader
 from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.executor.instance_refresh import refresh_drivers
 from reconciler.executor.rollout import FleetDrivers
 from reconciler.observe.fleet import observe_fleets
 from reconciler.observe.images import resolve_digests
@@ -200,8 +202,12 @@ class World:
                     stale.append(f"project {p.project} on host {host}: its containers changed")
         return stale
 
-    def apply(self, plan: Plan, on_event: EventSink = discard) -> ApplyReport:
-        """Run ``plan``. With read-only clients (plan, status) every write is refused."""
+    def apply(
+        self, plan: Plan, on_event: EventSink = discard, converge: Callable[[str, str], str] | None = None
+    ) -> ApplyReport:
+        """Run ``plan``. With read-only clients (plan, status) every write is refused. ``converge``
+        (fleet, instance): bring a fleet's new instance up while its launch hook holds it (an
+        instance refresh)."""
 
         def host_drivers(name: str) -> HostDrivers:
             return HostDrivers(engine=docker_engine(self.clients.host(name).api), compose=self.clients.compose(name))
@@ -212,7 +218,7 @@ class World:
             ssm=SsmWriter(clients.aws.ssm) if clients.aws is not None else None,
             hosts=host_drivers,
             registry_auth=clients.registry_auth(),
-            fleet=self._fleet_drivers() if rolls else None,
+            fleet=self._fleet_drivers(converge) if rolls else None,
         )
         return execute(
             plan,
@@ -222,7 +228,7 @@ class World:
             on_event=on_event,
         )
 
-    def _fleet_drivers(self) -> FleetDrivers:
+    def _fleet_drivers(self, converge: Callable[[str, str], str] | None = None) -> FleetDrivers:
         fleet = self.clients.fleet()
         session = probe_session()
         self._closers.append(session.close)
@@ -232,6 +238,7 @@ class World:
             writer=FleetWriter(fleet),
             probe=lambda url, timeout: probe(session, url, timeout),
             gone=reader.instance_gone,
+            refresh=refresh_drivers(InstanceRefresher(fleet.autoscaling), converge) if converge else None,
         )
 
     def close(self) -> None:

@@ -49,8 +49,19 @@ class RefreshDrivers:
     refresher: InstanceRefresher  # StartInstanceRefresh, DescribeInstanceRefreshes, CancelInstanceRefresh
     waiting: Callable[[str], list[str]]  # group -> its instances in Pending:Wait
     complete: Callable[[str, str, str, bool], None]  # (group, hook, instance, ok): CompleteLifecycleAction
-    converge: Callable[[str], str]  # instance id -> its stacks converged (raises when they cannot be)
+    converge: Callable[[str, str], str]  # (fleet, instance) -> its stacks converged (raises when they cannot be)
     poll: float = POLL
+
+
+def refresh_drivers(refresher: InstanceRefresher, converge: Callable[[str, str], str]) -> RefreshDrivers:
+    """The step's drivers on one Auto Scaling client: the refresh calls, the instances in Pending:Wait
+    and CompleteLifecycleAction through ``refresher``."""
+    return RefreshDrivers(
+        refresher=refresher,
+        waiting=refresher.waiting,
+        complete=lambda group, hook, instance, ok: refresher.complete_launch(group, hook, instance, ok=ok),
+        converge=converge,
+    )
 
 
 def _pace(poll: float, waited: float) -> float:
@@ -111,7 +122,7 @@ class _Follow:
                 continue
             self.report(f"converging new instance {instance} (held in Pending:Wait)")
             try:
-                message = self.drivers.converge(instance)
+                message = self.drivers.converge(self.action.fleet, instance)
                 gate = self.gate(instance)
             except ReconcilerError as exc:
                 self.drivers.complete(self.group, self.action.launch_hook, instance, False)

@@ -37,7 +37,7 @@ from reconciler.core.rotation import LaunchTemplateRef
 from reconciler.drivers.aws.fleet import FleetClients, FleetMemo, FleetReader, FleetWriter
 from reconciler.drivers.aws.instance_refresh import InstanceRefresher, start_request
 from reconciler.drivers.probe import probe, probe_session
-from reconciler.executor.instance_refresh import RefreshDrivers, RefreshFailed, run_refresh
+from reconciler.executor.instance_refresh import RefreshFailed, refresh_drivers, run_refresh
 from reconciler.executor.rollout import FleetDrivers
 
 OLD = LaunchTemplateRef("popcon-prod", "1")
@@ -73,15 +73,11 @@ class Rig:
             probe=lambda url, timeout: probe(self.session, url, timeout),
             sleep=self.time.sleep,
             clock=self.time.clock,
-            refresh=RefreshDrivers(
-                refresher=refresher,
-                waiting=refresher.waiting,
-                complete=lambda g, hook, i, ok: refresher.complete_launch(g, hook, i, ok=ok),
-                converge=self.converge,
-            ),
+            refresh=refresh_drivers(refresher, self.converge),
         )
 
-    def converge(self, instance: str) -> str:
+    def converge(self, fleet: str, instance: str) -> str:
+        assert fleet == "web"
         self.converged.append(instance)
         if instance in self.broken:
             raise RefreshFailed(f"instance {instance}", "stack popcon: service frontend never became healthy")
