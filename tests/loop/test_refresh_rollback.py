@@ -40,9 +40,7 @@ def no_host(name: str) -> HostDrivers:
     raise AssertionError(f"no host is touched: {name}")
 
 
-def test_a_failed_refresh_rolls_back_to_the_last_applied_revision(
-    rig: Callable[..., Rig], tmp_path: Path
-) -> None:
+def test_a_failed_refresh_rolls_back_to_the_last_applied_revision(rig: Callable[..., Rig], tmp_path: Path) -> None:
     bad = refresh_plan(refresh_action())
     back = refresh_plan(replace(refresh_action(), template=OLD, before=("2",)))
     with stubbed() as (client, s):
@@ -86,7 +84,8 @@ def test_a_failed_refresh_rolls_back_to_the_last_applied_revision(
     assert isinstance(way_back, InstanceRefresh) and way_back.preferences.alarms == ()
     ready = r.condition(ConditionType.READY)
     assert ready[:2] == (ConditionStatus.FALSE, Reason.ROLLED_BACK)
-    assert ready[2].startswith(f"rolled back to {A.sha[:12]} after: fleet:web/instance-refresh: ") and REASON in ready[2]
+    assert ready[2].startswith(f"rolled back to {A.sha[:12]} after: fleet:web/instance-refresh: ")
+    assert REASON in ready[2]
     history = r.history()
     assert history[0].revision == A and history[0].result is Result.APPLIED  # the rollback, newest first
     assert history[1].revision == B and REASON in (history[1].error or "")
