@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -313,3 +314,35 @@ def test_the_health_gate_runs_on_the_new_instance_before_it_is_completed(
                 rig.run(refresh_action(check=check))
         ec2_stub.assert_no_pending_responses()
     ec2.close()
+
+
+class Killed(BaseException):
+    """kill -9 between two polls: nothing after it runs (no cancel, no cleanup)."""
+
+
+def test_kill_9_mid_refresh_then_the_next_run_follows_it(stub: tuple[Any, Stubber]) -> None:
+    """StartInstanceRefresh is called once over both runs; the instance the hook held when the first
+    run died is converged and completed by the second."""
+    client, s = stub
+    nothing_active(s)
+    starts(s, REQUEST)
+    group(s, ("i-old1", "InService"), ("i-old2", "InService"))
+    describe(s, refresh("InProgress", percent=0, to_update=2), ids=("r-1",))
+    # the second run
+    describe(s, refresh("InProgress", percent=50, to_update=1, reason="Waiting for lifecycle action"),
+             refresh("Successful", refresh_id="r-0", template=OLD, percent=100, to_update=0, minutes=-60))  # fmt: skip
+    group(s, ("i-new1", "InService"), ("i-new2", "Pending:Wait"))
+    completes(s, "i-new2")
+    describe(s, refresh("Successful", percent=100, to_update=0), ids=("r-1",))
+    first = Rig(client)
+
+    def killed(_seconds: float) -> None:
+        raise Killed
+
+    first.fleet = replace(first.fleet, sleep=killed)
+    with pytest.raises(Killed):
+        first.run()
+    second = Rig(client)
+    message = second.run()
+    assert message.startswith("instance refresh r-1 successful") and "followed instance refresh r-1" in message
+    assert first.converged == [] and second.converged == ["i-new2"]
