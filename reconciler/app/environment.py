@@ -227,12 +227,9 @@ class EnvironmentContext:
         return self.world.recheck(plan)
 
     def apply(self, plan: Plan) -> ApplyReport:
-        from reconciler.app.converge import converge_instance
-
-        def converge(fleet: str, instance: str) -> str:  # a new instance an instance refresh launched
-            return converge_instance(self.world, self.desired, fleet, instance, self.on_event)
-
-        return self.world.apply(plan, self.on_event, converge=converge)
+        planned = next((r for r in reversed(self.history) if r.plan is plan), None)
+        last = planned or (self.history[-1] if self.history else None)
+        return self.world.apply(plan, self.on_event, (last.desired, last.observed) if last is not None else None)
 
     def status(self, color: bool) -> str:
         result = self.plan()

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from reconciler import planner
 from reconciler.app.clients import Clients, Counters
 from reconciler.core.address import parameter_address
-from reconciler.core.errors import WorldError
+from reconciler.core.errors import ReconcilerError, WorldError
 from reconciler.core.events import EventSink, HostObserved, discard
 from reconciler.core.fleet_observed import ObservedFleet
 from reconciler.core.model import OWNER_KEY, DesiredState
@@ -28,11 +28,12 @@ from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, Project
 from reconciler.core.secretsmanager import ObservedSecret
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
 from reconciler.drivers.aws.instance_refresh import InstanceRefresher
+from reconciler.drivers.aws.lifecycle import LaunchWriter
 from reconciler.drivers.aws.secretsmanager import SecretsReader
 from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
-from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute
+from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute, execute_within
 from reconciler.executor.instance_refresh import refresh_drivers
 from reconciler.executor.rollout import FleetDrivers
 from reconciler.observe.fleet import observe_fleets
@@ -203,23 +204,28 @@ class World:
         return stale
 
     def apply(
-        self, plan: Plan, on_event: EventSink = discard, converge: Callable[[str, str], str] | None = None
+        self,
+        plan: Plan,
+        on_event: EventSink = discard,
+        planned: tuple[DesiredState, ObservedState] | None = None,
     ) -> ApplyReport:
-        """Run ``plan``. With read-only clients (plan, status) every write is refused. ``converge``
-        (fleet, instance): bring a fleet's new instance up while its launch hook holds it (an
-        instance refresh)."""
+        """Run ``plan``. With read-only clients (plan, status) every write is refused. ``planned``: what
+        it was planned from, for a rotation to converge each replacement it waits for."""
 
         def host_drivers(name: str) -> HostDrivers:
             return HostDrivers(engine=docker_engine(self.clients.host(name).api), compose=self.clients.compose(name))
 
         clients = self.clients
         rolls = any(u.id.startswith(ROLLOUT_PREFIX) for u in plan.units)
+        made: list[Drivers] = []
+        converge = self._converger(planned, made, on_event) if planned is not None else None
         drivers = Drivers(
             ssm=SsmWriter(clients.aws.ssm) if clients.aws is not None else None,
             hosts=host_drivers,
             registry_auth=clients.registry_auth(),
             fleet=self._fleet_drivers(converge) if rolls else None,
         )
+        made.append(drivers)
         return execute(
             plan,
             drivers,
@@ -227,6 +233,36 @@ class World:
             options=self.options,
             on_event=on_event,
         )
+
+    def _converger(
+        self, planned: tuple[DesiredState, ObservedState], made: list[Drivers], on_event: EventSink
+    ) -> Callable[[str, str], str]:
+        """How a rotation converges a replacement: observe the fleet and the new instance's engine,
+        plan its units (:func:`reconciler.planner.launch.plan_new_instance`), run them."""
+        desired, observed = planned
+
+        def converge(fleet: str, instance: str) -> str:
+            from reconciler.planner.launch import plan_new_instance
+
+            fleets = self.observe_fleets(desired)
+            seen = fleets.get(fleet)
+            found = seen.instance(instance) if seen is not None else None
+            if seen is not None and found is not None and instance in seen.docker_urls:
+                host = next(h for h in desired.fleets if h.name == fleet)
+                url = seen.docker_urls[instance]
+                self.clients.add_instances([replace(host, name=instance, docker_host=url, fleet=None, member_of=fleet)])
+            pinned = [ref.pinned(d) for ref in all_refs(desired).values() if (d := resolve(ref, observed)) is not None]
+            projects = [s.project for s in desired.stacks if fleet in s.hosts]
+            now = replace(observed, fleets=fleets, hosts={instance: self._observe_host(instance, pinned, projects)})
+            sub = plan_new_instance(desired, now, fleet, instance)
+            report = execute_within(sub, made[0], state_dir=self.settings.state_dir / self.settings.environment,
+                             options=self.options, on_event=on_event)  # fmt: skip
+            if not report.ok:
+                failed = "; ".join(f"{r.address}: {r.message}" for r in report.results if r.status == "failed")
+                raise ReconcilerError(failed or "not every step of it succeeded")
+            return f"{len(sub.actions)} step(s) on it done: stacks running, healthy, in service"
+
+        return converge
 
     def _fleet_drivers(self, converge: Callable[[str, str], str] | None = None) -> FleetDrivers:
         fleet = self.clients.fleet()
@@ -238,7 +274,11 @@ class World:
             writer=FleetWriter(fleet),
             probe=lambda url, timeout: probe(session, url, timeout),
             gone=reader.instance_gone,
-            refresh=refresh_drivers(InstanceRefresher(fleet.autoscaling), converge) if converge else None,
+            launches=LaunchWriter(fleet),
+            converge=converge,
+            refresh=refresh_drivers(InstanceRefresher(fleet.autoscaling), converge, completes=True)
+            if converge
+            else None,
         )
 
     def close(self) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from reconciler.core.launch_observed import NO_LAUNCH, ObservedLaunch
+
 #: Lifecycle states of an instance that serves (when also Healthy).
 IN_SERVICE = "InService"
 #: Target states of an instance that receives traffic (or is about to).
@@ -82,6 +84,7 @@ class ObservedFleet:
     missing_alarms: tuple[str, ...] = ()  # named by the rollout, not found
     error: str | None = None  # the group could not be read or does not exist
     docker_urls: Mapping[str, str] = field(default_factory=dict)  # instance id -> its engine's URL
+    launch: ObservedLaunch = NO_LAUNCH  # the group's template and launch hook (rotation)
 
     @property
     def serving(self) -> tuple[ObservedInstance, ...]:

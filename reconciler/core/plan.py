@@ -30,14 +30,22 @@ from reconciler.core.instance_refresh import InstanceRefresh
 from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
 from reconciler.core.rollout_actions import ROLLOUT_TYPES
+from reconciler.core.rotation_actions import ROTATION_TYPES
 
+#: 2.3: instance rotation (i15a: set_launch_template, put_launch_hook, rotate_instance, complete_launch;
+#: i15r: instance_refresh)
 PLAN_FORMAT_VERSION = "2.3"
 
 # i15r: rotation by AWS's instance refresh (2.3)
 REFRESH_TYPES: tuple[type[Action], ...] = (InstanceRefresh,)
 
 #: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
-ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES, *REFRESH_TYPES)
+ACTION_TYPES: tuple[type[Action], ...] = (
+    *BASE_ACTION_TYPES,
+    *ROLLOUT_TYPES,
+    *ROTATION_TYPES,  # i15a: instance rotation
+    *REFRESH_TYPES,  # i15r: instance refresh
+)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"

@@ -57,6 +57,21 @@ def execute(
     return run.execute(run_unit)
 
 
+def execute_within(
+    plan: Plan,
+    drivers: Drivers,
+    *,
+    state_dir: Path,
+    options: ExecuteOptions | None = None,
+    on_event: EventSink = discard,
+) -> ApplyReport:
+    """Run ``plan`` inside a running execution (a rotation converging a replacement): as
+    :func:`execute`, without cleaning the state dir, which the outer run and its other threads use."""
+    run = Run(plan, drivers, state_dir=state_dir, options=options or ExecuteOptions(), emit=on_event,
+              secrets=plan_secrets(plan))  # fmt: skip
+    return run.execute(run_unit)
+
+
 def clean_leftovers(state_dir: Path, on_event: EventSink = discard) -> list[Path]:
     """Remove what an interrupted run may have left in the state dir: env files (older versions
     wrote the stack's values, secrets included, to ``<stack>.env``) and half-written temporary
@@ -99,6 +114,7 @@ __all__ = [
     "HostDrivers",
     "clean_leftovers",
     "execute",
+    "execute_within",
     "plan_secrets",
     "up_services",
 ]

@@ -11,7 +11,9 @@ version is cancelled first (CancelInstanceRefresh), then ours starts. While poll
 of the group in ``Pending:Wait`` (held by the launch hook) has its stacks converged
 (:attr:`RefreshDrivers.converge`) and, when the rollout has a health check, passes the health gate
 on its own address; then its lifecycle action is completed with CONTINUE (AWS puts it in service and
-the group registers it in its target groups). One that cannot be converged is completed with
+the group registers it in its target groups). The composition root's converge
+(:func:`reconciler.planner.launch.plan_new_instance`, run by the world) does all three itself, as for
+a rotation's replacement (``completes``). One that cannot be converged is completed with
 ABANDON (AWS terminates it), the refresh is cancelled and the step fails: the loop's rollback
 follows as for any failed rollout. Outcomes: ``Successful`` is done; ``Failed``, ``Cancelled``,
 ``RollbackSuccessful`` (AWS's AutoRollback put the old template back) and ``RollbackFailed`` fail
@@ -51,9 +53,14 @@ class RefreshDrivers:
     complete: Callable[[str, str, str, bool], None]  # (group, hook, instance, ok): CompleteLifecycleAction
     converge: Callable[[str, str], str]  # (fleet, instance) -> its stacks converged (raises when they cannot be)
     poll: float = POLL
+    # the converge also runs the health gate and completes the lifecycle action (CONTINUE), as the
+    # composition root's does (reconciler.planner.launch: the same units a rotation's replacement gets)
+    completes: bool = False
 
 
-def refresh_drivers(refresher: InstanceRefresher, converge: Callable[[str, str], str]) -> RefreshDrivers:
+def refresh_drivers(
+    refresher: InstanceRefresher, converge: Callable[[str, str], str], *, completes: bool = False
+) -> RefreshDrivers:
     """The step's drivers on one Auto Scaling client: the refresh calls, the instances in Pending:Wait
     and CompleteLifecycleAction through ``refresher``."""
     return RefreshDrivers(
@@ -61,6 +68,7 @@ def refresh_drivers(refresher: InstanceRefresher, converge: Callable[[str, str],
         waiting=refresher.waiting,
         complete=lambda group, hook, instance, ok: refresher.complete_launch(group, hook, instance, ok=ok),
         converge=converge,
+        completes=completes,
     )
 
 
@@ -123,12 +131,13 @@ class _Follow:
             self.report(f"converging new instance {instance} (held in Pending:Wait)")
             try:
                 message = self.drivers.converge(self.action.fleet, instance)
-                gate = self.gate(instance)
+                gate = "" if self.drivers.completes else self.gate(instance)
             except ReconcilerError as exc:
                 self.drivers.complete(self.group, self.action.launch_hook, instance, False)
                 raise RefreshFailed(f"instance {instance}", f"new instance could not be converged "
                                     f"(abandoned: AWS terminates it): {exc}") from None  # fmt: skip
-            self.drivers.complete(self.group, self.action.launch_hook, instance, True)
+            if not self.drivers.completes:
+                self.drivers.complete(self.group, self.action.launch_hook, instance, True)
             self.completed.append(instance)
             self.report(f"new instance {instance} converged ({message}{gate}): lifecycle action completed")
 

@@ -34,9 +34,12 @@ from reconciler.core.rollout_actions import (
     LeaveTargetGroups,
     TargetGroupRef,
 )
+from reconciler.core.rotation_actions import CompleteLaunch, RotateInstance
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
+from reconciler.drivers.aws.lifecycle import LaunchWriter
 from reconciler.drivers.probe import ProbeResult
 from reconciler.executor.instance_refresh import RefreshDrivers, run_refresh
+from reconciler.executor.rotation import ROTATION_DOING, ROTATION_STEPS, Claims
 
 LB_SETTLE = 15.0  # seconds an ALB may still route to a target after it was deregistered
 JOIN_TIMEOUT = 300.0  # seconds a re-joined target may take to be reported healthy
@@ -60,7 +63,10 @@ class FleetDrivers:
     poll: float = POLL
     ignored_alarms: frozenset[str] = field(default_factory=frozenset)
     gone: Callable[[str], bool] = lambda _instance: False  # left its group or terminating (asked after a failure)
-    refresh: RefreshDrivers | None = None  # rotation by AWS's instance refresh
+    launches: LaunchWriter | None = None  # the group's changes of a rotation
+    converge: Callable[[str, str], str] | None = None  # (fleet, new instance) -> what converging it did; raises
+    claims: Claims = field(default_factory=Claims)  # new instances taken by this run's replacements
+    refresh: RefreshDrivers | None = None  # i15r: rotation by AWS's instance refresh
 
 
 GONE = "instance {} left its Auto Scaling group during the rollout (terminated or scaled in): skipped"
@@ -121,19 +127,24 @@ def gate(drivers: FleetDrivers, action: HealthGate) -> str:
 
 
 def join(drivers: FleetDrivers, action: JoinTargetGroups) -> str:
-    started = drivers.clock()
     for group in action.target_groups:
         drivers.writer.register(group.arn, [action.instance], group.port)
+    return join_wait(drivers, action.target_groups, action.instance)
+
+
+def join_wait(drivers: FleetDrivers, groups: Sequence[TargetGroupRef], instance: str) -> str:
+    """Wait until every target group reports ``instance`` healthy (RolloutFailed after the join timeout)."""
+    started = drivers.clock()
     deadline = started + drivers.join_timeout
     while True:
-        states = _states(drivers, action.target_groups, action.instance)
+        states = _states(drivers, groups, instance)
         if all(s == "healthy" for s in states.values()):
             waited = format_duration(drivers.clock() - started)
             return f"joined {', '.join(states)}; healthy after {waited}"
         if drivers.clock() >= deadline:
             listed = ", ".join(f"{n}: {s}" for n, s in states.items())
             raise RolloutFailed(
-                f"instance {action.instance}",
+                f"instance {instance}",
                 f"not reported healthy by its target groups after {format_duration(drivers.join_timeout)} ({listed})",
             )
         drivers.sleep(pace(drivers.poll, drivers.clock() - started))
@@ -184,7 +195,8 @@ STEPS: dict[type[Action], Callable[[FleetDrivers, object], str]] = {
     JoinTargetGroups: join,  # type: ignore[dict-item]
     CheckAlarms: check_alarms,  # type: ignore[dict-item]
     Bake: bake,  # type: ignore[dict-item]
-    InstanceRefresh: run_refresh,  # type: ignore[dict-item]
+    **ROTATION_STEPS,  # i15a: instance rotation
+    InstanceRefresh: run_refresh,  # type: ignore[dict-item]  # i15r
 }
 
 
@@ -194,11 +206,13 @@ DOING: dict[type[Action], str] = {
     JoinTargetGroups: "joining the load balancer",
     CheckAlarms: "checking the alarms",
     Bake: "watching the alarms (bake)",
-    InstanceRefresh: "starting or following the instance refresh",
+    **ROTATION_DOING,
+    InstanceRefresh: "starting or following the instance refresh",  # i15r
 }
 
 
-TOGETHER = (LeaveTargetGroups, HealthGate, JoinTargetGroups)  # one per instance of a batch: run at once
+# one per instance of a batch: run at once
+TOGETHER = (LeaveTargetGroups, HealthGate, JoinTargetGroups, RotateInstance, CompleteLaunch)
 
 
 def _together(actions: Sequence[Action]) -> list[list[Action]]:
@@ -246,7 +260,8 @@ def run_rollout_unit(
                 else:
                     message = STEPS[type(action)](drivers, action)
             except ReconcilerError as exc:
-                if left_the_group(drivers, instance):
+                # a replaced instance is gone by design: its failure is the replacement's, never skipped
+                if not isinstance(action, RotateInstance) and left_the_group(drivers, instance):
                     skip_gone(action, GONE.format(instance))
                     return str(instance)
                 record(action, "failed", str(exc))

@@ -24,6 +24,8 @@ from reconciler.core.fleet_observed import (
 )
 from reconciler.core.model import DesiredState
 from reconciler.drivers.aws.fleet import FleetReader
+from reconciler.drivers.aws.lifecycle import LaunchReader
+from reconciler.observe.rotation import observe_launch
 
 
 def _instance(raw: Mapping[str, Any], addresses: Mapping[str, Mapping[str, Any]]) -> ObservedInstance:
@@ -84,6 +86,7 @@ def observe_fleets(reader: FleetReader, desired: DesiredState) -> dict[str, Obse
     alarms, missing = _alarms(reader, rollout.alarms)
     observed: dict[str, ObservedFleet] = {}
     read_groups: dict[str, ObservedTargetGroup] = {}
+    launches = LaunchReader(reader.clients)
     for host in fleets:
         assert host.fleet is not None
         group = groups.get(host.fleet.group)
@@ -108,5 +111,6 @@ def observe_fleets(reader: FleetReader, desired: DesiredState) -> dict[str, Obse
             docker_urls={
                 i.id: host.fleet.docker_url(i.id, i.private_ip, i.private_dns) for i in instances if i.private_ip
             },
+            launch=observe_launch(launches, host.fleet, rollout, group, instances),
         )
     return observed

@@ -7,7 +7,10 @@ StartInstanceRefresh with the preferences derived from the rollout settings
 (:func:`~reconciler.core.instance_refresh.refresh_preferences`), followed to its end. It comes after
 the fleet's other rollout units (a stack change reaches the instances first; a new instance is
 converged to the same revision while it waits in Pending:Wait). What AWS would refuse of the
-preferences for this group's size is a problem, and nothing is planned for the fleet's rotation.
+preferences for this group's size is a problem, and nothing is planned for the fleet's rotation; so
+is a template version that does not exist (:mod:`.rotation` names it). The group's template is not
+set beforehand (UpdateAutoScalingGroup): AWS sets it from ``DesiredConfiguration`` once the refresh
+succeeds, and AutoRollback goes back to the one it had.
 
 The wait is bounded by the settings (:func:`refresh_timeout`): per batch, the launch (``LAUNCH``),
 the launch hook's timeout (the longest a new instance may wait to be converged), the warmup and the
@@ -77,6 +80,8 @@ def plan_instance_refresh(
     the units ``after``."""
     template = fleet.launch_template
     if rollout.rotation is not Rotation.INSTANCE_REFRESH or template is None or observed.error is not None:
+        return RefreshPlan()
+    if observed.launch.missing_version:  # the rotation's planner makes it a problem naming it
         return RefreshPlan()
     stale = stale_instances(observed, template)
     if not stale:

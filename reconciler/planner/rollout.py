@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.core.actions import Action, Change
 from reconciler.core.address import fleet_address, instance_address
-from reconciler.core.fleet import RolloutSpec, format_duration
+from reconciler.core.fleet import FleetSpec, RolloutSpec, format_duration
 from reconciler.core.fleet_observed import ObservedFleet, ObservedInstance
 from reconciler.core.instance_refresh import InstanceRefresh, without_alarms
 from reconciler.core.model import DesiredState
@@ -39,6 +39,7 @@ from reconciler.core.rollout_actions import (
     TargetGroupRef,
 )
 from reconciler.planner.instance_refresh import plan_instance_refresh
+from reconciler.planner.rotation import launching, plan_rotation, rotate_action
 
 OUT_STATES = ("unused", "draining")  # a target group's view of an instance that receives no traffic
 
@@ -177,21 +178,27 @@ def _batches(
 
 
 def _fleet_units(
-    name: str, observed: ObservedFleet, rollout: RolloutSpec, by_host: Mapping[str, list[Unit]]
-) -> tuple[list[Unit], Problem | None]:
+    name: str,
+    observed: ObservedFleet,
+    rollout: RolloutSpec,
+    by_host: Mapping[str, list[Unit]],
+    fleet: FleetSpec | None = None,
+) -> tuple[list[Unit], list[Problem]]:
     build = _Builder(name, observed, rollout)
+    rotation = plan_rotation(name, observed, rollout, fleet, by_host, build.refs, build.gate)
     serving = list(observed.serving)
-    changed = [i for i in serving if any(u.actions for u in by_host.get(i.id, []))]
-    out: list[Unit] = []
-    previous: tuple[str, ...] = ()
+    rotated = rotation.rotate
+    changed = [i for i in serving if i.id in rotated or any(u.actions for u in by_host.get(i.id, []))]
+    out: list[Unit] = list(rotation.head)
+    previous: tuple[str, ...] = rotation.ids
     lost = [i for i in serving if build.refs and i not in changed and not _registered(observed, i.id)]
     if lost:
         steps: list[Action] = [s for i in lost for s in (build.gate(i, 0), build.join(i, 0, restore=True)) if s]
         uid = rollout_unit_id(name, "restore")
-        out.append(Unit(id=uid, actions=tuple(steps)))
+        out.append(Unit(id=uid, actions=tuple(steps), after=previous))
         previous = (uid,)
     if not changed:
-        return out, None
+        return out, [*rotation.problems]
     batches, problem = _batches(name, observed, rollout, changed, len(lost))
     owner = {u.id: i.id for i in serving for u in by_host.get(i.id, [])}  # unit -> its instance
     for number, batch in enumerate(batches, start=1):
@@ -200,16 +207,25 @@ def _fleet_units(
             out.append(Unit(id=leave_id, actions=tuple(build.leave(i, number) for i in batch), after=previous))
             previous = (leave_id,)
         stack_ids: list[str] = []
+        rotating = [i for i in batch if i.id in rotated]
+        if rotating and fleet is not None:  # replaced: its replacement gets the stacks
+            rotate_id = rollout_unit_id(name, f"{number}/rotate")
+            steps_ = tuple(rotate_action(name, observed, rollout, fleet, i, number) for i in rotating)
+            out.append(Unit(id=rotate_id, actions=steps_, after=previous))
+            stack_ids.append(rotate_id)
         for instance in batch:
+            if instance in rotating:
+                continue
             for unit in by_host.get(instance.id, []):
                 # the batches order the fleet's instances: a unit waits for no other instance's units
                 # (those of its batch change together, the others' batches run before or after it)
                 after = tuple(a for a in unit.after if owner.get(a, instance.id) == instance.id)
                 out.append(replace(unit, after=tuple(dict.fromkeys((*after, *previous)))))
                 stack_ids.append(unit.id)
+        kept = [i for i in batch if i not in rotating]
         steps = [
-            *(g for i in batch if (g := build.gate(i, number)) is not None),
-            *(build.join(i, number) for i in batch if build.refs),
+            *(g for i in kept if (g := build.gate(i, number)) is not None),
+            *(build.join(i, number) for i in kept if build.refs),
         ]
         alarms = build.alarms(number)
         if alarms is not None:
@@ -223,7 +239,7 @@ def _fleet_units(
     bake = build.bake()
     if bake is not None and batches:
         out.append(Unit(id=rollout_unit_id(name, "bake"), actions=(bake,), after=previous))
-    return out, problem
+    return out, [*rotation.problems, *([problem] if problem else [])]
 
 
 def plan_rollouts(units: Sequence[Unit], desired: DesiredState, fleets: Mapping[str, ObservedFleet]) -> Rollout:
@@ -234,7 +250,8 @@ def plan_rollouts(units: Sequence[Unit], desired: DesiredState, fleets: Mapping[
         observed = fleets.get(host.name)
         if observed is not None and observed.error is None:
             members.update({i.id: host.name for i in observed.serving})
-    if not members:
+            members.update({i.id: host.name for i in launching(observed, desired.rollout, host.fleet)})
+    if not desired.fleets:
         return Rollout(tuple(units))
     by_host: dict[str, list[Unit]] = {}
     for unit in units:
@@ -266,11 +283,10 @@ def _place_fleets(
         observed = fleets.get(host.name)
         if observed is None or observed.error is not None:
             continue
-        units, problem = _fleet_units(host.name, observed, desired.rollout, by_host)
+        units, found = _fleet_units(host.name, observed, desired.rollout, by_host, host.fleet)
         out.extend(units)
-        if problem is not None:
-            problems.append(problem)
-        if host.fleet is not None:  # rotation by AWS's instance refresh, after the fleet's other units
+        problems.extend(found)
+        if host.fleet is not None:  # i15r: rotation by AWS's instance refresh, after the fleet's other units
             refresh = plan_instance_refresh(host.name, host.fleet, observed, desired.rollout, [u.id for u in units])
             out.extend(refresh.units)
             problems.extend(refresh.problems)

@@ -34,6 +34,7 @@ from reconciler.core.rollout_actions import (
     LeaveTargetGroups,
     TargetGroupRef,
 )
+from reconciler.render.rotation import ROTATION_DETAILS
 
 
 def counts(plan: Plan) -> dict[str, int]:
@@ -155,7 +156,8 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "join_target_groups": _join,
     "check_alarms": _alarms,
     "bake": _alarms,
-    "instance_refresh": _refresh,  # 2.3
+    **ROTATION_DETAILS,  # i15a: instance rotation
+    "instance_refresh": _refresh,  # i15r: 2.3
 }
 
 

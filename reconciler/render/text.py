@@ -12,6 +12,7 @@ from reconciler.core.diff import text
 from reconciler.core.plan import PARAMETERS_UNIT, PRUNE_UNIT, ROLLOUT_PREFIX, Plan
 from reconciler.core.rollout_actions import RolloutStep
 from reconciler.render.json import counts
+from reconciler.render.rotation import rotation_heading
 from reconciler.render.style import Lines
 
 SYMBOLS = {("create",): "+", ("update",): "~", ("delete", "create"): "-/+", ("delete",): "-"}
@@ -27,6 +28,9 @@ def symbol(action: Action) -> str:
 def rollout_heading(unit_id: str) -> str:
     """``rollout:web/1/leave`` -> ``Rollout of fleet web, batch 1: leave the load balancer``."""
     fleet, _, step = unit_id.removeprefix(ROLLOUT_PREFIX).partition("/")
+    rotation = rotation_heading(fleet, step)
+    if rotation is not None:
+        return rotation
     number, _, part = step.partition("/")
     if part:
         what = "leave the load balancer" if part == "leave" else "health gate, re-join, alarms"

@@ -33,11 +33,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from reconciler.core.errors import ReconcilerError
+from reconciler.sandbox.asg import query, service
 from reconciler.sandbox.fleet import followed, haproxy, target_health
 from reconciler.sandbox.layout import HOST
+from reconciler.sandbox.moto import FRONT_MARKER, FRONT_MODULE
 
-MODULE = "reconciler.sandbox.front"  # in the front's command line (how its pidfile is checked)
-MARKER_PATH = "/_sandbox/aws-front"
+MODULE = FRONT_MODULE  # in the front's command line (how its pidfile is checked)
+MARKER_PATH = FRONT_MARKER
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                         "upgrade", "expect", "content-length"})  # fmt: skip
 FORM = "application/x-www-form-urlencoded"
@@ -51,13 +53,20 @@ class Front(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, port: int, upstream: str, declarations: Path) -> None:
+    def __init__(self, port: int, upstream: str, declarations: Path, state: Path | None = None,
+                 replace_after: float = service.REPLACE_AFTER) -> None:  # fmt: skip
         super().__init__((HOST, port), Handler)
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = upstream
         self.upstream_address = (parsed.hostname or HOST, parsed.port or 80)
         self.declarations = declarations
         self.last_failure = ""
+        self.autoscaling = service.AutoScaling(upstream, state, log, replace_after=replace_after)
+        self.autoscaling.start()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.autoscaling.close()
 
 
 def target_health_request(method: str, path: str, content_type: str, body: bytes) -> tuple[str, list[str]] | None:
@@ -127,16 +136,39 @@ class Handler(BaseHTTPRequestHandler):
                          json.dumps({"front": MODULE, "upstream": self.server.upstream}).encode())  # fmt: skip
             return
         body = self._body()
-        try:
-            status, reason, headers, data = self._ask_moto(body)
-        except (OSError, http.client.HTTPException) as e:
-            message = f"the sandbox's AWS front: moto at {self.server.upstream} does not answer ({e})\n"
-            self._answer(502, "Bad Gateway", [("Content-Type", "text/plain")], message.encode())
+        req = query.parse(self.command, self.path, dict(self.headers.items()), body)
+        groups = self.server.autoscaling
+        if req is None or not groups.handles(req):
+            got = self._moto_or_502(body)
+        elif req.service == query.AUTOSCALING and req.action in service.OWN:
+            status, data = groups.own(req)
+            self._answer(status, "OK" if status == 200 else "Bad Request", [("Content-Type", "text/xml")], data)
             return
+        elif service.is_mutation(req):
+            with groups.mutation(req) as outcome:
+                got = self._moto_or_502(body)
+                outcome.status = got[0] if got is not None else 0
+        else:
+            with groups.reading():
+                got = self._moto_or_502(body)
+        if got is None:
+            return
+        status, reason, headers, data = got
+        if req is not None and status == 200:
+            data = groups.described(req, data)
         asked = target_health_request(self.command, self.path, self.headers.get("Content-Type", ""), body)
         if asked is not None and status == 200:
             data = self._as_the_balancer_sees_it(data, *asked)
         self._answer(status, reason, headers, data)
+
+    def _moto_or_502(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes] | None:
+        """moto's answer; None when moto did not answer (a 502 has been sent)."""
+        try:
+            return self._ask_moto(body)
+        except (OSError, http.client.HTTPException) as e:
+            message = f"the sandbox's AWS front: moto at {self.server.upstream} does not answer ({e})\n"
+            self._answer(502, "Bad Gateway", [("Content-Type", "text/plain")], message.encode())
+            return None
 
     def _as_the_balancer_sees_it(self, data: bytes, arn: str, asked: Sequence[str]) -> bytes:
         found = followed.find(self.server.declarations, arn)
@@ -184,10 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="moto's URL (http://127.0.0.1:4567)")
     parser.add_argument("--declarations", type=Path, default=followed.DECLARATIONS)
+    parser.add_argument("--state", type=Path, default=None, help="where Auto Scaling keeps what moto does not")
     args = parser.parse_args(argv)
-    front = Front(args.port, args.upstream, args.declarations)
+    front = Front(args.port, args.upstream, args.declarations, args.state)
     log(f"AWS front: {HOST}:{args.port} -> {args.upstream}; target health from the load balancers "
-        f"declared in {args.declarations}")  # fmt: skip
+        f"declared in {args.declarations}; Auto Scaling's own behaviour kept in {args.state or 'memory'}")  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
         front.serve_forever()  # SIGTERM (``down``) ends the process
     return 0

@@ -121,7 +121,9 @@ def up(
         with moto.clients(where.moto_url) as made:
             seeded = seed.seed_ecr(made.ecr, built, on_event) + seed.seed_parameters(made.ssm, on_event)
             seeded += seed.seed_state_table(made.dynamodb, on_event)
-        made_fleet = fleet.up(state_dir, where.moto_server_url, where.registry_port, clock, on_event)
+        # through the front: the fleet's agent sees the groups as AWS shows them (no registration the group
+        # has not made, Pending:Wait), and what up launches is known to the front's Auto Scaling
+        made_fleet = fleet.up(state_dir, where.moto_url, where.registry_port, clock, on_event)
         started += made_fleet.started
         seeded += made_fleet.seeded
     on_event(f"sandbox ready in {time.monotonic() - t0:.1f} s (state in {state_dir})")

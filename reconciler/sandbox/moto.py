@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import reconciler
 from reconciler.core.errors import ReconcilerError
-from reconciler.sandbox import front, processes
+from reconciler.sandbox import processes
 from reconciler.sandbox.fleet.followed import DECLARATIONS
 from reconciler.sandbox.layout import CREDENTIALS, HOST, REGION, Endpoints
 from reconciler.sandbox.processes import Clock, Daemon, Service
@@ -57,17 +57,21 @@ def moto_answers(port: int) -> bool:
 DAEMON = Daemon("moto", "moto server", "a moto server", "moto_server", moto_answers)
 
 
+FRONT_MODULE = "reconciler.sandbox.front"  # the front's module (its command line names it)
+FRONT_MARKER = "/_sandbox/aws-front"  # the path on which the front tells itself from moto
+
+
 def front_answers(port: int) -> bool:
-    got = processes.http_get(f"http://{HOST}:{port}{front.MARKER_PATH}")
+    got = processes.http_get(f"http://{HOST}:{port}{FRONT_MARKER}")
     if got is None or got[0] != 200:
         return False
     try:
-        return bool(json.loads(got[2]).get("front") == front.MODULE)
+        return bool(json.loads(got[2]).get("front") == FRONT_MODULE)
     except (ValueError, AttributeError):
         return False
 
 
-FRONT = Daemon("aws-front", "AWS front", "the sandbox's AWS front", front.MODULE, front_answers)
+FRONT = Daemon("aws-front", "AWS front", "the sandbox's AWS front", FRONT_MODULE, front_answers)
 
 
 def moto_binary() -> Path | None:
@@ -93,17 +97,27 @@ def ensure_moto(state_dir: Path, port: int, clock: Clock, timeout: float = 30.0)
     return DAEMON.start(state_dir, port, address, argv, clock, timeout, env=env)
 
 
+def front_book(state_dir: Path) -> Path:
+    """Where the front's Auto Scaling keeps what moto does not (:mod:`.asg.book`)."""
+    return state_dir / "aws-front-autoscaling.json"
+
+
 def ensure_front(state_dir: Path, port: int, upstream: str, clock: Clock, timeout: float = 15.0) -> Service:
-    """The front on the AWS port, forwarding to moto at ``upstream``."""
+    """The front on the AWS port, forwarding to moto at ``upstream``; one this state dir started with other
+    arguments (an older sandbox's) is started again."""
     address = f"http://{HOST}:{port}"
+    argv = [sys.executable, "-m", FRONT_MODULE, "--port", str(port), "--upstream", upstream,
+            "--declarations", str(DECLARATIONS), "--state", str(front_book(state_dir))]  # fmt: skip
     found = FRONT.running(state_dir, port, address)
+    pid = FRONT.pid(state_dir)
+    if found is not None and pid is not None and processes.cmdline(pid)[1:] != argv[1:]:
+        FRONT.stop(state_dir, clock)
+        found = None
     if found is not None:
         return found
     package_root = str(Path(reconciler.__file__).resolve().parent.parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    argv = [sys.executable, "-m", front.MODULE, "--port", str(port), "--upstream", upstream,
-            "--declarations", str(DECLARATIONS)]  # fmt: skip
     return FRONT.start(state_dir, port, address, argv, clock, timeout, env=env)
 
 
@@ -129,6 +143,8 @@ def ensure_aws(
     if not front_answers(where.moto_port) and moto_answers(where.moto_port):
         _moto_on_the_aws_port(state_dir, where, clock, on_event)
     aws = ensure_moto(state_dir, where.moto_server_port, clock)
+    if aws.started:  # a new, empty moto: nothing the front kept of the last one applies
+        front_book(state_dir).unlink(missing_ok=True)
     return aws, ensure_front(state_dir, where.moto_port, where.moto_server_url, clock)
 
 
@@ -145,15 +161,22 @@ class MotoClients:
     cloudwatch: CloudWatchClient
 
 
+def error_code(e: Exception) -> str | None:
+    """The AWS error code of a failed call (botocore's ClientError), None for any other exception."""
+    from botocore.exceptions import ClientError
+
+    return str(e.response.get("Error", {}).get("Code", "")) if isinstance(e, ClientError) else None
+
+
 @contextlib.contextmanager
-def clients(moto_url: str) -> Iterator[MotoClients]:
-    """The seeding clients on moto, closed on the way out."""
+def clients(moto_url: str, region: str = REGION) -> Iterator[MotoClients]:
+    """The seeding clients on moto (in the sandbox's region unless told), closed on the way out."""
     import boto3
     from botocore.config import Config
 
     config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
     session = boto3.session.Session(
-        region_name=REGION, aws_access_key_id=CREDENTIALS[0], aws_secret_access_key=CREDENTIALS[1]
+        region_name=region, aws_access_key_id=CREDENTIALS[0], aws_secret_access_key=CREDENTIALS[1]
     )
     made = MotoClients(
         ssm=session.client("ssm", endpoint_url=moto_url, config=config),

@@ -15,6 +15,7 @@ from fleet.test_rollout_plan import fleet_of, instance, planned
 from fleet.test_rotation_spec import desired_of, rotation_env
 from reconciler.core.fleet_observed import ObservedInstance
 from reconciler.core.instance_refresh import InstanceRefresh
+from reconciler.core.launch_observed import ObservedLaunch
 from reconciler.core.model import DesiredState
 from reconciler.core.plan import Plan
 from reconciler.planner.rollout import without_alarm_steps
@@ -125,3 +126,25 @@ def test_a_single_instance_is_launched_before_it_is_terminated(tmp_path: Path) -
     action = refresh_of(planned(desired, fleet_of([on(1, "6")])))
     assert (action.preferences.min_healthy, action.preferences.max_healthy) == (100, 200)
     assert "max healthy 200%" in action.reason
+
+
+def test_the_group_s_template_is_left_to_the_refresh(tmp_path: Path) -> None:
+    """No UpdateAutoScalingGroup first (AWS sets the template once the refresh succeeds, and its
+    AutoRollback goes back to the one before), no instance replaced by the reconciler, and a new
+    instance on the old version is not abandoned: the refresh converges every one the hook holds."""
+    fleet = replace(
+        fleet_of([on(1, "6"), on(2, "6"), on(3, "6", "Pending:Wait")]),
+        launch=ObservedLaunch(template="popcon-prod-lt:6", hook="present"),
+    )
+    result = planned(refresh_desired(tmp_path), fleet)
+    kinds = [a.kind for a in result.actions]
+    assert "instance_refresh" in kinds
+    assert not {"set_launch_template", "rotate_instance", "complete_launch"} & set(kinds)
+    assert refresh_of(result).instances == (instance(1).id, instance(2).id, instance(3).id)
+
+
+def test_a_version_that_does_not_exist_is_a_problem_and_no_refresh(tmp_path: Path) -> None:
+    fleet = replace(fleet_of([on(1, "6")]), launch=ObservedLaunch(missing_version="popcon-prod-lt 7"))
+    result = planned(refresh_desired(tmp_path), fleet)
+    assert all(u.id != "rollout:web/refresh" for u in result.units)
+    assert any("popcon-prod-lt 7 does not exist" in p.message for p in result.problems)

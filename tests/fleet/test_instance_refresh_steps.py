@@ -59,7 +59,9 @@ class Rig:
     """The step's drivers over a stubbed Auto Scaling client; converging a new instance is recorded
     (it is the composition root's seam: the stacks of one instance) and fails for ``broken``."""
 
-    def __init__(self, client: Any, ec2: Any = None, broken: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, client: Any, ec2: Any = None, broken: frozenset[str] = frozenset(), *, completes: bool = False
+    ) -> None:
         self.time = FakeTime()
         self.converged: list[str] = []
         self.reports: list[str] = []
@@ -74,7 +76,7 @@ class Rig:
             probe=lambda url, timeout: probe(self.session, url, timeout),
             sleep=self.time.sleep,
             clock=self.time.clock,
-            refresh=refresh_drivers(refresher, self.converge),
+            refresh=refresh_drivers(refresher, self.converge, completes=completes),
         )
 
     def converge(self, fleet: str, instance: str) -> str:
@@ -346,3 +348,15 @@ def test_kill_9_mid_refresh_then_the_next_run_follows_it(stub: tuple[Any, Stubbe
     message = second.run()
     assert message.startswith("instance refresh r-1 successful") and "followed instance refresh r-1" in message
     assert first.converged == [] and second.converged == ["i-new2"]
+
+
+def test_a_converge_that_completes_the_launch_itself_is_not_completed_again(stub: tuple[Any, Stubber]) -> None:
+    """The composition root's converge (the units a rotation's replacement gets: stacks, health gate,
+    CompleteLifecycleAction CONTINUE) does it all: the step makes no CompleteLifecycleAction of its own."""
+    client, s = stub
+    nothing_active(s)
+    starts(s, REQUEST)
+    group(s, ("i-new1", "Pending:Wait"))
+    describe(s, refresh("Successful", percent=100, to_update=0), ids=("r-1",))
+    rig = Rig(client, completes=True)
+    assert "converged and completed: i-new1" in rig.run(refresh_action(check=HealthCheckSpec("frontend", port=1)))

@@ -120,6 +120,10 @@ class FleetReader:
         self._found_groups = memo.target_groups
         self._target_groups: dict[str, TargetGroupInfo | None] = dict(memo.target_groups)
 
+    @property
+    def clients(self) -> FleetClients:
+        return self._c
+
     def _read(self, call: Callable[[], R]) -> R:
         return read_retrying(call, sleep=self._sleep, clock=self._clock, budget=self._budget)
 

@@ -3,7 +3,8 @@
 ``python -m reconciler.sandbox.fleet.agent --state-dir D --moto-url U
 --registry-port P --lb-port L`` (started by ``reconciler sandbox up``, its
 pidfile ``<state dir>/fleet-agent.pid``, stopped by ``down``) looks at moto
-every :data:`~.layout.POLL_INTERVAL` seconds: it gives every running instance
+through the AWS front (``U``: the groups as AWS shows them, see
+:mod:`reconciler.sandbox.asg`) every :data:`~.layout.POLL_INTERVAL` seconds: it gives every running instance
 of the fleet's groups an engine and removes the engines of the instances
 that are gone (:mod:`.converge`), and makes the load balancer follow the
 target groups' registrations (:mod:`.balancer`). It logs one line per change

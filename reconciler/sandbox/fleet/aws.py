@@ -4,7 +4,10 @@ For each :class:`~.layout.FleetGroup`: a VPC and a subnet (and a second
 subnet in another zone, which an application load balancer needs), a launch
 template, a target group on the frontend's port with its health check path,
 an internal application load balancer with an HTTP listener forwarding to it,
-the Auto Scaling group in the subnet with the target group attached (moto
+the Auto Scaling group in the subnet on the template's version 1 (an explicit
+number, as AWS asks: a test makes version 2 with CreateLaunchTemplateVersion
+and UpdateAutoScalingGroup; a group from before, on ``$Latest``, is moved to
+version 1) with the target group attached (moto
 registers the group's instances in it, as AWS does), and two CloudWatch
 alarms (target 5xx, unhealthy hosts). Health checks and the deregistration
 delay are as short as AWS allows (every 5 s, 2 to come up, 2 to go down, a
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from reconciler.sandbox.moto import MotoClients
 
 AMI = "ami-760aaa0f"  # one of moto's Amazon Linux images
+VERSION = "1"  # the group's launch template version: a number, never $Latest (AWS cannot roll that back)
 SECOND_SUBNET_CIDR = "10.90.2.0/24"  # the load balancer's second zone; no instance runs there
 MANAGER = "terraform"
 TAGS: list[TagTypeDef] = [{"Key": "ManagedBy", "Value": MANAGER}]
@@ -115,11 +119,16 @@ def _load_balancer(c: MotoClients, group: FleetGroup, subnets: list[str], target
 
 
 def _group(c: MotoClients, group: FleetGroup, subnet: str, target_group: str, made: list[str]) -> None:
-    if c.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group.name])["AutoScalingGroups"]:
+    found = c.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group.name])["AutoScalingGroups"]
+    if found:
+        if found[0].get("LaunchTemplate", {}).get("Version") in ("$Latest", "$Default"):  # a sandbox from before
+            made.append(f"auto scaling group {group.name} on launch template {group.template} version {VERSION}")
+            c.autoscaling.update_auto_scaling_group(AutoScalingGroupName=group.name, LaunchTemplate={
+                "LaunchTemplateName": group.template, "Version": VERSION})  # fmt: skip
         return
     made.append(f"auto scaling group {group.name} (desired {group.desired}, {group.min_size}-{group.max_size})")
     c.autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=group.name, LaunchTemplate={"LaunchTemplateName": group.template, "Version": "$Latest"},
+        AutoScalingGroupName=group.name, LaunchTemplate={"LaunchTemplateName": group.template, "Version": VERSION},
         MinSize=group.min_size, MaxSize=group.max_size, DesiredCapacity=group.desired, VPCZoneIdentifier=subnet,
         TargetGroupARNs=[target_group], HealthCheckType="ELB", HealthCheckGracePeriod=30,
         Tags=[{"Key": t["Key"], "Value": t["Value"], "PropagateAtLaunch": True} for t in TAGS],

@@ -10,8 +10,11 @@ an ``up`` or ``down`` from another state dir leaves it alone (like the extra
 engines). ``down`` stops the agent, removes the group and its resources from
 moto (when moto still answers), every fleet namespace with its processes and
 data root, the load balancer and its declaration (:mod:`.followed`), the
-forwarder, the bridge and the ssh drop-in. moto here is moto itself (its
-internal port), not the AWS front.
+forwarder, the bridge and the ssh drop-in. ``up`` and the agent talk to the
+AWS front (:mod:`reconciler.sandbox.front`), which shows the groups as AWS
+would (an instance held by a launch hook is ``Pending:Wait`` and in no
+target group) and makes no registration visible that the group would not
+have made; ``down`` talks to moto itself (its internal port).
 """
 
 from __future__ import annotations
