@@ -8,6 +8,7 @@ import inspect
 from planner.build import desired_state, observed_state
 
 import reconciler.core.actions as actions_module
+import reconciler.core.instance_refresh as instance_refresh_module
 import reconciler.core.rollout_actions as rollout_actions_module
 import reconciler.core.rotation_actions as rotation_actions_module
 from reconciler.core.actions import Action, ServiceAction
@@ -19,7 +20,7 @@ from reconciler.planner import plan
 
 def _concrete_action_types() -> set[type[Action]]:
     found = set()
-    for module in (actions_module, rollout_actions_module, rotation_actions_module):
+    for module in (actions_module, rollout_actions_module, rotation_actions_module, instance_refresh_module):
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, Action) and obj.kind != "action" and obj.__module__ == module.__name__:
                 found.add(obj)

@@ -30,12 +30,14 @@ from reconciler.core.plan import ROLLOUT_PREFIX, ParameterVersion, Plan, Project
 from reconciler.core.secretsmanager import ObservedSecret
 from reconciler.drivers.aws.fleet import FleetReader, FleetWriter
 from reconciler.drivers.aws.instance_health import InstanceHealthWriter
+from reconciler.drivers.aws.instance_refresh import InstanceRefresher
 from reconciler.drivers.aws.lifecycle import LaunchWriter
 from reconciler.drivers.aws.secretsmanager import SecretsReader
 from reconciler.drivers.probe import probe, probe_session
 from reconciler.drivers.readonly import docker_engine
 from reconciler.drivers.ssm import SsmWriter
 from reconciler.executor import ApplyReport, Drivers, ExecuteOptions, HostDrivers, execute, execute_within
+from reconciler.executor.instance_refresh import refresh_drivers
 from reconciler.executor.rollout import FleetDrivers
 from reconciler.observe.fleet import observe_fleets
 from reconciler.observe.images import resolve_digests
@@ -290,6 +292,9 @@ class World:
             health=InstanceHealthWriter(fleet),
             launches=LaunchWriter(fleet),
             converge=converge,
+            refresh=refresh_drivers(InstanceRefresher(fleet.autoscaling), converge, completes=True)
+            if converge
+            else None,
         )
 
     def close(self) -> None:

@@ -27,17 +27,27 @@ from pathlib import Path
 from reconciler.core.actions import BASE_ACTION_TYPES, Action
 from reconciler.core.address import host_stack_address
 from reconciler.core.instance_health import InstanceTrouble
+from reconciler.core.instance_refresh import InstanceRefresh
 from reconciler.core.model import Value
 from reconciler.core.observed import ObservedContainer
 from reconciler.core.rollout_actions import ROLLOUT_TYPES, UNHEALTHY_TYPES
 from reconciler.core.rotation_actions import ROTATION_TYPES
 
 #: 2.3: one-off jobs (run_job); 2.4: a fleet's instances replaced (mark_unhealthy; set_launch_template,
-#: put_launch_hook, rotate_instance, complete_launch)
+#: put_launch_hook, rotate_instance, complete_launch; instance_refresh)
 PLAN_FORMAT_VERSION = "2.4"
 
+#: rotation by AWS's instance refresh (2.4)
+REFRESH_TYPES: tuple[type[Action], ...] = (InstanceRefresh,)
+
 #: Every concrete kind of action a plan can hold: the executor has a handler for each, the JSON a serialiser.
-ACTION_TYPES: tuple[type[Action], ...] = (*BASE_ACTION_TYPES, *ROLLOUT_TYPES, *UNHEALTHY_TYPES, *ROTATION_TYPES)
+ACTION_TYPES: tuple[type[Action], ...] = (
+    *BASE_ACTION_TYPES,
+    *ROLLOUT_TYPES,
+    *UNHEALTHY_TYPES,
+    *ROTATION_TYPES,
+    *REFRESH_TYPES,
+)
 
 PARAMETERS_UNIT = "parameters"
 PRUNE_UNIT = "prune"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from reconciler.core.actions import Action
 from reconciler.core.errors import PermanentError, ReconcilerError
 from reconciler.core.fleet import format_duration
+from reconciler.core.instance_refresh import InstanceRefresh
 from reconciler.core.plan import Unit
 from reconciler.core.report import Status
 from reconciler.core.rollout_actions import (
@@ -40,6 +41,7 @@ from reconciler.drivers.aws.instance_health import InstanceHealthWriter
 from reconciler.drivers.aws.lifecycle import LaunchWriter
 from reconciler.drivers.probe import ProbeResult
 from reconciler.executor.instance_health import mark_unhealthy
+from reconciler.executor.instance_refresh import RefreshDrivers, run_refresh
 from reconciler.executor.rotation import ROTATION_DOING, ROTATION_STEPS, Claims
 
 LB_SETTLE = 15.0  # seconds an ALB may still route to a target after it was deregistered
@@ -68,6 +70,7 @@ class FleetDrivers:
     launches: LaunchWriter | None = None  # the group's changes of a rotation
     converge: Callable[[str, str], str] | None = None  # (fleet, new instance) -> what converging it did; raises
     claims: Claims = field(default_factory=Claims)  # new instances taken by this run's replacements
+    refresh: RefreshDrivers | None = None  # rotation by AWS's instance refresh
 
 
 GONE = "instance {} left its Auto Scaling group during the rollout (terminated or scaled in): skipped"
@@ -198,6 +201,7 @@ STEPS: dict[type[Action], Callable[[FleetDrivers, object], str]] = {
     Bake: bake,  # type: ignore[dict-item]
     MarkUnhealthy: mark_unhealthy,  # type: ignore[dict-item]
     **ROTATION_STEPS,  # instance rotation
+    InstanceRefresh: run_refresh,  # type: ignore[dict-item]
 }
 
 
@@ -209,6 +213,7 @@ DOING: dict[type[Action], str] = {
     Bake: "watching the alarms (bake)",
     MarkUnhealthy: "marking the instance unhealthy for its group to replace",
     **ROTATION_DOING,
+    InstanceRefresh: "starting or following the instance refresh",
 }
 
 
@@ -256,7 +261,10 @@ def run_rollout_unit(
                 if drivers is None:
                     raise ReconcilerError("this environment has no fleet clients: a rollout step cannot run")
                 started(action, DOING[type(action)])
-                message = STEPS[type(action)](drivers, action)
+                if isinstance(action, InstanceRefresh):  # reports its progress as it goes
+                    message = run_refresh(drivers, action, lambda doing: started(action, doing))
+                else:
+                    message = STEPS[type(action)](drivers, action)
             except ReconcilerError as exc:
                 # a replaced instance is gone by design: its failure is the replacement's, never skipped
                 if not isinstance(action, RotateInstance) and left_the_group(drivers, instance):

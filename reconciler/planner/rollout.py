@@ -29,6 +29,7 @@ from reconciler.core.actions import Action, Change, CreateService, RecreateServi
 from reconciler.core.address import fleet_address, instance_address
 from reconciler.core.fleet import FleetSpec, RolloutSpec, format_duration
 from reconciler.core.fleet_observed import ObservedFleet, ObservedInstance
+from reconciler.core.instance_refresh import InstanceRefresh, without_alarms
 from reconciler.core.model import DesiredState
 from reconciler.core.plan import ROLLOUT_PREFIX, Plan, Problem, Unit
 from reconciler.core.rollout_actions import (
@@ -40,6 +41,7 @@ from reconciler.core.rollout_actions import (
     TargetGroupRef,
 )
 from reconciler.planner.jobs import place_jobs
+from reconciler.planner.instance_refresh import plan_instance_refresh
 from reconciler.planner.rotation import launching, plan_rotation, rotate_action
 
 OUT_STATES = ("unused", "draining")  # a target group's view of an instance that receives no traffic
@@ -332,11 +334,16 @@ def _place_fleets(
         units, found = _fleet_units(host.name, observed, desired.rollout, by_host, host.fleet)
         out.extend(units)
         problems.extend(found)
+        if host.fleet is not None:  # rotation by AWS's instance refresh, after the fleet's other units
+            refresh = plan_instance_refresh(host.name, host.fleet, observed, desired.rollout, [u.id for u in units])
+            out.extend(refresh.units)
+            problems.extend(refresh.problems)
 
 
 def without_alarm_steps(plan: Plan) -> Plan:
-    """``plan`` without its alarm checks and bake (a rollback restores what ran before: an alarm that
-    stopped the rollout may still be in ALARM and must not stop the way back). A rollout unit left
+    """``plan`` without its alarm checks and bake, and an instance refresh without its alarms and bake
+    (a rollback restores what ran before: an alarm that stopped the rollout may still be in ALARM and
+    must not stop the way back). A rollout unit left
     empty is dropped and the units after it wait for what it waited for."""
     dropped: dict[str, tuple[str, ...]] = {}
     kept: list[Unit] = []
@@ -344,7 +351,11 @@ def without_alarm_steps(plan: Plan) -> Plan:
         if not unit.id.startswith(ROLLOUT_PREFIX):
             kept.append(unit)
             continue
-        actions = tuple(a for a in unit.actions if not isinstance(a, CheckAlarms | Bake))
+        actions = tuple(
+            without_alarms(a) if isinstance(a, InstanceRefresh) else a
+            for a in unit.actions
+            if not isinstance(a, CheckAlarms | Bake)
+        )
         if actions:
             kept.append(replace(unit, actions=actions))
         else:

@@ -111,6 +111,8 @@ def _group_steps(name: str, observed: ObservedFleet, rollout: RolloutSpec, fleet
             )
         )
     lt = fleet.launch_template if fleet is not None else None
+    if rollout.rotation is Rotation.INSTANCE_REFRESH:  # the refresh's DesiredConfiguration sets the
+        lt = None  # group's template once it succeeds (set before, AWS's AutoRollback would have nothing to go back to)
     if lt is not None and observed.launch.template != template_key(lt.name, lt.version):
         before = observed.launch.template.replace(":", " ") or "a launch configuration"
         steps.append(
@@ -129,7 +131,7 @@ def _group_steps(name: str, observed: ObservedFleet, rollout: RolloutSpec, fleet
                 previous=before,
             )
         )
-    wanted = _wanted(fleet)
+    wanted = _wanted(fleet) if lt is not None else None  # the refresh converges every new instance
     if hook is not None and wanted is not None:
         for instance in observed.instances:
             if instance.lifecycle == PENDING_WAIT and instance.launch_template != wanted:

@@ -25,6 +25,7 @@ from reconciler.core.actions import (
     ServiceAction,
 )
 from reconciler.core.diff import change_document
+from reconciler.core.instance_refresh import InstanceRefresh
 from reconciler.core.plan import ParameterVersion, Plan, Precondition, Unit
 from reconciler.core.rollout_actions import (
     Bake,
@@ -137,6 +138,22 @@ def _mark(a: Action) -> dict[str, object]:
             "detail": a.detail, "ticks": a.ticks}  # fmt: skip
 
 
+def _refresh(a: Action) -> dict[str, object]:
+    assert isinstance(a, InstanceRefresh)
+    p = a.preferences
+    preferences = {
+        "min_healthy_percentage": p.min_healthy, "max_healthy_percentage": p.max_healthy,
+        "skip_matching": p.skip_matching, "instance_warmup": p.instance_warmup,
+        "checkpoint_percentages": list(p.checkpoints), "checkpoint_delay": p.checkpoint_delay,
+        "alarms": list(p.alarms), "auto_rollback": p.auto_rollback, "bake_time": p.bake_time,
+        "standby_instances": p.standby_instances, "scale_in_protected_instances": p.scale_in_protected_instances,
+    }  # fmt: skip
+    return {"fleet": a.fleet, "batch": a.batch, "group": a.group,
+            "launch_template": {"name": a.template.name, "version": a.template.version},
+            "before": list(a.before), "instances": list(a.instances), "preferences": preferences,
+            "launch_hook": a.launch_hook, "timeout": a.timeout}  # fmt: skip
+
+
 _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "put_parameter": _put,
     "delete_parameter": _delete,
@@ -157,6 +174,7 @@ _DETAILS: dict[str, Callable[[Action], dict[str, object]]] = {
     "bake": _alarms,
     "mark_unhealthy": _mark,
     **ROTATION_DETAILS,  # instance rotation
+    "instance_refresh": _refresh,
 }
 
 

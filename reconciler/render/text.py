@@ -39,6 +39,8 @@ def rollout_heading(unit_id: str) -> str:
         return f"Fleet {fleet}: instances put back in service"
     if step == "replace":
         return f"Fleet {fleet}: an instance that cannot be reconciled, replaced by its group"
+    if step == "refresh":
+        return f"Fleet {fleet}: instance refresh (AWS replaces the instances, each converged before it serves)"
     return f"Rollout of fleet {fleet}: bake"
 
 

@@ -40,6 +40,7 @@ from reconciler.spec.compose_model import ComposeModel
 from reconciler.spec.documents import ComposeStack, Environment, ImageEntry, Images, ParameterSet
 from reconciler.spec.fleet_checks import rollout_issues
 from reconciler.spec.folder import LEADS_NOWHERE, read_folder
+from reconciler.spec.refresh_checks import instance_refresh_issues
 from reconciler.spec.service_image_checks import build_only_service_issues
 from reconciler.spec.source import SourceDoc, display_path, format_loc, real_path
 from reconciler.spec.stack_checks import read_compose_files, stack_compose_models, stack_issues
@@ -108,6 +109,7 @@ def load_environment(env_dir: Path, *, cwd: Path | None = None) -> LoadedEnviron
         *build_only_service_issues(found, composed),
         *unset_variable_issues(found, composed),
         *rollout_issues(found, stack_compose_models(found, composed)),
+        *instance_refresh_issues(found),
     ]
     if issues or environment is None:
         raise SpecError(_sorted(issues))

@@ -53,7 +53,11 @@ def test_the_defaults(tmp_path: Path) -> None:
     ("rotation", "hook", "unhealthy"),
     [
         ("    launchHook: {}\n    replaceUnhealthy: false\n", LaunchHookSpec("reconciler-launch", 600.0), None),
-        ("    rotation: instanceRefresh\n    replaceUnhealthy: true\n", None, UnhealthyReplacement(3)),
+        (
+            "    rotation: instanceRefresh\n    launchHook: {}\n    replaceUnhealthy: true\n",
+            LaunchHookSpec("reconciler-launch", 600.0),
+            UnhealthyReplacement(3),
+        ),
     ],
 )
 def test_hook_defaults_and_switches(
