@@ -16,6 +16,8 @@ Sections (all by default, in this order):
   operate   notifications' cost per tick and a /metrics scrape (operate)
   rollout   rolling deploys over the sandbox's fleet against their floor (N = 2, 3, 5; batch 50%
             on 4), rollbacks from a failed gate and an alarm, an idle tick's AWS calls (rollout)
+  ssh       Docker over ssh to the fleet's engines, one connection per call vs reused: a call, an
+            observe of environments/prod on 2 instances, `reconciler plan` (sshreuse)
 
 Everything it creates (SSM parameters, containers, networks, volumes, temp
 dirs, git repositories, `reconciler run` loops) is removed at the end, on an error and on Ctrl-C or SIGTERM.
@@ -34,11 +36,13 @@ from types import FrameType
 
 from reconciler.sandbox.layout import default_state_dir
 from reconciler.sandbox.lifecycle import up
-from tests.bench import apply_vs_script, calls, comment, gitops, nochange, operate, rollout, scale, startup
+from tests.bench import apply_vs_script, calls, comment, gitops, nochange, operate, rollout, scale, sshreuse, startup
 from tests.bench.report import Report
 from tests.bench.world import Sandbox
 
-SECTIONS = ("apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate", "rollout")
+SECTIONS = (
+    "apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate", "rollout", "ssh",
+)  # fmt: skip
 
 
 def _ints(text: str) -> list[int]:
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             if "rollout" in only:
                 rollout.run(report, sandbox, work / "rollout", sizes=args.rollout_sizes, half=args.rollout_half,
                             cleanup=cleanup)  # fmt: skip
+            if "ssh" in only:
+                sshreuse.run(report, sandbox, work / "ssh")
     except KeyboardInterrupt:
         print("\nInterrupted: cleaned up.", file=sys.stderr)
         return 130
