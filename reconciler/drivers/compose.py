@@ -9,8 +9,10 @@ points at /dev/null so a stray ``.env`` in the project folder is not read.
 Otherwise Compose runs with a *clean* environment (PATH, HOME and the
 DOCKER_* connection settings only, :data:`~reconciler.core.model.COMPOSE_PROCESS_ENV`):
 neither the reconciler's own variables (e.g. the ``fromEnv`` secrets) nor stray
-COMPOSE_* settings can leak into a stack. ``config`` returns the resolved
-project with the warnings Compose printed (a variable it found unset, say).
+COMPOSE_* settings can leak into a stack. For an ``ssh://`` host, that PATH starts with
+the folder of :mod:`reconciler.drivers.sshmux`'s ``ssh`` wrapper, so that Compose's ssh
+connections reuse the engine's master connection (unless ``RECONCILER_SSH_MULTIPLEX=0``).
+``config`` returns the resolved project with the warnings Compose printed (a variable it found unset, say).
 Output is captured; a failure raises
 :class:`~reconciler.core.errors.PermanentError` with the tail of stderr, secret
 values masked, naming the Docker host; a :class:`~reconciler.core.errors.TemporaryError`
@@ -32,6 +34,7 @@ from typing import Any
 from reconciler.core.errors import PermanentError, TemporaryError
 from reconciler.core.model import COMPOSE_PROCESS_ENV
 from reconciler.core.secrets import redact
+from reconciler.drivers import sshmux
 from reconciler.drivers.dockerhost import DEFAULT_SOCKET, looks_temporary
 
 ERROR_TAIL_LINES = 12
@@ -123,6 +126,16 @@ class ComposeRunner:
         """The Docker host Compose talks to."""
         return self.env.get("DOCKER_HOST") or DEFAULT_SOCKET
 
+    def process_env(self, environment: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Compose's environment: the interpolation values, then :attr:`env`; for an ``ssh://`` host,
+        PATH with the ssh wrapper first (connection reuse, :mod:`reconciler.drivers.sshmux`)."""
+        env = {**(environment or {}), **self.env}
+        if self.endpoint.startswith("ssh://"):
+            wrapper = sshmux.shared().wrapper_dir()
+            if wrapper is not None:
+                env["PATH"] = os.pathsep.join([str(wrapper), *([env["PATH"]] if env.get("PATH") else [])])
+        return env
+
     def command(
         self,
         project: str,
@@ -185,7 +198,7 @@ class ComposeRunner:
         started = time.monotonic()
         try:
             done = self._run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, env={**environment, **self.env}, timeout=timeout, check=False)  # fmt: skip
+                             text=True, env=self.process_env(environment), timeout=timeout, check=False)  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raw = exc.output or b""
             text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
@@ -225,7 +238,7 @@ class ComposeRunner:
         kwargs: dict[str, Any] = {
             "capture_output": True,
             "text": True,
-            "env": {**(environment or {}), **self.env},
+            "env": self.process_env(environment),
             "timeout": self._timeout,
             "check": False,
         }

@@ -40,8 +40,8 @@ from reconciler.core.rollout_actions import (
     LeaveTargetGroups,
     TargetGroupRef,
 )
-from reconciler.planner.jobs import place_jobs
 from reconciler.planner.instance_refresh import plan_instance_refresh
+from reconciler.planner.jobs import place_jobs
 from reconciler.planner.rotation import launching, plan_rotation, rotate_action
 
 OUT_STATES = ("unused", "draining")  # a target group's view of an instance that receives no traffic

@@ -18,6 +18,8 @@ Sections (all by default, in this order):
             on 4), rollbacks from a failed gate and an alarm, an idle tick's AWS calls (rollout)
   rotation  a new launch template version rotating N instances under the launch hook against
             its floor (N = 2, 3; rotation)
+  ssh       Docker over ssh to the fleet's engines, one connection per call vs reused: a call, an
+            observe of environments/prod on 2 instances, `reconciler plan` (sshreuse)
 
 Everything it creates (SSM parameters, containers, networks, volumes, temp
 dirs, git repositories, `reconciler run` loops) is removed at the end, on an error and on Ctrl-C or SIGTERM.
@@ -46,13 +48,15 @@ from tests.bench import (
     rollout,
     rotation,
     scale,
+    sshreuse,
     startup,
 )
 from tests.bench.report import Report
 from tests.bench.world import Sandbox
 
 SECTIONS = (
-    "apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate", "rollout", "rotation",
+    "apply", "scale", "render", "startup", "calls", "nochange", "gitops", "comment", "operate", "rollout",
+    "rotation", "ssh",
 )  # fmt: skip
 
 
@@ -134,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                             cleanup=cleanup)  # fmt: skip
             if "rotation" in only:
                 rotation.run(report, sandbox, work / "rotation", sizes=args.rotation_sizes, cleanup=cleanup)
+            if "ssh" in only:
+                sshreuse.run(report, sandbox, work / "ssh")
     except KeyboardInterrupt:
         print("\nInterrupted: cleaned up.", file=sys.stderr)
         return 130
