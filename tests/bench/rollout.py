@@ -148,7 +148,7 @@ class Loop:
 
     def tick(self) -> Timed:
         return cli(["run", "--repo", str(self.bare), "--path", "environments/prod", "--sandbox", "--state-dir",
-                    str(self.bench.state), "--once"], self.bench.environ)  # fmt: skip
+                    str(self.bench.state), "--once", "--log-format", "text"], self.bench.environ)  # fmt: skip
 
 
 def _rollback(bench: Bench, name: str, run: Timed, failed: float) -> None:
