@@ -17,6 +17,9 @@ import pytest
 from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox.lifecycle import SandboxInfo, up
 
+#: fixtures shared by the Auto Scaling tests (a private moto and AWS front, throwaway groups)
+pytest_plugins = ("tests.sandbox.asgkit",)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

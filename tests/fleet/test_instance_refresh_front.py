@@ -8,7 +8,6 @@ the target group. Nothing of the shared sandbox fleet is touched: no fleet lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -20,23 +19,11 @@ from reconciler.drivers.aws.fleet import FleetClients, FleetMemo, FleetReader, F
 from reconciler.drivers.aws.instance_refresh import InstanceRefresher, start_request
 from reconciler.executor.instance_refresh import RefreshDrivers, run_refresh
 from reconciler.executor.rollout import FleetDrivers
-from tests.sandbox.asgkit import Endpoint, Group, group, private_moto, until
+from tests.sandbox.asgkit import Group, until
 
 pytestmark = pytest.mark.world
 
 HOOK = "reconciler-launch"
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
-    with private_moto(tmp_path_factory.mktemp("refresh")) as made:
-        yield made
-
-
-@pytest.fixture
-def g(endpoint: Endpoint) -> Iterator[Group]:
-    with endpoint.front() as front, group(endpoint, front) as made:
-        yield made
 
 
 def test_the_replacement_held_by_the_hook_is_converged_then_put_in_service(g: Group) -> None:

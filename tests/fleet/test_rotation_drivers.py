@@ -6,8 +6,6 @@ that cannot be converged abandoned, the observation of a fleet's launch state.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
 
@@ -24,29 +22,10 @@ from reconciler.drivers.aws.lifecycle import LaunchMemo, LaunchReader, LaunchWri
 from reconciler.drivers.probe import ProbeResult
 from reconciler.executor.rollout import FleetDrivers, run_rollout_unit
 from reconciler.observe.rotation import observe_launch
-from reconciler.sandbox.front import Front
 from reconciler.sandbox.layout import REGION
-from tests.sandbox.asgkit import AMI_2, Endpoint, Group, group, private_moto, until
+from tests.sandbox.asgkit import AMI_2, Group, until
 
 pytestmark = pytest.mark.world
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
-    with private_moto(tmp_path_factory.mktemp("rotation")) as made:
-        yield made
-
-
-@pytest.fixture
-def front(endpoint: Endpoint) -> Iterator[Front]:
-    with endpoint.front() as server:
-        yield server
-
-
-@pytest.fixture
-def g(endpoint: Endpoint, front: Front) -> Iterator[Group]:
-    with group(endpoint, front) as made:
-        yield made
 
 
 def clients_of(g: Group) -> FleetClients:

@@ -1,7 +1,8 @@
 """A private AWS endpoint for the Auto Scaling tests: moto on a free port, the sandbox's AWS front on another in a
 thread (its book in a temporary file), and throwaway groups seeded as the fleet's is (launch template version
 1, a target group attached, two instances), reached through the front with boto3. Nothing of the shared
-sandbox is touched: no fleet lock needed."""
+sandbox is touched: no fleet lock needed. Its fixtures (``endpoint``: one private moto and front per test module,
+``front``, ``g``: a fresh group) are a plugin of tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from reconciler.sandbox import moto
 from reconciler.sandbox.fleet import aws
@@ -141,3 +143,21 @@ def group(endpoint: Endpoint, front: Front) -> Iterator[Group]:
     finally:
         with moto.clients(endpoint.moto_url) as c:
             aws.remove(c, made)
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    with private_moto(tmp_path_factory.mktemp("asg")) as made:
+        yield made
+
+
+@pytest.fixture
+def front(endpoint: Endpoint) -> Iterator[Front]:
+    with endpoint.front() as server:
+        yield server
+
+
+@pytest.fixture
+def g(endpoint: Endpoint, front: Front) -> Iterator[Group]:
+    with group(endpoint, front) as made:
+        yield made

@@ -9,34 +9,15 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from reconciler.sandbox.front import Front
-from tests.sandbox.asgkit import AMI_2, Endpoint, Group, client, group, private_moto, until
+from tests.sandbox.asgkit import AMI_2, Endpoint, Group, client, until
 
 pytestmark = pytest.mark.world
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
-    with private_moto(tmp_path_factory.mktemp("asg")) as made:
-        yield made
-
-
-@pytest.fixture
-def front(endpoint: Endpoint) -> Iterator[Front]:
-    with endpoint.front() as server:
-        yield server
-
-
-@pytest.fixture
-def g(endpoint: Endpoint, front: Front) -> Iterator[Group]:
-    with group(endpoint, front) as made:
-        yield made
 
 
 def _version_2(g: Group) -> None:

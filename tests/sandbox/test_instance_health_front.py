@@ -5,30 +5,13 @@ false: an instance found broken is not one still booting), and the replacement j
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from reconciler.drivers.aws.fleet import FleetClients
 from reconciler.drivers.aws.instance_health import InstanceHealthWriter
-from reconciler.sandbox.front import Front
-from sandbox.asgkit import Endpoint, Group, client, group, private_moto, until
+from tests.sandbox.asgkit import Group, client, until
 
 pytestmark = pytest.mark.world
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
-    with private_moto(tmp_path_factory.mktemp("asg")) as made:
-        yield made
-
-
-@pytest.fixture
-def g(endpoint: Endpoint, tmp_path: Path) -> Iterator[Group]:
-    front: Front
-    with endpoint.front() as front, group(endpoint, front) as made:
-        yield made
 
 
 def writer(url: str) -> InstanceHealthWriter:

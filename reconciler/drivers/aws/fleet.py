@@ -229,9 +229,12 @@ class FleetReader:
         return found
 
 
-class FleetWriter:
-    """The changes a rollout makes to the load balancer. Register and deregister are idempotent in
-    AWS, so they are retried like reads (throttling, 5xx, a dropped connection), paced by a limiter."""
+class PacedWriter:
+    """Writes to one service of a fleet (:attr:`SERVICE`) that are idempotent in AWS, so retried like
+    reads (throttling, 5xx, a dropped connection), each paced by a limiter (:attr:`RATE` a second)."""
+
+    SERVICE = "elbv2"
+    RATE = 10.0
 
     def __init__(
         self,
@@ -242,11 +245,11 @@ class FleetWriter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._c = clients
-        self._limiter = limiter or RateLimiter(10.0, burst=5)
+        self._limiter = limiter or RateLimiter(self.RATE, burst=5)
         self._sleep, self._clock = sleep, clock
 
     def _write(self, resource: str, call: Callable[[], object]) -> None:
-        client = self._c.elbv2
+        client = getattr(self._c, self.SERVICE)
 
         def once() -> object:
             self._limiter.acquire()
@@ -254,6 +257,10 @@ class FleetWriter:
 
         with translate_errors(resource, endpoint=endpoint_of(client)):
             read_retrying(once, sleep=self._sleep, clock=self._clock)
+
+
+class FleetWriter(PacedWriter):
+    """The changes a rollout makes to the load balancer (register and deregister are idempotent)."""
 
     def deregister(self, arn: str, instances: Sequence[str], port: int | None = None) -> None:
         """Deregister; a target that is not registered (any more) is already where it should be: some

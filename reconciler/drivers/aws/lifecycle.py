@@ -26,8 +26,8 @@ from botocore.exceptions import ClientError
 from reconciler.core.errors import PermanentError
 from reconciler.core.rotation import LAUNCHING
 from reconciler.drivers.aws.errors import endpoint_of, error_code, translate_errors
-from reconciler.drivers.aws.fleet import FleetClients
-from reconciler.drivers.aws.retrying import READ_RETRY_BUDGET, RateLimiter, read_retrying
+from reconciler.drivers.aws.fleet import FleetClients, PacedWriter
+from reconciler.drivers.aws.retrying import READ_RETRY_BUDGET, read_retrying
 
 MISSING_VERSION = frozenset(
     {
@@ -140,30 +140,11 @@ def wanted_hook(name: str, timeout: float) -> ObservedHook:
     return ObservedHook(name, LAUNCHING, float(round(timeout)), "ABANDON")
 
 
-class LaunchWriter:
+class LaunchWriter(PacedWriter):
     """The group's changes of a rotation, paced; each is safe to repeat."""
 
-    def __init__(
-        self,
-        clients: FleetClients,
-        limiter: RateLimiter | None = None,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._c = clients
-        self._limiter = limiter or RateLimiter(5.0, burst=5)
-        self._sleep, self._clock = sleep, clock
-
-    def _write(self, resource: str, call: Callable[[], object]) -> None:
-        client = self._c.autoscaling
-
-        def once() -> object:
-            self._limiter.acquire()
-            return call()
-
-        with translate_errors(resource, endpoint=endpoint_of(client)):
-            read_retrying(once, sleep=self._sleep, clock=self._clock)
+    SERVICE = "autoscaling"
+    RATE = 5.0
 
     def set_template(self, group: str, template: str, version: str) -> None:
         """UpdateAutoScalingGroup: new instances are launched from ``template`` ``version``."""
